@@ -1,0 +1,62 @@
+// How keys reach field-crypto: a small interface, no I/O here.
+// keystore-client implements it over mTLS gRPC; tests use StaticKeyProvider.
+
+/** Envelope alg byte (spec §1): 1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305. */
+export type SymmetricAlg = 1 | 2;
+
+/** A tenant's key ring: where a key version lives. */
+export interface KeyRingRef {
+  readonly tenant: string;
+  /** "default" unless the field's `(fle.v1.key_ring)` option names another. */
+  readonly ring: string;
+}
+
+/**
+ * 32 secret bytes that redact themselves from toString/JSON/inspect (Tink habit),
+ * so a logged object never carries key material.
+ */
+export class SecretKey {
+  readonly #bytes: Uint8Array;
+  constructor(bytes: Uint8Array) {
+    if (!(bytes instanceof Uint8Array) || bytes.length !== 32) {
+      throw new TypeError(`key must be 32 bytes, got ${bytes instanceof Uint8Array ? bytes.length : typeof bytes}`);
+    }
+    this.#bytes = Uint8Array.from(bytes);
+  }
+  /** The raw key. Callers must not log, copy into errors, or keep it longer than needed. */
+  exposeBytes(): Uint8Array {
+    return this.#bytes;
+  }
+  /** Overwrite the key bytes (best effort: JS cannot promise no copies exist). */
+  destroy(): void {
+    this.#bytes.fill(0);
+  }
+  toString(): string {
+    return 'SecretKey(<redacted>)';
+  }
+  toJSON(): string {
+    return '<redacted>';
+  }
+  // node:util's inspect.custom, without importing node:util (browsers use this file too).
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return 'SecretKey(<redacted>)';
+  }
+}
+
+/** One version of a key ring, usable for sealing (if primary) or opening. */
+export interface KeyVersionMaterial {
+  /** 1 … 2^32-1, travels in the envelope header. */
+  readonly version: number;
+  readonly alg: SymmetricAlg;
+  readonly key: SecretKey;
+}
+
+export interface KeyProvider {
+  /** The version to seal with: the ring's single primary. */
+  primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial>;
+  /**
+   * The given version, to open with. Throws UnknownKeyVersionError when the ring
+   * has no such version (or it is disabled/destroyed).
+   */
+  keyVersion(ref: KeyRingRef, version: number): Promise<KeyVersionMaterial>;
+}
