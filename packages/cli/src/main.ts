@@ -1,7 +1,11 @@
 // `fle`: one program, one sub-command module per area. Each module adds its
 // commands to the program; nothing else is shared between them.
 import { Command, CommanderError } from 'commander';
+import { registerCertsCommands } from './commands/certs.js';
+import { registerDemoCommands } from './commands/demo.js';
 import { registerEnvelopeCommands } from './commands/envelope.js';
+import { registerKeysCommands } from './commands/keys.js';
+import { registerKeystoreCommands } from './commands/keystore.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('fle')
@@ -9,6 +13,10 @@ export async function main(argv: string[]): Promise<number> {
     .exitOverride()
     .showHelpAfterError(false);
   registerEnvelopeCommands(program);
+  registerKeystoreCommands(program);
+  registerKeysCommands(program);
+  registerCertsCommands(program);
+  registerDemoCommands(program);
   try {
     await program.parseAsync(argv);
     return 0;
