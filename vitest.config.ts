@@ -12,5 +12,6 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores here and on CI: integration files spawn servers, keep them few at a time.
     maxWorkers: 2,
+    reporters: ['default', './test/support/summary-reporter.ts'],
   },
 });
