@@ -288,6 +288,394 @@ export const descriptorJson = {
               "extend": "google.protobuf.MessageOptions"
             }
           }
+        },
+        "keystore": {
+          "nested": {
+            "v1": {
+              "options": {
+                "go_package": "fle.dev/gen/fle/keystore/v1;keystorev1"
+              },
+              "nested": {
+                "KeyKind": {
+                  "values": {
+                    "KEY_KIND_UNSPECIFIED": 0,
+                    "KEY_KIND_SYMMETRIC": 1
+                  }
+                },
+                "KeyAlg": {
+                  "values": {
+                    "KEY_ALG_UNSPECIFIED": 0,
+                    "KEY_ALG_CHACHA20_POLY1305": 1,
+                    "KEY_ALG_XCHACHA20_POLY1305": 2
+                  }
+                },
+                "KeyVersionState": {
+                  "values": {
+                    "KEY_VERSION_STATE_UNSPECIFIED": 0,
+                    "KEY_VERSION_STATE_PENDING": 1,
+                    "KEY_VERSION_STATE_PRIMARY": 2,
+                    "KEY_VERSION_STATE_DECRYPT_ONLY": 3,
+                    "KEY_VERSION_STATE_DISABLED": 4,
+                    "KEY_VERSION_STATE_DESTROYED": 5
+                  }
+                },
+                "KeyVersionInfo": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "version": {
+                      "type": "uint32",
+                      "id": 3
+                    },
+                    "kind": {
+                      "type": "KeyKind",
+                      "id": 4
+                    },
+                    "alg": {
+                      "type": "KeyAlg",
+                      "id": 5
+                    },
+                    "state": {
+                      "type": "KeyVersionState",
+                      "id": 6
+                    },
+                    "createdAtUnixMs": {
+                      "type": "int64",
+                      "id": 7
+                    },
+                    "stateChangedAtUnixMs": {
+                      "type": "int64",
+                      "id": 8
+                    }
+                  }
+                },
+                "KeyMaterial": {
+                  "fields": {
+                    "info": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    },
+                    "symmetricKey": {
+                      "type": "bytes",
+                      "id": 2
+                    }
+                  }
+                },
+                "GetPrimaryKeyRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "GetPrimaryKeyResponse": {
+                  "fields": {
+                    "key": {
+                      "type": "KeyMaterial",
+                      "id": 1
+                    }
+                  }
+                },
+                "GetKeyVersionRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "version": {
+                      "type": "uint32",
+                      "id": 3
+                    }
+                  }
+                },
+                "GetKeyVersionResponse": {
+                  "fields": {
+                    "key": {
+                      "type": "KeyMaterial",
+                      "id": 1
+                    }
+                  }
+                },
+                "KeystoreService": {
+                  "methods": {
+                    "GetPrimaryKey": {
+                      "requestType": "GetPrimaryKeyRequest",
+                      "responseType": "GetPrimaryKeyResponse"
+                    },
+                    "GetKeyVersion": {
+                      "requestType": "GetKeyVersionRequest",
+                      "responseType": "GetKeyVersionResponse"
+                    }
+                  }
+                },
+                "CreateKeyRingRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "kind": {
+                      "type": "KeyKind",
+                      "id": 3
+                    },
+                    "alg": {
+                      "type": "KeyAlg",
+                      "id": 4
+                    }
+                  }
+                },
+                "CreateKeyRingResponse": {
+                  "fields": {
+                    "version": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "RotateKeyRingRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "RotateKeyRingResponse": {
+                  "fields": {
+                    "version": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "PromoteKeyVersionRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "version": {
+                      "type": "uint32",
+                      "id": 3
+                    }
+                  }
+                },
+                "PromoteKeyVersionResponse": {
+                  "fields": {
+                    "version": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    },
+                    "previousPrimary": {
+                      "type": "KeyVersionInfo",
+                      "id": 2
+                    }
+                  }
+                },
+                "DisableKeyVersionRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "version": {
+                      "type": "uint32",
+                      "id": 3
+                    }
+                  }
+                },
+                "DisableKeyVersionResponse": {
+                  "fields": {
+                    "version": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "EnableKeyVersionRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "version": {
+                      "type": "uint32",
+                      "id": 3
+                    }
+                  }
+                },
+                "EnableKeyVersionResponse": {
+                  "fields": {
+                    "version": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "DestroyKeyVersionRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "version": {
+                      "type": "uint32",
+                      "id": 3
+                    }
+                  }
+                },
+                "DestroyKeyVersionResponse": {
+                  "fields": {
+                    "version": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "ListKeyVersionsRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "ListKeyVersionsResponse": {
+                  "fields": {
+                    "versions": {
+                      "rule": "repeated",
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "ListKeyRingsRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    }
+                  }
+                },
+                "KeyRingInfo": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "kind": {
+                      "type": "KeyKind",
+                      "id": 3
+                    },
+                    "alg": {
+                      "type": "KeyAlg",
+                      "id": 4
+                    },
+                    "primaryVersion": {
+                      "type": "uint32",
+                      "id": 5
+                    },
+                    "createdAtUnixMs": {
+                      "type": "int64",
+                      "id": 6
+                    }
+                  }
+                },
+                "ListKeyRingsResponse": {
+                  "fields": {
+                    "rings": {
+                      "rule": "repeated",
+                      "type": "KeyRingInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "KeystoreAdminService": {
+                  "methods": {
+                    "CreateKeyRing": {
+                      "requestType": "CreateKeyRingRequest",
+                      "responseType": "CreateKeyRingResponse"
+                    },
+                    "RotateKeyRing": {
+                      "requestType": "RotateKeyRingRequest",
+                      "responseType": "RotateKeyRingResponse"
+                    },
+                    "PromoteKeyVersion": {
+                      "requestType": "PromoteKeyVersionRequest",
+                      "responseType": "PromoteKeyVersionResponse"
+                    },
+                    "DisableKeyVersion": {
+                      "requestType": "DisableKeyVersionRequest",
+                      "responseType": "DisableKeyVersionResponse"
+                    },
+                    "EnableKeyVersion": {
+                      "requestType": "EnableKeyVersionRequest",
+                      "responseType": "EnableKeyVersionResponse"
+                    },
+                    "DestroyKeyVersion": {
+                      "requestType": "DestroyKeyVersionRequest",
+                      "responseType": "DestroyKeyVersionResponse"
+                    },
+                    "ListKeyVersions": {
+                      "requestType": "ListKeyVersionsRequest",
+                      "responseType": "ListKeyVersionsResponse"
+                    },
+                    "ListKeyRings": {
+                      "requestType": "ListKeyRingsRequest",
+                      "responseType": "ListKeyRingsResponse"
+                    }
+                  }
+                }
+              }
+            }
+          }
         }
       }
     },
