@@ -1,0 +1,83 @@
+// Nonce store on NATS KV (bucket `fle_nonces`), shared by every processor
+// instance. `kv.create` fails atomically when the key exists (JetStream
+// expected-last-subject-sequence 0), so two instances cannot both claim a nonce.
+// The bucket's max age is the TTL (NATS 2.9 has no per-key TTL): window × 2.
+import type { JetStreamClient, KV, KvEntry } from 'nats';
+import { RoutingError } from '../errors.js';
+import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
+
+export const NONCE_BUCKET = 'fle_nonces';
+
+const enc = new TextEncoder();
+const dec = new TextDecoder();
+
+function isConflict(err: unknown): boolean {
+  const e = err as { api_error?: { err_code?: number }; message?: string } | undefined;
+  return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
+}
+
+function unavailable(err: unknown): RoutingError {
+  return new RoutingError('UPSTREAM_UNAVAILABLE', 'nonce store unavailable', { cause: err });
+}
+
+function live(e: KvEntry | null): KvEntry | undefined {
+  return e && e.operation === 'PUT' ? e : undefined;
+}
+
+export interface NatsKvNonceStoreOptions {
+  readonly bucket?: string;
+  /** Bucket max age; must be at least 2 × replay window. */
+  readonly ttlMs: number;
+  readonly replicas?: number;
+}
+
+export class NatsKvNonceStore implements NonceStore {
+  constructor(private readonly kv: KV) {}
+
+  /** Create (or bind to) the bucket with its TTL. */
+  static async open(js: JetStreamClient, opts: NatsKvNonceStoreOptions): Promise<NatsKvNonceStore> {
+    const kv = await js.views.kv(opts.bucket ?? NONCE_BUCKET, { ttl: opts.ttlMs, history: 1, replicas: opts.replicas ?? 1 });
+    return new NatsKvNonceStore(kv);
+  }
+
+  async claim(key: string, origin: string, _ttlMs: number): Promise<ClaimOutcome> {
+    // Two rounds at most: the second covers a key that expired between create and get.
+    for (let round = 0; round < 2; round++) {
+      try {
+        await this.kv.create(key, enc.encode(encodeNonceRecord({ state: 'in-progress', origin })));
+        return 'claimed';
+      } catch (err) {
+        if (!isConflict(err)) throw unavailable(err);
+      }
+      let existing: KvEntry | undefined;
+      try {
+        existing = live(await this.kv.get(key));
+      } catch (err) {
+        throw unavailable(err);
+      }
+      if (existing) return judgeExisting(decodeNonceRecord(dec.decode(existing.value)), origin);
+    }
+    return judgeExisting(undefined, origin);
+  }
+
+  async complete(key: string, origin: string, _ttlMs: number): Promise<void> {
+    try {
+      const e = live(await this.kv.get(key));
+      if (!e || decodeNonceRecord(dec.decode(e.value))?.origin !== origin) return;
+      await this.kv.update(key, enc.encode(encodeNonceRecord({ state: 'done', origin })), e.revision);
+    } catch (err) {
+      if (!isConflict(err)) throw unavailable(err);
+    }
+  }
+
+  async release(key: string, origin: string): Promise<void> {
+    try {
+      const e = live(await this.kv.get(key));
+      const r = e ? decodeNonceRecord(dec.decode(e.value)) : undefined;
+      if (!e || r?.origin !== origin || r.state !== 'in-progress') return;
+      await this.kv.delete(key, { previousSeq: e.revision });
+    } catch (err) {
+      if (!isConflict(err)) throw unavailable(err);
+    }
+  }
+}

@@ -1,0 +1,96 @@
+import { Metadata } from '@grpc/grpc-js';
+import { describe, expect, it } from 'vitest';
+import {
+  MemoryNonceStore,
+  ReplayGuard,
+  newReplayStamp,
+  parseReplayStamp,
+  replayContext,
+  stampFromHeaders,
+  stampFromMetadata,
+  stampToHeaders,
+  stampToMetadata,
+} from '../src/mod.js';
+
+describe('replay stamp', () => {
+  it('is a unix-ms timestamp and 16 random bytes in base64url; context req/<ts>/<nonce>', () => {
+    const stamp = newReplayStamp({ now: () => 1_700_000_000_123, randomBytes: (n) => new Uint8Array(n).fill(0xfb) });
+    expect(stamp).toEqual({ timestampMs: 1_700_000_000_123, nonce: '-_v7-_v7-_v7-_v7-_v7-w' });
+    expect(replayContext(stamp)).toBe('req/1700000000123/-_v7-_v7-_v7-_v7-_v7-w');
+    const a = newReplayStamp();
+    const b = newReplayStamp();
+    expect(a.nonce).not.toBe(b.nonce);
+  });
+
+  it('round-trips through gRPC metadata and NATS-like headers', () => {
+    const stamp = newReplayStamp();
+    expect(stampFromMetadata(stampToMetadata(stamp, new Metadata()))).toEqual(stamp);
+    const m = new Map<string, string>();
+    const h = { get: (k: string) => m.get(k) ?? '', set: (k: string, v: string) => void m.set(k, v) };
+    stampToHeaders(stamp, h);
+    expect([...m.keys()]).toEqual(['Fle-Timestamp', 'Fle-Nonce']);
+    expect(stampFromHeaders(h)).toEqual(stamp);
+  });
+
+  it('refuses missing or malformed stamps with MISSING_STAMP', () => {
+    for (const [ts, n] of [
+      [undefined, 'AAAAAAAAAAAAAAAAAAAAAA'],
+      ['123', undefined],
+      ['-5', 'AAAAAAAAAAAAAAAAAAAAAA'],
+      ['123', 'short'],
+      ['123', 'AAAAAAAAAAAAAAAAAAAAA+'],
+    ] as const) {
+      expect(() => parseReplayStamp(ts, n)).toThrow(expect.objectContaining({ code: 'MISSING_STAMP' }));
+    }
+    expect(() => stampFromMetadata(new Metadata())).toThrow(expect.objectContaining({ code: 'MISSING_STAMP' }));
+  });
+});
+
+describe('ReplayGuard', () => {
+  const now = 1_700_000_000_000;
+  const guard = (store = new MemoryNonceStore(() => now)) => ({ store, g: new ReplayGuard({ store, windowMs: 60_000, now: () => now }) });
+
+  it('refuses a timestamp outside ±window, accepts the edges', async () => {
+    const { g } = guard();
+    for (const ts of [now - 60_001, now + 60_001]) {
+      await expect(g.admit({ tenant: 't1', stamp: { timestampMs: ts, nonce: newReplayStamp().nonce }, origin: 'o' })).rejects.toMatchObject({ code: 'REPLAY_TIMESTAMP' });
+    }
+    for (const ts of [now - 60_000, now + 60_000]) {
+      await expect(g.admit({ tenant: 't1', stamp: { timestampMs: ts, nonce: newReplayStamp().nonce }, origin: 'o' })).resolves.toMatchObject({ outcome: 'claimed' });
+    }
+    expect(g.ttlMs).toBe(120_000);
+  });
+
+  it('same nonce from another origin is a replay; same origin in progress is a resumed redelivery; done is a replay', async () => {
+    const { g } = guard();
+    const stamp = newReplayStamp({ now: () => now });
+    const first = await g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' });
+    expect(first.outcome).toBe('claimed');
+    await expect(g.admit({ tenant: 't1', stamp, origin: 'core:abc' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    const again = await g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' });
+    expect(again.outcome).toBe('resumed');
+    await again.complete();
+    await expect(g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    // nonces are per tenant
+    await expect(g.admit({ tenant: 't2', stamp, origin: 'core:x' })).resolves.toMatchObject({ outcome: 'claimed' });
+  });
+
+  it('a released claim (transient failure) can be claimed again', async () => {
+    const { g } = guard();
+    const stamp = newReplayStamp({ now: () => now });
+    const c = await g.admit({ tenant: 't1', stamp, origin: 'core:1' });
+    await c.release();
+    await expect(g.admit({ tenant: 't1', stamp, origin: 'core:2' })).resolves.toMatchObject({ outcome: 'claimed' });
+  });
+
+  it('forgets nonces after the TTL', async () => {
+    let t = now;
+    const store = new MemoryNonceStore(() => t);
+    const g = new ReplayGuard({ store, windowMs: 1000, now: () => t });
+    const stamp = { timestampMs: now, nonce: newReplayStamp().nonce };
+    await (await g.admit({ tenant: 't', stamp, origin: 'a' })).complete();
+    t += 2001;
+    expect(store.size).toBe(1);
+    await expect(store.claim(ReplayGuard.keyOf('t', stamp.nonce), 'b', 2000)).resolves.toBe('claimed');
+  });
+});
