@@ -27,7 +27,7 @@ export interface DevPkiOptions {
   dir: string;
   /** SPIFFE trust domain of the URI SANs. Default `fle.local`. */
   trustDomain?: string;
-  /** Identity names; one leaf each. Default gateway, processor, keystore, client, admin. */
+  /** Identity names; one leaf each. Default gateway, processor, keystore, client, admin and nats (the NATS server). */
   identities?: readonly string[];
   /** Validity of each leaf in days. Default 365. */
   days?: number;

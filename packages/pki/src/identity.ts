@@ -5,7 +5,12 @@
 import { PkiError } from './errors.js';
 
 export const DEFAULT_TRUST_DOMAIN = 'fle.local';
-export const DEFAULT_IDENTITIES = ['gateway', 'processor', 'keystore', 'client', 'admin'] as const;
+/** The service identities of HELPERS.md conventions. */
+export const SERVICE_IDENTITIES = ['gateway', 'processor', 'keystore', 'client', 'admin'] as const;
+/** The NATS server's own certificate (client port and cluster routes); no NATS user maps to it. */
+export const NATS_SERVER_IDENTITY = 'nats';
+/** What a development PKI issues by default: every service identity plus the NATS server. */
+export const DEFAULT_IDENTITIES = [...SERVICE_IDENTITIES, NATS_SERVER_IDENTITY] as const;
 
 const TRUST_DOMAIN = /^[a-z0-9._-]+$/;
 const NAME = /^[A-Za-z0-9._-]+$/;

@@ -4,6 +4,8 @@ export { PkiError, type PkiErrorCode } from './errors.js';
 export {
   DEFAULT_IDENTITIES,
   DEFAULT_TRUST_DOMAIN,
+  NATS_SERVER_IDENTITY,
+  SERVICE_IDENTITIES,
   identityFromPeerCertificate,
   parseSpiffeId,
   parseSubjectAltName,

@@ -20,9 +20,9 @@ describe('createDevPki', () => {
     await rm(root, { recursive: true, force: true });
   });
 
-  it('writes the CA and the five conventional identities, keys readable by the owner only', () => {
-    expect(pki.identities).toEqual(['gateway', 'processor', 'keystore', 'client', 'admin']);
-    expect(pki.written).toHaveLength(2 + 2 * 5);
+  it('writes the CA, the five service identities and the NATS server, keys readable by the owner only', () => {
+    expect(pki.identities).toEqual(['gateway', 'processor', 'keystore', 'client', 'admin', 'nats']);
+    expect(pki.written).toHaveLength(2 + 2 * 6);
     for (const f of [pki.caKey, ...pki.identities.map((n) => pki.key(n))]) {
       expect(statSync(f).mode & 0o777, f).toBe(0o600);
       expect(readFileSync(f, 'utf8')).toMatch(/^-----BEGIN PRIVATE KEY-----/);
@@ -73,7 +73,7 @@ describe('ensureDevPki and issueIdentity', () => {
 
   it('creates everything on an empty folder, then nothing, then only what was deleted', async () => {
     const first = await ensureDevPki(dir);
-    expect(first.written).toHaveLength(12);
+    expect(first.written).toHaveLength(14);
     const caBefore = readFileSync(first.caCert, 'utf8');
     const again = await ensureDevPki(dir);
     expect(again.written).toEqual([]);
@@ -90,7 +90,7 @@ describe('ensureDevPki and issueIdentity', () => {
     const before = await ensureDevPki(dir);
     unlinkSync(before.caKey);
     const after = await ensureDevPki(dir);
-    expect(after.written).toHaveLength(12);
+    expect(after.written).toHaveLength(14);
   });
 
   it('issueIdentity rotates one leaf under the same CA', async () => {
