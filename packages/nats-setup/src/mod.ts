@@ -1,0 +1,15 @@
+// @fle/nats-setup: nats-server configuration for fle (mTLS, certificate-mapped
+// users, per-identity permissions, JetStream, cluster) and a process launcher.
+export { INSTALL_HINT, NatsSetupError, type NatsSetupErrorCode } from './errors.js';
+export {
+  FLE_NATS_PERMISSIONS,
+  KV_BUCKETS,
+  STREAMS,
+  SUBJECTS,
+  kvBucket,
+  streamConsumption,
+  streamManagement,
+  type NatsPermissions,
+} from './permissions.js';
+export { renderNatsConfig, type NatsClusterOptions, type NatsConfigOptions, type NatsJetStreamOptions } from './config.js';
+export { findNatsServer, spawnNatsServer, type NatsPorts, type NatsServerProcess, type SpawnNatsServerOptions } from './spawn.js';

@@ -1,0 +1,112 @@
+// Who may do what on NATS (issue 5 item 2, HELPERS.md subject conventions).
+// Each certificate identity maps to one NATS user (see config.ts); these are
+// the users' publish/subscribe allow-lists. Everything not listed is denied.
+//
+// JetStream is used through its API subjects, so stream and KV rights are
+// spelled as those subjects, one stream at a time:
+//   $JS.API.STREAM.<verb>.<stream>              stream management
+//   $JS.API.CONSUMER.<verb>.<stream>[.…]        consumers, pull requests
+//   $JS.ACK.<stream>.>  $JS.FC.<stream>.>       acks and flow-control replies
+//   $KV.<bucket>.>                              KV puts (stream KV_<bucket>)
+//   $JS.API.DIRECT.GET.KV_<bucket>[.>]          KV gets
+// and every JetStream user may ask `$JS.API.INFO` (nats.js checks it) and
+// receives API replies on `_INBOX.>`.
+
+export interface NatsPermissions {
+  publish: string[];
+  subscribe: string[];
+}
+
+export const SUBJECTS = {
+  rpc: 'fle.rpc.>',
+  js: 'fle.js.>',
+  dlq: 'fle.dlq.>',
+  inbox: '_INBOX.>',
+} as const;
+
+export const STREAMS = { requests: 'FLE_REQUESTS', deadLetters: 'FLE_DLQ' } as const;
+export const KV_BUCKETS = { nonces: 'fle_nonces', authorizations: 'fle_authorizations', keystore: 'fle_keystore' } as const;
+
+const JS_BASE = ['$JS.API.INFO', '$JS.API.STREAM.NAMES'];
+
+/** Create/update/inspect one stream. */
+export function streamManagement(stream: string): string[] {
+  return [`$JS.API.STREAM.CREATE.${stream}`, `$JS.API.STREAM.UPDATE.${stream}`, `$JS.API.STREAM.INFO.${stream}`];
+}
+
+/** Create/inspect/delete consumers of one stream, pull from them, ack, answer flow control. */
+export function streamConsumption(stream: string): string[] {
+  return [
+    `$JS.API.CONSUMER.CREATE.${stream}`,
+    `$JS.API.CONSUMER.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.DURABLE.CREATE.${stream}.>`,
+    `$JS.API.CONSUMER.INFO.${stream}.>`,
+    `$JS.API.CONSUMER.DELETE.${stream}.>`,
+    `$JS.API.CONSUMER.MSG.NEXT.${stream}.>`,
+    `$JS.ACK.${stream}.>`,
+    `$JS.FC.${stream}.>`,
+  ];
+}
+
+/** Everything a client needs to create and use one KV bucket (nats.js v2 `js.views.kv`). */
+export function kvBucket(bucket: string): string[] {
+  const stream = `KV_${bucket}`;
+  return [
+    ...streamManagement(stream),
+    ...streamConsumption(stream), // watch / keys / history use ordered consumers
+    `$KV.${bucket}.>`,
+    `$JS.API.DIRECT.GET.${stream}`,
+    `$JS.API.DIRECT.GET.${stream}.>`,
+    `$JS.API.STREAM.MSG.GET.${stream}`,
+    `$JS.API.STREAM.PURGE.${stream}`,
+  ];
+}
+
+/**
+ * The per-identity permissions of the fle system. `client` is deliberately
+ * absent: the client identity has no NATS user and cannot connect at all.
+ */
+export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = Object.freeze({
+  // Publishes requests (core and JetStream) and receives replies and publish acks.
+  gateway: {
+    publish: [SUBJECTS.rpc, SUBJECTS.js, ...JS_BASE, `$JS.API.STREAM.INFO.${STREAMS.requests}`],
+    subscribe: [SUBJECTS.inbox],
+  },
+  // Serves requests, consumes FLE_REQUESTS, dead-letters into FLE_DLQ, keeps
+  // replay nonces and stored authorizations in KV, and creates what it uses.
+  processor: {
+    publish: [
+      SUBJECTS.inbox,
+      SUBJECTS.dlq,
+      ...JS_BASE,
+      ...streamManagement(STREAMS.requests),
+      ...streamConsumption(STREAMS.requests),
+      ...streamManagement(STREAMS.deadLetters),
+      ...streamConsumption(STREAMS.deadLetters),
+      ...kvBucket(KV_BUCKETS.nonces),
+      ...kvBucket(KV_BUCKETS.authorizations),
+    ],
+    subscribe: [SUBJECTS.rpc, SUBJECTS.inbox],
+  },
+  // Its own storage bucket and nothing else.
+  keystore: {
+    publish: [...JS_BASE, ...kvBucket(KV_BUCKETS.keystore)],
+    subscribe: [SUBJECTS.inbox],
+  },
+  // Operators: inspect streams and consumers, read and re-drive dead letters.
+  // No request subjects and no KV reads (the keystore bucket is not theirs).
+  admin: {
+    publish: [
+      ...JS_BASE,
+      '$JS.API.STREAM.LIST',
+      '$JS.API.STREAM.INFO.*',
+      '$JS.API.CONSUMER.NAMES.*',
+      '$JS.API.CONSUMER.LIST.*',
+      '$JS.API.CONSUMER.INFO.*.*',
+      `$JS.API.STREAM.MSG.GET.${STREAMS.deadLetters}`,
+      ...streamConsumption(STREAMS.deadLetters),
+      SUBJECTS.js,
+    ],
+    subscribe: [SUBJECTS.inbox],
+  },
+});
