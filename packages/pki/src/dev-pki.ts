@@ -82,6 +82,8 @@ export interface IssueIdentityOptions {
   name: string;
   trustDomain?: string;
   days?: number;
+  /** Extra DNS SANs besides `localhost` and `<name>`, e.g. every node name of a NATS cluster sharing one certificate. */
+  dnsNames?: readonly string[];
 }
 
 /**
@@ -99,7 +101,11 @@ export async function issueIdentity(opts: IssueIdentityOptions): Promise<{ cert:
     throw new PkiError('PKI_CA_MISSING', `no CA in ${paths.dir} (expected ca.pem and ca-key.pem)`);
   }
   const ca = await loadCa(paths);
-  await writeLeaf(paths, ca, opts.name, trustDomain, opts.days ?? 365, []);
+  const dnsNames = opts.dnsNames ?? [];
+  for (const d of dnsNames) {
+    if (!/^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*$/.test(d)) throw new PkiError('PKI_INVALID_ARGUMENT', `dnsNames: ${JSON.stringify(d)} is not a DNS name`);
+  }
+  await writeLeaf(paths, ca, opts.name, trustDomain, opts.days ?? 365, [], dnsNames);
   return { cert: paths.cert(opts.name), key: paths.key(opts.name) };
 }
 
@@ -159,7 +165,15 @@ async function loadCa(paths: PkiPaths): Promise<LoadedCa> {
   return { cert: new x509.X509Certificate(certPem), key };
 }
 
-async function writeLeaf(paths: PkiPaths, ca: LoadedCa, name: string, trustDomain: string, days: number, written: string[]): Promise<void> {
+async function writeLeaf(
+  paths: PkiPaths,
+  ca: LoadedCa,
+  name: string,
+  trustDomain: string,
+  days: number,
+  written: string[],
+  dnsNames: readonly string[] = [],
+): Promise<void> {
   const keys = (await crypto.subtle.generateKey(EC_KEY, true, ['sign', 'verify'])) as CryptoKeyPair;
   const now = Date.now();
   const notAfter = Math.min(now + days * DAY_MS, ca.cert.notAfter.getTime());
@@ -180,6 +194,7 @@ async function writeLeaf(paths: PkiPaths, ca: LoadedCa, name: string, trustDomai
         { type: 'url', value: spiffeId(name, trustDomain) },
         { type: 'dns', value: 'localhost' },
         { type: 'dns', value: name },
+        ...dnsNames.filter((d) => d !== name && d !== 'localhost').map((d) => ({ type: 'dns' as const, value: d })),
         { type: 'ip', value: '127.0.0.1' },
       ]),
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
