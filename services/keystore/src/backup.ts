@@ -1,0 +1,106 @@
+// Encrypted backups (`fle keystore backup` / `restore`). A backup holds every
+// key ring record as stored (keys still wrapped under the master key), and the
+// whole of it is sealed again with ChaCha20-Poly1305 under a backup key derived
+// from the master key, so tenant and ring names and states do not leak either.
+// The header (format, time, master key id) is bound as AAD.
+//
+// A backup keeps versions destroyed after it was taken: destroying a key for
+// good also means expiring the backups that hold it.
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { SecretKey } from '@fle/field-crypto';
+import { BackupError, MasterKeyError } from './errors.js';
+import { deriveFromMaster, masterKeyId } from './master-key.js';
+import { assertRingRecord, type KeyRingRecord } from './model.js';
+import { writeAtomically } from './storage/file.js';
+import type { KeyStorage } from './storage/types.js';
+
+export const BACKUP_FORMAT = 'fle-keystore-backup/v1';
+
+export interface BackupFile {
+  format: typeof BACKUP_FORMAT;
+  createdAt: string;
+  masterKeyId: string;
+  /** base64 of the 12-byte nonce. */
+  nonce: string;
+  /** base64 of ciphertext || tag. */
+  ciphertext: string;
+}
+
+function aad(h: Pick<BackupFile, 'format' | 'createdAt' | 'masterKeyId'>): Buffer {
+  return Buffer.from(`${h.format}\0${h.createdAt}\0${h.masterKeyId}`, 'utf8');
+}
+
+export function sealBackup(records: KeyRingRecord[], master: SecretKey, now = new Date()): BackupFile {
+  const header = { format: BACKUP_FORMAT, createdAt: now.toISOString(), masterKeyId: masterKeyId(master) } as const;
+  const nonce = randomBytes(12);
+  const key = deriveFromMaster(master, 'backup');
+  try {
+    const c = createCipheriv('chacha20-poly1305', key, nonce, { authTagLength: 16 });
+    const plain = Buffer.from(JSON.stringify({ rings: records }), 'utf8');
+    c.setAAD(aad(header), { plaintextLength: plain.length });
+    const ct = Buffer.concat([c.update(plain), c.final(), c.getAuthTag()]);
+    return { ...header, nonce: nonce.toString('base64'), ciphertext: ct.toString('base64') };
+  } finally {
+    key.fill(0);
+  }
+}
+
+export function openBackup(file: BackupFile, master: SecretKey): KeyRingRecord[] {
+  if (file.masterKeyId !== masterKeyId(master)) {
+    throw new MasterKeyError(`backup was made under master key ${file.masterKeyId}, not ${masterKeyId(master)}`);
+  }
+  const key = deriveFromMaster(master, 'backup');
+  let plain: Buffer;
+  try {
+    const raw = Buffer.from(file.ciphertext, 'base64');
+    if (raw.length < 16) throw new Error('short');
+    const d = createDecipheriv('chacha20-poly1305', key, Buffer.from(file.nonce, 'base64'), { authTagLength: 16 });
+    d.setAAD(aad(file), { plaintextLength: raw.length - 16 });
+    d.setAuthTag(raw.subarray(raw.length - 16));
+    plain = Buffer.concat([d.update(raw.subarray(0, raw.length - 16)), d.final()]);
+  } catch {
+    throw new BackupError('backup does not authenticate (corrupted or tampered)');
+  } finally {
+    key.fill(0);
+  }
+  const doc = JSON.parse(plain.toString('utf8')) as { rings?: unknown };
+  if (!Array.isArray(doc.rings)) throw new BackupError('backup holds no ring list');
+  for (const r of doc.rings) assertRingRecord(r);
+  return doc.rings as KeyRingRecord[];
+}
+
+export async function writeBackup(storage: KeyStorage, master: SecretKey, path: string): Promise<{ rings: number }> {
+  const records = await storage.list();
+  await writeAtomically(path, `${JSON.stringify(sealBackup(records, master), null, 2)}\n`);
+  return { rings: records.length };
+}
+
+export function readBackupFile(path: string): BackupFile {
+  let doc: BackupFile;
+  try {
+    doc = JSON.parse(readFileSync(path, 'utf8')) as BackupFile;
+  } catch (err) {
+    throw new BackupError(`cannot read backup ${path}`, { cause: err });
+  }
+  if (doc?.format !== BACKUP_FORMAT || typeof doc.ciphertext !== 'string' || typeof doc.nonce !== 'string' || typeof doc.masterKeyId !== 'string') {
+    throw new BackupError(`${path} is not a ${BACKUP_FORMAT} file`);
+  }
+  return doc;
+}
+
+/**
+ * Writes every ring of the backup into `storage`. Refuses to overwrite a ring
+ * that exists unless `force` (a restore must not silently undo newer changes).
+ */
+export async function restoreRecords(storage: KeyStorage, records: KeyRingRecord[], opts: { force?: boolean } = {}): Promise<{ rings: number }> {
+  if (!opts.force) {
+    for (const r of records) {
+      if (await storage.get(r.tenant, r.ring)) {
+        throw new BackupError(`key ring ${r.tenant}/${r.ring} exists in the store; pass --force to overwrite it from the backup`);
+      }
+    }
+  }
+  for (const r of records) await storage.put(r);
+  return { rings: records.length };
+}

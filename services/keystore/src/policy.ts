@@ -1,0 +1,126 @@
+// Who may have which keys. The policy file (YAML) names identities (the URI
+// SAN of a client certificate) and, for each, the tenants and rings it may
+// fetch key material for, and the tenants it may administer. Anything not
+// named is denied. `deny` lists identities that get nothing whatever else the
+// file says: the gateway belongs there (DESIGN.md "Identity and authorization").
+//
+//   deny:
+//     - spiffe://fle.local/gateway
+//   fetch:
+//     - identity: spiffe://fle.local/processor
+//       tenants: ["*"]
+//       rings: ["*"]          # optional, default all rings
+//   admin:
+//     - identity: spiffe://fle.local/admin
+//       tenants: ["*"]
+//
+// Patterns: `*` matches any run of characters (including none); every other
+// character matches itself. A pattern is matched against the whole string.
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+import { ConfigError } from './errors.js';
+
+export type PolicyAction = 'fetch' | 'admin';
+
+export interface PolicyRule {
+  identity: string;
+  tenants: string[];
+  rings: string[];
+}
+
+export interface PolicyDocument {
+  deny?: string[];
+  fetch?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
+  admin?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
+}
+
+export interface Decision {
+  allowed: boolean;
+  /** Why: says which rule allowed or that none did. Safe to log and return. */
+  reason: string;
+}
+
+export class Policy {
+  readonly #deny: RegExp[];
+  readonly #rules: Record<PolicyAction, Array<{ identity: RegExp; tenants: RegExp[]; rings: RegExp[]; index: number }>>;
+
+  constructor(doc: PolicyDocument) {
+    const where = 'policy';
+    if (typeof doc !== 'object' || doc === null) throw new ConfigError(`${where}: must be a mapping`);
+    for (const key of Object.keys(doc)) {
+      if (!['deny', 'fetch', 'admin'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+    }
+    this.#deny = stringList(doc.deny ?? [], `${where}.deny`).map(compile);
+    this.#rules = { fetch: rules(doc.fetch, 'fetch'), admin: rules(doc.admin, 'admin') };
+  }
+
+  static fromYaml(text: string): Policy {
+    let doc: unknown;
+    try {
+      doc = parse(text);
+    } catch (err) {
+      throw new ConfigError(`policy is not valid YAML: ${(err as Error).message}`);
+    }
+    return new Policy((doc ?? {}) as PolicyDocument);
+  }
+
+  static fromFile(path: string): Policy {
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read policy file ${path}: ${(err as NodeJS.ErrnoException).code ?? 'error'}`);
+    }
+    return Policy.fromYaml(text);
+  }
+
+  /** `ring` undefined asks about the tenant as a whole (admin listing of every ring). */
+  decide(identity: string | undefined, action: PolicyAction, tenant: string, ring?: string): Decision {
+    if (!identity) return { allowed: false, reason: 'no client identity' };
+    if (this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
+    for (const rule of this.#rules[action]) {
+      if (!rule.identity.test(identity)) continue;
+      if (!rule.tenants.some((t) => t.test(tenant))) continue;
+      if (ring !== undefined && !rule.rings.some((r) => r.test(ring))) continue;
+      return { allowed: true, reason: `${action}[${rule.index}]` };
+    }
+    return {
+      allowed: false,
+      reason: `no ${action} rule names this identity for tenant ${tenant}${ring === undefined ? '' : ` ring ${ring}`}`,
+    };
+  }
+}
+
+function rules(value: unknown, action: PolicyAction): Array<{ identity: RegExp; tenants: RegExp[]; rings: RegExp[]; index: number }> {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new ConfigError(`policy.${action} must be a list`);
+  return value.map((raw, index) => {
+    const where = `policy.${action}[${index}]`;
+    if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${where} must be a mapping`);
+    const r = raw as Record<string, unknown>;
+    for (const key of Object.keys(r)) {
+      if (!['identity', 'tenants', 'rings'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+    }
+    if (typeof r.identity !== 'string' || r.identity === '') throw new ConfigError(`${where}.identity must be a non-empty string`);
+    const tenants = stringList(r.tenants, `${where}.tenants`);
+    if (tenants.length === 0) throw new ConfigError(`${where}.tenants must name at least one tenant (or "*")`);
+    const rings = r.rings === undefined ? ['*'] : stringList(r.rings, `${where}.rings`);
+    return { identity: compile(r.identity), tenants: tenants.map(compile), rings: rings.map(compile), index };
+  });
+}
+
+function stringList(value: unknown, where: string): string[] {
+  if (!Array.isArray(value) || value.some((v) => typeof v !== 'string' || v === '')) {
+    throw new ConfigError(`${where} must be a list of non-empty strings`);
+  }
+  return value as string[];
+}
+
+/** Glob with `*` only; everything else literal, anchored at both ends. */
+export function compile(pattern: string): RegExp {
+  const body = pattern
+    .split('*')
+    .map((part) => part.replace(/[.+?^${}()|[\]\\/]/g, '\\$&'))
+    .join('.*');
+  return new RegExp(`^${body}$`, 's');
+}

@@ -1,0 +1,69 @@
+// Between the keystore's records and the fle.keystore.v1 messages.
+import {
+  KeyAlg,
+  KeyKind,
+  KeyVersionState,
+  type KeyRingInfo,
+  type KeyVersionInfo,
+} from '@fle/schema/gen/fle/keystore/v1/keystore.js';
+import { InvalidArgumentError } from './errors.js';
+import type { KeyKindName, KeyRingView, KeyVersionView, SymmetricAlgByte, VersionState } from './model.js';
+
+const STATE: Record<VersionState, KeyVersionState> = {
+  pending: KeyVersionState.KEY_VERSION_STATE_PENDING,
+  primary: KeyVersionState.KEY_VERSION_STATE_PRIMARY,
+  'decrypt-only': KeyVersionState.KEY_VERSION_STATE_DECRYPT_ONLY,
+  disabled: KeyVersionState.KEY_VERSION_STATE_DISABLED,
+  destroyed: KeyVersionState.KEY_VERSION_STATE_DESTROYED,
+};
+
+export function stateToProto(state: VersionState): KeyVersionState {
+  return STATE[state];
+}
+
+export function stateFromProto(state: KeyVersionState): VersionState | undefined {
+  return (Object.keys(STATE) as VersionState[]).find((k) => STATE[k] === state);
+}
+
+export function kindToProto(_kind: KeyKindName): KeyKind {
+  return KeyKind.KEY_KIND_SYMMETRIC;
+}
+
+export function algToProto(alg: SymmetricAlgByte): KeyAlg {
+  return alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
+}
+
+export function kindFromProto(kind: KeyKind): KeyKindName {
+  if (kind === KeyKind.KEY_KIND_UNSPECIFIED || kind === KeyKind.KEY_KIND_SYMMETRIC) return 'symmetric';
+  throw new InvalidArgumentError('kind must be KEY_KIND_SYMMETRIC');
+}
+
+export function algFromProto(alg: KeyAlg): SymmetricAlgByte {
+  if (alg === KeyAlg.KEY_ALG_UNSPECIFIED || alg === KeyAlg.KEY_ALG_CHACHA20_POLY1305) return 1;
+  if (alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305) return 2;
+  throw new InvalidArgumentError('alg must be KEY_ALG_CHACHA20_POLY1305 or KEY_ALG_XCHACHA20_POLY1305');
+}
+
+export function versionInfo(v: KeyVersionView): KeyVersionInfo {
+  return {
+    tenant: v.tenant,
+    ring: v.ring,
+    version: v.version,
+    kind: kindToProto(v.kind),
+    alg: algToProto(v.alg),
+    state: stateToProto(v.state),
+    createdAtUnixMs: v.createdAt,
+    stateChangedAtUnixMs: v.stateChangedAt,
+  };
+}
+
+export function ringInfo(r: KeyRingView): KeyRingInfo {
+  return {
+    tenant: r.tenant,
+    ring: r.ring,
+    kind: kindToProto(r.kind),
+    alg: algToProto(r.alg),
+    primaryVersion: r.primaryVersion,
+    createdAtUnixMs: r.createdAt,
+  };
+}

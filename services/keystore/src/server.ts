@@ -1,0 +1,190 @@
+// The gRPC face of the keystore: every call is authenticated by its client
+// certificate (mTLS, checkClientCertificate: true, via @fle/pki), authorized
+// by the policy, audited, then served by the Keystore. Errors reach the client
+// through `grpcStatusOf` only, so a cause never leaks into a response.
+import * as grpc from '@grpc/grpc-js';
+import { identityFromPeerCertificate } from '@fle/pki';
+import {
+  KeystoreAdminServiceService,
+  KeystoreServiceService,
+  type KeyMaterial,
+  type KeystoreAdminServiceServer,
+  type KeystoreServiceServer,
+} from '@fle/schema/gen/fle/keystore/v1/keystore.js';
+import type { AuditSink } from './audit.js';
+import { KeystoreError, PermissionDeniedError, UnauthenticatedError, grpcStatusOf } from './errors.js';
+import type { Keystore, KeyMaterialResult } from './keystore.js';
+import type { Policy, PolicyAction } from './policy.js';
+import { algFromProto, kindFromProto, ringInfo, versionInfo } from './proto-mapping.js';
+
+export interface KeystoreServiceOptions {
+  keystore: Keystore;
+  /** Read on every call, so a reloaded policy applies at once. */
+  policy: () => Policy;
+  audit: AuditSink;
+  /** Logs failures (never key bytes); defaults to nothing. */
+  onError?: (err: unknown, action: string) => void;
+}
+
+interface Target {
+  tenant: string;
+  ring?: string;
+  version?: number;
+}
+
+type Call = grpc.ServerUnaryCall<unknown, unknown>;
+
+/** The caller's SPIFFE ID from its client certificate, or undefined. */
+export function callerIdentity(call: Call): string | undefined {
+  return identityFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate);
+}
+
+function unary<Req, Res>(
+  opts: KeystoreServiceOptions,
+  action: string,
+  permission: PolicyAction,
+  target: (req: Req) => Target,
+  run: (req: Req, identity: string) => Promise<Res>,
+): grpc.handleUnaryCall<Req, Res> {
+  return (call, callback) => {
+    const identity = callerIdentity(call as Call);
+    const t = target(call.request);
+    const base = { identity: identity ?? null, action, tenant: t.tenant, ring: t.ring ?? null, version: t.version ?? null };
+    const fail = (err: unknown, allowed: boolean, reason: string): void => {
+      const s = grpcStatusOf(err);
+      if (!(err instanceof KeystoreError) || s.code === grpc.status.INTERNAL || s.code === grpc.status.UNAVAILABLE) opts.onError?.(err, action);
+      try {
+        opts.audit.record({ ...base, allowed, reason, outcome: grpc.status[s.code] });
+      } catch (auditErr) {
+        opts.onError?.(auditErr, action);
+      }
+      callback({ code: s.code, details: s.details });
+    };
+    if (!identity) {
+      fail(new UnauthenticatedError('client certificate carries no SPIFFE identity'), false, 'no client identity');
+      return;
+    }
+    const decision = opts.policy().decide(identity, permission, t.tenant, t.ring);
+    if (!decision.allowed) {
+      const what = permission === 'fetch' ? 'fetch keys of' : 'administer';
+      const ringPart = t.ring === undefined ? '' : ` ring ${t.ring}`;
+      fail(new PermissionDeniedError(`${identity} may not ${what} tenant ${t.tenant}${ringPart}`), false, decision.reason);
+      return;
+    }
+    run(call.request, identity).then(
+      (res) => {
+        try {
+          // Audited before the answer leaves: no unaudited key release.
+          opts.audit.record({ ...base, allowed: true, reason: decision.reason, outcome: 'OK' });
+        } catch (err) {
+          fail(err, true, 'audit log unavailable');
+          return;
+        }
+        callback(null, res);
+      },
+      (err: unknown) => fail(err, true, err instanceof KeystoreError ? err.message : 'internal error'),
+    );
+  };
+}
+
+function material(m: KeyMaterialResult): KeyMaterial {
+  return { info: versionInfo(m.info), symmetricKey: Buffer.from(m.key.exposeBytes()) };
+}
+
+export function keystoreServiceImpl(opts: KeystoreServiceOptions): KeystoreServiceServer {
+  const ks = opts.keystore;
+  return {
+    getPrimaryKey: unary(opts, 'GetPrimaryKey', 'fetch', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => ({
+      key: material(await ks.primaryKey(r.tenant, r.ring)),
+    })),
+    getKeyVersion: unary(
+      opts,
+      'GetKeyVersion',
+      'fetch',
+      (r) => ({ tenant: r.tenant, ring: r.ring, version: r.version }),
+      async (r) => ({ key: material(await ks.keyVersion(r.tenant, r.ring, r.version)) }),
+    ),
+  };
+}
+
+export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): KeystoreAdminServiceServer {
+  const ks = opts.keystore;
+  const ringOf = <R extends { tenant: string; ring: string }>(r: R): Target => ({ tenant: r.tenant, ring: r.ring });
+  const versionOf = <R extends { tenant: string; ring: string; version: number }>(r: R): Target => ({
+    tenant: r.tenant,
+    ring: r.ring,
+    version: r.version,
+  });
+  return {
+    createKeyRing: unary(opts, 'CreateKeyRing', 'admin', ringOf, async (r) => ({
+      version: versionInfo(await ks.createRing(r.tenant, r.ring, { kind: kindFromProto(r.kind), alg: algFromProto(r.alg) })),
+    })),
+    rotateKeyRing: unary(opts, 'RotateKeyRing', 'admin', ringOf, async (r) => ({
+      version: versionInfo(await ks.rotate(r.tenant, r.ring)),
+    })),
+    promoteKeyVersion: unary(opts, 'PromoteKeyVersion', 'admin', versionOf, async (r) => {
+      const out = await ks.promote(r.tenant, r.ring, r.version);
+      return { version: versionInfo(out.version), previousPrimary: versionInfo(out.previousPrimary) };
+    }),
+    disableKeyVersion: unary(opts, 'DisableKeyVersion', 'admin', versionOf, async (r) => ({
+      version: versionInfo(await ks.disable(r.tenant, r.ring, r.version)),
+    })),
+    enableKeyVersion: unary(opts, 'EnableKeyVersion', 'admin', versionOf, async (r) => ({
+      version: versionInfo(await ks.enable(r.tenant, r.ring, r.version)),
+    })),
+    destroyKeyVersion: unary(opts, 'DestroyKeyVersion', 'admin', versionOf, async (r) => ({
+      version: versionInfo(await ks.destroy(r.tenant, r.ring, r.version)),
+    })),
+    listKeyVersions: unary(opts, 'ListKeyVersions', 'admin', ringOf, async (r) => ({
+      versions: (await ks.listVersions(r.tenant, r.ring)).map(versionInfo),
+    })),
+    // An empty tenant lists every ring the caller administers, so the policy is
+    // applied per ring below; a named tenant is checked up front like the rest.
+    listKeyRings: (call, callback) => {
+      if (call.request.tenant !== '') {
+        unary(opts, 'ListKeyRings', 'admin', (r: { tenant: string }) => ({ tenant: r.tenant }), async (r) => ({
+          rings: (await ks.listRings(r.tenant)).map(ringInfo),
+        }))(call, callback);
+        return;
+      }
+      unary(opts, 'ListKeyRings', 'admin', () => ({ tenant: '*' }), async (_r, identity) => ({
+        rings: (await ks.listRings())
+          .filter((ring) => opts.policy().decide(identity, 'admin', ring.tenant, ring.ring).allowed)
+          .map(ringInfo),
+      }))(call, callback);
+    },
+  };
+}
+
+export interface StartedServer {
+  server: grpc.Server;
+  port: number;
+  close(): Promise<void>;
+}
+
+/** Binds both services on `address` (host:port, port 0 = any free port). */
+export async function startGrpcServer(
+  opts: KeystoreServiceOptions & { address: string; credentials: grpc.ServerCredentials },
+): Promise<StartedServer> {
+  const server = new grpc.Server({
+    // Requests are a few names and numbers: refuse anything large.
+    'grpc.max_receive_message_length': 64 * 1024,
+  });
+  server.addService(KeystoreServiceService, keystoreServiceImpl(opts));
+  server.addService(KeystoreAdminServiceService, keystoreAdminServiceImpl(opts));
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(opts.address, opts.credentials, (err, p) => (err ? reject(err) : resolve(p)));
+  });
+  return {
+    server,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => server.forceShutdown(), 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}

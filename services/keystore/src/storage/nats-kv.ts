@@ -1,0 +1,174 @@
+// NATS JetStream KV storage: bucket `fle_keystore`, one key per ring
+// (`ring.<tenant>.<ring>`) plus `meta` (the master key id). Several keystore
+// instances share it; every write is a compare-and-set on the key's KV
+// revision (JetStream's expected-last-subject-sequence), so concurrent admins
+// never lose an update. The bucket keeps history 1: a destroyed key's wrapped
+// bytes must not linger as an older revision.
+import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
+import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
+import { assertRingRecord, type KeyRingRecord } from '../model.js';
+import type { KeyStorage, StoredRing } from './types.js';
+
+export const KEYSTORE_BUCKET = 'fle_keystore';
+const META_KEY = 'meta';
+const META_FORMAT = 'fle-keystore-kv/v1';
+/** JetStream API error: wrong last sequence (the CAS lost). */
+const WRONG_LAST_SEQUENCE = 10071;
+
+export interface NatsKvStorageOptions {
+  /** nats:// or tls:// URL(s). */
+  servers: string | string[];
+  bucket?: string;
+  /** Replicas of the bucket's stream when it is created (1, 3 or 5). */
+  replicas?: number;
+  /** mTLS to the NATS server: file paths. */
+  tls?: { ca: string; cert: string; key: string };
+  /** Extra nats.js connection options (name, timeouts). */
+  connection?: Partial<ConnectionOptions>;
+}
+
+export class NatsKvKeyStorage implements KeyStorage {
+  readonly #nc: NatsConnection;
+  readonly #kv: KV;
+
+  private constructor(nc: NatsConnection, kv: KV) {
+    this.#nc = nc;
+    this.#kv = kv;
+  }
+
+  static async open(opts: NatsKvStorageOptions): Promise<NatsKvKeyStorage> {
+    let nc: NatsConnection;
+    try {
+      nc = await connect({
+        servers: opts.servers,
+        name: 'fle-keystore',
+        maxReconnectAttempts: -1,
+        ...(opts.tls ? { tls: { caFile: opts.tls.ca, certFile: opts.tls.cert, keyFile: opts.tls.key } } : {}),
+        ...opts.connection,
+      });
+    } catch (err) {
+      throw new StorageError('cannot connect to NATS', { cause: err });
+    }
+    try {
+      const bucket = opts.bucket ?? KEYSTORE_BUCKET;
+      const kv = await nc.jetstream().views.kv(bucket, {
+        history: 1,
+        replicas: opts.replicas ?? 1,
+        storage: StorageType.File,
+        // Reads go through the stream leader: an instance reads what another just wrote.
+        allow_direct: false,
+        description: 'fle keystore: wrapped key rings',
+      });
+      const status = await kv.status();
+      if (status.history !== 1) {
+        throw new StorageError(`bucket ${bucket} keeps history ${status.history}; it must be 1 so destroyed keys do not linger`);
+      }
+      return new NatsKvKeyStorage(nc, kv);
+    } catch (err) {
+      await nc.close().catch(() => undefined);
+      if (err instanceof StorageError) throw err;
+      throw new StorageError('cannot open the keystore KV bucket', { cause: err });
+    }
+  }
+
+  async init(masterKeyId: string): Promise<void> {
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const e = await this.#call(() => this.#kv.get(META_KEY));
+      if (e && e.operation === 'PUT') {
+        const meta = JSON.parse(new TextDecoder().decode(e.value)) as { format?: string; masterKeyId?: string };
+        if (meta.format !== META_FORMAT) throw new StorageError(`bucket meta is not ${META_FORMAT}`);
+        if (meta.masterKeyId !== masterKeyId) {
+          throw new MasterKeyError(`bucket was written under master key ${meta.masterKeyId}, not ${masterKeyId}`);
+        }
+        return;
+      }
+      try {
+        await this.#kv.create(META_KEY, encode({ format: META_FORMAT, masterKeyId }));
+        return;
+      } catch (err) {
+        if (!isWrongLastSequence(err)) throw new StorageError('cannot write bucket meta', { cause: err });
+        // Another instance initialised it first: read and compare.
+      }
+    }
+    throw new StorageError('cannot initialise bucket meta');
+  }
+
+  async get(tenant: string, ring: string): Promise<StoredRing | undefined> {
+    const e = await this.#call(() => this.#kv.get(keyOf(tenant, ring)));
+    if (!e || e.operation !== 'PUT') return undefined;
+    return { record: decodeRecord(e.value, e.key), revision: e.revision };
+  }
+
+  async create(record: KeyRingRecord): Promise<StoredRing> {
+    try {
+      const revision = await this.#kv.create(keyOf(record.tenant, record.ring), encode(record));
+      return { record, revision };
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new AlreadyExistsError(`key ring ${record.tenant}/${record.ring} already exists`);
+      throw new StorageError('cannot write to the keystore KV bucket', { cause: err });
+    }
+  }
+
+  async update(record: KeyRingRecord, revision: number): Promise<StoredRing> {
+    try {
+      const next = await this.#kv.update(keyOf(record.tenant, record.ring), encode(record), revision);
+      return { record, revision: next };
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new StorageConflictError(`key ring ${record.tenant}/${record.ring} changed concurrently`);
+      throw new StorageError('cannot write to the keystore KV bucket', { cause: err });
+    }
+  }
+
+  async put(record: KeyRingRecord): Promise<void> {
+    await this.#call(() => this.#kv.put(keyOf(record.tenant, record.ring), encode(record)));
+  }
+
+  async list(tenant?: string): Promise<KeyRingRecord[]> {
+    const keys: string[] = [];
+    const it = await this.#call(() => this.#kv.keys(tenant === undefined ? 'ring.>' : `ring.${tenant}.*`));
+    for await (const k of it) keys.push(k);
+    keys.sort();
+    const out: KeyRingRecord[] = [];
+    for (const k of keys) {
+      const e = await this.#call(() => this.#kv.get(k));
+      if (e && e.operation === 'PUT') out.push(decodeRecord(e.value, k));
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.#nc.drain().catch(() => this.#nc.close());
+  }
+
+  async #call<T>(fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      throw new StorageError('keystore KV bucket unavailable', { cause: err });
+    }
+  }
+}
+
+function keyOf(tenant: string, ring: string): string {
+  // Tenant and ring names are single KV tokens (model.ts: no dots or wildcards).
+  return `ring.${tenant}.${ring}`;
+}
+
+function encode(value: unknown): Uint8Array {
+  return new TextEncoder().encode(JSON.stringify(value));
+}
+
+function decodeRecord(value: Uint8Array, key: string): KeyRingRecord {
+  try {
+    const record = JSON.parse(new TextDecoder().decode(value)) as unknown;
+    assertRingRecord(record);
+    if (keyOf(record.tenant, record.ring) !== key) throw new Error('key does not match record');
+    return record;
+  } catch (err) {
+    throw new StorageError(`KV entry ${key} is malformed`, { cause: err });
+  }
+}
+
+function isWrongLastSequence(err: unknown): boolean {
+  return (err as { api_error?: { err_code?: number } })?.api_error?.err_code === WRONG_LAST_SEQUENCE;
+}

@@ -1,0 +1,219 @@
+// Test helper shared by the keystore's own tests and by the gateway/processor
+// integration tests: a temp folder with a dev PKI (@fle/pki), a master key, a
+// policy and a config, and the REAL keystore process (`node --import tsx
+// services/keystore/src/main.ts --config ...`) started on a loopback port.
+//
+//   const env = await createKeystoreTestEnv();
+//   const ks = await startKeystoreProcess(env);
+//   ... channelCredentials(env.pki.files('processor')) against ks.address ...
+//   await ks.stop(); await env.cleanup();
+import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { createDevPki, type DevPki } from '@fle/pki';
+import { stringify } from 'yaml';
+import type { AuditEntry } from './audit.js';
+import type { PolicyDocument } from './policy.js';
+
+export const MAIN_PATH = fileURLToPath(new URL('./main.ts', import.meta.url));
+
+/** The identities every test PKI holds. */
+export const TEST_IDENTITIES = ['gateway', 'processor', 'keystore', 'client', 'admin'] as const;
+
+/** Processor and client may fetch every tenant's keys, admin administers, the gateway gets nothing. */
+export const DEFAULT_TEST_POLICY: PolicyDocument = {
+  deny: ['spiffe://fle.local/gateway'],
+  fetch: [
+    { identity: 'spiffe://fle.local/processor', tenants: ['*'] },
+    { identity: 'spiffe://fle.local/client', tenants: ['*'] },
+  ],
+  admin: [{ identity: 'spiffe://fle.local/admin', tenants: ['*'] }],
+};
+
+export type TestStorage =
+  | { kind: 'file' }
+  | { kind: 'nats'; url: string; bucket?: string; tls?: { ca: string; cert: string; key: string } };
+
+export interface KeystoreTestEnvOptions {
+  /** Parent folder; default a fresh temp folder. */
+  dir?: string;
+  /** Reuse a PKI (e.g. one shared with NATS and the gateway); default a new one in `<dir>/certs`. */
+  pki?: DevPki;
+  policy?: PolicyDocument;
+  storage?: TestStorage;
+  /** 64 hex characters; default random. */
+  masterKeyHex?: string;
+}
+
+export interface KeystoreTestEnv {
+  dir: string;
+  pki: DevPki;
+  masterKeyHex: string;
+  masterKeyFile: string;
+  configPath: string;
+  policyPath: string;
+  auditLog: string;
+  /** The file backend's store (unused with NATS storage). */
+  storePath: string;
+  /** host:port written into the config; port 0 until a process has bound one. */
+  listen: string;
+  storage: TestStorage;
+  /** Rewrites the policy file (send SIGHUP or restart to apply). */
+  writePolicy(policy: PolicyDocument): void;
+  /** Rewrites the config file from the fields above. */
+  writeConfig(): void;
+  readAudit(): Promise<AuditEntry[]>;
+  cleanup(): void;
+}
+
+export async function createKeystoreTestEnv(opts: KeystoreTestEnvOptions = {}): Promise<KeystoreTestEnv> {
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'fle-keystore-'));
+  const pki = opts.pki ?? (await createDevPki({ dir: join(dir, 'certs'), identities: [...TEST_IDENTITIES] }));
+  const masterKeyHex = opts.masterKeyHex ?? randomBytes(32).toString('hex');
+  const masterKeyFile = join(dir, 'master.key');
+  writeFileSync(masterKeyFile, `${masterKeyHex}\n`, { mode: 0o600 });
+  const env: KeystoreTestEnv = {
+    dir,
+    pki,
+    masterKeyHex,
+    masterKeyFile,
+    configPath: join(dir, 'keystore.yaml'),
+    policyPath: join(dir, 'policy.yaml'),
+    auditLog: join(dir, 'audit.jsonl'),
+    storePath: join(dir, 'data', 'keystore.json'),
+    listen: '127.0.0.1:0',
+    storage: opts.storage ?? { kind: 'file' },
+    writePolicy(policy) {
+      writeFileSync(env.policyPath, stringify(policy));
+    },
+    writeConfig() {
+      const storage =
+        env.storage.kind === 'file'
+          ? { kind: 'file', path: env.storePath }
+          : { kind: 'nats', url: env.storage.url, bucket: env.storage.bucket ?? 'fle_keystore', ...(env.storage.tls ? { tls: env.storage.tls } : {}) };
+      writeFileSync(
+        env.configPath,
+        stringify({
+          listen: env.listen,
+          tls: pki.files('keystore'),
+          policyFile: env.policyPath,
+          masterKeyFile,
+          auditLog: env.auditLog,
+          storage,
+          logLevel: 'warn',
+        }),
+      );
+    },
+    async readAudit() {
+      let text = '';
+      try {
+        text = await readFile(env.auditLog, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      return text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as AuditEntry);
+    },
+    cleanup() {
+      if (!opts.dir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  env.writePolicy(opts.policy ?? DEFAULT_TEST_POLICY);
+  env.writeConfig();
+  return env;
+}
+
+export interface KeystoreProcess {
+  child: ChildProcess;
+  pid: number;
+  port: number;
+  /** `127.0.0.1:<port>`: what clients dial. */
+  address: string;
+  /** Resolves when the process has exited. */
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  output(): { stdout: string; stderr: string };
+  /** SIGTERM, then SIGKILL after 5 s; resolves once exited. */
+  stop(): Promise<void>;
+  /** SIGKILL (a crash); resolves once exited. */
+  kill(): Promise<void>;
+}
+
+/**
+ * Spawns the keystore on `env`'s config and resolves once it listens. After the
+ * first start the port is pinned in the config, so a restart (the keystore
+ * coming back after an outage) listens on the same address.
+ */
+export async function startKeystoreProcess(
+  env: Pick<KeystoreTestEnv, 'configPath' | 'listen' | 'writeConfig'>,
+  opts: { timeoutMs?: number; extraEnv?: NodeJS.ProcessEnv } = {},
+): Promise<KeystoreProcess> {
+  env.writeConfig();
+  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...opts.extraEnv };
+  delete childEnv.FLE_MASTER_KEY;
+  delete childEnv.FLE_CONFIG;
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN_PATH, '--config', env.configPath], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('exit', (code, signal) => resolve({ code, signal })),
+  );
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new Error(`keystore did not start within ${opts.timeoutMs ?? 20_000} ms: ${stderr}`));
+    }, opts.timeoutMs ?? 20_000);
+    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
+      stdout += d;
+      for (const line of stdout.split('\n')) {
+        if (!line.includes('keystore listening')) continue;
+        try {
+          const p = (JSON.parse(line) as { port?: number }).port;
+          if (typeof p === 'number') {
+            clearTimeout(timer);
+            resolve(p);
+          }
+        } catch {
+          // partial line; wait for more
+        }
+      }
+    });
+    void exited.then(({ code, signal }) => {
+      clearTimeout(timer);
+      reject(new Error(`keystore exited (code ${code}, signal ${signal}) before listening: ${stderr.trim()}`));
+    });
+  });
+  env.listen = `127.0.0.1:${port}`;
+  const waitExit = async (): Promise<void> => {
+    await exited;
+  };
+  return {
+    child,
+    pid: child.pid!,
+    port,
+    address: `127.0.0.1:${port}`,
+    exited,
+    output: () => ({ stdout, stderr }),
+    async stop() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGTERM');
+      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
+      await waitExit();
+      clearTimeout(t);
+    },
+    async kill() {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill('SIGKILL');
+      await waitExit();
+    },
+  };
+}

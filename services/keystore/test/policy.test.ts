@@ -1,0 +1,69 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError } from '../src/errors.js';
+import { Policy, compile } from '../src/policy.js';
+
+const policy = Policy.fromYaml(`
+deny:
+  - spiffe://fle.local/gateway
+fetch:
+  - identity: spiffe://fle.local/processor
+    tenants: ["*"]
+  - identity: spiffe://fle.local/client
+    tenants: [acme]
+    rings: [default]
+  - identity: spiffe://fle.local/team-*
+    tenants: ["tenant-*"]
+  - identity: "*"
+    tenants: [public]
+admin:
+  - identity: spiffe://fle.local/admin
+    tenants: ["*"]
+`);
+
+describe('policy', () => {
+  it('allows what a rule names', () => {
+    expect(policy.decide('spiffe://fle.local/processor', 'fetch', 'acme', 'pci')).toEqual({ allowed: true, reason: 'fetch[0]' });
+    expect(policy.decide('spiffe://fle.local/client', 'fetch', 'acme', 'default').allowed).toBe(true);
+    expect(policy.decide('spiffe://fle.local/team-blue', 'fetch', 'tenant-7', 'x').allowed).toBe(true);
+    expect(policy.decide('spiffe://fle.local/admin', 'admin', 'acme', 'default').allowed).toBe(true);
+  });
+
+  it('denies everything no rule names', () => {
+    expect(policy.decide('spiffe://fle.local/client', 'fetch', 'acme', 'pci')).toMatchObject({ allowed: false, reason: expect.stringMatching(/no fetch rule/) });
+    expect(policy.decide('spiffe://fle.local/client', 'fetch', 'globex', 'default').allowed).toBe(false);
+    expect(policy.decide('spiffe://fle.local/processor', 'admin', 'acme', 'default').allowed).toBe(false);
+    expect(policy.decide('spiffe://fle.local/admin', 'fetch', 'acme', 'default').allowed).toBe(false);
+    expect(policy.decide('spiffe://other.domain/processor', 'fetch', 'acme', 'default').allowed).toBe(false);
+    expect(policy.decide(undefined, 'fetch', 'acme', 'default')).toEqual({ allowed: false, reason: 'no client identity' });
+  });
+
+  it('denies a deny-listed identity even where a wildcard rule would allow it', () => {
+    expect(policy.decide('spiffe://fle.local/gateway', 'fetch', 'public', 'default')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
+    expect(policy.decide('spiffe://fle.local/somebody', 'fetch', 'public', 'default').allowed).toBe(true);
+  });
+
+  it('matches patterns against the whole string, with * as the only wildcard', () => {
+    expect(compile('acme').test('acme-evil')).toBe(false);
+    expect(compile('a.c').test('abc')).toBe(false);
+    expect(compile('spiffe://fle.local/team-*').test('spiffe://fle.local/team-')).toBe(true);
+    expect(compile('x*y').test('x\ny')).toBe(true);
+    expect(compile('(a|b)').test('a')).toBe(false);
+  });
+
+  it.each([
+    ['fetch: 3', /policy.fetch must be a list/],
+    ['fetch: [{identity: x}]', /tenants must be a list/],
+    ['fetch: [{identity: x, tenants: []}]', /must name at least one tenant/],
+    ['fetch: [{identity: x, tenants: [a], ringz: [b]}]', /unknown key "ringz"/],
+    ['allow: []', /unknown key "allow"/],
+    ['deny: [""]', /deny must be a list of non-empty strings/],
+    ['fetch: [', /not valid YAML/],
+  ])('rejects a malformed policy (%s)', (yaml, message) => {
+    expect(() => Policy.fromYaml(yaml)).toThrow(ConfigError);
+    expect(() => Policy.fromYaml(yaml)).toThrow(message);
+  });
+
+  it('an empty policy denies everything', () => {
+    expect(Policy.fromYaml('').decide('spiffe://fle.local/processor', 'fetch', 'acme', 'default').allowed).toBe(false);
+  });
+});
