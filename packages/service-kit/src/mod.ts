@@ -12,3 +12,8 @@ export * from './replay/guard.js';
 export * from './replay/nats-kv-nonce-store.js';
 export * from './replay/redis-nonce-store.js';
 export * from './nats-token.js';
+export * from './rpc-method.js';
+export * from './config-reader.js';
+export * from './ports-file.js';
+export * from './rpc-registry.js';
+export * from './nats-headers.js';

@@ -27,7 +27,10 @@ const RULES: Record<string, Rule> = {
   PLAINTEXT_IN_SENSITIVE_FIELD: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
   DECRYPTION_FAILED: { grpcStatus: status.PERMISSION_DENIED, permanent: true },
   UNKNOWN_KEY_VERSION: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
+  UNKNOWN_KEY_RING: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
   SCHEMA: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
+  MISSING_TENANT: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
+  INVALID_FIELD_VALUE: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
   // keystore-client (packages/keystore-client): outage is transient, policy is not.
   KEYSTORE_UNAVAILABLE: { grpcStatus: status.UNAVAILABLE, permanent: false },
   KEYSTORE_PERMISSION_DENIED: { grpcStatus: status.PERMISSION_DENIED, permanent: true },

@@ -1,0 +1,40 @@
+// JetStream: publish to `fle.js.<tenant>.<route>` (stream FLE_REQUESTS) with the
+// replay headers and a reply inbox header, then wait on that inbox for the
+// processor's reply. The stream makes the request durable (at-least-once): if
+// the wait times out the request is still processed, exactly once by nonce.
+import { createInbox, type JetStreamClient, type NatsConnection } from 'nats';
+import { FLE_HEADERS, jsSubject } from '@fle/service-kit';
+import type { ForwardRequest, Forwarder } from './forwarder.js';
+import { mapNatsError, replyBytes, requestHeaders } from './nats-reply.js';
+
+export class JetStreamForwarder implements Forwarder {
+  readonly #js: JetStreamClient;
+  constructor(private readonly nc: NatsConnection) {
+    this.#js = nc.jetstream();
+  }
+
+  async forward(req: ForwardRequest): Promise<Uint8Array> {
+    const inbox = createInbox();
+    // Subscribe before publishing so a fast reply cannot be missed.
+    const sub = this.nc.subscribe(inbox, { max: 1, timeout: req.route.timeoutMs });
+    try {
+      const h = requestHeaders(req);
+      h.set(FLE_HEADERS.replyTo, inbox);
+      try {
+        await this.#js.publish(jsSubject(req.tenant, req.route.route), req.bytes, { headers: h, timeout: req.route.timeoutMs });
+      } catch (err) {
+        throw mapNatsError(err);
+      }
+      try {
+        for await (const m of sub) return replyBytes(m);
+      } catch (err) {
+        throw mapNatsError(err);
+      }
+      throw mapNatsError(Object.assign(new Error('reply subscription closed'), { code: 'TIMEOUT' }));
+    } finally {
+      sub.unsubscribe();
+    }
+  }
+
+  async close(): Promise<void> {}
+}

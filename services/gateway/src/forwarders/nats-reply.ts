@@ -1,0 +1,27 @@
+// Shared by the core and JetStream forwarders: read a processor reply, map
+// NATS client errors to the typed routing errors.
+import { ErrorCode, headers as natsHeaders, type Msg, type MsgHdrs } from 'nats';
+import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, stampToHeaders } from '@fle/service-kit';
+import type { ForwardRequest } from './forwarder.js';
+
+/** The processor's response bytes, or its typed error thrown as a RemoteError. */
+export function replyBytes(msg: Msg): Uint8Array {
+  if (msg.headers?.get(FLE_HEADERS.errorCode)) throw decodeErrorPayload(msg.data);
+  return msg.data;
+}
+
+export function requestHeaders(req: ForwardRequest): MsgHdrs {
+  const h = natsHeaders();
+  stampToHeaders(req.stamp, h);
+  h.set(FLE_HEADERS.method, req.method.path);
+  if (req.caller) h.set(FLE_HEADERS.caller, req.caller);
+  return h;
+}
+
+export function mapNatsError(err: unknown): Error {
+  if (err instanceof RemoteError) return err; // the processor's typed error: keep it
+  const code = (err as { code?: string }).code;
+  if (code === ErrorCode.Timeout) return new RoutingError('UPSTREAM_TIMEOUT', 'processor did not reply in time', { cause: err });
+  if (code === ErrorCode.NoResponders) return new RoutingError('UPSTREAM_UNAVAILABLE', 'no processor is listening', { cause: err });
+  return new RoutingError('UPSTREAM_UNAVAILABLE', 'NATS unavailable', { cause: err });
+}
