@@ -6,8 +6,11 @@ export type FieldCryptoErrorCode =
   | 'ENVELOPE_FORMAT'
   | 'DECRYPTION_FAILED'
   | 'UNKNOWN_KEY_VERSION'
+  | 'UNKNOWN_KEY_RING'
   | 'SCHEMA'
-  | 'PLAINTEXT_IN_SENSITIVE_FIELD';
+  | 'PLAINTEXT_IN_SENSITIVE_FIELD'
+  | 'MISSING_TENANT'
+  | 'INVALID_FIELD_VALUE';
 
 export class FieldCryptoError extends Error {
   readonly code: FieldCryptoErrorCode;
@@ -42,6 +45,13 @@ export class UnknownKeyVersionError extends FieldCryptoError {
   }
 }
 
+/** The key provider has no such key ring for the tenant (or no primary version in it). */
+export class UnknownKeyRingError extends FieldCryptoError {
+  constructor(readonly tenant: string, readonly ring: string) {
+    super('UNKNOWN_KEY_RING', `no usable key ring ${JSON.stringify(ring)} for tenant ${JSON.stringify(tenant)}`);
+  }
+}
+
 /** The schema cannot be used: a bad `sensitive` mark, a missing tenant field. */
 export class SchemaError extends FieldCryptoError {
   constructor(message: string) {
@@ -53,5 +63,25 @@ export class SchemaError extends FieldCryptoError {
 export class PlaintextInSensitiveFieldError extends FieldCryptoError {
   constructor(readonly fieldPath: string, readonly fieldName: string) {
     super('PLAINTEXT_IN_SENSITIVE_FIELD', `field ${fieldName} (${fieldPath}) is marked sensitive but does not hold an envelope`);
+  }
+}
+
+/**
+ * The message's tenant field is empty: the tenant picks the key ring and is
+ * bound into every field's AAD (spec §3), so nothing can be sealed or opened.
+ */
+export class MissingTenantError extends FieldCryptoError {
+  constructor(readonly typeName: string, readonly tenantField: string) {
+    super('MISSING_TENANT', `message ${typeName} has an empty tenant field ${tenantField}`);
+  }
+}
+
+/**
+ * A sensitive field holds a value of the wrong JS type for its proto type
+ * (e.g. a number where the schema says string). Names the field, never the value.
+ */
+export class InvalidFieldValueError extends FieldCryptoError {
+  constructor(readonly fieldPath: string, readonly fieldName: string, expected: string) {
+    super('INVALID_FIELD_VALUE', `field ${fieldName} (${fieldPath}) must hold ${expected}`);
   }
 }

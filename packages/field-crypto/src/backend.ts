@@ -1,0 +1,20 @@
+// A cipher backend runs the AEAD of spec §4 for alg 1 and alg 2. Two exist,
+// byte-identical: native (node:crypto, native-backend.ts) and @noble/ciphers
+// (noble-backend.ts, no Node built-ins: usable in browsers).
+import type { SymmetricAlg } from './key-provider.js';
+
+export interface CipherBackend {
+  /** 'native' or 'noble'; shows in benchmarks, never in envelopes. */
+  readonly name: string;
+  /**
+   * Encrypts `plaintext` and writes ciphertext || tag into `out`
+   * (exactly plaintext.length + 16 bytes; may be a view into a larger envelope).
+   * `key` is 32 bytes, `nonce` 12 (alg 1) or 24 (alg 2) bytes.
+   */
+  seal(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
+  /**
+   * Verifies and decrypts `sealed` (ciphertext || tag). Any failure throws
+   * DecryptionError with its one opaque message.
+   */
+  open(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+}

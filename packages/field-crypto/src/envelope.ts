@@ -1,0 +1,134 @@
+// Envelope v1 byte layout (spec §1): header (version, alg, key_version),
+// nonce, then ciphertext || 16-byte Poly1305 tag.
+import { EnvelopeFormatError } from './errors.js';
+import type { SymmetricAlg } from './key-provider.js';
+
+export const ENVELOPE_VERSION = 0x01;
+/** version (1) + alg (1) + key_version (4). */
+export const HEADER_LENGTH = 6;
+export const TAG_LENGTH = 16;
+export const KEY_LENGTH = 32;
+/** Largest key_version (u32); 0 is invalid (spec §1). */
+export const MAX_KEY_VERSION = 0xffff_ffff;
+
+/** Nonce length per alg (spec §1): 12 for ChaCha20-Poly1305, 24 for XChaCha20-Poly1305. */
+export function nonceLength(alg: SymmetricAlg): 12 | 24 {
+  return alg === 1 ? 12 : 24;
+}
+
+/** Minimum envelope length per alg: header + nonce + tag (34 for alg 1, 46 for alg 2). */
+export function minimumLength(alg: SymmetricAlg): number {
+  return HEADER_LENGTH + nonceLength(alg) + TAG_LENGTH;
+}
+
+/** Total envelope length for a plaintext of `plaintextLength` bytes. */
+export function envelopeLength(alg: SymmetricAlg, plaintextLength: number): number {
+  return HEADER_LENGTH + nonceLength(alg) + plaintextLength + TAG_LENGTH;
+}
+
+/** A parsed envelope: views into the original bytes, nothing copied. */
+export interface Envelope {
+  readonly version: typeof ENVELOPE_VERSION;
+  readonly alg: SymmetricAlg;
+  readonly keyVersion: number;
+  /** Bytes 0‥5, as bound into the AAD (spec §3). */
+  readonly header: Uint8Array;
+  readonly nonce: Uint8Array;
+  /** Ciphertext followed by the 16-byte tag. */
+  readonly sealed: Uint8Array;
+  /** The whole envelope. */
+  readonly bytes: Uint8Array;
+}
+
+/** What `fle envelope inspect` shows: the header and lengths, no key needed. */
+export interface EnvelopeInfo {
+  readonly version: number;
+  readonly alg: SymmetricAlg;
+  readonly keyVersion: number;
+  readonly nonceLength: number;
+  /** L in spec §1: ciphertext bytes, not counting the 16-byte tag (= plaintext length). */
+  readonly ciphertextLength: number;
+}
+
+export function assertAlg(alg: number): asserts alg is SymmetricAlg {
+  if (alg !== 1 && alg !== 2) throw new RangeError(`alg must be 1 or 2, got ${alg}`);
+}
+
+export function assertKeyVersion(keyVersion: number): void {
+  if (!Number.isInteger(keyVersion) || keyVersion < 1 || keyVersion > MAX_KEY_VERSION) {
+    throw new RangeError(`keyVersion must be an integer in 1…${MAX_KEY_VERSION}, got ${keyVersion}`);
+  }
+}
+
+/** Writes the 6 header bytes (spec §1) at `out[0..6]`. */
+export function writeHeader(out: Uint8Array, alg: SymmetricAlg, keyVersion: number): void {
+  out[0] = ENVELOPE_VERSION;
+  out[1] = alg;
+  out[2] = keyVersion >>> 24;
+  out[3] = (keyVersion >>> 16) & 0xff;
+  out[4] = (keyVersion >>> 8) & 0xff;
+  out[5] = keyVersion & 0xff;
+}
+
+/** The 6 header bytes for (alg, keyVersion). */
+export function encodeHeader(alg: SymmetricAlg, keyVersion: number): Uint8Array {
+  const header = new Uint8Array(HEADER_LENGTH);
+  writeHeader(header, alg, keyVersion);
+  return header;
+}
+
+/**
+ * Reads and checks the header of `bytes` (spec §1). Throws EnvelopeFormatError,
+ * before any key lookup, for an unknown version or alg, key_version 0 and a
+ * length below the alg's minimum. `fieldPath` only labels the error.
+ */
+export function readHeader(bytes: Uint8Array, fieldPath?: string): { alg: SymmetricAlg; keyVersion: number } {
+  if (!(bytes instanceof Uint8Array)) throw new EnvelopeFormatError('envelope must be bytes', fieldPath);
+  if (bytes.length < HEADER_LENGTH) {
+    throw new EnvelopeFormatError(`envelope too short: ${bytes.length} bytes`, fieldPath);
+  }
+  if (bytes[0] !== ENVELOPE_VERSION) {
+    throw new EnvelopeFormatError(`unknown envelope version ${bytes[0]}`, fieldPath);
+  }
+  const alg = bytes[1]!;
+  if (alg !== 1 && alg !== 2) throw new EnvelopeFormatError(`unknown envelope alg ${alg}`, fieldPath);
+  const keyVersion = ((bytes[2]! << 24) | (bytes[3]! << 16) | (bytes[4]! << 8) | bytes[5]!) >>> 0;
+  if (keyVersion === 0) throw new EnvelopeFormatError('envelope key version 0 is invalid', fieldPath);
+  return { alg, keyVersion };
+}
+
+/** Checks the minimum length for the envelope's alg given its total length. */
+export function checkLength(alg: SymmetricAlg, length: number, fieldPath?: string): void {
+  const min = minimumLength(alg);
+  if (length < min) {
+    throw new EnvelopeFormatError(`envelope too short: ${length} bytes, alg ${alg} needs at least ${min}`, fieldPath);
+  }
+}
+
+/** Parses an envelope v1 (spec §1) into views; see readHeader for what is rejected. */
+export function parseEnvelope(bytes: Uint8Array, fieldPath?: string): Envelope {
+  const { alg, keyVersion } = readHeader(bytes, fieldPath);
+  checkLength(alg, bytes.length, fieldPath);
+  const nonceEnd = HEADER_LENGTH + nonceLength(alg);
+  return {
+    version: ENVELOPE_VERSION,
+    alg,
+    keyVersion,
+    header: bytes.subarray(0, HEADER_LENGTH),
+    nonce: bytes.subarray(HEADER_LENGTH, nonceEnd),
+    sealed: bytes.subarray(nonceEnd),
+    bytes,
+  };
+}
+
+/** Header and lengths of an envelope, for display (`fle envelope inspect`). */
+export function inspectEnvelope(bytes: Uint8Array): EnvelopeInfo {
+  const env = parseEnvelope(bytes);
+  return {
+    version: env.version,
+    alg: env.alg,
+    keyVersion: env.keyVersion,
+    nonceLength: env.nonce.length,
+    ciphertextLength: env.sealed.length - TAG_LENGTH,
+  };
+}

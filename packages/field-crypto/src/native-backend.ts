@@ -1,0 +1,60 @@
+// node:crypto backend (spec §4): OpenSSL's chacha20-poly1305 with a 16-byte tag.
+// The only file of field-crypto that imports a Node built-in; mod.ts (the Node
+// entry) uses it by default, portable.ts never imports it.
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import type { CipherBackend } from './backend.js';
+import { TAG_LENGTH } from './envelope.js';
+import { DecryptionError } from './errors.js';
+import { xchachaSubkey } from './hchacha-subkey.js';
+import type { SymmetricAlg } from './key-provider.js';
+
+const AEAD = 'chacha20-poly1305';
+const OPTIONS = { authTagLength: TAG_LENGTH } as const;
+
+// XChaCha scratch (alg 2): subkey and 12-byte nonce, wiped after each call.
+const subkey = new Uint8Array(32);
+const nonce12 = new Uint8Array(12);
+
+/** alg 1 uses key/nonce as given; alg 2 derives the subkey and short nonce (spec §4). */
+function chachaParams(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array): [Uint8Array, Uint8Array] {
+  if (alg === 1) return [key, nonce];
+  xchachaSubkey(key, nonce, subkey, nonce12);
+  return [subkey, nonce12];
+}
+
+export const nativeBackend: CipherBackend = {
+  name: 'native',
+  seal(alg, key, nonce, aad, plaintext, out) {
+    const [k, n] = chachaParams(alg, key, nonce);
+    try {
+      const cipher = createCipheriv(AEAD, k, n, OPTIONS);
+      cipher.setAAD(aad, { plaintextLength: plaintext.length });
+      // node:crypto cannot write into a given buffer: one copy of the ciphertext into the envelope.
+      const ciphertext = cipher.update(plaintext);
+      out.set(ciphertext, 0);
+      const last = cipher.final();
+      if (last.length !== 0) out.set(last, ciphertext.length);
+      out.set(cipher.getAuthTag(), plaintext.length);
+    } finally {
+      if (alg === 2) subkey.fill(0);
+    }
+  },
+  open(alg, key, nonce, aad, sealed) {
+    if (sealed.length < TAG_LENGTH) throw new DecryptionError();
+    const [k, n] = chachaParams(alg, key, nonce);
+    const tagStart = sealed.length - TAG_LENGTH;
+    try {
+      const decipher = createDecipheriv(AEAD, k, n, OPTIONS);
+      decipher.setAAD(aad, { plaintextLength: tagStart });
+      decipher.setAuthTag(sealed.subarray(tagStart));
+      const plaintext = decipher.update(sealed.subarray(0, tagStart));
+      decipher.final(); // throws when the tag does not verify
+      // A plain Uint8Array view (not a Buffer), the same type noble returns.
+      return new Uint8Array(plaintext.buffer, plaintext.byteOffset, plaintext.length);
+    } catch {
+      throw new DecryptionError();
+    } finally {
+      if (alg === 2) subkey.fill(0);
+    }
+  },
+};

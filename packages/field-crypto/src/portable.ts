@@ -1,0 +1,20 @@
+// @fle/field-crypto/portable: everything except the node:crypto backend.
+// No file reachable from here imports a Node built-in (checked by a test), so
+// browsers can use it; FieldCipher defaults to the @noble/ciphers backend.
+export * from './errors.js';
+export * from './key-provider.js';
+export * from './static-key-provider.js';
+export * from './envelope.js';
+export * from './aad.js';
+export * from './base64url.js';
+export type { CipherBackend } from './backend.js';
+export { nobleBackend } from './noble-backend.js';
+export * from './random.js';
+export * from './seal-envelope.js';
+export * from './schema.js';
+export { FieldCipher, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
+export { checkSealed, readTenant } from './check-sealed.js';
+
+import { nobleBackend } from './noble-backend.js';
+/** The backend FieldCipher uses when none is given: noble here, native in the Node entry. */
+export const defaultBackend = nobleBackend;

@@ -1,0 +1,43 @@
+// Nonces come from an injectable RandomSource (STYLE: the RNG injectable for
+// vectors). The default draws from the platform CSPRNG (Web Crypto
+// getRandomValues: Node 20 and browsers, no import) in pooled blocks, so one
+// seal does not pay one CSPRNG call.
+
+/** Returns `n` fresh random bytes. Must never return the same bytes twice. */
+export type RandomSource = (n: number) => Uint8Array;
+
+/** Web Crypto fills at most 65536 bytes per call. */
+const MAX_FILL = 65536;
+export const DEFAULT_POOL_SIZE = 4096;
+
+function fillRandom(out: Uint8Array): Uint8Array {
+  for (let i = 0; i < out.length; i += MAX_FILL) {
+    globalThis.crypto.getRandomValues(out.subarray(i, Math.min(out.length, i + MAX_FILL)));
+  }
+  return out;
+}
+
+/**
+ * A RandomSource that fills a `poolSize`-byte block from the CSPRNG once and
+ * hands out consecutive, non-overlapping slices of it. A used block is never
+ * refilled: when it runs out a new block is allocated, so a slice handed out
+ * earlier never changes and no byte is handed out twice.
+ */
+export function pooledRandom(poolSize: number = DEFAULT_POOL_SIZE): RandomSource {
+  if (!Number.isInteger(poolSize) || poolSize < 1) throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
+  let pool: Uint8Array = new Uint8Array(0);
+  let offset = 0;
+  return (n: number): Uint8Array => {
+    if (n > poolSize) return fillRandom(new Uint8Array(n));
+    if (offset + n > pool.length) {
+      pool = fillRandom(new Uint8Array(poolSize));
+      offset = 0;
+    }
+    const out = pool.subarray(offset, offset + n);
+    offset += n;
+    return out;
+  };
+}
+
+/** The shared default: one pool per process (per JS realm). */
+export const defaultRandom: RandomSource = pooledRandom();

@@ -1,0 +1,96 @@
+// Sealing and opening one value as an envelope v1 (spec §1-§4), given the key.
+// The field walk (field-cipher.ts) uses sealRaw/openRaw with AADs it builds
+// from cached parts; sealEnvelope/openEnvelope are the checked, one-off form
+// (CLI, tests, other languages' vectors).
+import { buildAad, type AadBinding } from './aad.js';
+import type { CipherBackend } from './backend.js';
+import {
+  assertAlg,
+  assertKeyVersion,
+  encodeHeader,
+  HEADER_LENGTH,
+  KEY_LENGTH,
+  nonceLength,
+  parseEnvelope,
+  TAG_LENGTH,
+  type Envelope,
+} from './envelope.js';
+import { SecretKey, type SymmetricAlg } from './key-provider.js';
+import { defaultRandom, type RandomSource } from './random.js';
+
+/**
+ * Builds one envelope: header, a fresh nonce from `random`, then the backend
+ * writes ciphertext || tag straight into the same buffer (one allocation).
+ * `header` must be encodeHeader(alg, keyVersion) and `aad` built over it.
+ */
+export function sealRaw(
+  backend: CipherBackend,
+  alg: SymmetricAlg,
+  header: Uint8Array,
+  key: Uint8Array,
+  aad: Uint8Array,
+  random: RandomSource,
+  plaintext: Uint8Array,
+): Uint8Array {
+  const nl = nonceLength(alg);
+  const nonce = random(nl);
+  if (nonce.length !== nl) throw new RangeError(`random source returned ${nonce.length} bytes, expected ${nl}`);
+  const out = new Uint8Array(HEADER_LENGTH + nl + plaintext.length + TAG_LENGTH);
+  out.set(header, 0);
+  out.set(nonce, HEADER_LENGTH);
+  backend.seal(alg, key, nonce, aad, plaintext, out.subarray(HEADER_LENGTH + nl));
+  return out;
+}
+
+/** Opens a parsed envelope with the AAD built over its own header. Throws DecryptionError. */
+export function openRaw(backend: CipherBackend, env: Envelope, key: Uint8Array, aad: Uint8Array): Uint8Array {
+  return backend.open(env.alg, key, env.nonce, aad, env.sealed);
+}
+
+function keyBytes(key: SecretKey | Uint8Array): Uint8Array {
+  const bytes = key instanceof SecretKey ? key.exposeBytes() : key;
+  if (!(bytes instanceof Uint8Array) || bytes.length !== KEY_LENGTH) {
+    throw new TypeError(`key must be ${KEY_LENGTH} bytes`);
+  }
+  return bytes;
+}
+
+export interface SealEnvelopeOptions {
+  readonly backend: CipherBackend;
+  readonly key: SecretKey | Uint8Array;
+  /** 1 … 2^32-1, written into the header. */
+  readonly keyVersion: number;
+  /** 1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305. */
+  readonly alg: SymmetricAlg;
+  /** Where the envelope belongs (spec §3). */
+  readonly binding: AadBinding;
+  /** Nonce source; default: the pooled CSPRNG. Inject only for test vectors. */
+  readonly random?: RandomSource;
+}
+
+/** Seals `plaintext` into a binary envelope v1. */
+export function sealEnvelope(plaintext: Uint8Array, opts: SealEnvelopeOptions): Uint8Array {
+  if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array');
+  assertAlg(opts.alg);
+  assertKeyVersion(opts.keyVersion);
+  const header = encodeHeader(opts.alg, opts.keyVersion);
+  const aad = buildAad(header, opts.binding);
+  return sealRaw(opts.backend, opts.alg, header, keyBytes(opts.key), aad, opts.random ?? defaultRandom, plaintext);
+}
+
+export interface OpenEnvelopeOptions {
+  readonly backend: CipherBackend;
+  /** The key of the envelope's key version (see parseEnvelope(...).keyVersion). */
+  readonly key: SecretKey | Uint8Array;
+  readonly binding: AadBinding;
+}
+
+/**
+ * Opens a binary envelope v1. Format problems throw EnvelopeFormatError (before
+ * the key is touched); a wrong key or binding, or tampering, DecryptionError.
+ */
+export function openEnvelope(envelope: Uint8Array | Envelope, opts: OpenEnvelopeOptions): Uint8Array {
+  const env = envelope instanceof Uint8Array ? parseEnvelope(envelope) : envelope;
+  const aad = buildAad(env.header, opts.binding);
+  return openRaw(opts.backend, env, keyBytes(opts.key), aad);
+}

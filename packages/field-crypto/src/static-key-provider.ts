@@ -1,0 +1,74 @@
+// An in-memory KeyProvider for tests, vectors and the CLI. Production code
+// gets keys from keystore-client, which implements the same interface.
+import { assertAlg, assertKeyVersion } from './envelope.js';
+import { UnknownKeyRingError, UnknownKeyVersionError } from './errors.js';
+import { SecretKey, type KeyProvider, type KeyRingRef, type KeyVersionMaterial, type SymmetricAlg } from './key-provider.js';
+
+export interface StaticKeyVersion {
+  /** 1 … 2^32-1. */
+  readonly version: number;
+  /** 32 bytes. */
+  readonly key: Uint8Array | SecretKey;
+  /** Default 1 (ChaCha20-Poly1305). */
+  readonly alg?: SymmetricAlg;
+}
+
+export interface StaticKeyRing {
+  readonly tenant: string;
+  /** Default "default". */
+  readonly ring?: string;
+  readonly versions: readonly StaticKeyVersion[];
+  /** The version to seal with; default the highest. */
+  readonly primary?: number;
+}
+
+interface RingEntry {
+  readonly versions: Map<number, KeyVersionMaterial>;
+  readonly primary: KeyVersionMaterial;
+}
+
+export class StaticKeyProvider implements KeyProvider {
+  readonly #rings = new Map<string, RingEntry>();
+
+  constructor(rings: readonly StaticKeyRing[] = []) {
+    for (const ring of rings) this.add(ring);
+  }
+
+  /** Adds (or replaces) a ring. */
+  add(ring: StaticKeyRing): this {
+    const versions = new Map<number, KeyVersionMaterial>();
+    for (const v of ring.versions) {
+      assertKeyVersion(v.version);
+      const alg = v.alg ?? 1;
+      assertAlg(alg);
+      const key = v.key instanceof SecretKey ? v.key : new SecretKey(v.key);
+      versions.set(v.version, { version: v.version, alg, key });
+    }
+    const primaryVersion = ring.primary ?? Math.max(...versions.keys());
+    const primary = versions.get(primaryVersion);
+    if (!primary) throw new RangeError(`primary version ${primaryVersion} is not among the ring's versions`);
+    this.#rings.set(ringId({ tenant: ring.tenant, ring: ring.ring ?? 'default' }), { versions, primary });
+    return this;
+  }
+
+  async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
+    const entry = this.#rings.get(ringId(ref));
+    if (!entry) throw new UnknownKeyRingError(ref.tenant, ref.ring);
+    return entry.primary;
+  }
+
+  async keyVersion(ref: KeyRingRef, version: number): Promise<KeyVersionMaterial> {
+    const material = this.#rings.get(ringId(ref))?.versions.get(version);
+    if (!material) throw new UnknownKeyVersionError(ref.tenant, ref.ring, version);
+    return material;
+  }
+
+  toString(): string {
+    return `StaticKeyProvider(${this.#rings.size} rings)`;
+  }
+}
+
+function ringId(ref: KeyRingRef): string {
+  // Length-prefixed so ("a/b","c") and ("a","b/c") never collide.
+  return `${ref.tenant.length}:${ref.tenant}/${ref.ring}`;
+}
