@@ -1,0 +1,344 @@
+// The walk (field-cipher.ts) over every shape of the example AuthorizeRequest.
+import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import protobuf from 'protobufjs';
+import { describe, expect, it } from 'vitest';
+import {
+  compileSchema,
+  decodeBase64url,
+  DecryptionError,
+  EnvelopeFormatError,
+  FieldCipher,
+  InvalidFieldValueError,
+  MissingTenantError,
+  nativeBackend,
+  nobleBackend,
+  openEnvelope,
+  parseEnvelope,
+  SchemaError,
+  StaticKeyProvider,
+  UnknownKeyRingError,
+  UnknownKeyVersionError,
+  type CipherBackend,
+} from '../src/mod.js';
+import { FieldCipher as PortableFieldCipher } from '../src/portable.js';
+import { deepFreeze, exampleRequest, keyProvider, KEYS, RecordingKeys, REQUEST, schema } from './fixtures.js';
+import { counterRandom, hex, seq } from './helpers.js';
+
+const CONTEXT = 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA';
+const backends: [string, CipherBackend][] = [['native', nativeBackend], ['noble', nobleBackend]];
+
+function envelopeBytes(value: unknown): Uint8Array {
+  return typeof value === 'string' ? decodeBase64url(value) : (value as Uint8Array);
+}
+
+describe.each(backends)('FieldCipher with the %s backend', (_name, backend) => {
+  const cipher = new FieldCipher({ schema, keys: keyProvider(), backend });
+
+  it('round-trips every shape of AuthorizeRequest without mutating the input', async () => {
+    const input = deepFreeze(exampleRequest());
+    const before = structuredClone(input);
+    const sealed = await cipher.sealMessage(REQUEST, input, { context: CONTEXT });
+    const opened = await cipher.openMessage(REQUEST, sealed, { context: CONTEXT });
+    expect(opened).toEqual(before);
+    expect(input).toEqual(before);
+    expect(sealed).not.toBe(input);
+  });
+
+  it('seals every non-empty sensitive value as an envelope at its spec §3 path, under its ring', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    const expectOpens = (value: unknown, fieldPath: string, plaintext: Uint8Array, ring: 'default' | 'pci') => {
+      const env = parseEnvelope(envelopeBytes(value));
+      expect(env.keyVersion).toBe(ring === 'pci' ? 5 : 1);
+      expect(env.alg).toBe(ring === 'pci' ? 2 : 1);
+      const key = ring === 'pci' ? KEYS.pci[5] : KEYS.default[1];
+      const binding = { tenant: 'acme-eu', messageType: REQUEST, fieldPath, context: CONTEXT };
+      expect(hex(openEnvelope(env, { backend, key, binding }))).toBe(hex(plaintext));
+    };
+    const text = (s: string) => new TextEncoder().encode(s);
+    expectOpens(sealed.card!.number, '5.1', text('4111111111111111'), 'pci');
+    expectOpens(sealed.card!.holderName, '5.2', text('Zoë Ångström'), 'default');
+    expectOpens(sealed.card!.cvv, '5.5', Uint8Array.of(1, 2, 3), 'pci');
+    expectOpens(sealed.nationalId, '6', text('123-45-6789'), 'default');
+    expectOpens(sealed.biometricTemplate, '7', seq(64, 7), 'default');
+    expectOpens(sealed.previousAddresses[0], '8', text('1 Main St'), 'default');
+    expectOpens(sealed.previousAddresses[2], '8', text('2 High St 🏠'), 'default');
+    expectOpens(sealed.items[0]!.note, '9.3', text('gift wrap'), 'default');
+    expectOpens(sealed.customerAttributes['vip'], '10[vip]', text('yes'), 'default');
+    expectOpens(sealed.customerAttributes['ssn'], '10[ssn]', text('078-05-1120'), 'default');
+    expectOpens(sealed.customerAttributes[''], '10[]', text('empty key'), 'default');
+    expectOpens(sealed.email, '11', text('zoe@example.com'), 'default');
+    // Bytes fields hold binary envelopes, string fields base64url text (spec §5).
+    expect(sealed.card!.cvv).toBeInstanceOf(Uint8Array);
+    expect(sealed.nationalId).toMatch(/^[A-Za-z0-9_-]+$/);
+  });
+
+  it('leaves clear fields, empty values, unset oneof members and map keys as they were', async () => {
+    const input = exampleRequest();
+    const sealed = await cipher.sealMessage(REQUEST, input);
+    expect(sealed).toMatchObject({ tenantId: 'acme-eu', requestId: 'req-1', amountMinor: 1999, currency: 'EUR', merchantId: 'm-42' });
+    expect(sealed.labels).toEqual({ channel: 'web' });
+    expect(sealed.card).toMatchObject({ expiryMonth: 12, expiryYear: 2030 });
+    expect(sealed.items.map((i) => [i.sku, i.quantity])).toEqual([['sku-1', 1], ['sku-2', 2]]);
+    expect(sealed.previousAddresses[1]).toBe('');
+    expect(sealed.items[1]!.note).toBe('');
+    expect(sealed.customerAttributes['nothing']).toBe('');
+    expect(Object.keys(sealed.customerAttributes).sort()).toEqual(['', 'nothing', 'ssn', 'vip']);
+    expect(sealed.phone).toBeUndefined();
+    expect(Object.keys(sealed)).toEqual(Object.keys(input));
+  });
+
+  it('handles the other oneof member, an unset nested message and empty bytes', async () => {
+    const input = exampleRequest({ email: undefined, phone: '+44 20 7946 0000', card: undefined, biometricTemplate: new Uint8Array(0) });
+    const sealed = await cipher.sealMessage(REQUEST, input);
+    expect(sealed.card).toBeUndefined();
+    expect(sealed.email).toBeUndefined();
+    expect(sealed.biometricTemplate.length).toBe(0);
+    expect(parseEnvelope(decodeBase64url(sealed.phone!)).keyVersion).toBe(1);
+    expect(await cipher.openMessage(REQUEST, sealed)).toEqual(input);
+  });
+
+  it('stays valid protobuf: sealed, encoded, decoded and opened gives the original', async () => {
+    const input = exampleRequest();
+    const sealed = await cipher.sealMessage(REQUEST, input);
+    const wire = AuthorizeRequest.encode(sealed).finish();
+    const decoded = AuthorizeRequest.decode(wire);
+    const opened = await cipher.openMessage(REQUEST, decoded);
+    expect(AuthorizeRequest.toJSON(opened)).toEqual(AuthorizeRequest.toJSON(input));
+  });
+
+  it('never puts a sensitive plaintext on the wire', async () => {
+    const wire = Buffer.from(AuthorizeRequest.encode(await cipher.sealMessage(REQUEST, exampleRequest())).finish());
+    for (const secret of ['4111111111111111', '123-45-6789', '078-05-1120', 'gift wrap', 'zoe@example.com', '1 Main St']) {
+      expect(wire.includes(secret)).toBe(false);
+    }
+    expect(wire.includes('sku-1')).toBe(true);
+  });
+
+  it('two seals of the same message differ (fresh nonces)', async () => {
+    const a = await cipher.sealMessage(REQUEST, exampleRequest());
+    const b = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(a.nationalId).not.toBe(b.nationalId);
+    expect(hex(a.card!.cvv)).not.toBe(hex(b.card!.cvv));
+  });
+});
+
+describe('FieldCipher key use', () => {
+  it('asks for the primary once per ring per message, and each (ring, version) once on open', async () => {
+    const keys = new RecordingKeys(keyProvider());
+    const cipher = new FieldCipher({ schema, keys });
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(keys.calls.sort()).toEqual(['primary acme-eu/default', 'primary acme-eu/pci']);
+    keys.calls.length = 0;
+    await cipher.openMessage(REQUEST, sealed);
+    expect(keys.calls.sort()).toEqual(['version acme-eu/default/1', 'version acme-eu/pci/5']);
+  });
+
+  it('asks for no key when nothing needs sealing', async () => {
+    const keys = new RecordingKeys(keyProvider());
+    const cipher = new FieldCipher({ schema, keys });
+    const input = { tenantId: 'acme-eu', requestId: 'r', nationalId: '', previousAddresses: [], items: [], customerAttributes: {} };
+    expect(await cipher.sealMessage(REQUEST, input)).toEqual(input);
+    expect(keys.calls).toEqual([]);
+  });
+
+  it('opens envelopes of older key versions after rotation and seals with the new primary', async () => {
+    const keys = keyProvider();
+    const cipher = new FieldCipher({ schema, keys });
+    const old = await cipher.sealMessage(REQUEST, exampleRequest());
+    keys.add({ tenant: 'acme-eu', versions: [{ version: 1, key: KEYS.default[1] }, { version: 2, key: KEYS.default[2] }], primary: 2 });
+    const fresh = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(parseEnvelope(decodeBase64url(fresh.nationalId)).keyVersion).toBe(2);
+    expect(parseEnvelope(decodeBase64url(old.nationalId)).keyVersion).toBe(1);
+    const mixed = { ...fresh, email: old.email };
+    expect(await cipher.openMessage(REQUEST, mixed)).toEqual(exampleRequest());
+  });
+
+  it('seals with the alg option over the key version alg', async () => {
+    const cipher = new FieldCipher({ schema, keys: keyProvider(), alg: 2 });
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(parseEnvelope(decodeBase64url(sealed.nationalId)).alg).toBe(2);
+    expect(await cipher.openMessage(REQUEST, sealed)).toEqual(exampleRequest());
+  });
+
+  it('uses the injected random source for nonces', async () => {
+    const cipher = new FieldCipher({ schema, keys: keyProvider(), random: counterRandom(1) });
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest({ card: undefined, previousAddresses: [], items: [], customerAttributes: {}, email: undefined, biometricTemplate: new Uint8Array(0) }));
+    expect(hex(parseEnvelope(decodeBase64url(sealed.nationalId)).nonce)).toBe('010000000000000000000000');
+  });
+
+  it('defaults to native in the Node entry and to noble in the portable entry', () => {
+    expect(new FieldCipher({ schema, keys: keyProvider() }).backend.name).toBe('native');
+    expect(new PortableFieldCipher({ schema, keys: keyProvider() }).backend.name).toBe('noble');
+  });
+});
+
+describe('FieldCipher refuses moved or tampered envelopes', () => {
+  const cipher = new FieldCipher({ schema, keys: keyProvider() });
+
+  async function openError(message: unknown, opts?: { context?: string }, c: FieldCipher = cipher): Promise<Error> {
+    try {
+      await c.openMessage(REQUEST, message, opts);
+    } catch (err) {
+      return err as Error;
+    }
+    throw new Error('expected openMessage to fail');
+  }
+
+  it('an envelope moved to another field fails with DecryptionError naming the target path', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const err = await openError({ ...sealed, email: sealed.nationalId });
+    expect(err).toBeInstanceOf(DecryptionError);
+    expect((err as DecryptionError).fieldPath).toBe('11');
+    expect(err.message).toBe('decryption failed (field 11)');
+  });
+
+  it('an envelope moved to another map key fails', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const attrs = sealed.customerAttributes;
+    const err = await openError({ ...sealed, customerAttributes: { ...attrs, vip: attrs['ssn'], ssn: attrs['vip'] } });
+    expect(err).toBeInstanceOf(DecryptionError);
+    expect((err as DecryptionError).fieldPath).toMatch(/^10\[(vip|ssn)\]$/);
+  });
+
+  it('an envelope moved from a nested field to a top-level field fails', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(await openError({ ...sealed, previousAddresses: [sealed.items[0]!.note] })).toBeInstanceOf(DecryptionError);
+  });
+
+  it('reordering elements of one repeated field is not detected (indexes are not in the path, spec §3)', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const swapped = { ...sealed, previousAddresses: [...sealed.previousAddresses].reverse() };
+    const opened = await cipher.openMessage(REQUEST, swapped);
+    expect(opened.previousAddresses).toEqual([...exampleRequest().previousAddresses].reverse());
+  });
+
+  it('another context or tenant fails', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    expect(await openError(sealed)).toBeInstanceOf(DecryptionError);
+    expect(await openError(sealed, { context: CONTEXT + 'x' })).toBeInstanceOf(DecryptionError);
+    // Same keys under another tenant: only the AAD differs.
+    const other = new FieldCipher({
+      schema,
+      keys: new StaticKeyProvider([
+        { tenant: 'acme-us', versions: [{ version: 1, key: KEYS.default[1] }] },
+        { tenant: 'acme-us', ring: 'pci', versions: [{ version: 5, key: KEYS.pci[5], alg: 2 }] },
+      ]),
+    });
+    expect(await openError({ ...sealed, tenantId: 'acme-us' }, { context: CONTEXT }, other)).toBeInstanceOf(DecryptionError);
+  });
+
+  it('another message type with the same layout fails', async () => {
+    const root = protobuf.parse(`syntax = "proto3"; package t.v1;
+      message A { option (fle.v1.tenant_field) = "tenant_id"; string tenant_id = 1; string secret = 2 [(fle.v1.sensitive) = true]; }
+      message B { option (fle.v1.tenant_field) = "tenant_id"; string tenant_id = 1; string secret = 2 [(fle.v1.sensitive) = true]; }`).root;
+    const c = new FieldCipher({ schema: compileSchema(root), keys: keyProvider() });
+    const sealed = await c.sealMessage('t.v1.A', { tenantId: 'acme-eu', secret: 's' });
+    expect(await c.openMessage('t.v1.A', sealed)).toEqual({ tenantId: 'acme-eu', secret: 's' });
+    await expect(c.openMessage('t.v1.B', sealed)).rejects.toBeInstanceOf(DecryptionError);
+  });
+
+  it('a wrong key fails with DecryptionError', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const wrong = new FieldCipher({
+      schema,
+      keys: new StaticKeyProvider([
+        { tenant: 'acme-eu', versions: [{ version: 1, key: seq(32, 0x99) }] },
+        { tenant: 'acme-eu', ring: 'pci', versions: [{ version: 5, key: KEYS.pci[5] }] },
+      ]),
+    });
+    expect(await openError(sealed, undefined, wrong)).toBeInstanceOf(DecryptionError);
+  });
+
+  it.each([
+    ['truncated', (e: Uint8Array) => e.subarray(0, 30), /too short/],
+    ['unknown version', (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i === 0 ? 2 : b)), /unknown envelope version 2/],
+    ['unknown alg', (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i === 1 ? 7 : b)), /unknown envelope alg 7/],
+    ['key version 0', (e: Uint8Array) => Uint8Array.from(e, (b, i) => (i >= 2 && i < 6 ? 0 : b)), /key version 0/],
+  ])('a %s envelope fails with EnvelopeFormatError before any key lookup', async (_name, mangle, message) => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const keys = new RecordingKeys(keyProvider());
+    const c = new FieldCipher({ schema, keys });
+    const bad = { ...sealed, card: { ...sealed.card!, cvv: mangle(sealed.card!.cvv) } };
+    const err = await openError(bad, undefined, c);
+    expect(err).toBeInstanceOf(EnvelopeFormatError);
+    expect(err.message).toMatch(message);
+    expect((err as EnvelopeFormatError).fieldPath).toBe('5.5');
+    expect(keys.calls).toEqual([]);
+  });
+
+  it('text that is not base64url, or plaintext, in a string field fails with EnvelopeFormatError', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    for (const bad of [sealed.nationalId + '=', sealed.nationalId.replace(/[-_]/g, '+') + 'A+/a', '123-45-6789', 'plaintext']) {
+      const err = await openError({ ...sealed, nationalId: bad });
+      expect(err).toBeInstanceOf(EnvelopeFormatError);
+      expect(err.message).not.toContain('123-45');
+    }
+  });
+
+  it('an unknown key version fails with UnknownKeyVersionError', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const env = decodeBase64url(sealed.nationalId);
+    env[5] = 9;
+    const { encodeBase64url } = await import('../src/mod.js');
+    expect(await openError({ ...sealed, nationalId: encodeBase64url(env) })).toBeInstanceOf(UnknownKeyVersionError);
+  });
+});
+
+describe('FieldCipher input errors', () => {
+  const cipher = new FieldCipher({ schema, keys: keyProvider() });
+
+  it('an empty tenant is a MissingTenantError', async () => {
+    await expect(cipher.sealMessage(REQUEST, exampleRequest({ tenantId: '' }))).rejects.toBeInstanceOf(MissingTenantError);
+    await expect(cipher.openMessage(REQUEST, exampleRequest({ tenantId: '' }))).rejects.toThrow(/empty tenant field tenant_id/);
+  });
+
+  it('a tenant without keys is an UnknownKeyRingError', async () => {
+    await expect(cipher.sealMessage(REQUEST, exampleRequest({ tenantId: 'nobody' }))).rejects.toBeInstanceOf(UnknownKeyRingError);
+  });
+
+  it('a value of the wrong JS type is an InvalidFieldValueError naming the field, not the value', async () => {
+    const bad = { ...exampleRequest(), nationalId: 12345 } as unknown;
+    const err = await cipher.sealMessage(REQUEST, bad).catch((e: unknown) => e as Error);
+    expect(err).toBeInstanceOf(InvalidFieldValueError);
+    expect(err.message).toBe('field acme.payments.v1.AuthorizeRequest.nationalId (6) must hold a string');
+    const badMap = { ...exampleRequest(), customerAttributes: new Map([['vip', 'yes']]) } as unknown;
+    await expect(cipher.sealMessage(REQUEST, badMap)).rejects.toBeInstanceOf(InvalidFieldValueError);
+    const badBytes = { ...exampleRequest(), biometricTemplate: 'not bytes' } as unknown;
+    await expect(cipher.sealMessage(REQUEST, badBytes)).rejects.toThrow(/must hold a Uint8Array/);
+  });
+
+  it('an unknown type or a type without a tenant field is a SchemaError', async () => {
+    await expect(cipher.sealMessage('acme.payments.v1.Nope', {})).rejects.toBeInstanceOf(SchemaError);
+    await expect(cipher.sealMessage('acme.payments.v1.Card', { number: '1' })).rejects.toThrow(/names no tenant field/);
+  });
+
+  it('a type without sensitive fields is copied as is', async () => {
+    const input = { sku: 'a', quantity: 1 };
+    const root = protobuf.parse('syntax = "proto3"; package t.v1; message Plain { string sku = 1; uint32 quantity = 2; }').root;
+    const c = new FieldCipher({ schema: compileSchema(root), keys: keyProvider() });
+    const out = await c.sealMessage('t.v1.Plain', input);
+    expect(out).toEqual(input);
+    expect(out).not.toBe(input);
+  });
+});
+
+describe('maps of messages and integer map keys', () => {
+  const root = protobuf.parse(`syntax = "proto3"; package t.v1;
+    message Doc { bytes blob = 1 [(fle.v1.sensitive) = true]; string title = 2; }
+    message Store { option (fle.v1.tenant_field) = "tenant_id"; string tenant_id = 1;
+      map<string, Doc> docs = 2; map<int64, string> by_id = 3 [(fle.v1.sensitive) = true]; map<bool, bytes> flags = 4 [(fle.v1.sensitive) = true]; }`).root;
+  const s = compileSchema(root);
+  const c = new FieldCipher({ schema: s, keys: keyProvider() });
+
+  it('addresses a value in a map of messages as <map>[<key>].<field> and integer/bool keys as text', async () => {
+    const input = { tenantId: 'acme-eu', docs: { a: { blob: Uint8Array.of(1), title: 't' } }, byId: { '-7': 'neg', '42': 'x' }, flags: { true: Uint8Array.of(9) } };
+    const sealed = await c.sealMessage('t.v1.Store', input);
+    expect(sealed.docs['a']!.title).toBe('t');
+    const open = (v: Uint8Array, fieldPath: string) =>
+      openEnvelope(v, { backend: nativeBackend, key: KEYS.default[1], binding: { tenant: 'acme-eu', messageType: 't.v1.Store', fieldPath } });
+    expect(hex(open(sealed.docs['a']!.blob, '2[a].1'))).toBe('01');
+    expect(new TextDecoder().decode(open(decodeBase64url(sealed.byId['-7']!), '3[-7]'))).toBe('neg');
+    expect(hex(open(sealed.flags['true']!, '4[true]'))).toBe('09');
+    expect(await c.openMessage('t.v1.Store', sealed)).toEqual(input);
+  });
+});

@@ -1,0 +1,40 @@
+// The portable entry (browsers) must not reach any Node built-in: only
+// native-backend.ts may import node:*.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+
+const src = join(dirname(fileURLToPath(import.meta.url)), '../src');
+
+function importsOf(file: string): string[] {
+  const text = readFileSync(join(src, file), 'utf8');
+  return [...text.matchAll(/^\s*(?:import|export)\s[^'"]*?from\s+['"]([^'"]+)['"]/gm), ...text.matchAll(/import\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+}
+
+function reachable(entry: string): Map<string, string[]> {
+  const seen = new Map<string, string[]>();
+  const visit = (file: string) => {
+    if (seen.has(file)) return;
+    const deps = importsOf(file);
+    seen.set(file, deps);
+    for (const dep of deps) if (dep.startsWith('./')) visit(dep.slice(2).replace(/\.js$/, '.ts'));
+  };
+  visit(entry);
+  return seen;
+}
+
+describe('portable entry', () => {
+  it('reaches no node: import and no Node-only package', () => {
+    const graph = reachable('portable.ts');
+    expect(graph.size).toBeGreaterThan(10);
+    expect(graph.has('native-backend.ts')).toBe(false);
+    const external = [...graph.values()].flat().filter((d) => !d.startsWith('./'));
+    expect(external.filter((d) => d.startsWith('node:') || !/^(@noble\/ciphers\/|protobufjs$)/.test(d))).toEqual([]);
+  });
+
+  it('the Node entry is what pulls in native-backend.ts', () => {
+    expect(importsOf('native-backend.ts')).toContain('node:crypto');
+    expect(reachable('mod.ts').has('native-backend.ts')).toBe(true);
+  });
+});
