@@ -298,7 +298,7 @@ describe('FieldCipher input errors', () => {
 
   it('a value of the wrong JS type is an InvalidFieldValueError naming the field, not the value', async () => {
     const bad = { ...exampleRequest(), nationalId: 12345 } as unknown;
-    const err = await cipher.sealMessage(REQUEST, bad).catch((e: unknown) => e as Error);
+    const err = (await cipher.sealMessage(REQUEST, bad).catch((e: unknown) => e)) as Error;
     expect(err).toBeInstanceOf(InvalidFieldValueError);
     expect(err.message).toBe('field acme.payments.v1.AuthorizeRequest.nationalId (6) must hold a string');
     const badMap = { ...exampleRequest(), customerAttributes: new Map([['vip', 'yes']]) } as unknown;
