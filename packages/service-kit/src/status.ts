@@ -31,12 +31,10 @@ const RULES: Record<string, Rule> = {
   SCHEMA: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
   MISSING_TENANT: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
   INVALID_FIELD_VALUE: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
-  // keystore-client (packages/keystore-client): outage is transient, policy is not.
+  // keystore-client (packages/keystore-client/src/errors.ts): outage is transient, policy is not.
   KEYSTORE_UNAVAILABLE: { grpcStatus: status.UNAVAILABLE, permanent: false },
   KEYSTORE_PERMISSION_DENIED: { grpcStatus: status.PERMISSION_DENIED, permanent: true },
-  KEYSTORE_NOT_FOUND: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
-  KEY_RING_NOT_FOUND: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
-  NO_PRIMARY_KEY: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
+  KEYSTORE_ERROR: { grpcStatus: status.INTERNAL, permanent: false },
   // replay (./replay)
   REPLAY_NONCE: { grpcStatus: status.PERMISSION_DENIED, permanent: true },
   REPLAY_TIMESTAMP: { grpcStatus: status.PERMISSION_DENIED, permanent: true },

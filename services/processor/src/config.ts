@@ -1,0 +1,114 @@
+// Processor configuration (YAML). Example:
+//
+//   grpc:
+//     listen: 127.0.0.1:9443
+//     tls: { ca: certs/ca.pem, cert: certs/processor.pem, key: certs/processor-key.pem }
+//     allowedCallers: [spiffe://fle.local/gateway]     # optional; default any cert from the CA
+//   nats:
+//     servers: [tls://127.0.0.1:4222]
+//     tls: { ca: certs/ca.pem, cert: certs/processor.pem, key: certs/processor-key.pem }
+//   keystore:
+//     address: 127.0.0.1:7443
+//     tls: { ca: certs/ca.pem, cert: certs/processor.pem, key: certs/processor-key.pem }
+//     identity: spiffe://fle.local/keystore
+//   core: { enabled: true, queueGroup: fle-processor }
+//   jetstream: { enabled: true, durable: fle-processor, maxAttempts: 10, ackWaitMs: 30000, nakBaseMs: 500, nakMaxMs: 30000 }
+//   concurrency: 32
+//   replay: { windowMs: 60000, store: nats }       # or: store: redis, redisUrl: redis://127.0.0.1:6379
+//   metrics: { listen: 127.0.0.1:9465 }
+//   log: { level: info }
+//   portsFile: .fle/run/processor.json
+//   routes:
+//     - { method: /acme.payments.v1.PaymentService/Authorize, route: authorize, handler: authorize }
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { parse } from 'yaml';
+import { ConfigError, ConfigReader, DEFAULT_REPLAY_WINDOW_MS, isValidNatsToken, parseHostPort } from '@fle/service-kit';
+import type { TlsFiles } from '@fle/pki';
+
+export interface ProcessorRoute {
+  readonly method: string;
+  readonly route: string;
+  /** Name of a handler in handlers/registry.ts, e.g. `authorize`. */
+  readonly handler: string;
+}
+
+export interface ProcessorConfig {
+  readonly grpc?: { readonly host: string; readonly port: number; readonly tls: TlsFiles; readonly maxMessageBytes: number; readonly allowedCallers: readonly string[] };
+  readonly nats: { readonly servers: readonly string[]; readonly tls?: TlsFiles; readonly name: string };
+  readonly keystore?: { readonly address: string; readonly tls: TlsFiles; readonly identity: string; readonly cacheTtlMs?: number };
+  readonly core: { readonly enabled: boolean; readonly queueGroup: string };
+  readonly jetstream: {
+    readonly enabled: boolean;
+    readonly durable: string;
+    /** Deliveries before a message that keeps failing transiently is dead-lettered. */
+    readonly maxAttempts: number;
+    readonly ackWaitMs: number;
+    readonly nakBaseMs: number;
+    readonly nakMaxMs: number;
+  };
+  /** Messages handled at once (core + JetStream + gRPC). */
+  readonly concurrency: number;
+  readonly replay: { readonly windowMs: number; readonly store: 'nats' | 'redis'; readonly redisUrl?: string };
+  readonly metrics?: { readonly host: string; readonly port: number };
+  readonly log: { readonly level: string };
+  readonly portsFile?: string;
+  /** Test only: append `{nonce, sha256}` of each opened request's protobuf bytes to this file. */
+  readonly testProbe?: { readonly openedDigestFile: string };
+  readonly routes: readonly ProcessorRoute[];
+}
+
+export function parseProcessorConfig(value: unknown, baseDir?: string): ProcessorConfig {
+  const r = ConfigReader.root(value, baseDir);
+  const g = r.optionalChild('grpc');
+  const n = r.child('nats');
+  const k = r.optionalChild('keystore');
+  const core = r.optionalChild('core');
+  const js = r.optionalChild('jetstream');
+  const replay = r.optionalChild('replay');
+  const m = r.optionalChild('metrics');
+  const routes = r.list('routes').map((rr): ProcessorRoute => {
+    const route = rr.string('route');
+    if (!isValidNatsToken(route)) throw new ConfigError(`${rr.at}.route must be a NATS token of [A-Za-z0-9_-]`);
+    return { method: rr.string('method'), route, handler: rr.string('handler') };
+  });
+  if (routes.length === 0) throw new ConfigError('routes must list at least one route');
+  if (new Set(routes.map((x) => x.route)).size !== routes.length) throw new ConfigError('routes must not repeat a route name');
+  const store = replay?.oneOf('store', ['nats', 'redis'] as const, 'nats') ?? 'nats';
+  const durable = js?.string('durable', 'fle-processor') ?? 'fle-processor';
+  if (!isValidNatsToken(durable)) throw new ConfigError('jetstream.durable must be a NATS token');
+  return {
+    grpc: g
+      ? {
+          ...parseHostPort(g.string('listen', '127.0.0.1:0'), 'grpc.listen'),
+          tls: g.tls('tls'),
+          maxMessageBytes: g.number('maxMessageBytes', 4 * 1024 * 1024, 1),
+          allowedCallers: g.strings('allowedCallers'),
+        }
+      : undefined,
+    nats: { servers: n.strings('servers'), tls: n.has('tls') ? n.tls('tls') : undefined, name: n.string('name', 'fle-processor') },
+    keystore: k
+      ? { address: k.string('address'), tls: k.tls('tls'), identity: k.string('identity', 'spiffe://fle.local/keystore'), cacheTtlMs: k.has('cacheTtlMs') ? k.number('cacheTtlMs') : undefined }
+      : undefined,
+    core: { enabled: core?.boolean('enabled', true) ?? true, queueGroup: core?.string('queueGroup', 'fle-processor') ?? 'fle-processor' },
+    jetstream: {
+      enabled: js?.boolean('enabled', true) ?? true,
+      durable,
+      maxAttempts: js?.number('maxAttempts', 10, 1) ?? 10,
+      ackWaitMs: js?.number('ackWaitMs', 30_000, 100) ?? 30_000,
+      nakBaseMs: js?.number('nakBaseMs', 500, 0) ?? 500,
+      nakMaxMs: js?.number('nakMaxMs', 30_000, 0) ?? 30_000,
+    },
+    concurrency: r.number('concurrency', 32, 1),
+    replay: { windowMs: replay?.number('windowMs', DEFAULT_REPLAY_WINDOW_MS, 1) ?? DEFAULT_REPLAY_WINDOW_MS, store, redisUrl: replay?.optionalString('redisUrl') },
+    metrics: m ? parseHostPort(m.string('listen', '127.0.0.1:0'), 'metrics.listen') : undefined,
+    log: { level: r.optionalChild('log')?.string('level', 'info') ?? 'info' },
+    portsFile: r.optionalPath('portsFile'),
+    testProbe: r.has('testProbe') ? { openedDigestFile: r.child('testProbe').path('openedDigestFile') } : undefined,
+    routes,
+  };
+}
+
+export async function loadProcessorConfig(path: string): Promise<ProcessorConfig> {
+  return parseProcessorConfig(parse(await readFile(path, 'utf8')), dirname(path));
+}

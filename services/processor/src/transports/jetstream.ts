@@ -1,0 +1,111 @@
+// JetStream: a durable pull consumer on FLE_REQUESTS, shared by every processor
+// instance (at-least-once). A message is acked only after its reply is sent and
+// its side effects are done. Failure policy (DESIGN.md):
+// - permanent (bad envelope, wrong AAD, replay, bad protobuf, unknown method):
+//   typed error reply, publish to FLE_DLQ with the reason, then ack;
+// - transient (keystore / store unavailable): NAK with exponential backoff, no
+//   reply (the gateway keeps waiting; a later delivery may still answer);
+//   after `maxAttempts` deliveries it is dead-lettered like a permanent failure.
+// The nonce is claimed with the stream sequence as origin, so a redelivery of a
+// message that did not complete is resumed, not refused as a replay.
+import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg, NatsConnection } from 'nats';
+import { FLE_HEADERS, STREAM_NAMES, classifyError, parseRequestSubject, stampFromHeaders, type Logger, type ServiceMetrics } from '@fle/service-kit';
+import type { Limiter } from '../concurrency.js';
+import type { DeadLetterPublisher } from '../dead-letter.js';
+import type { Pipeline } from '../pipeline.js';
+import { errorReply, isInbox } from './reply.js';
+
+export interface JetStreamTransportOptions {
+  readonly nc: NatsConnection;
+  readonly js: JetStreamClient;
+  readonly durable: string;
+  readonly pipeline: Pipeline;
+  readonly limiter: Limiter;
+  readonly deadLetters: DeadLetterPublisher;
+  readonly maxAttempts: number;
+  readonly nakBaseMs: number;
+  readonly nakMaxMs: number;
+  readonly logger: Logger;
+  readonly metrics: ServiceMetrics;
+}
+
+/** Delay before delivery n+1 after n failed deliveries: base·2^(n-1), capped. */
+export function nakDelay(deliveries: number, baseMs: number, maxMs: number): number {
+  return Math.min(maxMs, baseMs * 2 ** Math.min(20, Math.max(0, deliveries - 1)));
+}
+
+export class JetStreamTransport {
+  #messages: ConsumerMessages | undefined;
+  #loop: Promise<void> | undefined;
+  constructor(private readonly o: JetStreamTransportOptions) {}
+
+  async start(): Promise<void> {
+    const consumer: Consumer = await this.o.js.consumers.get(STREAM_NAMES.requests, this.o.durable);
+    // Pull no more than we can work on, so other instances get the rest.
+    this.#messages = await consumer.consume({ max_messages: Math.max(1, this.o.limiter.limit) });
+    const messages = this.#messages;
+    this.#loop = (async () => {
+      for await (const m of messages) {
+        // Waits for a free slot: the pull buffer is bounded by max_messages.
+        while (!this.o.limiter.run(() => this.#onMessage(m))) await new Promise((r) => setTimeout(r, 5));
+      }
+    })().catch((err: unknown) => this.o.logger.error({ err }, 'JetStream consume loop ended'));
+  }
+
+  async #onMessage(m: JsMsg): Promise<void> {
+    const started = performance.now();
+    const subject = parseRequestSubject(m.subject);
+    const origin = `js:${m.info.stream}:${m.info.streamSequence}`;
+    const deliveries = m.info.redeliveryCount;
+    const replyTo = m.headers?.get(FLE_HEADERS.replyTo);
+    const labels = { route: subject?.route ?? '_unknown', transport: 'jetstream' };
+    try {
+      const handled = await this.o.pipeline.handle({
+        transport: 'jetstream',
+        path: m.headers?.get(FLE_HEADERS.method) || undefined,
+        subjectTenant: subject?.tenant,
+        subjectRoute: subject?.route,
+        bytes: m.data,
+        stamp: stampFromHeaders(m.headers),
+        origin,
+      });
+      if (isInbox(replyTo)) this.o.nc.publish(replyTo, handled.bytes);
+      await m.ackAck();
+      await handled.claim.complete();
+      this.o.metrics.requests.inc({ ...labels, outcome: 'ok' });
+      this.o.logger.info({ transport: 'jetstream', tenant: handled.tenant, route: handled.route, origin, deliveries, size: m.data.byteLength, ms: Math.round(performance.now() - started) }, 'request handled');
+    } catch (err) {
+      const c = classifyError(err);
+      this.o.metrics.failures.inc({ reason: c.reason });
+      if (!c.permanent && deliveries < this.o.maxAttempts) {
+        const delay = nakDelay(deliveries, this.o.nakBaseMs, this.o.nakMaxMs);
+        m.nak(delay);
+        this.o.metrics.requests.inc({ ...labels, outcome: 'retry' });
+        this.o.logger.warn({ transport: 'jetstream', tenant: subject?.tenant, route: subject?.route, origin, deliveries, delayMs: delay, err }, 'transient failure: NAK with delay');
+        return;
+      }
+      this.o.metrics.requests.inc({ ...labels, outcome: 'error' });
+      this.o.logger.warn({ transport: 'jetstream', tenant: subject?.tenant, route: subject?.route, origin, deliveries, err }, 'request failed');
+      if (isInbox(replyTo)) {
+        const reply = errorReply(err);
+        this.o.nc.publish(replyTo, reply.data, { headers: reply.headers });
+      }
+      try {
+        await this.o.deadLetters.publish({ subject: m.subject, tenant: subject?.tenant, route: subject?.route, bytes: m.data, headers: m.headers, origin, error: err });
+      } catch (dlqErr) {
+        // The DLQ did not take it: never drop — redeliver later instead of acking.
+        this.o.logger.error({ err: dlqErr, origin }, 'dead-letter publish failed; NAK');
+        m.nak(nakDelay(deliveries, this.o.nakBaseMs, this.o.nakMaxMs));
+        return;
+      }
+      await m.ackAck().catch((e: unknown) => this.o.logger.warn({ err: e, origin }, 'ack after dead-letter failed'));
+    } finally {
+      this.o.metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.#messages?.stop();
+    await this.#loop;
+  }
+}

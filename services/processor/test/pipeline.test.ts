@@ -1,0 +1,144 @@
+// Unit tests of the decrypt boundary with in-memory keys and nonce store (no I/O).
+import { randomBytes } from 'node:crypto';
+import { FieldCipher, StaticKeyProvider, compileSchema, type KeyProvider } from '@fle/field-crypto';
+import { canaryAuthorizeRequest } from '@fle/client/testing';
+import { schemaRoot } from '@fle/schema';
+import { AuthorizeRequest, AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { MemoryNonceStore, ReplayGuard, RpcRegistry, createLogger, createServiceMetrics, newReplayStamp, replayContext, type ReplayStamp } from '@fle/service-kit';
+import { Writable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import { KNOWN_SERVICES } from '../src/known-services.js';
+import { Pipeline, type InboundRequest } from '../src/pipeline.js';
+import type { Handler } from '../src/handlers/handler.js';
+
+const PATH = '/acme.payments.v1.PaymentService/Authorize';
+const REQ = 'acme.payments.v1.AuthorizeRequest';
+const schema = compileSchema(schemaRoot());
+const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+const keys = new StaticKeyProvider(
+  ['t1', 't2'].flatMap((tenant) => ['default', 'pci'].map((ring) => ({ tenant, ring, versions: [{ version: 1, key: randomBytes(32) }] }))),
+);
+const clientCipher = new FieldCipher({ schema, keys });
+const silent = createLogger({ name: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+
+function setup(opts: { keys?: KeyProvider; now?: number } = {}) {
+  const seen: AuthorizeRequest[] = [];
+  const handler: Handler<AuthorizeRequest, AuthorizeResponse> = async (req, ctx) => {
+    seen.push(req);
+    return { tenantId: ctx.tenant, requestId: req.requestId, approved: true, declineReason: '', cardToken: `tok-${req.card!.number}`, cardLastFour: req.card!.number.slice(-4), authorizationCode: 'A1' };
+  };
+  const store = new MemoryNonceStore();
+  const guard = new ReplayGuard({ store, now: opts.now === undefined ? undefined : () => opts.now! });
+  const pipeline = new Pipeline({
+    schema,
+    registry,
+    cipher: new FieldCipher({ schema, keys: opts.keys ?? keys }),
+    guard,
+    handlers: [{ route: { method: PATH, route: 'authorize', handler: 'test' }, method: registry.get(PATH), handler }],
+    logger: silent,
+    metrics: createServiceMetrics({ service: 'test', processMetrics: false }),
+  });
+  return { pipeline, seen, store };
+}
+
+async function sealed(tenant = 't1', stamp: ReplayStamp = newReplayStamp()) {
+  const fx = canaryAuthorizeRequest(tenant);
+  const msg = await clientCipher.sealMessage(REQ, fx.request, { context: replayContext(stamp) });
+  return { ...fx, stamp, msg, bytes: AuthorizeRequest.encode(msg).finish() };
+}
+
+const inbound = (bytes: Uint8Array, stamp: ReplayStamp, extra: Partial<InboundRequest> = {}): InboundRequest => ({
+  transport: 'nats',
+  path: PATH,
+  subjectTenant: 't1',
+  subjectRoute: 'authorize',
+  bytes,
+  stamp,
+  origin: `core:${randomBytes(4).toString('hex')}`,
+  ...extra,
+});
+
+describe('Pipeline', () => {
+  it('opens every field exactly, runs the handler, seals the response under the request context', async () => {
+    const { pipeline, seen } = setup();
+    const s = await sealed();
+    const out = await pipeline.handle(inbound(s.bytes, s.stamp));
+    expect(seen[0]).toEqual(s.request);
+    const res = AuthorizeResponse.decode(out.bytes);
+    expect(res.cardToken).not.toContain(s.request.card!.number); // sealed
+    expect(res.cardLastFour).toBe(s.request.card!.number.slice(-4));
+    const opened = await clientCipher.openMessage('acme.payments.v1.AuthorizeResponse', res, { context: replayContext(s.stamp) });
+    expect(opened.cardToken).toBe(`tok-${s.request.card!.number}`);
+    // bound to this request: another context cannot open it
+    await expect(clientCipher.openMessage('acme.payments.v1.AuthorizeResponse', res, { context: replayContext(newReplayStamp()) })).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    await out.claim.complete();
+  });
+
+  it('refuses a replayed nonce and a timestamp outside the window', async () => {
+    const { pipeline, seen } = setup();
+    const s = await sealed();
+    await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    const old = await sealed('t1', newReplayStamp({ now: () => Date.now() - 61_000 }));
+    await expect(pipeline.handle(inbound(old.bytes, old.stamp))).rejects.toMatchObject({ code: 'REPLAY_TIMESTAMP' });
+    expect(seen).toHaveLength(1);
+  });
+
+  it('refuses an envelope moved to another field, tenant or request', async () => {
+    const { pipeline, seen } = setup();
+    // another field: national_id's envelope put into an address
+    const a = await sealed();
+    const movedField = AuthorizeRequest.encode({ ...a.msg, previousAddresses: [a.msg.nationalId, a.msg.previousAddresses[1]!] }).finish();
+    await expect(pipeline.handle(inbound(movedField, a.stamp))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    // another tenant: t2's sealed request relabelled as t1 (same key material would not matter: the tenant is in the AAD)
+    const b = await sealed('t2');
+    const movedTenant = AuthorizeRequest.encode({ ...b.msg, tenantId: 't1' }).finish();
+    await expect(pipeline.handle(inbound(movedTenant, b.stamp))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    // another request: c's fields sent under d's stamp
+    const c = await sealed();
+    const d = newReplayStamp();
+    await expect(pipeline.handle(inbound(c.bytes, d))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    expect(seen).toHaveLength(0);
+  });
+
+  it('checks the subject: tenant must match the message, route must match the method', async () => {
+    const { pipeline } = setup();
+    const s = await sealed();
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp, { subjectTenant: 't2' }))).rejects.toMatchObject({ code: 'TENANT_MISMATCH' });
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp, { subjectRoute: 'refund' }))).rejects.toMatchObject({ code: 'UNKNOWN_METHOD' });
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp, { path: '/acme.payments.v1.PaymentService/Refund' }))).rejects.toMatchObject({ code: 'UNKNOWN_METHOD' });
+    await expect(pipeline.handle(inbound(Uint8Array.of(0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f), s.stamp))).rejects.toMatchObject({ code: 'BAD_PROTOBUF' });
+  });
+
+  it('a transient key failure releases the nonce (the retry is accepted); a permanent one consumes it', async () => {
+    let down = true;
+    const flaky: KeyProvider = {
+      primaryKey: (ref) => keys.primaryKey(ref),
+      keyVersion: (ref, v) => (down ? Promise.reject(Object.assign(new Error('keystore down'), { code: 'KEYSTORE_UNAVAILABLE' })) : keys.keyVersion(ref, v)),
+    };
+    const { pipeline, seen } = setup({ keys: flaky });
+    const s = await sealed();
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp))).rejects.toMatchObject({ code: 'KEYSTORE_UNAVAILABLE' });
+    down = false;
+    await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
+    expect(seen).toHaveLength(1);
+
+    const bad = await sealed();
+    const tampered = AuthorizeRequest.encode({ ...bad.msg, nationalId: bad.msg.email! }).finish();
+    await expect(pipeline.handle(inbound(tampered, bad.stamp))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    await expect(pipeline.handle(inbound(bad.bytes, bad.stamp))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+  });
+
+  it('resumes a redelivery of the same JetStream origin that did not complete', async () => {
+    const { pipeline, seen } = setup();
+    const s = await sealed();
+    const first = await pipeline.handle(inbound(s.bytes, s.stamp, { origin: 'js:FLE_REQUESTS:41' }));
+    expect(first.claim.outcome).toBe('claimed');
+    // crash before completing: redelivered with the same stream sequence
+    const again = await pipeline.handle(inbound(s.bytes, s.stamp, { origin: 'js:FLE_REQUESTS:41' }));
+    expect(again.claim.outcome).toBe('resumed');
+    await again.claim.complete();
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp, { origin: 'js:FLE_REQUESTS:41' }))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    expect(seen).toHaveLength(2);
+  });
+});
