@@ -1,0 +1,154 @@
+// Promise API over fle.keystore.v1.KeystoreAdminService, for `fle keys` and tests.
+// Returns metadata only: the admin service never sends key bytes.
+import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import {
+  KeyAlg,
+  KeystoreAdminServiceClient,
+  KeyVersionState,
+  type CreateKeyRingResponse,
+  type DestroyKeyVersionResponse,
+  type DisableKeyVersionResponse,
+  type EnableKeyVersionResponse,
+  type KeyRingInfo,
+  type KeyVersionInfo,
+  type ListKeyRingsResponse,
+  type ListKeyVersionsResponse,
+  type PromoteKeyVersionResponse,
+  type RotateKeyRingResponse,
+} from '@fle/schema/gen/fle/keystore/v1/keystore.js';
+import { KeystorePermissionDeniedError, KeystoreResponseError, KeystoreUnavailableError } from './errors.js';
+import { DEFAULT_CHANNEL_OPTIONS, classifyStatus } from './grpc-fetcher.js';
+import { keystoreAddress, keystoreCredentials, type KeystoreConnectionOptions } from './keystore-key-provider.js';
+
+export type VersionStateName = 'pending' | 'primary' | 'decrypt-only' | 'disabled' | 'destroyed';
+
+export interface KeyVersionSummary {
+  tenant: string;
+  ring: string;
+  version: number;
+  alg: 1 | 2;
+  state: VersionStateName;
+  createdAt: string;
+  stateChangedAt: string;
+}
+
+export interface KeyRingSummary {
+  tenant: string;
+  ring: string;
+  alg: 1 | 2;
+  primaryVersion: number;
+  createdAt: string;
+}
+
+const STATE_NAMES: Record<number, VersionStateName> = {
+  [KeyVersionState.KEY_VERSION_STATE_PENDING]: 'pending',
+  [KeyVersionState.KEY_VERSION_STATE_PRIMARY]: 'primary',
+  [KeyVersionState.KEY_VERSION_STATE_DECRYPT_ONLY]: 'decrypt-only',
+  [KeyVersionState.KEY_VERSION_STATE_DISABLED]: 'disabled',
+  [KeyVersionState.KEY_VERSION_STATE_DESTROYED]: 'destroyed',
+};
+
+function version(v: KeyVersionInfo | undefined): KeyVersionSummary {
+  if (!v) throw new KeystoreResponseError('keystore answered without a version');
+  return {
+    tenant: v.tenant,
+    ring: v.ring,
+    version: v.version,
+    alg: v.alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : 1,
+    state: STATE_NAMES[v.state] ?? (String(v.state) as VersionStateName),
+    createdAt: new Date(v.createdAtUnixMs).toISOString(),
+    stateChangedAt: new Date(v.stateChangedAtUnixMs).toISOString(),
+  };
+}
+
+function ring(r: KeyRingInfo): KeyRingSummary {
+  return {
+    tenant: r.tenant,
+    ring: r.ring,
+    alg: r.alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : 1,
+    primaryVersion: r.primaryVersion,
+    createdAt: new Date(r.createdAtUnixMs).toISOString(),
+  };
+}
+
+export interface KeystoreAdminClientOptions extends KeystoreConnectionOptions {}
+
+export class KeystoreAdminClient {
+  readonly address: string;
+  readonly #client: KeystoreAdminServiceClient;
+  readonly #timeoutMs: number;
+
+  constructor(opts: KeystoreAdminClientOptions) {
+    this.address = keystoreAddress(opts.address);
+    this.#client = new KeystoreAdminServiceClient(this.address, keystoreCredentials(opts), {
+      ...DEFAULT_CHANNEL_OPTIONS,
+      ...opts.channelOptions,
+    });
+    this.#timeoutMs = opts.rpcTimeoutMs ?? 5000;
+  }
+
+  async createKeyRing(tenant: string, ringName: string, opts: { alg?: 1 | 2 } = {}): Promise<KeyVersionSummary> {
+    const alg = opts.alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
+    const res = await this.#call<CreateKeyRingResponse>(tenant, ringName, (cb) => this.#client.createKeyRing({ tenant, ring: ringName, kind: 0, alg }, new Metadata(), this.#opts(), cb));
+    return version(res.version);
+  }
+
+  async rotate(tenant: string, ringName: string): Promise<KeyVersionSummary> {
+    const res = await this.#call<RotateKeyRingResponse>(tenant, ringName, (cb) => this.#client.rotateKeyRing({ tenant, ring: ringName }, new Metadata(), this.#opts(), cb));
+    return version(res.version);
+  }
+
+  async promote(tenant: string, ringName: string, v: number): Promise<{ version: KeyVersionSummary; previousPrimary: KeyVersionSummary }> {
+    const res = await this.#call<PromoteKeyVersionResponse>(tenant, ringName, (cb) => this.#client.promoteKeyVersion({ tenant, ring: ringName, version: v }, new Metadata(), this.#opts(), cb));
+    return { version: version(res.version), previousPrimary: version(res.previousPrimary) };
+  }
+
+  async disable(tenant: string, ringName: string, v: number): Promise<KeyVersionSummary> {
+    const res = await this.#call<DisableKeyVersionResponse>(tenant, ringName, (cb) => this.#client.disableKeyVersion({ tenant, ring: ringName, version: v }, new Metadata(), this.#opts(), cb));
+    return version(res.version);
+  }
+
+  async enable(tenant: string, ringName: string, v: number): Promise<KeyVersionSummary> {
+    const res = await this.#call<EnableKeyVersionResponse>(tenant, ringName, (cb) => this.#client.enableKeyVersion({ tenant, ring: ringName, version: v }, new Metadata(), this.#opts(), cb));
+    return version(res.version);
+  }
+
+  async destroy(tenant: string, ringName: string, v: number): Promise<KeyVersionSummary> {
+    const res = await this.#call<DestroyKeyVersionResponse>(tenant, ringName, (cb) => this.#client.destroyKeyVersion({ tenant, ring: ringName, version: v }, new Metadata(), this.#opts(), cb));
+    return version(res.version);
+  }
+
+  async listVersions(tenant: string, ringName: string): Promise<KeyVersionSummary[]> {
+    const res = await this.#call<ListKeyVersionsResponse>(tenant, ringName, (cb) => this.#client.listKeyVersions({ tenant, ring: ringName }, new Metadata(), this.#opts(), cb));
+    return res.versions.map(version);
+  }
+
+  /** Rings of `tenant`, or of every tenant the caller administers when undefined. */
+  async listRings(tenant?: string): Promise<KeyRingSummary[]> {
+    const res = await this.#call<ListKeyRingsResponse>(tenant ?? '*', '*', (cb) => this.#client.listKeyRings({ tenant: tenant ?? '' }, new Metadata(), this.#opts(), cb));
+    return res.rings.map(ring);
+  }
+
+  close(): void {
+    this.#client.close();
+  }
+
+  #opts(): { deadline: number } {
+    return { deadline: Date.now() + this.#timeoutMs };
+  }
+
+  #call<T>(tenant: string, ringName: string, start: (cb: (err: ServiceError | null, res: T) => void) => void): Promise<T> {
+    return new Promise((resolve, reject) => {
+      start((err, res) => {
+        if (!err) {
+          resolve(res);
+          return;
+        }
+        const kind = classifyStatus(err.code);
+        if (kind === 'denied') reject(new KeystorePermissionDeniedError(tenant, ringName, { cause: err }));
+        else if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) reject(new KeystoreUnavailableError(tenant, ringName, { cause: err }));
+        else reject(Object.assign(new KeystoreResponseError(`${status[err.code]}: ${err.details}`, { cause: err }), { grpcCode: err.code }));
+      });
+    });
+  }
+}

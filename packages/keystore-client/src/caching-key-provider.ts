@@ -1,0 +1,255 @@
+// A KeyProvider in front of a keystore (DESIGN.md table: keystore-client owns
+// "the cache (TTL, single-flight, refetch on unknown version), the primary-
+// version choice for encryption").
+//
+// - TTL: an entry is served for `ttlMs` after its fetch started; then it is
+//   fetched again, so a promotion (new primary) or a disabled version reaches
+//   this process within the TTL.
+// - Single-flight: concurrent misses for one key share one RPC; a version miss
+//   also waits for a running primary fetch of its ring (and the other way
+//   round), since either may return the wanted key. Under load that keeps the
+//   fetches at most one per process, key version and TTL.
+// - Unknown version: a version not in the cache is fetched; "no such version"
+//   is remembered for `negativeTtlMs` so a flood of bogus versions does not
+//   become a flood of RPCs.
+// - Outage: while the keystore is unreachable, entries are served up to
+//   TTL + grace after their fetch; after that KeystoreUnavailableError. After a
+//   failed fetch the client backs off (exponentially, capped) before the next
+//   RPC, serving stale entries or failing fast meanwhile.
+// - PERMISSION_DENIED drops what was cached for the ring and throws
+//   KeystorePermissionDeniedError: a revoked identity loses its keys at the next fetch.
+import { UnknownKeyRingError, UnknownKeyVersionError, type KeyProvider, type KeyRingRef, type KeyVersionMaterial } from '@fle/field-crypto';
+import type { Registry } from 'prom-client';
+import { KeystorePermissionDeniedError, KeystoreResponseError, KeystoreUnavailableError } from './errors.js';
+import { FetchFailure, type FetchedKey, type KeyFetcher } from './fetcher.js';
+import { KeyCacheMetrics, type KeyCacheStats } from './metrics.js';
+
+export interface KeyCacheOptions {
+  /** How long a fetched key is served without asking again. Default 60 000 ms. */
+  ttlMs?: number;
+  /** How much longer a key is served while the keystore is unreachable. Default 300 000 ms. */
+  graceMs?: number;
+  /** How long "no such version/ring" is remembered. Default 1000 ms. */
+  negativeTtlMs?: number;
+  /** Backoff between fetch attempts after a keystore failure. Default 100 ms doubling to 2000 ms. */
+  backoff?: { initialMs?: number; maxMs?: number };
+  /** prom-client registry to export the counters to (optional). */
+  registry?: Registry;
+  /** Clock (ms); tests inject one. */
+  now?: () => number;
+}
+
+interface Entry {
+  fetched: FetchedKey;
+  /** When the fetch started (conservative: the key's state is at least this fresh). */
+  at: number;
+}
+
+export class CachingKeyProvider implements KeyProvider {
+  readonly #fetcher: KeyFetcher;
+  readonly #ttl: number;
+  readonly #grace: number;
+  readonly #negativeTtl: number;
+  readonly #backoffInitial: number;
+  readonly #backoffMax: number;
+  readonly #now: () => number;
+  readonly #metrics: KeyCacheMetrics;
+
+  readonly #primaries = new Map<string, Entry>();
+  readonly #versions = new Map<string, Entry>();
+  readonly #negative = new Map<string, number>();
+  /** Running fetches by single-flight key (`p|ring` or `v|ring|version`). */
+  readonly #inflight = new Map<string, Promise<Entry>>();
+  /** Running fetches per ring (both kinds), so one kind can wait for the other. */
+  readonly #inflightByRing = new Map<string, Set<Promise<Entry>>>();
+  #backoffMs = 0;
+  #retryAt = 0;
+
+  constructor(fetcher: KeyFetcher, opts: KeyCacheOptions = {}) {
+    this.#fetcher = fetcher;
+    this.#ttl = positive(opts.ttlMs ?? 60_000, 'ttlMs');
+    this.#grace = nonNegative(opts.graceMs ?? 300_000, 'graceMs');
+    this.#negativeTtl = nonNegative(opts.negativeTtlMs ?? 1000, 'negativeTtlMs');
+    this.#backoffInitial = positive(opts.backoff?.initialMs ?? 100, 'backoff.initialMs');
+    this.#backoffMax = Math.max(this.#backoffInitial, opts.backoff?.maxMs ?? 2000);
+    this.#now = opts.now ?? Date.now;
+    this.#metrics = new KeyCacheMetrics(opts.registry);
+  }
+
+  async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
+    const rk = ringKey(ref);
+    return this.#get(ref, undefined, `p|${rk}`, () => this.#primaries.get(rk), () => this.#fetcher.fetchPrimary(ref));
+  }
+
+  async keyVersion(ref: KeyRingRef, version: number): Promise<KeyVersionMaterial> {
+    if (!Number.isInteger(version) || version < 1 || version > 0xffff_ffff) throw new UnknownKeyVersionError(ref.tenant, ref.ring, version);
+    const rk = ringKey(ref);
+    return this.#get(ref, version, `v|${rk}|${version}`, () => this.#versions.get(`${rk}|${version}`), () =>
+      this.#fetcher.fetchVersion(ref, version),
+    );
+  }
+
+  stats(): KeyCacheStats {
+    return this.#metrics.snapshot();
+  }
+
+  /** Forgets every cached key (best effort: key objects still held by callers stay usable). */
+  clear(): void {
+    this.#primaries.clear();
+    this.#versions.clear();
+    this.#negative.clear();
+  }
+
+  close(): void {
+    this.clear();
+    this.#fetcher.close();
+  }
+
+  async #get(
+    ref: KeyRingRef,
+    version: number | undefined,
+    flightKey: string,
+    lookup: () => Entry | undefined,
+    fetch: () => Promise<FetchedKey>,
+  ): Promise<KeyVersionMaterial> {
+    const now = this.#now();
+    const cached = lookup();
+    if (cached && now - cached.at < this.#ttl) {
+      this.#metrics.hit();
+      return cached.fetched.material;
+    }
+    this.#metrics.miss();
+    const negativeUntil = this.#negative.get(flightKey);
+    if (negativeUntil !== undefined) {
+      if (negativeUntil > now) throw notFound(ref, version);
+      this.#negative.delete(flightKey);
+    }
+    // A fetch of the other kind for this ring may already be bringing this key.
+    const others = this.#inflightByRing.get(ringKey(ref));
+    if (others && others.size > 0 && !this.#inflight.has(flightKey)) {
+      await Promise.allSettled([...others]);
+      const joined = lookup();
+      if (joined && this.#now() - joined.at < this.#ttl) return joined.fetched.material;
+    }
+    if (this.#now() < this.#retryAt && !this.#inflight.has(flightKey)) {
+      return this.#staleOr(ref, lookup, new FetchFailure('unavailable', 'backing off after a keystore failure'));
+    }
+    try {
+      return (await this.#flight(ref, flightKey, fetch)).fetched.material;
+    } catch (err) {
+      const failure = err instanceof FetchFailure ? err : new FetchFailure('failed', 'keystore fetch failed', { cause: err });
+      switch (failure.kind) {
+        case 'unavailable':
+          return this.#staleOr(ref, lookup, failure);
+        case 'denied':
+          this.#forgetRing(ref);
+          throw new KeystorePermissionDeniedError(ref.tenant, ref.ring, { cause: failure });
+        case 'not-found':
+          this.#forgetVersion(ref, version);
+          if (this.#negativeTtl > 0) this.#negative.set(flightKey, this.#now() + this.#negativeTtl);
+          throw notFound(ref, version, failure);
+        default:
+          throw new KeystoreResponseError(`keystore fetch for ${ref.tenant}/${ref.ring} failed: ${failure.message}`, { cause: failure });
+      }
+    }
+  }
+
+  #staleOr(ref: KeyRingRef, lookup: () => Entry | undefined, cause: FetchFailure): KeyVersionMaterial {
+    const e = lookup();
+    if (e && this.#now() - e.at < this.#ttl + this.#grace) {
+      this.#metrics.staleServed();
+      return e.fetched.material;
+    }
+    throw new KeystoreUnavailableError(ref.tenant, ref.ring, { cause });
+  }
+
+  /** Single-flight: one RPC per key however many callers miss at once. */
+  #flight(ref: KeyRingRef, flightKey: string, fetch: () => Promise<FetchedKey>): Promise<Entry> {
+    const running = this.#inflight.get(flightKey);
+    if (running) return running;
+    const rk = ringKey(ref);
+    const p = this.#fetchAndStore(ref, fetch);
+    this.#inflight.set(flightKey, p);
+    let ringSet = this.#inflightByRing.get(rk);
+    if (!ringSet) this.#inflightByRing.set(rk, (ringSet = new Set()));
+    ringSet.add(p);
+    const done = (): void => {
+      this.#inflight.delete(flightKey);
+      ringSet.delete(p);
+      if (ringSet.size === 0) this.#inflightByRing.delete(rk);
+    };
+    p.then(done, done);
+    return p;
+  }
+
+  async #fetchAndStore(ref: KeyRingRef, fetch: () => Promise<FetchedKey>): Promise<Entry> {
+    const at = this.#now();
+    const t0 = performance.now();
+    let fetched: FetchedKey;
+    try {
+      fetched = await fetch();
+    } catch (err) {
+      const kind = err instanceof FetchFailure ? err.kind : 'failed';
+      this.#metrics.fetched(kind, performance.now() - t0);
+      if (kind === 'unavailable') {
+        this.#backoffMs = this.#backoffMs === 0 ? this.#backoffInitial : Math.min(this.#backoffMax, this.#backoffMs * 2);
+        this.#retryAt = this.#now() + this.#backoffMs;
+      }
+      throw err;
+    }
+    const rk = ringKey(ref);
+    const v = fetched.material.version;
+    this.#metrics.fetched('ok', performance.now() - t0, `${ref.tenant}/${ref.ring}/${v}`);
+    this.#backoffMs = 0;
+    this.#retryAt = 0;
+    const entry: Entry = { fetched, at };
+    const vk = `${rk}|${v}`;
+    if (!this.#versions.has(vk) || this.#versions.get(vk)!.at <= at) this.#versions.set(vk, entry);
+    this.#negative.delete(`v|${vk}`);
+    const primary = this.#primaries.get(rk);
+    if (fetched.state === 'primary') {
+      if (!primary || primary.at <= at) this.#primaries.set(rk, entry);
+    } else if (primary && primary.fetched.material.version === v && primary.at <= at) {
+      // The version we thought was primary no longer is: fetch the primary afresh next time.
+      this.#primaries.delete(rk);
+    }
+    return entry;
+  }
+
+  #forgetRing(ref: KeyRingRef): void {
+    const rk = ringKey(ref);
+    this.#primaries.delete(rk);
+    for (const k of [...this.#versions.keys()]) if (k.startsWith(`${rk}|`)) this.#versions.delete(k);
+  }
+
+  #forgetVersion(ref: KeyRingRef, version: number | undefined): void {
+    const rk = ringKey(ref);
+    if (version === undefined) {
+      this.#forgetRing(ref);
+      return;
+    }
+    this.#versions.delete(`${rk}|${version}`);
+    if (this.#primaries.get(rk)?.fetched.material.version === version) this.#primaries.delete(rk);
+  }
+}
+
+function ringKey(ref: KeyRingRef): string {
+  // JSON keeps (tenant, ring) unambiguous whatever characters they hold.
+  return JSON.stringify([ref.tenant, ref.ring]);
+}
+
+function notFound(ref: KeyRingRef, version: number | undefined, cause?: unknown): Error {
+  const err = version === undefined ? new UnknownKeyRingError(ref.tenant, ref.ring) : new UnknownKeyVersionError(ref.tenant, ref.ring, version);
+  if (cause !== undefined) Object.defineProperty(err, 'cause', { value: cause, enumerable: false });
+  return err;
+}
+
+function positive(n: number, name: string): number {
+  if (!Number.isFinite(n) || n <= 0) throw new RangeError(`${name} must be a positive number of milliseconds`);
+  return n;
+}
+
+function nonNegative(n: number, name: string): number {
+  if (!Number.isFinite(n) || n < 0) throw new RangeError(`${name} must be zero or a positive number of milliseconds`);
+  return n;
+}

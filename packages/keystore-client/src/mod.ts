@@ -1,0 +1,30 @@
+// @fle/keystore-client: field-crypto's KeyProvider over the keystore's mTLS
+// gRPC API (TTL cache, single-flight, refetch on unknown version, outage grace),
+// and a small admin client.
+export {
+  KeystoreClientError,
+  KeystorePermissionDeniedError,
+  KeystoreResponseError,
+  KeystoreUnavailableError,
+  type KeystoreClientErrorCode,
+} from './errors.js';
+export { FetchFailure, type FetchedKey, type FetchedState, type FetchFailureKind, type KeyFetcher } from './fetcher.js';
+export { CachingKeyProvider, type KeyCacheOptions } from './caching-key-provider.js';
+export { GrpcKeyFetcher, DEFAULT_CHANNEL_OPTIONS, classifyStatus, type GrpcKeyFetcherOptions } from './grpc-fetcher.js';
+export type { KeyCacheStats } from './metrics.js';
+export {
+  DEFAULT_KEYSTORE_ADDR,
+  KEYSTORE_ADDR_ENV,
+  KeystoreKeyProvider,
+  keystoreAddress,
+  keystoreCredentials,
+  type KeystoreConnectionOptions,
+  type KeystoreKeyProviderOptions,
+} from './keystore-key-provider.js';
+export {
+  KeystoreAdminClient,
+  type KeystoreAdminClientOptions,
+  type KeyRingSummary,
+  type KeyVersionSummary,
+  type VersionStateName,
+} from './admin-client.js';
