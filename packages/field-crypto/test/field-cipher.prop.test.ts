@@ -1,0 +1,60 @@
+// Properties of the walk over random AuthorizeRequests (both backends).
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { checkSealed, DecryptionError, FieldCipher, nativeBackend, nobleBackend, type CipherBackend } from '../src/mod.js';
+import { keyProvider, REQUEST, schema } from './fixtures.js';
+
+const str = fc.string({ unit: 'grapheme', maxLength: 20 });
+const key = fc.string({ unit: 'grapheme-ascii', maxLength: 6 }).filter((k) => k !== '__proto__');
+const request: fc.Arbitrary<AuthorizeRequest> = fc.record({
+  tenantId: fc.string({ minLength: 1, maxLength: 10 }),
+  requestId: str,
+  amountMinor: fc.nat(),
+  currency: str,
+  card: fc.option(
+    fc.record({ number: str, holderName: str, expiryMonth: fc.nat({ max: 12 }), expiryYear: fc.nat(), cvv: fc.uint8Array({ maxLength: 4 }) }),
+    { nil: undefined },
+  ),
+  nationalId: str,
+  biometricTemplate: fc.uint8Array({ maxLength: 64 }),
+  previousAddresses: fc.array(str, { maxLength: 4 }),
+  items: fc.array(fc.record({ sku: str, quantity: fc.nat(), note: str }), { maxLength: 3 }),
+  customerAttributes: fc.dictionary(key, str, { maxKeys: 4 }),
+  email: fc.option(str, { nil: undefined }),
+  phone: fc.option(str, { nil: undefined }),
+  merchantId: str,
+  labels: fc.dictionary(key, str, { maxKeys: 2 }),
+});
+
+const backends: [string, CipherBackend][] = [['native', nativeBackend], ['noble', nobleBackend]];
+
+describe.each(backends)('walk properties (%s)', (_name, backend) => {
+  it('open(seal(m)) = m, sealed messages pass checkSealed, the input is untouched', async () => {
+    await fc.assert(
+      fc.asyncProperty(request, fc.option(str, { nil: undefined }), async (m, context) => {
+        const c = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend });
+        const before = structuredClone(m);
+        const sealed = await c.sealMessage(REQUEST, m, { context });
+        checkSealed(schema, REQUEST, sealed);
+        expect(await c.openMessage(REQUEST, sealed, { context })).toEqual(before);
+        expect(m).toEqual(before);
+      }),
+      { numRuns: 60 },
+    );
+  });
+
+  it('swapping two different map values between keys fails', async () => {
+    await fc.assert(
+      fc.asyncProperty(request, key, key, str, str, async (m, k1, k2, v1, v2) => {
+        fc.pre(k1 !== k2 && v1 !== '' && v2 !== '');
+        const c = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend });
+        const sealed = await c.sealMessage(REQUEST, { ...m, customerAttributes: { [k1]: v1, [k2]: v2 } });
+        const attrs = sealed.customerAttributes;
+        const swapped = { ...sealed, customerAttributes: { [k1]: attrs[k2]!, [k2]: attrs[k1]! } };
+        await expect(c.openMessage(REQUEST, swapped)).rejects.toBeInstanceOf(DecryptionError);
+      }),
+      { numRuns: 40 },
+    );
+  });
+});
