@@ -74,8 +74,10 @@ function unary<Req, Res>(
     run(call.request, identity).then(
       (res) => {
         try {
-          // Audited before the answer leaves: no unaudited key release.
-          opts.audit.record({ ...base, allowed: true, reason: decision.reason, outcome: 'OK' });
+          // Audited before the answer leaves: no unaudited key release. The
+          // version handed out is recorded even when the caller asked for "the primary".
+          const version = (res as { key?: { info?: { version?: number } } }).key?.info?.version ?? base.version;
+          opts.audit.record({ ...base, version, allowed: true, reason: decision.reason, outcome: 'OK' });
         } catch (err) {
           fail(err, true, 'audit log unavailable');
           return;
