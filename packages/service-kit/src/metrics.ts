@@ -1,5 +1,7 @@
 // Prometheus metrics every fle service exposes (prom-client), one registry per
-// service, served on loopback by ./metrics-server.ts.
+// service, served on loopback by ./metrics-server.ts. Key-cache hits/misses and
+// keystore latency are counted where the cache lives: @fle/keystore-client
+// registers `fle_keystore_client_*` into this same registry (option `registry`).
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export interface ServiceMetrics {
@@ -12,10 +14,6 @@ export interface ServiceMetrics {
   readonly failures: Counter<'reason'>;
   /** Messages published to the dead-letter stream, by reason. */
   readonly deadLetters: Counter<'reason'>;
-  /** Key cache lookups: result = hit | miss. */
-  readonly keyCache: Counter<'result'>;
-  /** Keystore fetch latency in seconds. */
-  readonly keystoreLatency: Histogram<'outcome'>;
   /** Requests handled, by route, transport (grpc | nats | jetstream) and outcome (ok | error). */
   readonly requests: Counter<'route' | 'transport' | 'outcome'>;
   /** End-to-end handling time in seconds. */
@@ -42,14 +40,6 @@ export function createServiceMetrics(opts: MetricsOptions): ServiceMetrics {
     opens: new Counter({ name: 'fle_opens_total', help: 'Messages opened', labelNames: ['type'], registers }),
     failures: new Counter({ name: 'fle_failures_total', help: 'Failed requests by reason', labelNames: ['reason'], registers }),
     deadLetters: new Counter({ name: 'fle_dead_letters_total', help: 'Messages dead-lettered by reason', labelNames: ['reason'], registers }),
-    keyCache: new Counter({ name: 'fle_key_cache_total', help: 'Key cache lookups by result (hit|miss)', labelNames: ['result'], registers }),
-    keystoreLatency: new Histogram({
-      name: 'fle_keystore_latency_seconds',
-      help: 'Keystore fetch latency',
-      labelNames: ['outcome'],
-      buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
-      registers,
-    }),
     requests: new Counter({ name: 'fle_requests_total', help: 'Requests handled', labelNames: ['route', 'transport', 'outcome'], registers }),
     requestSeconds: new Histogram({
       name: 'fle_request_seconds',

@@ -1,0 +1,74 @@
+// Test helper (reused by later issues: fault drills, end-to-end benchmark,
+// `npm start`): start the REAL gateway process with a temp config.
+//
+//   const gw = await startGatewayProcess({ pki, natsUrls: nats.urls, routes: [authorizeRoute('jetstream')] });
+//   new PaymentsClient({ address: gw.address, credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }), cipher });
+//   await gw.stop();
+import { fileURLToPath } from 'node:url';
+import type { PkiPaths } from '@fle/pki';
+import { startServiceProcess, type ServiceProcess } from '@fle/service-kit/testing';
+import type { Transport } from './config.js';
+
+export const GATEWAY_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+export const AUTHORIZE_METHOD = '/acme.payments.v1.PaymentService/Authorize';
+
+export interface TestRoute {
+  readonly method: string;
+  readonly route: string;
+  readonly transport: Transport;
+  readonly timeoutMs?: number;
+  /** For `grpc` routes: the processor's `host:port`. */
+  readonly processorAddress?: string;
+}
+
+/** The Authorize route over the given transport. */
+export function authorizeRoute(transport: Transport, extra: Partial<TestRoute> = {}): TestRoute {
+  return { method: AUTHORIZE_METHOD, route: 'authorize', transport, ...extra };
+}
+
+export interface GatewayProcessOptions {
+  readonly pki: PkiPaths;
+  /** NATS client URLs (required unless every route is grpc). */
+  readonly natsUrls?: readonly string[];
+  readonly routes: readonly TestRoute[];
+  /** Certificate identity the gateway uses (server and NATS client). Default `gateway`. */
+  readonly identity?: string;
+  readonly maxMessageBytes?: number;
+  readonly allowedCallers?: readonly string[];
+  readonly logLevel?: string;
+  readonly dir?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface GatewayProcess extends ServiceProcess {
+  /** `127.0.0.1:<grpc port>` for clients. */
+  readonly address: string;
+  readonly metricsUrl: string;
+}
+
+export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, unknown> {
+  const files = opts.pki.files(opts.identity ?? 'gateway');
+  return {
+    grpc: {
+      listen: '127.0.0.1:0',
+      tls: files,
+      ...(opts.maxMessageBytes ? { maxMessageBytes: opts.maxMessageBytes } : {}),
+      ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}),
+    },
+    ...(opts.natsUrls ? { nats: { servers: opts.natsUrls, tls: files, name: 'fle-gateway' } } : {}),
+    metrics: { listen: '127.0.0.1:0' },
+    log: { level: opts.logLevel ?? 'info' },
+    routes: opts.routes.map((r) => ({
+      method: r.method,
+      route: r.route,
+      transport: r.transport,
+      timeoutMs: r.timeoutMs ?? 5000,
+      ...(r.transport === 'grpc' ? { processor: { address: r.processorAddress, tls: files, identity: 'spiffe://fle.local/processor' } } : {}),
+    })),
+  };
+}
+
+export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<GatewayProcess> {
+  const p = await startServiceProcess({ name: 'gateway', mainPath: GATEWAY_MAIN, config: gatewayTestConfig(opts), dir: opts.dir, env: opts.env });
+  return Object.assign(p, { address: `127.0.0.1:${p.ports.grpc}`, metricsUrl: `http://127.0.0.1:${p.ports.metrics}/metrics` });
+}

@@ -1,0 +1,42 @@
+// The processor process: `tsx services/processor/src/main.ts --config processor.yaml` (or env FLE_CONFIG).
+// Keys come only from the keystore, through keystore-client's KeystoreKeyProvider
+// (mTLS with the processor identity; TTL cache; its metrics in our registry).
+import { KeystoreKeyProvider } from '@fle/keystore-client';
+import { ConfigError, configPathFromArgs, createLogger, createServiceMetrics, writePortsFile } from '@fle/service-kit';
+import { loadProcessorConfig } from './config.js';
+import { startProcessor } from './processor.js';
+
+const log = createLogger({ name: 'processor' });
+
+async function main(): Promise<void> {
+  const config = await loadProcessorConfig(configPathFromArgs());
+  log.level = process.env.FLE_LOG_LEVEL ?? config.log.level;
+  if (!config.keystore) throw new ConfigError('keystore is required: the processor gets keys only from the keystore');
+  const metrics = createServiceMetrics({ service: 'processor' });
+  const keys = new KeystoreKeyProvider({
+    address: config.keystore.address,
+    tls: config.keystore.tls,
+    expectedServerIdentity: config.keystore.identity,
+    registry: metrics.registry,
+    ...(config.keystore.cacheTtlMs === undefined ? {} : { ttlMs: config.keystore.cacheTtlMs }),
+  });
+  const proc = await startProcessor(config, { logger: log, keys, metrics });
+  if (config.portsFile) await writePortsFile(config.portsFile, { grpc: proc.grpcPort ?? 0, metrics: proc.metricsPort ?? 0, pid: process.pid });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    log.info({ signal }, 'stopping');
+    proc.stop().then(
+      () => process.exit(0),
+      () => process.exit(1),
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  log.fatal({ err }, 'processor failed to start');
+  process.exit(1);
+});

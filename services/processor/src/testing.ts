@@ -1,0 +1,86 @@
+// Test helper (reused by later issues: fault drills, end-to-end benchmark,
+// `npm start`): start the REAL processor process with a temp config. It gets
+// keys from a real keystore (services/keystore/src/testing.ts).
+//
+//   const proc = await startProcessorProcess({ pki, natsUrls: nats.urls, keystoreAddress: ks.address, grpc: true });
+//   ... proc.grpcAddress, proc.digests(), proc.kill() ...
+import { mkdtempSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { PkiPaths } from '@fle/pki';
+import { startServiceProcess, type ServiceProcess } from '@fle/service-kit/testing';
+
+export const PROCESSOR_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
+export const AUTHORIZE_ROUTE = { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' } as const;
+
+export interface ProcessorProcessOptions {
+  readonly pki: PkiPaths;
+  readonly natsUrls: readonly string[];
+  readonly keystoreAddress: string;
+  /** Certificate identity (NATS, gRPC, keystore). Default `processor`. */
+  readonly identity?: string;
+  /** Serve gRPC too (on a free port). Default false. */
+  readonly grpc?: boolean;
+  readonly allowedCallers?: readonly string[];
+  readonly core?: boolean;
+  readonly jetstream?: { enabled?: boolean; durable?: string; maxAttempts?: number; ackWaitMs?: number; nakBaseMs?: number; nakMaxMs?: number };
+  readonly replay?: { windowMs?: number; store?: 'nats' | 'redis'; redisUrl?: string };
+  readonly concurrency?: number;
+  readonly keyCacheTtlMs?: number;
+  /** Record `{nonce, sha256}` of each opened request (see `digests()`). Default true. */
+  readonly testProbe?: boolean;
+  readonly logLevel?: string;
+  readonly dir?: string;
+  readonly env?: NodeJS.ProcessEnv;
+}
+
+export interface ProcessorProcess extends ServiceProcess {
+  /** `127.0.0.1:<grpc port>` when started with `grpc: true`. */
+  readonly grpcAddress: string | undefined;
+  readonly metricsUrl: string;
+  /** The probe lines: one per opened request (a redelivery opens again). */
+  digests(): Promise<Array<{ nonce: string; sha256: string }>>;
+}
+
+export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: string | undefined): Record<string, unknown> {
+  const files = opts.pki.files(opts.identity ?? 'processor');
+  return {
+    ...(opts.grpc ? { grpc: { listen: '127.0.0.1:0', tls: files, ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}) } } : {}),
+    nats: { servers: opts.natsUrls, tls: files, name: 'fle-processor' },
+    keystore: { address: opts.keystoreAddress, tls: files, identity: 'spiffe://fle.local/keystore', ...(opts.keyCacheTtlMs ? { cacheTtlMs: opts.keyCacheTtlMs } : {}) },
+    core: { enabled: opts.core ?? true },
+    jetstream: { enabled: true, maxAttempts: 10, nakBaseMs: 200, nakMaxMs: 2000, ...opts.jetstream },
+    concurrency: opts.concurrency ?? 16,
+    replay: { windowMs: 60_000, store: 'nats', ...opts.replay },
+    metrics: { listen: '127.0.0.1:0' },
+    log: { level: opts.logLevel ?? 'info' },
+    ...(digestFile ? { testProbe: { openedDigestFile: digestFile } } : {}),
+    routes: [AUTHORIZE_ROUTE],
+  };
+}
+
+export async function startProcessorProcess(opts: ProcessorProcessOptions): Promise<ProcessorProcess> {
+  const probe = opts.testProbe ?? true;
+  const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'fle-processor-'));
+  const digestFile = probe ? join(dir, `opened-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.jsonl`) : undefined;
+  const p = await startServiceProcess({ name: 'processor', mainPath: PROCESSOR_MAIN, config: processorTestConfig(opts, digestFile), dir, env: opts.env });
+  return Object.assign(p, {
+    grpcAddress: opts.grpc ? `127.0.0.1:${p.ports.grpc}` : undefined,
+    metricsUrl: `http://127.0.0.1:${p.ports.metrics}/metrics`,
+    async digests() {
+      if (!digestFile) return [];
+      let text = '';
+      try {
+        text = await readFile(digestFile, 'utf8');
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      }
+      return text
+        .split('\n')
+        .filter((l) => l !== '')
+        .map((l) => JSON.parse(l) as { nonce: string; sha256: string });
+    },
+  });
+}
