@@ -89,6 +89,15 @@ export class Policy {
       reason: `no ${action} rule names this identity for tenant ${tenant}${ring === undefined ? '' : ` ring ${ring}`}`,
     };
   }
+
+  /** Whether any rule of `action` names the identity (listing across tenants filters per ring afterwards). */
+  decideAny(identity: string | undefined, action: PolicyAction): Decision {
+    if (!identity) return { allowed: false, reason: 'no client identity' };
+    if (this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
+    const index = this.#rules[action].findIndex((r) => r.identity.test(identity));
+    if (index >= 0) return { allowed: true, reason: `${action}[${index}]` };
+    return { allowed: false, reason: `no ${action} rule names this identity` };
+  }
 }
 
 function rules(value: unknown, action: PolicyAction): Array<{ identity: RegExp; tenants: RegExp[]; rings: RegExp[]; index: number }> {

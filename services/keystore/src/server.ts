@@ -14,7 +14,7 @@ import {
 import type { AuditSink } from './audit.js';
 import { KeystoreError, PermissionDeniedError, UnauthenticatedError, grpcStatusOf } from './errors.js';
 import type { Keystore, KeyMaterialResult } from './keystore.js';
-import type { Policy, PolicyAction } from './policy.js';
+import type { Decision, Policy, PolicyAction } from './policy.js';
 import { algFromProto, kindFromProto, ringInfo, versionInfo } from './proto-mapping.js';
 
 export interface KeystoreServiceOptions {
@@ -42,7 +42,7 @@ export function callerIdentity(call: Call): string | undefined {
 function unary<Req, Res>(
   opts: KeystoreServiceOptions,
   action: string,
-  permission: PolicyAction,
+  permission: PolicyAction | ((policy: Policy, identity: string) => Decision),
   target: (req: Req) => Target,
   run: (req: Req, identity: string) => Promise<Res>,
 ): grpc.handleUnaryCall<Req, Res> {
@@ -64,7 +64,8 @@ function unary<Req, Res>(
       fail(new UnauthenticatedError('client certificate carries no SPIFFE identity'), false, 'no client identity');
       return;
     }
-    const decision = opts.policy().decide(identity, permission, t.tenant, t.ring);
+    const decision =
+      typeof permission === 'function' ? permission(opts.policy(), identity) : opts.policy().decide(identity, permission, t.tenant, t.ring);
     if (!decision.allowed) {
       const what = permission === 'fetch' ? 'fetch keys of' : 'administer';
       const ringPart = t.ring === undefined ? '' : ` ring ${t.ring}`;
@@ -149,7 +150,8 @@ export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): Keystore
         }))(call, callback);
         return;
       }
-      unary(opts, 'ListKeyRings', 'admin', () => ({ tenant: '*' }), async (_r, identity) => ({
+      const anyAdmin = (policy: Policy, identity: string): Decision => policy.decideAny(identity, 'admin');
+      unary(opts, 'ListKeyRings', anyAdmin, () => ({ tenant: '*' }), async (_r, identity) => ({
         rings: (await ks.listRings())
           .filter((ring) => opts.policy().decide(identity, 'admin', ring.tenant, ring.ring).allowed)
           .map(ringInfo),
