@@ -41,7 +41,7 @@ export interface NatsConfigOptions {
   port?: number;
   /** Where nats-server writes `<name>_<pid>.ports`; needed with `port: -1`. */
   portsFileDir?: string;
-  /** HTTP monitoring port; omitted when undefined. */
+  /** HTTP monitoring port on `host` (-1 picks a free one); omitted when undefined. */
   httpPort?: number;
   /** JetStream; `false` or omitted leaves it off. */
   jetstream?: NatsJetStreamOptions | false;
@@ -82,7 +82,11 @@ export function renderNatsConfig(opts: NatsConfigOptions = {}): string {
   out.push(`host: ${q(host)}`);
   out.push(`port: ${port}`);
   if (opts.portsFileDir !== undefined) out.push(`ports_file_dir: ${q(opts.portsFileDir)}`);
-  if (opts.httpPort !== undefined) out.push(`http: ${q(`${host}:${opts.httpPort}`)}`);
+  if (opts.httpPort !== undefined) {
+    if (!Number.isInteger(opts.httpPort) || opts.httpPort < -1 || opts.httpPort > 65535) invalid('httpPort must be -1 or 0..65535');
+    // Monitoring listens on `host` too; verify/verify_and_map do not apply to it (read-only server state).
+    out.push(`http_port: ${opts.httpPort}`);
+  }
   if (opts.logFile !== undefined) out.push(`log_file: ${q(opts.logFile)}`);
   if (opts.debug) out.push('debug: true', 'trace: false');
   // Requests carry sealed fields; leave headroom above the 1 MiB default for large envelopes.
