@@ -22,8 +22,6 @@ export const ROUTE_PORT = 6222;
 export const MONITOR = '127.0.0.1:8222';
 export const STORE_DIR = '/data/jetstream';
 
-const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
 /** Shipped file (repository-relative path) → its text. */
 export function renderShippedNatsConfigs(): Map<string, string> {
   const out = new Map<string, string>();
@@ -57,11 +55,4 @@ export function renderShippedNatsConfigs(): Map<string, string> {
     out.set(`deploy/k8s/base/nats/${node}.conf`, full);
   }
   return out;
-}
-
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  for (const [path, text] of renderShippedNatsConfigs()) {
-    writeFileSync(join(repoRoot, path), text);
-    process.stdout.write(`wrote ${path}\n`);
-  }
 }

@@ -40,7 +40,7 @@ function withTempCerts(text: string): string {
 }
 
 describe('shipped NATS configs', () => {
-  it('are exactly what deploy/scripts/nats-config.ts renders (run it after changing permissions)', () => {
+  it('are exactly what deploy/scripts/nats-config.ts renders (npx tsx deploy/scripts/sync.ts rewrites them)', () => {
     const onDisk = [
       ...readdirSync(repoPath('deploy/nats')).map((f) => `deploy/nats/${f}`),
       ...readdirSync(repoPath('deploy/k8s/base/nats')).map((f) => `deploy/k8s/base/nats/${f}`),

@@ -18,7 +18,7 @@ describe('shipped service configs', () => {
     expect(configs.processor.grpc?.host).toBe('0.0.0.0');
   });
 
-  it('are the same files in the kustomize base', () => {
+  it('are the same files in the kustomize base (npx tsx deploy/scripts/sync.ts copies them)', () => {
     const names = readdirSync(repoPath('deploy/config')).filter((f) => f.endsWith('.yaml')).sort();
     expect(names).toEqual(['gateway.yaml', 'keystore-policy.yaml', 'keystore.yaml', 'processor.yaml']);
     expect(readdirSync(repoPath('deploy/k8s/base/config')).sort()).toEqual(names);
