@@ -4,6 +4,7 @@
 //   const nc = await nats.connect('processor');
 //   await nats.killNode(0); … await nats.restartNode(0);
 //   await nats.stop();
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { natsTlsOptions, NATS_SERVER_IDENTITY, type PkiPaths } from '@fle/pki';
@@ -58,6 +59,9 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsHarnes
   const size = opts.cluster ?? 1;
   if (!Number.isInteger(size) || size < 1 || size > 5) throw new HarnessError('HARNESS_UNSUPPORTED', 'cluster must be 1..5 nodes');
   const pki = opts.tls === true ? await makeTestPki() : opts.tls;
+  if (pki && provider !== 'url' && !existsSync(pki.cert(NATS_SERVER_IDENTITY))) {
+    throw new HarnessError('HARNESS_UNSUPPORTED', `${pki.dir} has no ${NATS_SERVER_IDENTITY}.pem for the server: create the PKI with the default identities (they include "${NATS_SERVER_IDENTITY}")`);
+  }
   const users = pki ? (opts.users ?? 'fle') : 'none';
   const jetstream = opts.jetstream ?? true;
 
