@@ -13,6 +13,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments, parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Deployment, StatefulSet } from 'kubernetes-models/apps/v1';
+import { Job } from 'kubernetes-models/batch/v1';
 import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
 import { ConfigMap, Namespace, Secret, Service } from 'kubernetes-models/v1';
 import { K8S_CERT_FILES, issueClusterCerts, stageK8sCerts } from '../../deploy/scripts/cluster-certs.js';
@@ -40,6 +41,7 @@ const MODELS: Record<string, new (data: never) => { validate(): void }> = {
   'v1/Secret': Secret,
   'apps/v1/Deployment': Deployment,
   'apps/v1/StatefulSet': StatefulSet,
+  'batch/v1/Job': Job,
   'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
 };
 
@@ -99,7 +101,7 @@ const one = <T extends Obj>(kind: string, name: string) => {
 const generated = (kind: 'ConfigMap' | 'Secret', base: string) =>
   objects.filter((o) => o.kind === kind && (o.metadata.name === base || o.metadata.name.startsWith(`${base}-`)));
 const dataKeys = (o: Obj) => Object.keys({ ...((o.data as object) ?? {}), ...((o.stringData as object) ?? {}) });
-const workloads = () => [...byKind<Workload>('Deployment'), ...byKind<Workload>('StatefulSet')];
+const workloads = () => [...byKind<Workload>('Deployment'), ...byKind<Workload>('StatefulSet'), ...byKind<Workload>('Job')];
 
 describe('kustomize base files', () => {
   it('every YAML file parses', () => {
@@ -221,6 +223,17 @@ describe('rendered manifests (kubectl kustomize)', () => {
     }
   });
 
+  it('runs the stream replica job with the processor image, identity and config, on a script the image contains', () => {
+    const job = one<Workload>('Job', 'jetstream-replicas');
+    const c = job.spec.template.spec.containers[0]!;
+    expect(c.image).toMatch(/^fle\/processor:/);
+    expect(existsSync(repoPath(c.args![0]!)), c.args![0]).toBe(true);
+    const copied = dockerfileInstructions().filter((i) => i.keyword === 'COPY').map((i) => i.args);
+    expect(copied.some((a) => a.startsWith(`${c.args![0]} `)), 'the Dockerfile copies the script').toBe(true);
+    expect(c.args).toEqual(expect.arrayContaining(['--config', '/etc/fle/processor.yaml', '--replicas', '3']));
+    expect(job.spec.template.spec.volumes!.find((v) => v.secret)?.secret?.secretName).toBe('processor-tls');
+  });
+
   it('runs at least two processors and keeps the gateway away from keys', () => {
     expect(one<Workload>('Deployment', 'processor').spec.replicas).toBeGreaterThanOrEqual(2);
     const gw = JSON.stringify(one<Workload>('Deployment', 'gateway'));
@@ -253,7 +266,7 @@ describe('rendered manifests (kubectl kustomize)', () => {
 
   it('selects pods with every Service and targets named container ports', () => {
     for (const svc of byKind<Obj & { spec: { selector: Record<string, string>; ports: Array<{ targetPort: string | number }> } }>('Service')) {
-      const pods = workloads().filter((w) => Object.entries(svc.spec.selector).every(([k, v]) => w.spec.template.metadata.labels[k] === v));
+      const pods = workloads().filter((w) => w.kind !== 'Job').filter((w) => Object.entries(svc.spec.selector).every(([k, v]) => w.spec.template.metadata.labels[k] === v));
       expect(pods.length, `Service ${svc.metadata.name}`).toBe(1);
       const ports = pods[0]!.spec.template.spec.containers.flatMap((c) => c.ports ?? []);
       for (const p of svc.spec.ports) expect(ports.some((cp) => cp.name === p.targetPort || cp.containerPort === p.targetPort), `${svc.metadata.name}:${p.targetPort}`).toBe(true);

@@ -11,11 +11,12 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, type NatsConnection } from 'nats';
+import { connect, nanos, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevPki, natsTlsOptions, pkiPaths } from '@fle/pki';
 import { findNatsServer, spawnNatsServer, type NatsServerProcess } from '@fle/nats-setup';
 import { NATS_DNS_NAMES, issueClusterCerts } from '../../deploy/scripts/cluster-certs.js';
+import { PROCESSOR_STREAMS, scaleStreams, scaleStreamsWhenReady } from '../../deploy/scripts/jetstream-replicas.js';
 import { CERTS_DIR, NATS_NODES, STORE_DIR, renderShippedNatsConfigs } from '../../deploy/scripts/nats-config.js';
 import { readText, repoPath } from './repo.js';
 
@@ -156,6 +157,26 @@ describe('a 3-node cluster from the shipped configs', () => {
     expect(info, `${String(last)}\n${servers.map((s) => s.logTail()).join('\n')}`).toBeDefined();
     expect(info?.config.num_replicas).toBe(3);
     expect(1 + (info?.cluster?.replicas?.length ?? 0)).toBe(3);
+  });
+
+  it('scales the processor-made streams to R3 as the processor identity, keeping their settings (jetstream-replicas.ts)', async () => {
+    const processor = await as('processor');
+    const jsm = await processor.jetstreamManager();
+    await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], max_age: nanos(3_600_000) });
+    await processor.jetstream().views.kv('fle_nonces', { ttl: 120_000, history: 1 });
+    const partial = await scaleStreams(jsm, PROCESSOR_STREAMS, 3);
+    expect(partial.done, 'KV_fle_authorizations does not exist yet').toBe(false);
+    expect(partial.replicas).toMatchObject({ FLE_REQUESTS: 3, FLE_DLQ: 3, KV_fle_nonces: 3, KV_fle_authorizations: undefined });
+    await processor.jetstream().views.kv('fle_authorizations', { history: 1 });
+    const all = await scaleStreamsWhenReady(jsm, PROCESSOR_STREAMS, 3, 10_000, 200);
+    expect(all.done).toBe(true);
+    const nonces = await jsm.streams.info('KV_fle_nonces');
+    expect(nonces.config.num_replicas).toBe(3);
+    expect(nonces.config.max_age).toBe(nanos(120_000));
+    expect((await jsm.streams.info('FLE_DLQ')).config.max_age).toBe(nanos(3_600_000));
+    // The gateway identity may not do this.
+    const gjsm = await (await as('gateway')).jetstreamManager();
+    await expect(scaleStreams(gjsm, ['FLE_DLQ'], 5)).resolves.toMatchObject({ done: false });
   });
 
   it('lets the gateway publish requests that a processor receives, but not read requests itself', async () => {
