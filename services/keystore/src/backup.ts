@@ -7,7 +7,8 @@
 // A backup keeps versions destroyed after it was taken: destroying a key for
 // good also means expiring the backups that hold it.
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { SecretKey } from '@fle/field-crypto';
 import { BackupError, MasterKeyError } from './errors.js';
 import { deriveFromMaster, masterKeyId } from './master-key.js';
@@ -72,6 +73,7 @@ export function openBackup(file: BackupFile, master: SecretKey): KeyRingRecord[]
 
 export async function writeBackup(storage: KeyStorage, master: SecretKey, path: string): Promise<{ rings: number }> {
   const records = await storage.list();
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   await writeAtomically(path, `${JSON.stringify(sealBackup(records, master), null, 2)}\n`);
   return { rings: records.length };
 }

@@ -151,13 +151,23 @@ export interface KeystoreProcess {
  */
 export async function startKeystoreProcess(
   env: Pick<KeystoreTestEnv, 'configPath' | 'listen' | 'writeConfig'>,
-  opts: { timeoutMs?: number; extraEnv?: NodeJS.ProcessEnv } = {},
+  opts: {
+    timeoutMs?: number;
+    extraEnv?: NodeJS.ProcessEnv;
+    /**
+     * Script and arguments after `node --import tsx`; default
+     * `[MAIN_PATH, '--config', configPath]`. The CLI test passes
+     * `[<fle.mjs>, 'keystore', 'serve', '--config', configPath]`.
+     */
+    argv?: string[];
+  } = {},
 ): Promise<KeystoreProcess> {
   env.writeConfig();
   const childEnv: NodeJS.ProcessEnv = { ...process.env, ...opts.extraEnv };
   delete childEnv.FLE_MASTER_KEY;
   delete childEnv.FLE_CONFIG;
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), MAIN_PATH, '--config', env.configPath], {
+  const argv = opts.argv ?? [MAIN_PATH, '--config', env.configPath];
+  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ...argv], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -174,7 +174,8 @@ export async function writeAtomically(path: string, text: string): Promise<void>
     } catch {
       // already renamed or never created
     }
-    throw new StorageError(`cannot write ${path}`, { cause: err });
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new StorageError(`cannot write ${path}${code ? ` (${code})` : ''}`, { cause: err });
   }
 }
 
