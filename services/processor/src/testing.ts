@@ -23,6 +23,8 @@ export interface ProcessorProcessOptions {
   readonly identity?: string;
   /** Serve gRPC too (on a free port). Default false. */
   readonly grpc?: boolean;
+  /** Pin the gRPC port (e.g. a restart after a crash keeps the gateway's target). Default 0 = free port. */
+  readonly grpcPort?: number;
   readonly allowedCallers?: readonly string[];
   readonly core?: boolean;
   readonly jetstream?: { enabled?: boolean; durable?: string; maxAttempts?: number; ackWaitMs?: number; nakBaseMs?: number; nakMaxMs?: number };
@@ -47,7 +49,7 @@ export interface ProcessorProcess extends ServiceProcess {
 export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: string | undefined): Record<string, unknown> {
   const files = opts.pki.files(opts.identity ?? 'processor');
   return {
-    ...(opts.grpc ? { grpc: { listen: '127.0.0.1:0', tls: files, ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}) } } : {}),
+    ...(opts.grpc ? { grpc: { listen: `127.0.0.1:${opts.grpcPort ?? 0}`, tls: files, ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}) } } : {}),
     nats: { servers: opts.natsUrls, tls: files, name: 'fle-processor' },
     keystore: { address: opts.keystoreAddress, tls: files, identity: 'spiffe://fle.local/keystore', ...(opts.keyCacheTtlMs ? { cacheTtlMs: opts.keyCacheTtlMs } : {}) },
     core: { enabled: opts.core ?? true },

@@ -16,14 +16,14 @@ import type { Transport } from '@fle/gateway';
 import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '../../src/testing.js';
 
-export const TENANTS = ['t1', 't2'] as const;
+export const TENANTS = ['t1', 't2', 't3'] as const;
 
 export interface Stack {
   readonly pki: DevPki;
   readonly nats: NatsHarness;
   readonly keystoreEnv: KeystoreTestEnv;
-  readonly keystore: KeystoreProcess;
   processor: ProcessorProcess;
+  keystore: KeystoreProcess;
   /** One gateway (and one client) per transport asked for. */
   readonly gateways: Partial<Record<Transport, GatewayProcess>>;
   readonly clients: Partial<Record<Transport, PaymentsClient>>;
@@ -39,13 +39,16 @@ export interface StackOptions {
   /** A gateway per transport, each routing Authorize that way. */
   readonly transports: readonly Transport[];
   readonly processor?: Partial<ProcessorProcessOptions>;
+  /** Gateway route timeout, default 5000 ms. */
+  readonly routeTimeoutMs?: number;
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
   const pki = await makeTestPki();
+  const stack: Partial<Stack> = {};
   const stops: Array<() => Promise<void> | void> = [];
   const stop = async () => {
-    for (const s of stops.reverse()) await Promise.resolve(s()).catch(() => undefined);
+    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
   };
   try {
     const nats = await startNats({ tls: pki, users: opts.natsUsers });
@@ -53,13 +56,12 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     const keystoreEnv = await createKeystoreTestEnv({ pki });
     stops.push(() => keystoreEnv.cleanup());
     const keystore = await startKeystoreProcess(keystoreEnv);
-    stops.push(() => keystore.stop());
+    stops.push(() => (stack.keystore ?? keystore).stop());
     const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
     for (const tenant of TENANTS) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring);
     admin.close();
 
     const baseProcessor: ProcessorProcessOptions = { pki, natsUrls: nats.urls, keystoreAddress: keystore.address, grpc: true, allowedCallers: ['spiffe://fle.local/gateway'], ...opts.processor };
-    const stack: Partial<Stack> & { processor?: ProcessorProcess } = {};
     const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}) => {
       const p = await startProcessorProcess({ ...baseProcessor, ...extra });
       stops.push(() => p.stop());
@@ -75,7 +77,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         const gw = await startGatewayProcess({
           pki,
           natsUrls: nats.urls,
-          routes: [authorizeRoute(t, t === 'grpc' ? { processorAddress: processor.grpcAddress } : {})],
+          routes: [authorizeRoute(t, { timeoutMs: opts.routeTimeoutMs ?? 5000, ...(t === 'grpc' ? { processorAddress: processor.grpcAddress } : {}) })],
           allowedCallers: ['spiffe://fle.local/client'],
         });
         stops.push(() => gw.stop());
@@ -84,7 +86,7 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
           address: gw.address,
           credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
           cipher,
-          deadlineMs: 10_000,
+          deadlineMs: (opts.routeTimeoutMs ?? 5000) + 5000,
         });
         stops.push(() => client.close());
         clients[t] = client;
