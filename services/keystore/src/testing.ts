@@ -21,8 +21,6 @@ import type { PolicyDocument } from './policy.js';
 
 export const MAIN_PATH = fileURLToPath(new URL('./main.ts', import.meta.url));
 
-/** The identities every test PKI holds. */
-export const TEST_IDENTITIES = ['gateway', 'processor', 'keystore', 'client', 'admin'] as const;
 
 /** Processor and client may fetch every tenant's keys, admin administers, the gateway gets nothing. */
 export const DEFAULT_TEST_POLICY: PolicyDocument = {
@@ -41,7 +39,11 @@ export type TestStorage =
 export interface KeystoreTestEnvOptions {
   /** Parent folder; default a fresh temp folder. */
   dir?: string;
-  /** Reuse a PKI (e.g. one shared with NATS and the gateway); default a new one in `<dir>/certs`. */
+  /**
+   * Reuse a PKI (e.g. one shared with NATS and the gateway); default a new one
+   * in `<dir>/certs` with @fle/pki's default identities (gateway, processor,
+   * keystore, client, admin, nats).
+   */
   pki?: DevPki;
   policy?: PolicyDocument;
   storage?: TestStorage;
@@ -72,7 +74,7 @@ export interface KeystoreTestEnv {
 
 export async function createKeystoreTestEnv(opts: KeystoreTestEnvOptions = {}): Promise<KeystoreTestEnv> {
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'fle-keystore-'));
-  const pki = opts.pki ?? (await createDevPki({ dir: join(dir, 'certs'), identities: [...TEST_IDENTITIES] }));
+  const pki = opts.pki ?? (await createDevPki({ dir: join(dir, 'certs') }));
   const masterKeyHex = opts.masterKeyHex ?? randomBytes(32).toString('hex');
   const masterKeyFile = join(dir, 'master.key');
   writeFileSync(masterKeyFile, `${masterKeyHex}\n`, { mode: 0o600 });
