@@ -1,0 +1,69 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { configPathFrom, loadConfig, parseConfig } from '../src/config.js';
+import { ConfigError } from '../src/errors.js';
+import { Policy } from '../src/policy.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'fle-cfg-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('keystore config', () => {
+  it('resolves relative paths against the config folder and fills defaults', () => {
+    const path = join(dir, 'keystore.yaml');
+    writeFileSync(
+      path,
+      ['tls: { ca: certs/ca.pem, cert: certs/keystore.pem, key: /abs/keystore-key.pem }', 'policyFile: policy.yaml', 'masterKeyFile: master.key', 'auditLog: audit.jsonl'].join('\n'),
+    );
+    expect(loadConfig(path)).toEqual({
+      source: path,
+      listen: '127.0.0.1:7443',
+      tls: { ca: join(dir, 'certs/ca.pem'), cert: join(dir, 'certs/keystore.pem'), key: '/abs/keystore-key.pem' },
+      policyFile: join(dir, 'policy.yaml'),
+      masterKeyFile: join(dir, 'master.key'),
+      auditLog: join(dir, 'audit.jsonl'),
+      storage: { kind: 'file', path: join(dir, 'data/keystore.json') },
+      logLevel: 'info',
+    });
+  });
+
+  it('reads a NATS storage section', () => {
+    const c = parseConfig(
+      {
+        tls: { ca: 'a', cert: 'b', key: 'c' },
+        policyFile: 'p',
+        auditLog: 'l',
+        storage: { kind: 'nats', url: 'tls://nats:4222', replicas: 3, tls: { ca: 'a', cert: 'b', key: 'c' } },
+      },
+      '/etc/fle/keystore.yaml',
+    );
+    expect(c.storage).toEqual({ kind: 'nats', url: 'tls://nats:4222', bucket: 'fle_keystore', replicas: 3, tls: { ca: '/etc/fle/a', cert: '/etc/fle/b', key: '/etc/fle/c' } });
+    expect(c.masterKeyFile).toBeUndefined();
+  });
+
+  it.each([
+    [{}, /tls must be a mapping/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', listen: 'nope' }, /listen must be host:port/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 's3' } }, /storage.kind must be "file" or "nats"/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 'nats', url: 'x', replicas: 2 } }, /replicas must be 1, 3 or 5/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', masterKey: 'ab' }, /unknown key "masterKey"/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, auditLog: 'l' }, /policyFile must be a non-empty string/],
+  ])('rejects %j', (doc, message) => {
+    expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(ConfigError);
+    expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(message);
+  });
+
+  it('takes the path from --config or FLE_CONFIG', () => {
+    expect(configPathFrom('a.yaml', { FLE_CONFIG: 'b.yaml' })).toBe('a.yaml');
+    expect(configPathFrom(undefined, { FLE_CONFIG: 'b.yaml' })).toBe('b.yaml');
+    expect(() => configPathFrom(undefined, {})).toThrow(/--config <file> or set FLE_CONFIG/);
+  });
+
+  it('the deploy policy example parses and denies the gateway', () => {
+    const p = Policy.fromYaml('deny: [spiffe://fle.local/gateway]\nfetch: [{identity: spiffe://fle.local/processor, tenants: ["*"]}]\nadmin: [{identity: spiffe://fle.local/admin, tenants: ["*"]}]');
+    expect(p.decideAny('spiffe://fle.local/admin', 'admin').allowed).toBe(true);
+    expect(p.decideAny('spiffe://fle.local/processor', 'admin').allowed).toBe(false);
+    expect(p.decideAny('spiffe://fle.local/gateway', 'fetch')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
+  });
+});
