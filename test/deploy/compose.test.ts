@@ -7,7 +7,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { Ajv2019 } from 'ajv/dist/2019.js';
 import addFormatsModule from 'ajv-formats';
 import { describe, expect, it } from 'vitest';
-import { dockerfileTargets } from './dockerfile.js';
+import { copyOperands, dockerfileInstructions, dockerfileTargets } from './dockerfile.js';
 import { isRecord, readText, readYaml, repoPath, repoRoot } from './repo.js';
 import { probeProblems } from './service-configs.js';
 
@@ -165,6 +165,18 @@ describe('docker-compose.yml', () => {
       expect(test![1]).toBe('node');
       expect(probeProblems(name, test!.slice(1)), name).toEqual([]);
     }
+  });
+
+  it('runs one-shot scripts that exist and that the image contains (stream replicas raised to 3)', () => {
+    const job = services['jetstream-replicas'] as ComposeService & { command?: string[] };
+    expect(job.image).toBe(services.processor!.image);
+    const script = job.command![0]!;
+    expect(existsSync(repoPath(script)), script).toBe(true);
+    const copied = dockerfileInstructions().filter((i) => i.keyword === 'COPY').flatMap((i) => copyOperands(i.args).sources);
+    expect(copied).toContain(script);
+    expect(job.command).toEqual(expect.arrayContaining(['--config', '/etc/fle/processor.yaml', '--replicas', '3']));
+    expect(hostPathFor(job, '/etc/fle/processor.yaml')).toBe(repoPath('deploy/config/processor.yaml'));
+    expect(Object.keys(job.depends_on as Record<string, unknown>)).toContain('processor');
   });
 
   it('publishes only the gateway', () => {
