@@ -12,10 +12,8 @@ export class Limiter {
     return this.#running;
   }
 
-  /** Runs `fn` when a slot is free; returns false (without running) when the queue is full. */
-  run(fn: () => Promise<void>): boolean {
-    if (this.#running >= this.limit && this.#queue.length >= this.maxQueued) return false;
-    const start = () => {
+  #starter(fn: () => Promise<void>): () => void {
+    return () => {
       this.#running++;
       fn()
         .catch(() => undefined)
@@ -24,9 +22,34 @@ export class Limiter {
           this.#queue.shift()?.();
         });
     };
-    if (this.#running < this.limit) start();
+  }
+
+  /** Runs `fn` when a slot is free; returns false (without running) when the queue is full. */
+  run(fn: () => Promise<void>): boolean {
+    if (this.#running >= this.limit && this.#queue.length >= this.maxQueued) return false;
+    const start = this.#starter(fn);
+    if (this.#running < this.limit && this.#queue.length === 0) start();
     else this.#queue.push(start);
     return true;
+  }
+
+  /**
+   * Resolves once `fn` has STARTED (not finished). A pull loop awaits this
+   * before taking the next message, so it never holds more messages than it
+   * can work on (their ack-wait timers run while they wait).
+   */
+  async startWhenFree(fn: () => Promise<void>): Promise<void> {
+    const start = this.#starter(fn);
+    if (this.#running < this.limit && this.#queue.length === 0) {
+      start();
+      return;
+    }
+    await new Promise<void>((resolve) =>
+      this.#queue.push(() => {
+        start();
+        resolve();
+      }),
+    );
   }
 
   /** Resolves when nothing runs and nothing waits (bounded by `timeoutMs`). */

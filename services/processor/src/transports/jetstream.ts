@@ -45,10 +45,9 @@ export class JetStreamTransport {
     this.#messages = await consumer.consume({ max_messages: Math.max(1, this.o.limiter.limit) });
     const messages = this.#messages;
     this.#loop = (async () => {
-      for await (const m of messages) {
-        // Waits for a free slot: the pull buffer is bounded by max_messages.
-        while (!this.o.limiter.run(() => this.#onMessage(m))) await new Promise((r) => setTimeout(r, 5));
-      }
+      // Take the next message only when a slot is free: with max_messages this
+      // bounds what one instance holds, and the rest stays for other instances.
+      for await (const m of messages) await this.o.limiter.startWhenFree(() => this.#onMessage(m));
     })().catch((err: unknown) => this.o.logger.error({ err }, 'JetStream consume loop ended'));
   }
 

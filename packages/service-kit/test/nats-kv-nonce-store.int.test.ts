@@ -1,0 +1,56 @@
+// NatsKvNonceStore against a real nats-server (JetStream) from @fle/testkit.
+import { startNats, type NatsHarness } from '@fle/testkit';
+import type { NatsConnection } from 'nats';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { NatsKvNonceStore, ReplayGuard, newReplayStamp } from '../src/mod.js';
+
+describe('NatsKvNonceStore (real NATS KV)', () => {
+  let nats: NatsHarness;
+  let a: NatsConnection;
+  let b: NatsConnection;
+  beforeAll(async () => {
+    nats = await startNats({ jetstream: true });
+    a = await nats.connect();
+    b = await nats.connect();
+  });
+  afterAll(async () => {
+    await nats?.stop();
+  });
+
+  it('creates the bucket with TTL = 2 × window and claims atomically across instances', async () => {
+    const [s1, s2] = await Promise.all([NatsKvNonceStore.open(a.jetstream(), { ttlMs: 4000 }), NatsKvNonceStore.open(b.jetstream(), { ttlMs: 4000 })]);
+    const status = await (await a.jetstream().views.kv('fle_nonces')).status();
+    expect(status.ttl).toBe(4000);
+    for (let i = 0; i < 20; i++) {
+      const key = `t1.${newReplayStamp().nonce}`;
+      const results = await Promise.allSettled([s1.claim(key, 'core:a', 4000), s2.claim(key, 'core:b', 4000)]);
+      expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      expect(rejected.reason).toMatchObject({ code: 'REPLAY_NONCE' });
+    }
+  });
+
+  it('resumes the same JetStream origin until done, then refuses; release frees an in-progress claim', async () => {
+    const store = await NatsKvNonceStore.open(a.jetstream(), { ttlMs: 4000 });
+    const guard = new ReplayGuard({ store, windowMs: 2000 });
+    const stamp = newReplayStamp();
+    const c1 = await guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' });
+    expect(c1.outcome).toBe('claimed');
+    await expect(guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:10' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    const c2 = await guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' });
+    expect(c2.outcome).toBe('resumed');
+    await c2.complete();
+    await expect(guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+
+    const other = newReplayStamp();
+    await (await guard.admit({ tenant: 't1', stamp: other, origin: 'core:x' })).release();
+    await expect(guard.admit({ tenant: 't1', stamp: other, origin: 'core:y' })).resolves.toMatchObject({ outcome: 'claimed' });
+  });
+
+  it('reports an unreachable store as UPSTREAM_UNAVAILABLE (transient)', async () => {
+    const c = await nats.connect();
+    const store = await NatsKvNonceStore.open(c.jetstream(), { ttlMs: 4000 });
+    await c.close();
+    await expect(store.claim(`t1.${newReplayStamp().nonce}`, 'core:z', 4000)).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
+  });
+});
