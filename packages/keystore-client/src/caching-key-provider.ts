@@ -39,6 +39,9 @@ export interface KeyCacheOptions {
   now?: () => number;
 }
 
+/** Upper bound of remembered "no such version" answers. */
+const MAX_NEGATIVE_ENTRIES = 4096;
+
 interface Entry {
   fetched: FetchedKey;
   /** When the fetch started (conservative: the key's state is at least this fresh). */
@@ -146,12 +149,25 @@ export class CachingKeyProvider implements KeyProvider {
           throw new KeystorePermissionDeniedError(ref.tenant, ref.ring, { cause: failure });
         case 'not-found':
           this.#forgetVersion(ref, version);
-          if (this.#negativeTtl > 0) this.#negative.set(flightKey, this.#now() + this.#negativeTtl);
+          if (this.#negativeTtl > 0) this.#remember(flightKey);
           throw notFound(ref, version, failure);
         default:
           throw new KeystoreResponseError(`keystore fetch for ${ref.tenant}/${ref.ring} failed: ${failure.message}`, { cause: failure });
       }
     }
+  }
+
+  /**
+   * Remembers a "no such key" answer. Bounded: bogus versions (envelopes are
+   * attacker-controlled) must not grow memory without limit.
+   */
+  #remember(flightKey: string): void {
+    const now = this.#now();
+    if (this.#negative.size >= MAX_NEGATIVE_ENTRIES) {
+      for (const [k, until] of this.#negative) if (until <= now) this.#negative.delete(k);
+      if (this.#negative.size >= MAX_NEGATIVE_ENTRIES) this.#negative.clear();
+    }
+    this.#negative.set(flightKey, now + this.#negativeTtl);
   }
 
   #staleOr(ref: KeyRingRef, lookup: () => Entry | undefined, cause: FetchFailure): KeyVersionMaterial {

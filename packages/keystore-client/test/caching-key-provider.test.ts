@@ -149,6 +149,16 @@ describe('CachingKeyProvider', () => {
     expect(ks.calls).toHaveLength(2);
   });
 
+  it('remembers a bounded number of unknown versions', async () => {
+    const { ks, provider } = setup({ negativeTtlMs: 60_000 });
+    for (let v = 100; v < 100 + 5000; v++) await expect(provider.keyVersion(ref, v)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+    expect(ks.calls).toHaveLength(5000);
+    // the cap cleared the oldest answers: an early bogus version is asked again, a recent one is not
+    await expect(provider.keyVersion(ref, 100)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+    await expect(provider.keyVersion(ref, 5099)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+    expect(ks.calls).toHaveLength(5001);
+  });
+
   it('a version disabled at the keystore stops being served after the TTL', async () => {
     const { ks, provider, clock } = setup();
     ks.states.set(2, 'decrypt-only');

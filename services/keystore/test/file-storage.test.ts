@@ -43,9 +43,9 @@ describe('file storage', () => {
   it('serialises concurrent writers: every acknowledged create is in the file', async () => {
     const path = fresh();
     const s = FileKeyStorage.open(path);
-    await Promise.all(Array.from({ length: 40 }, (_, i) => s.create(ring(`t${i}`))));
+    await Promise.all(Array.from({ length: 20 }, (_, i) => s.create(ring(`t${i}`))));
     await s.close();
-    expect(Object.keys(readStoreFile(path).rings)).toHaveLength(40);
+    expect(Object.keys(readStoreFile(path).rings)).toHaveLength(20);
     expect(readdirSync(join(path, '..')).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 

@@ -7,6 +7,8 @@ import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
 import { createDevPki, type DevPki } from '@fle/pki';
 import { startNats, type NatsHarness } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config.js';
+import { runKeystore } from '../src/service.js';
 import { KEYSTORE_BUCKET } from '../src/storage/nats-kv.js';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '../src/testing.js';
 
@@ -109,8 +111,13 @@ describe('NATS KV storage shared by two keystore instances', () => {
   });
 
   it('an instance with another master key refuses to start on the shared bucket', async () => {
+    // Startup checks run in this process (runKeystore is what main.ts runs): no third process needed.
     const wrong = await env('0d'.repeat(32));
-    const started = startKeystoreProcess(wrong, { timeoutMs: 20_000 }).then((p) => (procs.push(p), 'started'), (e: Error) => e.message);
+    wrong.writeConfig();
+    const started = runKeystore(loadConfig(wrong.configPath)).then(
+      async (k) => (await k.close(), 'started'),
+      (e: Error) => e.message,
+    );
     expect(await started).toMatch(/bucket was written under master key [0-9a-f]{16}, not [0-9a-f]{16}/);
   });
 });
