@@ -1,0 +1,88 @@
+// The SDK against an in-process mTLS gRPC server that stands in for gateway +
+// processor: it checks the stamp metadata, opens the request with the stamp's
+// context, and seals its response (under the same or a wrong context).
+import { randomBytes } from 'node:crypto';
+import { Metadata, Server, status, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { FieldCipher, StaticKeyProvider, compileSchema } from '@fle/field-crypto';
+import { channelCredentials, serverCredentials, type DevPki } from '@fle/pki';
+import { schemaRoot } from '@fle/schema';
+import { PaymentServiceService, type AuthorizeRequest, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { ERROR_CODE_METADATA, replayContext, stampFromMetadata } from '@fle/service-kit';
+import { makeTestPki } from '@fle/testkit';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FleCallError, PaymentsClient, newReplayStamp } from '../src/mod.js';
+import { canaryAuthorizeRequest, luhnCardNumber, luhnValid } from '../src/testing.js';
+
+const keys = new StaticKeyProvider(['default', 'pci'].map((ring) => ({ tenant: 't1', ring, versions: [{ version: 3, key: randomBytes(32) }] })));
+const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
+
+describe('FleClient / PaymentsClient', () => {
+  let pki: DevPki;
+  let server: Server;
+  let client: PaymentsClient;
+  let mode: 'ok' | 'wrong-context' | 'error' = 'ok';
+  const received: Array<{ sealed: AuthorizeRequest; opened: AuthorizeRequest }> = [];
+
+  beforeAll(async () => {
+    pki = await makeTestPki();
+    server = new Server();
+    server.addService(PaymentServiceService, {
+      authorize: (call: ServerUnaryCall<AuthorizeRequest, AuthorizeResponse>, cb: sendUnaryData<AuthorizeResponse>) => {
+        void (async () => {
+          if (mode === 'error') {
+            const md = new Metadata();
+            md.set(ERROR_CODE_METADATA, 'REPLAY_NONCE');
+            return cb({ code: status.PERMISSION_DENIED, details: 'request nonce already used', metadata: md });
+          }
+          const stamp = stampFromMetadata(call.metadata);
+          const opened = await cipher.openMessage('acme.payments.v1.AuthorizeRequest', call.request, { context: replayContext(stamp) });
+          received.push({ sealed: call.request, opened });
+          const response: AuthorizeResponse = { tenantId: 't1', requestId: opened.requestId, approved: true, declineReason: '', cardToken: `tok-${opened.card!.number}`, cardLastFour: opened.card!.number.slice(-4), authorizationCode: 'X' };
+          const context = mode === 'ok' ? replayContext(stamp) : replayContext(newReplayStamp());
+          cb(null, await cipher.sealMessage('acme.payments.v1.AuthorizeResponse', response, { context }));
+        })().catch((err: unknown) => cb({ code: status.INTERNAL, details: String(err) }));
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(pki.files('gateway')), (e, p) => (e ? reject(e) : resolve(p))));
+    client = new PaymentsClient({ address: `127.0.0.1:${port}`, credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }), cipher });
+  });
+  afterAll(() => {
+    client?.close();
+    server?.forceShutdown();
+  });
+
+  it('seals every sensitive field under req/<ts>/<nonce>, stamps metadata, opens the response', async () => {
+    mode = 'ok';
+    const fx = canaryAuthorizeRequest('t1');
+    const { response, stamp } = await client.authorizeWithStamp(fx.request);
+    expect(Math.abs(stamp.timestampMs - Date.now())).toBeLessThan(5000);
+    const last = received.at(-1)!;
+    expect(last.opened).toEqual(fx.request);
+    expect(JSON.stringify(last.sealed)).not.toContain(fx.canary);
+    expect(last.sealed.card!.number).not.toBe(fx.request.card!.number);
+    expect(response.cardToken).toBe(`tok-${fx.request.card!.number}`);
+    expect(response.cardLastFour).toBe(fx.request.card!.number.slice(-4));
+    // a fresh stamp per call
+    const second = await client.authorizeWithStamp(canaryAuthorizeRequest('t1').request);
+    expect(second.stamp.nonce).not.toBe(stamp.nonce);
+  });
+
+  it('refuses a response sealed for another request (binding to the request context)', async () => {
+    mode = 'wrong-context';
+    await expect(client.authorize(canaryAuthorizeRequest('t1').request)).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+  });
+
+  it('surfaces status and the fle error code as FleCallError', async () => {
+    mode = 'error';
+    const err = await client.authorize(canaryAuthorizeRequest('t1').request).then(() => undefined, (e: unknown) => e);
+    expect(err).toBeInstanceOf(FleCallError);
+    expect(err).toMatchObject({ status: status.PERMISSION_DENIED, code: 'REPLAY_NONCE', details: 'request nonce already used' });
+  });
+
+  it('test fixtures: Luhn-valid card numbers, a canary in every sensitive field', () => {
+    for (let i = 0; i < 20; i++) expect(luhnValid(luhnCardNumber())).toBe(true);
+    const fx = canaryAuthorizeRequest('t9');
+    const sensitive = [fx.request.card!.holderName, fx.request.nationalId, ...fx.request.previousAddresses, fx.request.items[0]!.note, fx.request.customerAttributes.tier!, fx.request.email!, Buffer.from(fx.request.card!.cvv).toString(), Buffer.from(fx.request.biometricTemplate).toString()];
+    for (const v of sensitive) expect(v).toContain(fx.canary);
+  });
+});
