@@ -71,6 +71,7 @@ export class FileKeyStorage implements KeyStorage {
     if (this.#state.masterKeyId !== null) {
       throw new MasterKeyError(`store ${this.path} was written under master key ${this.#state.masterKeyId}, not ${masterKeyId}`);
     }
+    if (this.#lockPath === undefined) return; // a read-only snapshot of an empty store: nothing to bind
     await this.#commit((s) => ({ ...s, masterKeyId }));
   }
 
