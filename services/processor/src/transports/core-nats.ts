@@ -59,7 +59,7 @@ export class CoreNatsTransport {
         origin,
       });
       msg.respond(handled.bytes);
-      await handled.claim.complete();
+      await handled.claim.complete().catch((e: unknown) => this.o.logger.warn({ err: e, origin }, 'could not mark nonce done'));
       this.o.metrics.requests.inc({ ...labels, outcome: 'ok' });
       this.o.logger.info({ transport: 'nats', tenant: handled.tenant, route: handled.route, size: msg.data.byteLength, ms: Math.round(performance.now() - started) }, 'request handled');
     } catch (err) {

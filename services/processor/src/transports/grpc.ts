@@ -76,7 +76,7 @@ export class GrpcTransport {
         origin: `grpc:${randomUUID()}`,
       });
       // The reply is handed to grpc-js right after; the nonce is done either way.
-      await handled.claim.complete();
+      await handled.claim.complete().catch((e: unknown) => this.o.logger.warn({ err: e }, 'could not mark nonce done'));
       this.o.metrics.requests.inc({ ...labels, outcome: 'ok' });
       this.o.logger.info({ transport: 'grpc', tenant: handled.tenant, route, caller, size: call.request.byteLength, ms: Math.round(performance.now() - started) }, 'request handled');
       return handled.bytes;

@@ -70,7 +70,7 @@ export class JetStreamTransport {
       });
       if (isInbox(replyTo)) this.o.nc.publish(replyTo, handled.bytes);
       await m.ackAck();
-      await handled.claim.complete();
+      await handled.claim.complete().catch((e: unknown) => this.o.logger.warn({ err: e, origin }, 'could not mark nonce done'));
       this.o.metrics.requests.inc({ ...labels, outcome: 'ok' });
       this.o.logger.info({ transport: 'jetstream', tenant: handled.tenant, route: handled.route, origin, deliveries, size: m.data.byteLength, ms: Math.round(performance.now() - started) }, 'request handled');
     } catch (err) {
