@@ -91,7 +91,9 @@ function unary<Req, Res>(
 }
 
 function material(m: KeyMaterialResult): KeyMaterial {
-  return { info: versionInfo(m.info), symmetricKey: Buffer.from(m.key.exposeBytes()) };
+  const out = { info: versionInfo(m.info), symmetricKey: Buffer.from(m.key.exposeBytes()) };
+  m.key.destroy(); // the response holds the only copy from here on
+  return out;
 }
 
 export function keystoreServiceImpl(opts: KeystoreServiceOptions): KeystoreServiceServer {

@@ -131,6 +131,21 @@ export async function createKeystoreTestEnv(opts: KeystoreTestEnvOptions = {}): 
   return env;
 }
 
+// Children still running when the test process exits (a crashed test file)
+// are SIGKILLed, so no keystore outlives its test run.
+const running = new Set<ChildProcess>();
+let exitHookInstalled = false;
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of running) c.kill('SIGKILL');
+    });
+  }
+}
+
 export interface KeystoreProcess {
   child: ChildProcess;
   pid: number;
@@ -173,6 +188,7 @@ export async function startKeystoreProcess(
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let stdout = '';
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
