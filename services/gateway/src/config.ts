@@ -4,6 +4,7 @@
 //     listen: 127.0.0.1:8443
 //     tls: { ca: certs/ca.pem, cert: certs/gateway.pem, key: certs/gateway-key.pem }
 //     maxMessageBytes: 4194304
+//     maxFieldBytes: 65536                           # optional; largest single string/bytes value
 //     allowedCallers: [spiffe://fle.local/client]   # optional; default: any cert from the CA
 //   nats:
 //     servers: [tls://127.0.0.1:4222]
@@ -48,6 +49,8 @@ export interface GatewayConfig {
     readonly port: number;
     readonly tls: TlsFiles;
     readonly maxMessageBytes: number;
+    /** Largest single string or bytes value (an envelope is one); undefined = only the message limit. */
+    readonly maxFieldBytes: number | undefined;
     readonly allowedCallers: readonly string[];
   };
   readonly nats?: { readonly servers: readonly string[]; readonly tls?: TlsFiles; readonly name: string };
@@ -87,6 +90,7 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
       ...listen,
       tls: g.tls('tls'),
       maxMessageBytes: g.number('maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+      maxFieldBytes: g.has('maxFieldBytes') ? g.number('maxFieldBytes', undefined, 1) : undefined,
       allowedCallers: g.strings('allowedCallers'),
     },
     nats: n ? { servers: n.strings('servers'), tls: n.has('tls') ? n.tls('tls') : undefined, name: n.string('name', 'fle-gateway') } : undefined,

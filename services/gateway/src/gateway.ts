@@ -123,7 +123,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
         throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
       }
       const stamp = stampFromMetadata(call.metadata);
-      const checked = checkRequest(schema, b.method, call.request, config.grpc.maxMessageBytes);
+      const checked = checkRequest(schema, b.method, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
       tenant = checked.tenant;
       const reply = await b.forwarder.forward({ method: b.method, route: b.route, tenant, bytes: call.request, stamp, caller });
       checkResponse(schema, b.method, reply);

@@ -9,9 +9,10 @@ export interface CheckedRequest {
   readonly envelopes: number;
 }
 
-export function checkRequest(schema: CompiledSchema, method: RegisteredMethod, bytes: Uint8Array, maxMessageBytes: number): CheckedRequest {
+export function checkRequest(schema: CompiledSchema, method: RegisteredMethod, bytes: Uint8Array, maxMessageBytes: number, maxFieldBytes?: number): CheckedRequest {
   if (bytes.byteLength > maxMessageBytes) throw new RoutingError('MESSAGE_TOO_LARGE', `request larger than ${maxMessageBytes} bytes`);
   const msg = decodeOrThrow(method.def.requestDeserialize, bytes, 'request');
+  if (maxFieldBytes !== undefined) checkFieldSizes(msg, maxFieldBytes);
   const tenant = assertTenantToken(readTenant(schema, method.requestType, msg));
   const envelopes = checkSealed(schema, method.requestType, msg);
   return { tenant, envelopes };
@@ -24,4 +25,19 @@ export function checkRequest(schema: CompiledSchema, method: RegisteredMethod, b
 export function checkResponse(schema: CompiledSchema, method: RegisteredMethod, bytes: Uint8Array): void {
   const msg = decodeOrThrow(method.def.responseDeserialize, bytes, 'response');
   checkSealed(schema, method.responseType, msg);
+}
+
+/**
+ * Throws MESSAGE_TOO_LARGE when any string or bytes value of the decoded
+ * message (sensitive or not) is longer than `max` bytes. Depth is bounded by
+ * the schema (ts-proto decodes only known fields), the walk by the message limit.
+ */
+export function checkFieldSizes(value: unknown, max: number): void {
+  if (typeof value === 'string') {
+    if (value.length > max / 3 && Buffer.byteLength(value) > max) throw new RoutingError('MESSAGE_TOO_LARGE', `a field is larger than ${max} bytes`);
+  } else if (value instanceof Uint8Array) {
+    if (value.byteLength > max) throw new RoutingError('MESSAGE_TOO_LARGE', `a field is larger than ${max} bytes`);
+  } else if (typeof value === 'object' && value !== null) {
+    for (const v of Array.isArray(value) ? value : Object.values(value)) checkFieldSizes(v, max);
+  }
 }

@@ -34,6 +34,8 @@ export interface GatewayProcessOptions {
   /** Certificate identity the gateway uses (server and NATS client). Default `gateway`. */
   readonly identity?: string;
   readonly maxMessageBytes?: number;
+  /** Largest single string/bytes value (config `grpc.maxFieldBytes`). */
+  readonly maxFieldBytes?: number;
   readonly allowedCallers?: readonly string[];
   readonly logLevel?: string;
   readonly dir?: string;
@@ -53,6 +55,7 @@ export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, u
       listen: '127.0.0.1:0',
       tls: files,
       ...(opts.maxMessageBytes ? { maxMessageBytes: opts.maxMessageBytes } : {}),
+      ...(opts.maxFieldBytes ? { maxFieldBytes: opts.maxFieldBytes } : {}),
       ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}),
     },
     ...(opts.natsUrls ? { nats: { servers: opts.natsUrls, tls: files, name: 'fle-gateway' } } : {}),

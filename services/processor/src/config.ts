@@ -11,6 +11,7 @@
 //     address: 127.0.0.1:7443
 //     tls: { ca: certs/ca.pem, cert: certs/processor.pem, key: certs/processor-key.pem }
 //     identity: spiffe://fle.local/keystore
+//     cacheTtlMs: 60000        # optional; cacheGraceMs: 300000 (served while the keystore is down)
 //   core: { enabled: true, queueGroup: fle-processor }
 //   jetstream: { enabled: true, durable: fle-processor, maxAttempts: 10, ackWaitMs: 30000, nakBaseMs: 500, nakMaxMs: 30000 }
 //   concurrency: 32
@@ -36,7 +37,14 @@ export interface ProcessorRoute {
 export interface ProcessorConfig {
   readonly grpc?: { readonly host: string; readonly port: number; readonly tls: TlsFiles; readonly maxMessageBytes: number; readonly allowedCallers: readonly string[] };
   readonly nats: { readonly servers: readonly string[]; readonly tls?: TlsFiles; readonly name: string };
-  readonly keystore?: { readonly address: string; readonly tls: TlsFiles; readonly identity: string; readonly cacheTtlMs?: number };
+  readonly keystore?: {
+    readonly address: string;
+    readonly tls: TlsFiles;
+    readonly identity: string;
+    readonly cacheTtlMs?: number;
+    /** How much longer cached keys serve while the keystore is unreachable (keystore-client `graceMs`). */
+    readonly cacheGraceMs?: number;
+  };
   readonly core: { readonly enabled: boolean; readonly queueGroup: string };
   readonly jetstream: {
     readonly enabled: boolean;
@@ -88,7 +96,13 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
       : undefined,
     nats: { servers: n.strings('servers'), tls: n.has('tls') ? n.tls('tls') : undefined, name: n.string('name', 'fle-processor') },
     keystore: k
-      ? { address: k.string('address'), tls: k.tls('tls'), identity: k.string('identity', 'spiffe://fle.local/keystore'), cacheTtlMs: k.has('cacheTtlMs') ? k.number('cacheTtlMs') : undefined }
+      ? {
+          address: k.string('address'),
+          tls: k.tls('tls'),
+          identity: k.string('identity', 'spiffe://fle.local/keystore'),
+          cacheTtlMs: k.has('cacheTtlMs') ? k.number('cacheTtlMs') : undefined,
+          cacheGraceMs: k.has('cacheGraceMs') ? k.number('cacheGraceMs') : undefined,
+        }
       : undefined,
     core: { enabled: core?.boolean('enabled', true) ?? true, queueGroup: core?.string('queueGroup', 'fle-processor') ?? 'fle-processor' },
     jetstream: {

@@ -31,6 +31,8 @@ export interface ProcessorProcessOptions {
   readonly replay?: { windowMs?: number; store?: 'nats' | 'redis'; redisUrl?: string };
   readonly concurrency?: number;
   readonly keyCacheTtlMs?: number;
+  /** keystore-client grace while the keystore is unreachable (config `keystore.cacheGraceMs`). */
+  readonly keyCacheGraceMs?: number;
   /** Record `{nonce, sha256}` of each opened request (see `digests()`). Default true. */
   readonly testProbe?: boolean;
   readonly logLevel?: string;
@@ -51,7 +53,7 @@ export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: s
   return {
     ...(opts.grpc ? { grpc: { listen: `127.0.0.1:${opts.grpcPort ?? 0}`, tls: files, ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}) } } : {}),
     nats: { servers: opts.natsUrls, tls: files, name: 'fle-processor' },
-    keystore: { address: opts.keystoreAddress, tls: files, identity: 'spiffe://fle.local/keystore', ...(opts.keyCacheTtlMs ? { cacheTtlMs: opts.keyCacheTtlMs } : {}) },
+    keystore: { address: opts.keystoreAddress, tls: files, identity: 'spiffe://fle.local/keystore', ...(opts.keyCacheTtlMs ? { cacheTtlMs: opts.keyCacheTtlMs } : {}), ...(opts.keyCacheGraceMs !== undefined ? { cacheGraceMs: opts.keyCacheGraceMs } : {}) },
     core: { enabled: opts.core ?? true },
     jetstream: { enabled: true, maxAttempts: 10, nakBaseMs: 200, nakMaxMs: 2000, ...opts.jetstream },
     concurrency: opts.concurrency ?? 16,
