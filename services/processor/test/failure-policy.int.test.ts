@@ -191,7 +191,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     expect(metrics).toMatch(/fle_seals_total\{type="acme.payments.v1.AuthorizeResponse",service="processor"\} [1-9]/);
     expect(metrics).toMatch(/fle_failures_total\{reason="replay_nonce",service="processor"\} [1-9]/);
     expect(metrics).toMatch(/fle_keystore_client_cache_hits_total\{service="processor"\} [1-9]/);
-    expect(metrics).toMatch(/fle_keystore_client_fetch_duration_seconds_count\{outcome="ok",service="processor"\} [1-9]/);
+    expect(metrics).toMatch(/fle_keystore_client_fetch_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} [1-9]/);
   });
 
   it('a keystore outage is transient: UNAVAILABLE on core and gRPC, NAK with backoff on JetStream until it is back', async () => {
