@@ -52,8 +52,10 @@ describe('kill -9 during writes', () => {
       }
     };
     const workers = [0, 1, 2, 3].map(worker);
-    // SIGKILL at a random moment once writes are flowing
-    await new Promise((r) => setTimeout(r, 300 + Math.random() * 500));
+    // SIGKILL at a random moment once writes are flowing (bounded wait for the first acknowledgements)
+    const flowing = Date.now();
+    while (acked.size < 3 && Date.now() - flowing < 10_000) await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, Math.random() * 400));
     await ks.kill();
     stop = true;
     await Promise.all(workers);

@@ -30,8 +30,9 @@ afterAll(async () => {
 
 describe('keystore outage', () => {
   it('cache serves through the outage, KEYSTORE_UNAVAILABLE after TTL + grace, recovery when it returns', async () => {
-    const TTL = 400;
-    const GRACE = 600;
+    // Generous enough that a loaded machine does not turn "within grace" into "past grace".
+    const TTL = 500;
+    const GRACE = 1500;
     const keys = new KeystoreKeyProvider({
       address: ks.address,
       tls: env.pki.files('processor'),
