@@ -2,6 +2,7 @@
 // FLE_CONFIG): runs the keystore until SIGTERM/SIGINT. SIGHUP reloads the policy.
 // Once listening it logs one line `{"msg":"keystore listening","port":N,...}`
 // on stdout; test helpers wait for it (testing.ts).
+import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { configPathFrom, loadConfig } from './config.js';
 import { createKeystoreLogger, runKeystore } from './service.js';
@@ -40,7 +41,18 @@ function flagValue(argv: string[], name: string): string | undefined {
   return eq?.slice(name.length + 1);
 }
 
-if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+function isMain(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    // realpath: node reports the module's real path, argv may name it through a symlink
+    return import.meta.url === pathToFileURL(realpathSync(script)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMain()) {
   serveKeystore(flagValue(process.argv.slice(2), '--config')).then(
     () => process.exit(0),
     (err: unknown) => {
