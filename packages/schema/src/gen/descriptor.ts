@@ -251,11 +251,208 @@ export const descriptorJson = {
                     }
                   }
                 },
+                "CardPlain": {
+                  "fields": {
+                    "number": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "holderName": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "expiryMonth": {
+                      "type": "uint32",
+                      "id": 3
+                    },
+                    "expiryYear": {
+                      "type": "uint32",
+                      "id": 4
+                    },
+                    "cvv": {
+                      "type": "bytes",
+                      "id": 5
+                    }
+                  }
+                },
+                "LineItemPlain": {
+                  "fields": {
+                    "sku": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "quantity": {
+                      "type": "uint32",
+                      "id": 2
+                    },
+                    "note": {
+                      "type": "string",
+                      "id": 3
+                    }
+                  }
+                },
+                "AuthorizePlainRequest": {
+                  "options": {
+                    "(fle.v1.tenant_field)": "tenant_id"
+                  },
+                  "oneofs": {
+                    "contact": {
+                      "oneof": [
+                        "email",
+                        "phone"
+                      ]
+                    }
+                  },
+                  "fields": {
+                    "tenantId": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "requestId": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "amountMinor": {
+                      "type": "uint64",
+                      "id": 3
+                    },
+                    "currency": {
+                      "type": "string",
+                      "id": 4
+                    },
+                    "card": {
+                      "type": "CardPlain",
+                      "id": 5
+                    },
+                    "nationalId": {
+                      "type": "string",
+                      "id": 6
+                    },
+                    "biometricTemplate": {
+                      "type": "bytes",
+                      "id": 7
+                    },
+                    "previousAddresses": {
+                      "rule": "repeated",
+                      "type": "string",
+                      "id": 8
+                    },
+                    "items": {
+                      "rule": "repeated",
+                      "type": "LineItemPlain",
+                      "id": 9
+                    },
+                    "customerAttributes": {
+                      "keyType": "string",
+                      "type": "string",
+                      "id": 10
+                    },
+                    "email": {
+                      "type": "string",
+                      "id": 11
+                    },
+                    "phone": {
+                      "type": "string",
+                      "id": 12
+                    },
+                    "merchantId": {
+                      "type": "string",
+                      "id": 13
+                    },
+                    "labels": {
+                      "keyType": "string",
+                      "type": "string",
+                      "id": 14
+                    }
+                  }
+                },
+                "AuthorizePlainResponse": {
+                  "options": {
+                    "(fle.v1.tenant_field)": "tenant_id"
+                  },
+                  "fields": {
+                    "tenantId": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "requestId": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "approved": {
+                      "type": "bool",
+                      "id": 3
+                    },
+                    "declineReason": {
+                      "type": "string",
+                      "id": 4
+                    },
+                    "cardToken": {
+                      "type": "string",
+                      "id": 5
+                    },
+                    "cardLastFour": {
+                      "type": "string",
+                      "id": 6
+                    },
+                    "authorizationCode": {
+                      "type": "string",
+                      "id": 7
+                    }
+                  }
+                },
+                "AuthorizationRecordPlain": {
+                  "options": {
+                    "(fle.v1.tenant_field)": "tenant_id"
+                  },
+                  "fields": {
+                    "tenantId": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "requestId": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "cardToken": {
+                      "type": "string",
+                      "id": 3
+                    },
+                    "cardNumber": {
+                      "type": "string",
+                      "id": 4
+                    },
+                    "nationalId": {
+                      "type": "string",
+                      "id": 5
+                    },
+                    "amountMinor": {
+                      "type": "uint64",
+                      "id": 6
+                    },
+                    "currency": {
+                      "type": "string",
+                      "id": 7
+                    },
+                    "authorizationCode": {
+                      "type": "string",
+                      "id": 8
+                    },
+                    "authorizedAtUnixMs": {
+                      "type": "int64",
+                      "id": 9
+                    }
+                  }
+                },
                 "PaymentService": {
                   "methods": {
                     "Authorize": {
                       "requestType": "AuthorizeRequest",
                       "responseType": "AuthorizeResponse"
+                    },
+                    "AuthorizePlain": {
+                      "requestType": "AuthorizePlainRequest",
+                      "responseType": "AuthorizePlainResponse"
                     }
                   }
                 }

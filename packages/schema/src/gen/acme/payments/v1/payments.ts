@@ -95,6 +95,78 @@ export interface AuthorizationRecord {
   authorizedAtUnixMs: number;
 }
 
+/**
+ * Baseline twins for the end-to-end benchmark (bench/e2e.bench.ts): the same
+ * fields, numbers and tenant field as Card, LineItem, AuthorizeRequest,
+ * AuthorizeResponse and AuthorizationRecord, without any (fle.v1.sensitive) or
+ * (fle.v1.key_ring) mark. They let the benchmark send the same shape through the
+ * same gateway, NATS and processor with nothing to seal, so the plaintext
+ * baseline needs no switch that turns encryption off. Synthetic data only: a
+ * field without a sensitive mark is plaintext on every hop.
+ */
+export interface CardPlain {
+  number: string;
+  holderName: string;
+  expiryMonth: number;
+  expiryYear: number;
+  cvv: Uint8Array;
+}
+
+export interface LineItemPlain {
+  sku: string;
+  quantity: number;
+  note: string;
+}
+
+export interface AuthorizePlainRequest {
+  tenantId: string;
+  requestId: string;
+  amountMinor: number;
+  currency: string;
+  card: CardPlain | undefined;
+  nationalId: string;
+  biometricTemplate: Uint8Array;
+  previousAddresses: string[];
+  items: LineItemPlain[];
+  customerAttributes: { [key: string]: string };
+  email?: string | undefined;
+  phone?: string | undefined;
+  merchantId: string;
+  labels: { [key: string]: string };
+}
+
+export interface AuthorizePlainRequest_CustomerAttributesEntry {
+  key: string;
+  value: string;
+}
+
+export interface AuthorizePlainRequest_LabelsEntry {
+  key: string;
+  value: string;
+}
+
+export interface AuthorizePlainResponse {
+  tenantId: string;
+  requestId: string;
+  approved: boolean;
+  declineReason: string;
+  cardToken: string;
+  cardLastFour: string;
+  authorizationCode: string;
+}
+
+export interface AuthorizationRecordPlain {
+  tenantId: string;
+  requestId: string;
+  cardToken: string;
+  cardNumber: string;
+  nationalId: string;
+  amountMinor: number;
+  currency: string;
+  authorizationCode: string;
+  authorizedAtUnixMs: number;
+}
+
 function createBaseCard(): Card {
   return { number: "", holderName: "", expiryMonth: 0, expiryYear: 0, cvv: new Uint8Array(0) };
 }
@@ -1338,6 +1410,1257 @@ export const AuthorizationRecord: MessageFns<AuthorizationRecord> = {
   },
 };
 
+function createBaseCardPlain(): CardPlain {
+  return { number: "", holderName: "", expiryMonth: 0, expiryYear: 0, cvv: new Uint8Array(0) };
+}
+
+export const CardPlain: MessageFns<CardPlain> = {
+  encode(message: CardPlain, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.number !== "") {
+      writer.uint32(10).string(message.number);
+    }
+    if (message.holderName !== "") {
+      writer.uint32(18).string(message.holderName);
+    }
+    if (message.expiryMonth !== 0) {
+      writer.uint32(24).uint32(message.expiryMonth);
+    }
+    if (message.expiryYear !== 0) {
+      writer.uint32(32).uint32(message.expiryYear);
+    }
+    if (message.cvv.length !== 0) {
+      writer.uint32(42).bytes(message.cvv);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CardPlain {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCardPlain();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.number = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.holderName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiryMonth = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.expiryYear = reader.uint32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cvv = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CardPlain {
+    return {
+      number: isSet(object.number) ? globalThis.String(object.number) : "",
+      holderName: isSet(object.holderName)
+        ? globalThis.String(object.holderName)
+        : isSet(object.holder_name)
+        ? globalThis.String(object.holder_name)
+        : "",
+      expiryMonth: isSet(object.expiryMonth)
+        ? globalThis.Number(object.expiryMonth)
+        : isSet(object.expiry_month)
+        ? globalThis.Number(object.expiry_month)
+        : 0,
+      expiryYear: isSet(object.expiryYear)
+        ? globalThis.Number(object.expiryYear)
+        : isSet(object.expiry_year)
+        ? globalThis.Number(object.expiry_year)
+        : 0,
+      cvv: isSet(object.cvv) ? bytesFromBase64(object.cvv) : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: CardPlain): unknown {
+    const obj: any = {};
+    if (message.number !== "") {
+      obj.number = message.number;
+    }
+    if (message.holderName !== "") {
+      obj.holderName = message.holderName;
+    }
+    if (message.expiryMonth !== 0) {
+      obj.expiryMonth = Math.round(message.expiryMonth);
+    }
+    if (message.expiryYear !== 0) {
+      obj.expiryYear = Math.round(message.expiryYear);
+    }
+    if (message.cvv.length !== 0) {
+      obj.cvv = base64FromBytes(message.cvv);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CardPlain>): CardPlain {
+    return CardPlain.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CardPlain>): CardPlain {
+    const message = createBaseCardPlain();
+    message.number = object.number ?? "";
+    message.holderName = object.holderName ?? "";
+    message.expiryMonth = object.expiryMonth ?? 0;
+    message.expiryYear = object.expiryYear ?? 0;
+    message.cvv = object.cvv ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBaseLineItemPlain(): LineItemPlain {
+  return { sku: "", quantity: 0, note: "" };
+}
+
+export const LineItemPlain: MessageFns<LineItemPlain> = {
+  encode(message: LineItemPlain, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.sku !== "") {
+      writer.uint32(10).string(message.sku);
+    }
+    if (message.quantity !== 0) {
+      writer.uint32(16).uint32(message.quantity);
+    }
+    if (message.note !== "") {
+      writer.uint32(26).string(message.note);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): LineItemPlain {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseLineItemPlain();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.sku = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.quantity = reader.uint32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.note = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): LineItemPlain {
+    return {
+      sku: isSet(object.sku) ? globalThis.String(object.sku) : "",
+      quantity: isSet(object.quantity) ? globalThis.Number(object.quantity) : 0,
+      note: isSet(object.note) ? globalThis.String(object.note) : "",
+    };
+  },
+
+  toJSON(message: LineItemPlain): unknown {
+    const obj: any = {};
+    if (message.sku !== "") {
+      obj.sku = message.sku;
+    }
+    if (message.quantity !== 0) {
+      obj.quantity = Math.round(message.quantity);
+    }
+    if (message.note !== "") {
+      obj.note = message.note;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<LineItemPlain>): LineItemPlain {
+    return LineItemPlain.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<LineItemPlain>): LineItemPlain {
+    const message = createBaseLineItemPlain();
+    message.sku = object.sku ?? "";
+    message.quantity = object.quantity ?? 0;
+    message.note = object.note ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthorizePlainRequest(): AuthorizePlainRequest {
+  return {
+    tenantId: "",
+    requestId: "",
+    amountMinor: 0,
+    currency: "",
+    card: undefined,
+    nationalId: "",
+    biometricTemplate: new Uint8Array(0),
+    previousAddresses: [],
+    items: [],
+    customerAttributes: {},
+    email: undefined,
+    phone: undefined,
+    merchantId: "",
+    labels: {},
+  };
+}
+
+export const AuthorizePlainRequest: MessageFns<AuthorizePlainRequest> = {
+  encode(message: AuthorizePlainRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.amountMinor !== 0) {
+      writer.uint32(24).uint64(message.amountMinor);
+    }
+    if (message.currency !== "") {
+      writer.uint32(34).string(message.currency);
+    }
+    if (message.card !== undefined) {
+      CardPlain.encode(message.card, writer.uint32(42).fork()).join();
+    }
+    if (message.nationalId !== "") {
+      writer.uint32(50).string(message.nationalId);
+    }
+    if (message.biometricTemplate.length !== 0) {
+      writer.uint32(58).bytes(message.biometricTemplate);
+    }
+    for (const v of message.previousAddresses) {
+      writer.uint32(66).string(v!);
+    }
+    for (const v of message.items) {
+      LineItemPlain.encode(v!, writer.uint32(74).fork()).join();
+    }
+    globalThis.Object.entries(message.customerAttributes).forEach(([key, value]: [string, string]) => {
+      AuthorizePlainRequest_CustomerAttributesEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
+    });
+    if (message.email !== undefined) {
+      writer.uint32(90).string(message.email);
+    }
+    if (message.phone !== undefined) {
+      writer.uint32(98).string(message.phone);
+    }
+    if (message.merchantId !== "") {
+      writer.uint32(106).string(message.merchantId);
+    }
+    globalThis.Object.entries(message.labels).forEach(([key, value]: [string, string]) => {
+      AuthorizePlainRequest_LabelsEntry.encode({ key: key as any, value }, writer.uint32(114).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizePlainRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizePlainRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.amountMinor = longToNumber(reader.uint64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.card = CardPlain.decode(reader, reader.uint32());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.nationalId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.biometricTemplate = reader.bytes();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.previousAddresses.push(reader.string());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.items.push(LineItemPlain.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = AuthorizePlainRequest_CustomerAttributesEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.customerAttributes[entry10.key] = entry10.value;
+            }
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.email = reader.string();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.phone = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.merchantId = reader.string();
+            continue;
+          }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            const entry14 = AuthorizePlainRequest_LabelsEntry.decode(reader, reader.uint32());
+            if (entry14.value !== undefined) {
+              message.labels[entry14.key] = entry14.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizePlainRequest {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      amountMinor: isSet(object.amountMinor)
+        ? globalThis.Number(object.amountMinor)
+        : isSet(object.amount_minor)
+        ? globalThis.Number(object.amount_minor)
+        : 0,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      card: isSet(object.card) ? CardPlain.fromJSON(object.card) : undefined,
+      nationalId: isSet(object.nationalId)
+        ? globalThis.String(object.nationalId)
+        : isSet(object.national_id)
+        ? globalThis.String(object.national_id)
+        : "",
+      biometricTemplate: isSet(object.biometricTemplate)
+        ? bytesFromBase64(object.biometricTemplate)
+        : isSet(object.biometric_template)
+        ? bytesFromBase64(object.biometric_template)
+        : new Uint8Array(0),
+      previousAddresses: globalThis.Array.isArray(object?.previousAddresses)
+        ? object.previousAddresses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.previous_addresses)
+        ? object.previous_addresses.map((e: any) => globalThis.String(e))
+        : [],
+      items: globalThis.Array.isArray(object?.items) ? object.items.map((e: any) => LineItemPlain.fromJSON(e)) : [],
+      customerAttributes: isObject(object.customerAttributes)
+        ? (globalThis.Object.entries(object.customerAttributes) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : isObject(object.customer_attributes)
+        ? (globalThis.Object.entries(object.customer_attributes) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      email: isSet(object.email) ? globalThis.String(object.email) : undefined,
+      phone: isSet(object.phone) ? globalThis.String(object.phone) : undefined,
+      merchantId: isSet(object.merchantId)
+        ? globalThis.String(object.merchantId)
+        : isSet(object.merchant_id)
+        ? globalThis.String(object.merchant_id)
+        : "",
+      labels: isObject(object.labels)
+        ? (globalThis.Object.entries(object.labels) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: AuthorizePlainRequest): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.amountMinor !== 0) {
+      obj.amountMinor = Math.round(message.amountMinor);
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.card !== undefined) {
+      obj.card = CardPlain.toJSON(message.card);
+    }
+    if (message.nationalId !== "") {
+      obj.nationalId = message.nationalId;
+    }
+    if (message.biometricTemplate.length !== 0) {
+      obj.biometricTemplate = base64FromBytes(message.biometricTemplate);
+    }
+    if (message.previousAddresses?.length) {
+      obj.previousAddresses = message.previousAddresses;
+    }
+    if (message.items?.length) {
+      obj.items = message.items.map((e) => LineItemPlain.toJSON(e));
+    }
+    if (message.customerAttributes) {
+      const entries = globalThis.Object.entries(message.customerAttributes) as [string, string][];
+      if (entries.length > 0) {
+        obj.customerAttributes = {};
+        entries.forEach(([k, v]) => {
+          obj.customerAttributes[k] = v;
+        });
+      }
+    }
+    if (message.email !== undefined) {
+      obj.email = message.email;
+    }
+    if (message.phone !== undefined) {
+      obj.phone = message.phone;
+    }
+    if (message.merchantId !== "") {
+      obj.merchantId = message.merchantId;
+    }
+    if (message.labels) {
+      const entries = globalThis.Object.entries(message.labels) as [string, string][];
+      if (entries.length > 0) {
+        obj.labels = {};
+        entries.forEach(([k, v]) => {
+          obj.labels[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuthorizePlainRequest>): AuthorizePlainRequest {
+    return AuthorizePlainRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthorizePlainRequest>): AuthorizePlainRequest {
+    const message = createBaseAuthorizePlainRequest();
+    message.tenantId = object.tenantId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.amountMinor = object.amountMinor ?? 0;
+    message.currency = object.currency ?? "";
+    message.card = (object.card !== undefined && object.card !== null) ? CardPlain.fromPartial(object.card) : undefined;
+    message.nationalId = object.nationalId ?? "";
+    message.biometricTemplate = object.biometricTemplate ?? new Uint8Array(0);
+    message.previousAddresses = object.previousAddresses?.map((e) => e) || [];
+    message.items = object.items?.map((e) => LineItemPlain.fromPartial(e)) || [];
+    message.customerAttributes = (globalThis.Object.entries(object.customerAttributes ?? {}) as [string, string][])
+      .reduce((acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      }, {});
+    message.email = object.email ?? undefined;
+    message.phone = object.phone ?? undefined;
+    message.merchantId = object.merchantId ?? "";
+    message.labels = (globalThis.Object.entries(object.labels ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseAuthorizePlainRequest_CustomerAttributesEntry(): AuthorizePlainRequest_CustomerAttributesEntry {
+  return { key: "", value: "" };
+}
+
+export const AuthorizePlainRequest_CustomerAttributesEntry: MessageFns<AuthorizePlainRequest_CustomerAttributesEntry> =
+  {
+    encode(
+      message: AuthorizePlainRequest_CustomerAttributesEntry,
+      writer: BinaryWriter = new BinaryWriter(),
+    ): BinaryWriter {
+      if (message.key !== "") {
+        writer.uint32(10).string(message.key);
+      }
+      if (message.value !== "") {
+        writer.uint32(18).string(message.value);
+      }
+      return writer;
+    },
+
+    decode(input: BinaryReader | Uint8Array, length?: number): AuthorizePlainRequest_CustomerAttributesEntry {
+      const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+      const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+      if (previousRecursionDepth >= 100) {
+        throw new globalThis.Error("protobuf decode recursion limit exceeded");
+      }
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+      try {
+        const end = length === undefined ? reader.len : reader.pos + length;
+        const message = createBaseAuthorizePlainRequest_CustomerAttributesEntry();
+        while (reader.pos < end) {
+          const tag = reader.uint32();
+          switch (tag >>> 3) {
+            case 1: {
+              if (tag !== 10) {
+                break;
+              }
+
+              message.key = reader.string();
+              continue;
+            }
+            case 2: {
+              if (tag !== 18) {
+                break;
+              }
+
+              message.value = reader.string();
+              continue;
+            }
+          }
+          if ((tag & 7) === 4 || tag === 0) {
+            break;
+          }
+          reader.skip(tag & 7);
+        }
+        return message;
+      } finally {
+        (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+      }
+    },
+
+    fromJSON(object: any): AuthorizePlainRequest_CustomerAttributesEntry {
+      return {
+        key: isSet(object.key) ? globalThis.String(object.key) : "",
+        value: isSet(object.value) ? globalThis.String(object.value) : "",
+      };
+    },
+
+    toJSON(message: AuthorizePlainRequest_CustomerAttributesEntry): unknown {
+      const obj: any = {};
+      if (message.key !== "") {
+        obj.key = message.key;
+      }
+      if (message.value !== "") {
+        obj.value = message.value;
+      }
+      return obj;
+    },
+
+    create(
+      base?: DeepPartial<AuthorizePlainRequest_CustomerAttributesEntry>,
+    ): AuthorizePlainRequest_CustomerAttributesEntry {
+      return AuthorizePlainRequest_CustomerAttributesEntry.fromPartial(base ?? {});
+    },
+    fromPartial(
+      object: DeepPartial<AuthorizePlainRequest_CustomerAttributesEntry>,
+    ): AuthorizePlainRequest_CustomerAttributesEntry {
+      const message = createBaseAuthorizePlainRequest_CustomerAttributesEntry();
+      message.key = object.key ?? "";
+      message.value = object.value ?? "";
+      return message;
+    },
+  };
+
+function createBaseAuthorizePlainRequest_LabelsEntry(): AuthorizePlainRequest_LabelsEntry {
+  return { key: "", value: "" };
+}
+
+export const AuthorizePlainRequest_LabelsEntry: MessageFns<AuthorizePlainRequest_LabelsEntry> = {
+  encode(message: AuthorizePlainRequest_LabelsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizePlainRequest_LabelsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizePlainRequest_LabelsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizePlainRequest_LabelsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: AuthorizePlainRequest_LabelsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuthorizePlainRequest_LabelsEntry>): AuthorizePlainRequest_LabelsEntry {
+    return AuthorizePlainRequest_LabelsEntry.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthorizePlainRequest_LabelsEntry>): AuthorizePlainRequest_LabelsEntry {
+    const message = createBaseAuthorizePlainRequest_LabelsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthorizePlainResponse(): AuthorizePlainResponse {
+  return {
+    tenantId: "",
+    requestId: "",
+    approved: false,
+    declineReason: "",
+    cardToken: "",
+    cardLastFour: "",
+    authorizationCode: "",
+  };
+}
+
+export const AuthorizePlainResponse: MessageFns<AuthorizePlainResponse> = {
+  encode(message: AuthorizePlainResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.approved !== false) {
+      writer.uint32(24).bool(message.approved);
+    }
+    if (message.declineReason !== "") {
+      writer.uint32(34).string(message.declineReason);
+    }
+    if (message.cardToken !== "") {
+      writer.uint32(42).string(message.cardToken);
+    }
+    if (message.cardLastFour !== "") {
+      writer.uint32(50).string(message.cardLastFour);
+    }
+    if (message.authorizationCode !== "") {
+      writer.uint32(58).string(message.authorizationCode);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizePlainResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizePlainResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.approved = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.declineReason = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.cardToken = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.cardLastFour = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.authorizationCode = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizePlainResponse {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      approved: isSet(object.approved) ? globalThis.Boolean(object.approved) : false,
+      declineReason: isSet(object.declineReason)
+        ? globalThis.String(object.declineReason)
+        : isSet(object.decline_reason)
+        ? globalThis.String(object.decline_reason)
+        : "",
+      cardToken: isSet(object.cardToken)
+        ? globalThis.String(object.cardToken)
+        : isSet(object.card_token)
+        ? globalThis.String(object.card_token)
+        : "",
+      cardLastFour: isSet(object.cardLastFour)
+        ? globalThis.String(object.cardLastFour)
+        : isSet(object.card_last_four)
+        ? globalThis.String(object.card_last_four)
+        : "",
+      authorizationCode: isSet(object.authorizationCode)
+        ? globalThis.String(object.authorizationCode)
+        : isSet(object.authorization_code)
+        ? globalThis.String(object.authorization_code)
+        : "",
+    };
+  },
+
+  toJSON(message: AuthorizePlainResponse): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.approved !== false) {
+      obj.approved = message.approved;
+    }
+    if (message.declineReason !== "") {
+      obj.declineReason = message.declineReason;
+    }
+    if (message.cardToken !== "") {
+      obj.cardToken = message.cardToken;
+    }
+    if (message.cardLastFour !== "") {
+      obj.cardLastFour = message.cardLastFour;
+    }
+    if (message.authorizationCode !== "") {
+      obj.authorizationCode = message.authorizationCode;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuthorizePlainResponse>): AuthorizePlainResponse {
+    return AuthorizePlainResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthorizePlainResponse>): AuthorizePlainResponse {
+    const message = createBaseAuthorizePlainResponse();
+    message.tenantId = object.tenantId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.approved = object.approved ?? false;
+    message.declineReason = object.declineReason ?? "";
+    message.cardToken = object.cardToken ?? "";
+    message.cardLastFour = object.cardLastFour ?? "";
+    message.authorizationCode = object.authorizationCode ?? "";
+    return message;
+  },
+};
+
+function createBaseAuthorizationRecordPlain(): AuthorizationRecordPlain {
+  return {
+    tenantId: "",
+    requestId: "",
+    cardToken: "",
+    cardNumber: "",
+    nationalId: "",
+    amountMinor: 0,
+    currency: "",
+    authorizationCode: "",
+    authorizedAtUnixMs: 0,
+  };
+}
+
+export const AuthorizationRecordPlain: MessageFns<AuthorizationRecordPlain> = {
+  encode(message: AuthorizationRecordPlain, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenantId !== "") {
+      writer.uint32(10).string(message.tenantId);
+    }
+    if (message.requestId !== "") {
+      writer.uint32(18).string(message.requestId);
+    }
+    if (message.cardToken !== "") {
+      writer.uint32(26).string(message.cardToken);
+    }
+    if (message.cardNumber !== "") {
+      writer.uint32(34).string(message.cardNumber);
+    }
+    if (message.nationalId !== "") {
+      writer.uint32(42).string(message.nationalId);
+    }
+    if (message.amountMinor !== 0) {
+      writer.uint32(48).uint64(message.amountMinor);
+    }
+    if (message.currency !== "") {
+      writer.uint32(58).string(message.currency);
+    }
+    if (message.authorizationCode !== "") {
+      writer.uint32(66).string(message.authorizationCode);
+    }
+    if (message.authorizedAtUnixMs !== 0) {
+      writer.uint32(72).int64(message.authorizedAtUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AuthorizationRecordPlain {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAuthorizationRecordPlain();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenantId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.requestId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.cardToken = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.cardNumber = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.nationalId = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.amountMinor = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.currency = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.authorizationCode = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.authorizedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AuthorizationRecordPlain {
+    return {
+      tenantId: isSet(object.tenantId)
+        ? globalThis.String(object.tenantId)
+        : isSet(object.tenant_id)
+        ? globalThis.String(object.tenant_id)
+        : "",
+      requestId: isSet(object.requestId)
+        ? globalThis.String(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.String(object.request_id)
+        : "",
+      cardToken: isSet(object.cardToken)
+        ? globalThis.String(object.cardToken)
+        : isSet(object.card_token)
+        ? globalThis.String(object.card_token)
+        : "",
+      cardNumber: isSet(object.cardNumber)
+        ? globalThis.String(object.cardNumber)
+        : isSet(object.card_number)
+        ? globalThis.String(object.card_number)
+        : "",
+      nationalId: isSet(object.nationalId)
+        ? globalThis.String(object.nationalId)
+        : isSet(object.national_id)
+        ? globalThis.String(object.national_id)
+        : "",
+      amountMinor: isSet(object.amountMinor)
+        ? globalThis.Number(object.amountMinor)
+        : isSet(object.amount_minor)
+        ? globalThis.Number(object.amount_minor)
+        : 0,
+      currency: isSet(object.currency) ? globalThis.String(object.currency) : "",
+      authorizationCode: isSet(object.authorizationCode)
+        ? globalThis.String(object.authorizationCode)
+        : isSet(object.authorization_code)
+        ? globalThis.String(object.authorization_code)
+        : "",
+      authorizedAtUnixMs: isSet(object.authorizedAtUnixMs)
+        ? globalThis.Number(object.authorizedAtUnixMs)
+        : isSet(object.authorized_at_unix_ms)
+        ? globalThis.Number(object.authorized_at_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: AuthorizationRecordPlain): unknown {
+    const obj: any = {};
+    if (message.tenantId !== "") {
+      obj.tenantId = message.tenantId;
+    }
+    if (message.requestId !== "") {
+      obj.requestId = message.requestId;
+    }
+    if (message.cardToken !== "") {
+      obj.cardToken = message.cardToken;
+    }
+    if (message.cardNumber !== "") {
+      obj.cardNumber = message.cardNumber;
+    }
+    if (message.nationalId !== "") {
+      obj.nationalId = message.nationalId;
+    }
+    if (message.amountMinor !== 0) {
+      obj.amountMinor = Math.round(message.amountMinor);
+    }
+    if (message.currency !== "") {
+      obj.currency = message.currency;
+    }
+    if (message.authorizationCode !== "") {
+      obj.authorizationCode = message.authorizationCode;
+    }
+    if (message.authorizedAtUnixMs !== 0) {
+      obj.authorizedAtUnixMs = Math.round(message.authorizedAtUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<AuthorizationRecordPlain>): AuthorizationRecordPlain {
+    return AuthorizationRecordPlain.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<AuthorizationRecordPlain>): AuthorizationRecordPlain {
+    const message = createBaseAuthorizationRecordPlain();
+    message.tenantId = object.tenantId ?? "";
+    message.requestId = object.requestId ?? "";
+    message.cardToken = object.cardToken ?? "";
+    message.cardNumber = object.cardNumber ?? "";
+    message.nationalId = object.nationalId ?? "";
+    message.amountMinor = object.amountMinor ?? 0;
+    message.currency = object.currency ?? "";
+    message.authorizationCode = object.authorizationCode ?? "";
+    message.authorizedAtUnixMs = object.authorizedAtUnixMs ?? 0;
+    return message;
+  },
+};
+
 export type PaymentServiceService = typeof PaymentServiceService;
 export const PaymentServiceService = {
   authorize: {
@@ -1349,10 +2672,24 @@ export const PaymentServiceService = {
     responseSerialize: (value: AuthorizeResponse): Buffer => Buffer.from(AuthorizeResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): AuthorizeResponse => AuthorizeResponse.decode(value),
   },
+  /** Benchmark baseline only: Authorize on the unmarked twins (see above). */
+  authorizePlain: {
+    path: "/acme.payments.v1.PaymentService/AuthorizePlain" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: AuthorizePlainRequest): Buffer =>
+      Buffer.from(AuthorizePlainRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): AuthorizePlainRequest => AuthorizePlainRequest.decode(value),
+    responseSerialize: (value: AuthorizePlainResponse): Buffer =>
+      Buffer.from(AuthorizePlainResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): AuthorizePlainResponse => AuthorizePlainResponse.decode(value),
+  },
 } as const;
 
 export interface PaymentServiceServer extends UntypedServiceImplementation {
   authorize: handleUnaryCall<AuthorizeRequest, AuthorizeResponse>;
+  /** Benchmark baseline only: Authorize on the unmarked twins (see above). */
+  authorizePlain: handleUnaryCall<AuthorizePlainRequest, AuthorizePlainResponse>;
 }
 
 export interface PaymentServiceClient extends Client {
@@ -1370,6 +2707,22 @@ export interface PaymentServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: AuthorizeResponse) => void,
+  ): ClientUnaryCall;
+  /** Benchmark baseline only: Authorize on the unmarked twins (see above). */
+  authorizePlain(
+    request: AuthorizePlainRequest,
+    callback: (error: ServiceError | null, response: AuthorizePlainResponse) => void,
+  ): ClientUnaryCall;
+  authorizePlain(
+    request: AuthorizePlainRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: AuthorizePlainResponse) => void,
+  ): ClientUnaryCall;
+  authorizePlain(
+    request: AuthorizePlainRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: AuthorizePlainResponse) => void,
   ): ClientUnaryCall;
 }
 
