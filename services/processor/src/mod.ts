@@ -4,7 +4,7 @@ export { parseProcessorConfig, loadProcessorConfig, type ProcessorConfig, type P
 export { Pipeline, type InboundRequest, type HandledRequest, type BoundHandler, type TransportKind } from './pipeline.js';
 export type { Handler, HandlerContext } from './handlers/handler.js';
 export { createAuthorizeHandler } from './handlers/authorize.js';
-export { AuthorizationStore, RECORD_TYPE, recordKey, storageContext } from './handlers/authorization-store.js';
+export { AUTHORIZATION_RECORD, AUTHORIZATION_RECORD_PLAIN, AuthorizationStore, RECORD_TYPE, recordKey, storageContext, type RecordCodec } from './handlers/authorization-store.js';
 export { luhnValid } from './handlers/luhn.js';
 export { ensureStreams } from './streams.js';
 export { nakDelay } from './transports/jetstream.js';

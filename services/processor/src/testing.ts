@@ -14,6 +14,8 @@ import { startServiceProcess, type ServiceProcess } from '@fle/service-kit/testi
 
 export const PROCESSOR_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 export const AUTHORIZE_ROUTE = { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' } as const;
+/** The benchmark baseline route: the same handler on the unmarked twin types. */
+export const AUTHORIZE_PLAIN_ROUTE = { method: '/acme.payments.v1.PaymentService/AuthorizePlain', route: 'authorize-plain', handler: 'authorize-plain' } as const;
 
 export interface ProcessorProcessOptions {
   readonly pki: PkiPaths;
@@ -36,6 +38,8 @@ export interface ProcessorProcessOptions {
   /** Record `{nonce, sha256}` of each opened request (see `digests()`). Default true. */
   readonly testProbe?: boolean;
   readonly logLevel?: string;
+  /** Default `[AUTHORIZE_ROUTE]`. */
+  readonly routes?: ReadonlyArray<{ readonly method: string; readonly route: string; readonly handler: string }>;
   readonly dir?: string;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -61,7 +65,7 @@ export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: s
     metrics: { listen: '127.0.0.1:0' },
     log: { level: opts.logLevel ?? 'info' },
     ...(digestFile ? { testProbe: { openedDigestFile: digestFile } } : {}),
-    routes: [AUTHORIZE_ROUTE],
+    routes: opts.routes ?? [AUTHORIZE_ROUTE],
   };
 }
 

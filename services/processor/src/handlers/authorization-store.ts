@@ -6,12 +6,36 @@
 //
 // Keyed by `<tenant>.<request nonce>`, written with `kv.create`: the effect
 // happens once per request nonce, a redelivery finds the record already there.
+//
+// The record type is a codec: AuthorizationRecord (sealed fields) for the
+// product route, its unmarked twin AuthorizationRecordPlain for the benchmark
+// baseline route (sealMessage finds nothing to seal there), same bucket, same work otherwise.
 import type { JetStreamClient, KV } from 'nats';
 import type { FieldCipher } from '@fle/field-crypto';
-import { AuthorizationRecord } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { AuthorizationRecord, AuthorizationRecordPlain } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { KV_NAMES, RoutingError } from '@fle/service-kit';
 
 export const RECORD_TYPE = 'acme.payments.v1.AuthorizationRecord';
+
+/** How a record type is named (for the cipher) and put on the wire. */
+export interface RecordCodec {
+  readonly typeName: string;
+  encode(record: AuthorizationRecord): Uint8Array;
+  decode(bytes: Uint8Array): AuthorizationRecord;
+}
+
+export const AUTHORIZATION_RECORD: RecordCodec = {
+  typeName: RECORD_TYPE,
+  encode: (r) => AuthorizationRecord.encode(r).finish(),
+  decode: (b) => AuthorizationRecord.decode(b),
+};
+
+/** The benchmark baseline's twin: same fields, nothing sensitive (proto: AuthorizationRecordPlain). */
+export const AUTHORIZATION_RECORD_PLAIN: RecordCodec = {
+  typeName: 'acme.payments.v1.AuthorizationRecordPlain',
+  encode: (r) => AuthorizationRecordPlain.encode(r).finish(),
+  decode: (b) => AuthorizationRecordPlain.decode(b),
+};
 
 export function storageContext(requestId: string): string {
   return `store/authorization/${requestId}`;
@@ -31,10 +55,18 @@ function unavailable(err: unknown): RoutingError {
 }
 
 export class AuthorizationStore {
-  constructor(readonly kv: KV) {}
+  constructor(
+    readonly kv: KV,
+    readonly codec: RecordCodec = AUTHORIZATION_RECORD,
+  ) {}
 
   static async open(js: JetStreamClient, bucket: string = KV_NAMES.authorizations): Promise<AuthorizationStore> {
     return new AuthorizationStore(await js.views.kv(bucket, { history: 1 }));
+  }
+
+  /** The same bucket, records of another type. */
+  withCodec(codec: RecordCodec): AuthorizationStore {
+    return new AuthorizationStore(this.kv, codec);
   }
 
   /** The stored record for `key`, opened; undefined when none. */
@@ -46,8 +78,8 @@ export class AuthorizationStore {
       throw unavailable(err);
     }
     if (!entry || entry.operation !== 'PUT') return undefined;
-    const sealed = AuthorizationRecord.decode(entry.value);
-    return cipher.openMessage(RECORD_TYPE, sealed, { context: storageContext(sealed.requestId) });
+    const sealed = this.codec.decode(entry.value);
+    return cipher.openMessage(this.codec.typeName, sealed, { context: storageContext(sealed.requestId) });
   }
 
   /**
@@ -55,9 +87,9 @@ export class AuthorizationStore {
    * Returns `created`, or `exists` when an earlier delivery stored it first.
    */
   async create(key: string, record: AuthorizationRecord, cipher: FieldCipher): Promise<'created' | 'exists'> {
-    const sealed = await cipher.sealMessage(RECORD_TYPE, record, { context: storageContext(record.requestId) });
+    const sealed = await cipher.sealMessage(this.codec.typeName, record, { context: storageContext(record.requestId) });
     try {
-      await this.kv.create(key, AuthorizationRecord.encode(sealed).finish());
+      await this.kv.create(key, this.codec.encode(sealed));
       return 'created';
     } catch (err) {
       if (isConflict(err)) return 'exists';

@@ -71,7 +71,7 @@ export function createAuthorizeHandler(opts: AuthorizeHandlerOptions): Handler<A
       if (existing) return responseFrom(existing);
     } else {
       ctx.metrics.effects.inc({ kind: 'authorization_record', result: 'done' });
-      ctx.metrics.seals.inc({ type: 'acme.payments.v1.AuthorizationRecord' });
+      ctx.metrics.seals.inc({ type: opts.store.codec.typeName });
     }
     return responseFrom(record);
   };

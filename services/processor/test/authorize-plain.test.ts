@@ -1,0 +1,96 @@
+// The benchmark baseline route (PaymentService.AuthorizePlain, handler
+// `authorize-plain`): the same pipeline and handler on the unmarked twin types,
+// asking no key, and storing AuthorizationRecordPlain in the same bucket.
+// In-memory KV and nonce store (no I/O).
+import { randomBytes } from 'node:crypto';
+import { Writable } from 'node:stream';
+import type { KV, KvEntry } from 'nats';
+import { FieldCipher, StaticKeyProvider, compileSchema, type KeyProvider } from '@fle/field-crypto';
+import { canaryAuthorizeRequest } from '@fle/client/testing';
+import { schemaRoot } from '@fle/schema';
+import { AuthorizationRecord, AuthorizationRecordPlain, AuthorizePlainRequest, AuthorizePlainResponse, AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { MemoryNonceStore, ReplayGuard, RpcRegistry, createLogger, createServiceMetrics, newReplayStamp, replayContext } from '@fle/service-kit';
+import { describe, expect, it } from 'vitest';
+import { AuthorizationStore } from '../src/handlers/authorization-store.js';
+import { HANDLERS } from '../src/handlers/registry.js';
+import { KNOWN_SERVICES } from '../src/known-services.js';
+import { Pipeline } from '../src/pipeline.js';
+
+const schema = compileSchema(schemaRoot());
+const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+const silent = createLogger({ name: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
+const ROUTES = {
+  plain: { method: '/acme.payments.v1.PaymentService/AuthorizePlain', route: 'authorize-plain', handler: 'authorize-plain' },
+  sealed: { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' },
+};
+
+/** Just the two KV calls AuthorizationStore makes. */
+function memoryKv(): { kv: KV; values: Map<string, Uint8Array> } {
+  const values = new Map<string, Uint8Array>();
+  const kv = {
+    async create(key: string, value: Uint8Array) {
+      if (values.has(key)) throw new Error('wrong last sequence');
+      values.set(key, value);
+      return values.size;
+    },
+    async get(key: string) {
+      const value = values.get(key);
+      return value ? ({ key, value, operation: 'PUT' } as unknown as KvEntry) : null;
+    },
+  } as unknown as KV;
+  return { kv, values };
+}
+
+async function pipelineFor(route: keyof typeof ROUTES, keys: KeyProvider) {
+  const { kv, values } = memoryKv();
+  const handler = await HANDLERS[ROUTES[route].handler]!({ authorizations: async () => new AuthorizationStore(kv) });
+  const pipeline = new Pipeline({
+    schema,
+    registry,
+    cipher: new FieldCipher({ schema, keys }),
+    guard: new ReplayGuard({ store: new MemoryNonceStore() }),
+    handlers: [{ route: ROUTES[route], method: registry.get(ROUTES[route].method), handler }],
+    logger: silent,
+    metrics: createServiceMetrics({ service: 'test', processMetrics: false }),
+  });
+  return { pipeline, values };
+}
+
+const noKeys: KeyProvider = {
+  primaryKey: () => Promise.reject(new Error('the baseline must not ask for a key')),
+  keyVersion: () => Promise.reject(new Error('the baseline must not ask for a key')),
+};
+
+describe('authorize-plain (benchmark baseline route)', () => {
+  it('answers the twin request without asking for any key and stores the unmarked record', async () => {
+    const { pipeline, values } = await pipelineFor('plain', noKeys);
+    const { request } = canaryAuthorizeRequest('t1');
+    const stamp = newReplayStamp();
+    const out = await pipeline.handle({
+      transport: 'nats', path: ROUTES.plain.method, subjectTenant: 't1', subjectRoute: 'authorize-plain',
+      bytes: AuthorizePlainRequest.encode(request).finish(), stamp, origin: 'core:1',
+    });
+    const res = AuthorizePlainResponse.decode(out.bytes);
+    expect(res).toMatchObject({ tenantId: 't1', requestId: request.requestId, approved: true, cardLastFour: request.card!.number.slice(-4) });
+    expect(res.cardToken).toMatch(/^tok_/);
+    const record = AuthorizationRecordPlain.decode(values.get(`t1.${stamp.nonce}`)!);
+    expect(record).toMatchObject({ cardNumber: request.card!.number, nationalId: request.nationalId, cardToken: res.cardToken });
+    await out.claim.complete();
+  });
+
+  it('the product route on the same store seals what it stores', async () => {
+    const keys = new StaticKeyProvider(['default', 'pci'].map((ring) => ({ tenant: 't1', ring, versions: [{ version: 1, key: randomBytes(32) }] })));
+    const { pipeline, values } = await pipelineFor('sealed', keys);
+    const { request } = canaryAuthorizeRequest('t1');
+    const stamp = newReplayStamp();
+    const sealed = await new FieldCipher({ schema, keys }).sealMessage('acme.payments.v1.AuthorizeRequest', request, { context: replayContext(stamp) });
+    const out = await pipeline.handle({
+      transport: 'nats', path: ROUTES.sealed.method, subjectTenant: 't1', subjectRoute: 'authorize',
+      bytes: AuthorizeRequest.encode(sealed).finish(), stamp, origin: 'core:2',
+    });
+    const record = AuthorizationRecord.decode(values.get(`t1.${stamp.nonce}`)!);
+    expect(record.cardNumber).not.toContain(request.card!.number);
+    expect(record.nationalId).not.toContain(request.nationalId);
+    await out.claim.complete();
+  });
+});
