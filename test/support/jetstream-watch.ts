@@ -1,0 +1,91 @@
+// Reading what the processor leaves in JetStream, for the reliability suite:
+// dead letters (FLE_DLQ, read as the admin identity) and the authorization
+// records it stores once per request nonce (KV bucket fle_authorizations, read
+// as the processor identity: no other identity may).
+import type { ConsumerMessages, KV, KvEntry, NatsConnection } from 'nats';
+
+export interface DeadLetter {
+  readonly subject: string;
+  readonly data: Uint8Array;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** Collects every dead letter from the start of FLE_DLQ, in the background (an ordered consumer). */
+export class DeadLetterWatch {
+  readonly letters: DeadLetter[] = [];
+  #messages: ConsumerMessages | undefined;
+  #loop: Promise<void> | undefined;
+
+  static async start(admin: NatsConnection): Promise<DeadLetterWatch> {
+    const w = new DeadLetterWatch();
+    const consumer = await admin.jetstream().consumers.get('FLE_DLQ');
+    w.#messages = await consumer.consume();
+    const messages = w.#messages;
+    w.#loop = (async () => {
+      for await (const m of messages) {
+        const headers: Record<string, string> = {};
+        if (m.headers) for (const [k, v] of m.headers) headers[k] = v.join(',');
+        w.letters.push({ subject: m.subject, data: m.data, headers });
+      }
+    })().catch(() => undefined);
+    return w;
+  }
+
+  /** The first dead letter whose body is exactly `body`, waiting for it up to `timeoutMs`. */
+  async byBody(body: Uint8Array, timeoutMs = 10_000): Promise<DeadLetter> {
+    const want = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
+    const until = Date.now() + timeoutMs;
+    for (;;) {
+      const hit = this.letters.find((l) => want.equals(Buffer.from(l.data.buffer, l.data.byteOffset, l.data.byteLength)));
+      if (hit) return hit;
+      if (Date.now() > until) throw new Error(`no dead letter with that body within ${timeoutMs} ms (have ${this.letters.length})`);
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+
+  /** Dead letters carrying one of these request nonces (header Fle-Nonce). */
+  withNonces(nonces: ReadonlySet<string>): DeadLetter[] {
+    return this.letters.filter((l) => nonces.has(l.headers['Fle-Nonce'] ?? ''));
+  }
+
+  async stop(): Promise<void> {
+    this.#messages?.stop();
+    await this.#loop;
+  }
+}
+
+/**
+ * The processor's effects, counted by request nonce: one record per accepted
+ * request under `<tenant>.<nonce>`. The bucket keeps one revision per key, so
+ * "written twice" is counted on the stream itself: every write (create, put,
+ * delete) takes one stream sequence.
+ */
+export class AuthorizationLedger {
+  private constructor(
+    private readonly nc: NatsConnection,
+    readonly kv: KV,
+  ) {}
+
+  static async open(asProcessor: NatsConnection): Promise<AuthorizationLedger> {
+    return new AuthorizationLedger(asProcessor, await asProcessor.jetstream().views.kv('fle_authorizations', { bindOnly: true }));
+  }
+
+  /** Writes ever made to the bucket (its stream's last sequence). */
+  async writes(): Promise<number> {
+    const jsm = await this.nc.jetstreamManager();
+    return (await jsm.streams.info('KV_fle_authorizations')).state.last_seq;
+  }
+
+  async record(tenant: string, nonce: string): Promise<KvEntry | undefined> {
+    const e = await this.kv.get(`${tenant}.${nonce}`);
+    return e && e.operation === 'PUT' ? e : undefined;
+  }
+
+  /** Which of `nonces` have a stored record. */
+  async present(tenant: string, nonces: Iterable<string>): Promise<{ present: string[]; missing: string[] }> {
+    const present: string[] = [];
+    const missing: string[] = [];
+    for (const n of nonces) ((await this.record(tenant, n)) ? present : missing).push(n);
+    return { present, missing };
+  }
+}

@@ -1,0 +1,218 @@
+// The whole ciphertext path for the reliability suite (issue 6), all real
+// processes: nats-server through @fle/testkit (mTLS, per-identity users, one
+// node or a routed cluster), the keystore, the processor, one gateway per
+// transport, and a client SDK per gateway. Every process ever started (killed
+// ones included) stays listed so its logs can be scanned at the end.
+import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { FieldCipher, compileSchema } from '@fle/field-crypto';
+import { FleCallError, PaymentsClient } from '@fle/client';
+import { canaryAuthorizeRequest, type CanaryRequest } from '@fle/client/testing';
+import type { Transport } from '@fle/gateway';
+import { authorizeRoute, startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
+import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
+import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
+import { channelCredentials, type DevPki } from '@fle/pki';
+import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '@fle/processor/testing';
+import { schemaRoot } from '@fle/schema';
+import type { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { newReplayStamp, replayContext, type ReplayStamp } from '@fle/service-kit';
+import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
+import type { NatsConnection } from 'nats';
+
+export const REQUEST_TYPE = 'acme.payments.v1.AuthorizeRequest';
+export const RESPONSE_TYPE = 'acme.payments.v1.AuthorizeResponse';
+export const AUTHORIZE_PATH = '/acme.payments.v1.PaymentService/Authorize';
+export const GATEWAY_ID = 'spiffe://fle.local/gateway';
+
+export interface LoggedProcess {
+  readonly name: string;
+  logs(): string;
+  alive(): boolean;
+}
+
+export interface ReliabilityStack {
+  readonly pki: DevPki;
+  readonly nats: NatsHarness;
+  readonly keystoreEnv: KeystoreTestEnv;
+  keystore: KeystoreProcess;
+  processor: ProcessorProcess;
+  readonly gateways: Partial<Record<Transport, GatewayProcess>>;
+  readonly clients: Partial<Record<Transport, PaymentsClient>>;
+  /** The client's cipher: keys from the keystore under the client identity. */
+  readonly cipher: FieldCipher;
+  /** Every service process started so far, killed ones included. */
+  processes(): LoggedProcess[];
+  /** Another processor process on the stack's settings (plus `extra`). */
+  startProcessor(extra?: Partial<ProcessorProcessOptions>): Promise<ProcessorProcess>;
+  /** Another gateway (e.g. on a route no processor serves). */
+  startGateway(routes: readonly TestRoute[], extra?: Partial<GatewayProcessOptions>): Promise<GatewayProcess>;
+  /** Starts the keystore again on its pinned port (after stop/kill). */
+  restartKeystore(): Promise<KeystoreProcess>;
+  /** A NATS connection under `identity`, closed by stop(). */
+  connect(identity: string): Promise<NatsConnection>;
+  stop(): Promise<void>;
+}
+
+export interface ReliabilityStackOptions {
+  /** One gateway (and client) per transport, each routing Authorize that way. */
+  readonly transports: readonly Transport[];
+  /** NATS nodes: 1 (default) or a routed cluster. */
+  readonly natsNodes?: number;
+  readonly tenants?: readonly string[];
+  readonly processor?: Partial<ProcessorProcessOptions>;
+  readonly gateway?: Partial<Pick<GatewayProcessOptions, 'maxMessageBytes' | 'maxFieldBytes'>>;
+  /** Gateway route timeout; default 5000 ms. */
+  readonly routeTimeoutMs?: number;
+}
+
+export async function startReliabilityStack(opts: ReliabilityStackOptions): Promise<ReliabilityStack> {
+  const pki = await makeTestPki();
+  const stops: Array<() => Promise<void> | void> = [];
+  const started: LoggedProcess[] = [];
+  const stack: Partial<ReliabilityStack> = {};
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
+    stops.length = 0;
+  };
+  const track = (name: string, p: { logs?: () => string; output?: () => { stdout: string; stderr: string }; child: { exitCode: number | null; signalCode: NodeJS.Signals | null } }) => {
+    started.push({
+      name,
+      logs: () => (p.logs ? p.logs() : `${p.output!().stdout}\n${p.output!().stderr}`),
+      alive: () => p.child.exitCode === null && p.child.signalCode === null,
+    });
+  };
+  try {
+    const nats = await startNats({ tls: pki, users: 'fle', cluster: opts.natsNodes ?? 1 });
+    stops.push(() => nats.stop());
+    const keystoreEnv = await createKeystoreTestEnv({ pki });
+    stops.push(() => keystoreEnv.cleanup());
+    const keystore = await startKeystoreProcess(keystoreEnv);
+    track('keystore', keystore);
+    stops.push(() => (stack.keystore ?? keystore).stop());
+    const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
+    for (const tenant of opts.tenants ?? ['t1', 't2']) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring);
+    admin.close();
+
+    const baseProcessor: ProcessorProcessOptions = {
+      pki,
+      natsUrls: nats.urls,
+      keystoreAddress: keystore.address,
+      grpc: opts.transports.includes('grpc'),
+      allowedCallers: [GATEWAY_ID],
+      ...opts.processor,
+    };
+    const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}): Promise<ProcessorProcess> => {
+      const p = await startProcessorProcess({ ...baseProcessor, ...extra });
+      track('processor', p);
+      stops.push(() => p.stop());
+      return p;
+    };
+    const startGateway = async (routes: readonly TestRoute[], extra: Partial<GatewayProcessOptions> = {}): Promise<GatewayProcess> => {
+      const gw = await startGatewayProcess({ pki, natsUrls: nats.urls, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
+      track(`gateway`, gw);
+      stops.push(() => gw.stop());
+      return gw;
+    };
+    const processor = await startProcessor();
+    const keys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client') });
+    const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
+    const gateways: Partial<Record<Transport, GatewayProcess>> = {};
+    const clients: Partial<Record<Transport, PaymentsClient>> = {};
+    const timeoutMs = opts.routeTimeoutMs ?? 5000;
+    await Promise.all(
+      opts.transports.map(async (t) => {
+        const gw = await startGateway([authorizeRoute(t, { timeoutMs, ...(t === 'grpc' ? { processorAddress: processor.grpcAddress } : {}) })]);
+        gateways[t] = gw;
+        const client = new PaymentsClient({ address: gw.address, credentials: clientCredentials(pki), cipher, deadlineMs: timeoutMs + 5000 });
+        stops.push(() => client.close());
+        clients[t] = client;
+      }),
+    );
+    const conns: NatsConnection[] = [];
+    stops.push(async () => void (await Promise.allSettled(conns.map((c) => c.close()))));
+    return Object.assign(stack, {
+      pki,
+      nats,
+      keystoreEnv,
+      keystore,
+      processor,
+      gateways,
+      clients,
+      cipher,
+      processes: () => [...started],
+      startProcessor,
+      startGateway,
+      async restartKeystore() {
+        const ks = await startKeystoreProcess(keystoreEnv);
+        track('keystore', ks);
+        stack.keystore = ks;
+        return ks;
+      },
+      async connect(identity: string) {
+        const nc = await nats.connect(identity);
+        conns.push(nc);
+        return nc;
+      },
+      stop,
+    }) as ReliabilityStack;
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** mTLS credentials of the client identity, expecting the gateway. */
+export function clientCredentials(pki: DevPki, identity = 'client') {
+  return channelCredentials(pki.files(identity), { expectedServerIdentity: GATEWAY_ID });
+}
+
+export interface SealedRequest extends CanaryRequest {
+  readonly stamp: ReplayStamp;
+  readonly sealed: AuthorizeRequest;
+}
+
+/** A canary request for `tenant`, sealed by the client cipher under a (fresh) replay stamp. */
+export async function sealedRequest(cipher: FieldCipher, tenant = 't1', stamp: ReplayStamp = newReplayStamp()): Promise<SealedRequest> {
+  const fx = canaryAuthorizeRequest(tenant);
+  return { ...fx, stamp, sealed: await cipher.sealMessage(REQUEST_TYPE, fx.request, { context: replayContext(stamp) }) };
+}
+
+/** A settled call: the value, or the gRPC status, the carried fle code and the details. */
+export type CallOutcome<T> = { ok: true; value: T } | { ok: false; status: number; code: string; details: string };
+
+export async function settle<T>(p: Promise<T>): Promise<CallOutcome<T>> {
+  try {
+    return { ok: true, value: await p };
+  } catch (err) {
+    if (err instanceof FleCallError) return { ok: false, status: err.status, code: err.code, details: err.details };
+    const e = err as Partial<ServiceError>;
+    if (typeof e.code === 'number' && e.metadata instanceof Metadata) {
+      const carried = e.metadata.get('fle-error-code')[0];
+      return { ok: false, status: e.code, code: typeof carried === 'string' ? carried : 'UNKNOWN', details: e.details ?? '' };
+    }
+    throw err;
+  }
+}
+
+/** Polls `fn` until it returns a value (bounded by `timeoutMs`). */
+export async function waitFor<T>(what: string, fn: () => Promise<T | undefined> | T | undefined, timeoutMs = 20_000, everyMs = 100): Promise<T> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (v !== undefined) return v;
+    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** Where (if anywhere) any needle occurs, as UTF-8 or as its base64 / base64url. */
+export function findNeedles(haystack: Buffer | Uint8Array | string, needles: readonly string[]): string[] {
+  const buf = typeof haystack === 'string' ? Buffer.from(haystack) : Buffer.from(haystack.buffer, haystack.byteOffset, haystack.byteLength);
+  const hits = new Set<string>();
+  for (const n of needles) {
+    for (const form of [n, Buffer.from(n).toString('base64').replace(/=+$/, ''), Buffer.from(n).toString('base64url')]) {
+      if (form.length >= 8 && buf.includes(form)) hits.add(n);
+    }
+  }
+  return [...hits];
+}
