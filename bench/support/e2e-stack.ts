@@ -1,0 +1,140 @@
+// The whole pipeline for the end-to-end benchmark, all real processes on
+// loopback: nats-server (mTLS, per-identity permissions, @fle/testkit), the
+// keystore, one processor and one gateway, and the client SDK in this process.
+//
+// Both variants share every process: the gateway routes
+//   /acme.payments.v1.PaymentService/Authorize      -> core NATS `fle.rpc.<tenant>.authorize`
+//   /acme.payments.v1.PaymentService/AuthorizePlain -> core NATS `fle.rpc.<tenant>.authorize-plain`
+// and the processor runs the same handler for both (`authorize`, `authorize-plain`).
+// AuthorizePlain carries the unmarked twin types (proto: AuthorizePlainRequest),
+// so nothing is sealed on that path and no switch turns encryption off.
+import { readdirSync, readFileSync } from 'node:fs';
+import { FieldCipher, compileSchema } from '@fle/field-crypto';
+import { FleClient } from '@fle/client';
+import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
+import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
+import { channelCredentials, type DevPki } from '@fle/pki';
+import { schemaRoot } from '@fle/schema';
+import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
+import type { Transport } from '@fle/gateway';
+import { AUTHORIZE_METHOD, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { AUTHORIZE_PLAIN_ROUTE, AUTHORIZE_ROUTE, startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+
+export const RINGS = ['default', 'pci'] as const;
+
+export interface E2eStackOptions {
+  readonly tenants: readonly string[];
+  /** Key cache TTL of the processor and of the client (ms). */
+  readonly keyCacheTtlMs: number;
+  /** Processor concurrency (config `concurrency`). */
+  readonly processorConcurrency: number;
+  /** How the gateway reaches the processor for both routes. */
+  readonly transport: Transport;
+  /** Extra node flags for gateway and processor, e.g. `--cpu-prof` (env NODE_OPTIONS). */
+  readonly nodeOptions?: string;
+}
+
+/** A process of the pipeline whose memory and CPU the benchmark samples. */
+export interface ServicePid {
+  readonly name: 'gateway' | 'processor' | 'keystore' | 'nats-server';
+  readonly pid: number;
+}
+
+export interface E2eStack {
+  readonly pki: DevPki;
+  readonly nats: NatsHarness;
+  readonly keystoreEnv: KeystoreTestEnv;
+  readonly keystore: KeystoreProcess;
+  readonly processor: ProcessorProcess;
+  readonly gateway: GatewayProcess;
+  /** The client's key provider (keys fetched under the `client` identity). */
+  readonly clientKeys: KeystoreKeyProvider;
+  readonly client: FleClient;
+  readonly services: readonly ServicePid[];
+  stop(): Promise<void>;
+}
+
+/** The nats-server this process spawned (the harness keeps its pid to itself). */
+function natsServerPid(): number | undefined {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (comm === 'nats-server' && ppid === process.pid) return Number(entry);
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  return undefined;
+}
+
+export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
+  const stops: Array<() => Promise<void> | void> = [];
+  const stop = async () => {
+    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
+    stops.length = 0;
+  };
+  try {
+    const pki = await makeTestPki();
+    const nats = await startNats({ tls: pki, users: 'fle' });
+    stops.push(() => nats.stop());
+    const keystoreEnv = await createKeystoreTestEnv({ pki });
+    stops.push(() => keystoreEnv.cleanup());
+    const keystore = await startKeystoreProcess(keystoreEnv);
+    stops.push(() => keystore.stop());
+    const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
+    for (const tenant of opts.tenants) for (const ring of RINGS) await admin.createKeyRing(tenant, ring);
+    admin.close();
+
+    const env = opts.nodeOptions ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${opts.nodeOptions}`.trim() } : undefined;
+    const processor = await startProcessorProcess({
+      pki,
+      natsUrls: nats.urls,
+      keystoreAddress: keystore.address,
+      routes: [AUTHORIZE_ROUTE, AUTHORIZE_PLAIN_ROUTE],
+      concurrency: opts.processorConcurrency,
+      keyCacheTtlMs: opts.keyCacheTtlMs,
+      testProbe: false,
+      logLevel: 'warn',
+      ...(env ? { env } : {}),
+    });
+    stops.push(() => processor.stop());
+    const gateway = await startGatewayProcess({
+      pki,
+      natsUrls: nats.urls,
+      routes: [
+        { method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE.route, transport: opts.transport },
+        { method: AUTHORIZE_PLAIN_ROUTE.method, route: AUTHORIZE_PLAIN_ROUTE.route, transport: opts.transport },
+      ],
+      allowedCallers: ['spiffe://fle.local/client'],
+      logLevel: 'warn',
+      ...(env ? { env } : {}),
+    });
+    stops.push(() => gateway.stop());
+
+    const clientKeys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client'), ttlMs: opts.keyCacheTtlMs });
+    stops.push(() => clientKeys.close());
+    const client = new FleClient({
+      address: gateway.address,
+      credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
+      cipher: new FieldCipher({ schema: compileSchema(schemaRoot()), keys: clientKeys }),
+      deadlineMs: 15_000,
+    });
+    stops.push(() => client.close());
+    await client.waitForReady(10_000);
+
+    const natsPid = natsServerPid();
+    const services: ServicePid[] = [
+      { name: 'gateway', pid: gateway.pid },
+      { name: 'processor', pid: processor.pid },
+      { name: 'keystore', pid: keystore.pid },
+      ...(natsPid ? [{ name: 'nats-server' as const, pid: natsPid }] : []),
+    ];
+    return { pki, nats, keystoreEnv, keystore, processor, gateway, clientKeys, client, services, stop };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
