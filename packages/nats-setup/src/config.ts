@@ -121,8 +121,8 @@ export function renderNatsConfig(opts: NatsConfigOptions = {}): string {
     out.push('    users: [');
     for (const [name, perms] of Object.entries(users)) {
       out.push(`      { user: ${q(spiffeId(name, td))}, permissions: {`);
-      out.push(`          publish: { allow: ${list(perms.publish, '            ')} }`);
-      out.push(`          subscribe: { allow: ${list(perms.subscribe, '            ')} }`);
+      out.push(`          publish: ${allowOnly(perms.publish)}`);
+      out.push(`          subscribe: ${allowOnly(perms.subscribe)}`);
       out.push('      } }');
     }
     out.push('    ]', '  }', '}');
@@ -155,6 +155,15 @@ function tlsLines(files: TlsFiles, indent: string): string[] {
 function q(s: string): string {
   if (/[\u0000-\u001f\u007f]/.test(s)) invalid('configuration values cannot hold control characters or line breaks');
   return JSON.stringify(s);
+}
+
+/**
+ * An allow-list, or deny-all when it is empty: nats-server reads `allow: []`
+ * as "no restriction" (checked against 2.9.10: a user with `publish: { allow: [] }`
+ * may publish anywhere), which would turn "may publish nothing" into "may publish everything".
+ */
+function allowOnly(items: string[]): string {
+  return items.length === 0 ? '{ deny: [">"] }' : `{ allow: ${list(items, '            ')} }`;
 }
 
 /** One subject per line when there are several, so a reviewer can read the allow-list. */

@@ -27,6 +27,13 @@ describe('renderNatsConfig', () => {
     expect(FLE_NATS_PERMISSIONS['admin']!.publish.some((s) => s.includes('KV_fle_keystore'))).toBe(false);
   });
 
+  it('writes an empty allow-list as deny-all (nats-server reads `allow: []` as no restriction)', () => {
+    const text = renderNatsConfig({ tls: files, users: { watcher: { publish: [], subscribe: ['fle.js.>'] } } });
+    expect(text).toContain('publish: { deny: [">"] }');
+    expect(text).toContain('subscribe: { allow: ["fle.js.>"] }');
+    expect(text).not.toContain('allow: []');
+  });
+
   it('uses another trust domain when told', () => {
     expect(renderNatsConfig({ tls: files, trustDomain: 'acme.test' })).toContain('user: "spiffe://acme.test/gateway"');
   });
