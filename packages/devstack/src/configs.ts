@@ -1,0 +1,94 @@
+// The generated configs of the local stack, in the formats documented at the
+// top of each service's src/config.ts, and the keystore policy and NATS users.
+// Every certificate path comes from the dev PKI in the state folder; every
+// listener is on the loopback address; every link is mTLS.
+import { FLE_NATS_PERMISSIONS, type NatsPermissions } from '@fle/nats-setup';
+import { spiffeId, type PkiPaths } from '@fle/pki';
+import type { StackSettings } from './settings.js';
+import type { StateLayout } from './state-dir.js';
+
+export const AUTHORIZE_METHOD = '/acme.payments.v1.PaymentService/Authorize';
+export const AUTHORIZE_ROUTE = 'authorize';
+
+/**
+ * A development-only identity that may watch the request, reply and
+ * dead-letter subjects and the stored-authorization puts, and publish nothing:
+ * it lets the demo show what NATS carried. It exists only in the config
+ * `npm start` renders; the shipped configs (deploy/nats, FLE_NATS_PERMISSIONS)
+ * have no such user, so a production certificate named `observer` cannot log in.
+ */
+export const OBSERVER_IDENTITY = 'observer';
+export const OBSERVER_PERMISSIONS: NatsPermissions = Object.freeze({
+  publish: [], // rendered as deny-all (an empty nats-server allow-list would mean "anything")
+  subscribe: ['fle.rpc.>', 'fle.js.>', 'fle.dlq.>', '_INBOX.>', '$KV.fle_authorizations.>'],
+}) as NatsPermissions;
+
+/** The identities the stack's PKI holds: the project's defaults plus the dev observer. */
+export function stackIdentities(defaults: readonly string[]): string[] {
+  return [...defaults, OBSERVER_IDENTITY];
+}
+
+export function natsUsers(): Record<string, NatsPermissions> {
+  return { ...FLE_NATS_PERMISSIONS, [OBSERVER_IDENTITY]: OBSERVER_PERMISSIONS };
+}
+
+/** Keystore policy: the processor may fetch every tenant, the client only the demo tenant, admin administers; the gateway and the observer get nothing. */
+export function keystorePolicy(settings: StackSettings): Record<string, unknown> {
+  return {
+    deny: [spiffeId('gateway'), spiffeId(OBSERVER_IDENTITY)],
+    fetch: [
+      { identity: spiffeId('processor'), tenants: ['*'] },
+      { identity: spiffeId('client'), tenants: [settings.tenant] },
+    ],
+    admin: [{ identity: spiffeId('admin'), tenants: ['*'] }],
+  };
+}
+
+export function keystoreConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths): Record<string, unknown> {
+  return {
+    listen: `${settings.host}:${settings.ports.keystore}`,
+    tls: pki.files('keystore'),
+    policyFile: layout.policyFile,
+    masterKeyFile: layout.masterKey,
+    auditLog: layout.auditLog,
+    storage: { kind: 'file', path: layout.keystoreStore },
+    logLevel: 'info',
+  };
+}
+
+export function processorConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, keystoreAddress: string): Record<string, unknown> {
+  const files = pki.files('processor');
+  return {
+    // Served whatever the transport, so FLE_TRANSPORT=grpc needs no other change; only the gateway may call it.
+    grpc: { listen: `${settings.host}:${settings.ports.processor}`, tls: files, allowedCallers: [spiffeId('gateway')] },
+    nats: { servers: [natsUrl], tls: files, name: 'fle-processor' },
+    keystore: { address: keystoreAddress, tls: files, identity: spiffeId('keystore') },
+    core: { enabled: true },
+    jetstream: { enabled: true },
+    replay: { store: 'nats' },
+    metrics: { listen: `${settings.host}:0` },
+    log: { level: 'info' },
+    portsFile: layout.portsFile('processor'),
+    routes: [{ method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE, handler: 'authorize' }],
+  };
+}
+
+export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, processorAddress: string): Record<string, unknown> {
+  const files = pki.files('gateway');
+  return {
+    grpc: { listen: `${settings.host}:${settings.ports.gateway}`, tls: files, allowedCallers: [spiffeId('client')] },
+    nats: { servers: [natsUrl], tls: files, name: 'fle-gateway' },
+    metrics: { listen: `${settings.host}:0` },
+    log: { level: 'info' },
+    portsFile: layout.portsFile('gateway'),
+    routes: [
+      {
+        method: AUTHORIZE_METHOD,
+        route: AUTHORIZE_ROUTE,
+        transport: settings.transport,
+        timeoutMs: 5000,
+        ...(settings.transport === 'grpc' ? { processor: { address: processorAddress, tls: files, identity: spiffeId('processor') } } : {}),
+      },
+    ],
+  };
+}

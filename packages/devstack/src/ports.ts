@@ -1,0 +1,35 @@
+// Before anything starts: is every fixed port free on the loopback address?
+// A taken port is reported with the variable that moves it, instead of a
+// child process dying with EADDRINUSE somewhere in its log.
+import { createServer } from 'node:net';
+import { DevStackError } from './errors.js';
+import { PORT_DEFAULTS, type StackPorts } from './settings.js';
+
+/** Resolves when `port` could be bound on `host` a moment ago; rejects with the errno otherwise. */
+export function probePort(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.unref();
+    srv.once('error', reject);
+    srv.listen({ host, port, exclusive: true }, () => srv.close(() => resolve()));
+  });
+}
+
+/** Throws DEVSTACK_PORT_IN_USE naming the first taken port, its role and its variable. */
+export async function assertPortsFree(host: string, ports: StackPorts): Promise<void> {
+  for (const role of Object.keys(PORT_DEFAULTS) as Array<keyof StackPorts>) {
+    const port = ports[role];
+    if (port === 0) continue;
+    try {
+      await probePort(host, port);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? 'error';
+      const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs privileges' : `cannot be bound (${code})`;
+      throw new DevStackError(
+        'DEVSTACK_PORT_IN_USE',
+        `port ${port} for the ${role} on ${host} ${why}: stop what uses it, or set ${PORT_DEFAULTS[role].env} to another port (e.g. ${PORT_DEFAULTS[role].env}=${port + 10000 <= 65535 ? port + 10000 : port - 1000})`,
+        { cause: err },
+      );
+    }
+  }
+}

@@ -1,0 +1,62 @@
+// `<FLE_HOME>/run/stack.json`: where a running stack listens and which
+// processes it started. Written once every service is ready, removed on stop.
+// `fle demo` reads it for its defaults; tests read the pids from it.
+import { existsSync, readFileSync } from 'node:fs';
+import { rename, rm, writeFile } from 'node:fs/promises';
+import type { StackTransport } from './settings.js';
+
+export interface StackProcessInfo {
+  readonly name: 'nats' | 'keystore' | 'processor' | 'gateway';
+  /** Undefined for a NATS container. */
+  readonly pid: number | undefined;
+  readonly address: string;
+  readonly log: string;
+}
+
+export interface StackInfo {
+  /** The `npm start` process. */
+  readonly pid: number;
+  readonly startedAt: string;
+  readonly home: string;
+  readonly certsDir: string;
+  readonly tenant: string;
+  readonly transport: StackTransport;
+  readonly natsRunner: 'binary' | 'container';
+  readonly gateway: string;
+  readonly keystore: string;
+  readonly processor: string;
+  /** nats.js URL. */
+  readonly nats: string;
+  readonly processes: readonly StackProcessInfo[];
+}
+
+export async function writeStackFile(path: string, info: StackInfo): Promise<void> {
+  const tmp = `${path}.${process.pid}.tmp`;
+  await writeFile(tmp, `${JSON.stringify(info, null, 2)}\n`, { mode: 0o600 });
+  await rename(tmp, path);
+}
+
+/** The stack file, or undefined when there is none (or it is not one). */
+export function readStackFile(path: string): StackInfo | undefined {
+  if (!existsSync(path)) return undefined;
+  try {
+    const info = JSON.parse(readFileSync(path, 'utf8')) as StackInfo;
+    return typeof info.gateway === 'string' && Array.isArray(info.processes) ? info : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+export async function removeStackFile(path: string): Promise<void> {
+  await rm(path, { force: true });
+}
+
+/** True when a process with this id exists (signal 0 probes without signalling). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

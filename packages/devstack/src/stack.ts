@@ -1,0 +1,198 @@
+// The local stack: certificates, master key, nats-server, keystore, processor
+// and gateway, each a real child process on the loopback address, every link
+// mutually authenticated TLS. Start order follows the dependencies (NATS and
+// the keystore first, the gateway, the public edge, last); stop order is the
+// reverse. Whatever was started is stopped on every path out: a failed start,
+// stop(), or this process exiting (children are SIGKILLed from the exit hook).
+import { fileURLToPath } from 'node:url';
+import { writeFile } from 'node:fs/promises';
+import { stringify } from 'yaml';
+import { DEFAULT_IDENTITIES, ensureDevPki, pkiPaths, type PkiPaths } from '@fle/pki';
+import { KeystoreAdminClient } from '@fle/keystore-client';
+import { gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig, stackIdentities } from './configs.js';
+import { DevStackError } from './errors.js';
+import { startStackNats, type StackNats } from './nats-runner.js';
+import { assertPortsFree } from './ports.js';
+import { startServiceChild, type ServiceChild } from './service-child.js';
+import type { StackSettings } from './settings.js';
+import { removeStackFile, writeStackFile, type StackInfo } from './stack-file.js';
+import { ensureMasterKey, prepareStateDirs, stateLayout, type StateLayout } from './state-dir.js';
+
+/** The key rings of the demo tenant: `default`, and `pci` (card fields name it in the schema). */
+export const DEMO_KEY_RINGS = ['default', 'pci'] as const;
+
+export interface StartStackOptions {
+  /** One line per step, for the console. */
+  readonly onStep?: (line: string) => void;
+  /** Aborts start-up (Ctrl-C): what is running is stopped, then start rejects. */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunningStack {
+  readonly info: StackInfo;
+  readonly settings: StackSettings;
+  readonly layout: StateLayout;
+  readonly pki: PkiPaths;
+  /** Settles when a service exits while the stack is up (it is never rejected; the value says who and how). */
+  readonly failed: Promise<DevStackError>;
+  /** Stops every process (reverse start order), removes the stack file. Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILLs every process still running (a second Ctrl-C). */
+  killNow(): void;
+}
+
+const MAINS = {
+  keystore: mainOf('@fle/keystore'),
+  processor: mainOf('@fle/processor'),
+  gateway: mainOf('@fle/gateway'),
+};
+
+/** `<package>/src/main.ts`, next to the module the package exports. */
+function mainOf(pkg: string): string {
+  return fileURLToPath(new URL('./main.ts', import.meta.resolve(pkg)));
+}
+
+interface Stoppable {
+  readonly name: string;
+  stop(): Promise<void>;
+  killNow(): void;
+  alive(): boolean;
+}
+
+export async function startStack(settings: StackSettings, opts: StartStackOptions = {}): Promise<RunningStack> {
+  const step = opts.onStep ?? (() => undefined);
+  const layout = stateLayout(settings.home);
+  const started: Stoppable[] = [];
+  let stopping = false;
+  let stopped: Promise<void> | undefined;
+  let reportFailure: (e: DevStackError) => void = () => undefined;
+  const failed = new Promise<DevStackError>((resolve) => (reportFailure = resolve));
+
+  const killAll = (): void => {
+    for (const s of started) s.killNow();
+  };
+  // Last line of defence: whatever way this process ends, no child outlives it.
+  process.once('exit', killAll);
+
+  const stop = (): Promise<void> =>
+    (stopped ??= (async () => {
+      stopping = true;
+      for (const s of [...started].reverse()) await s.stop().catch(() => s.killNow());
+      await removeStackFile(layout.stackFile).catch(() => undefined);
+      process.off('exit', killAll);
+    })());
+
+  const watch = (name: string, exited: Promise<unknown>, log: string): void => {
+    void exited.then((e) => {
+      if (stopping) return;
+      const how = e && typeof e === 'object' && 'code' in e ? ` (code ${String((e as { code: unknown }).code)}, signal ${String((e as { signal?: unknown }).signal ?? null)})` : '';
+      reportFailure(new DevStackError('DEVSTACK_SERVICE_FAILED', `${name} exited while the stack was running${how}; see ${log}`));
+    });
+  };
+  const checkAborted = (): void => {
+    if (opts.signal?.aborted) throw new DevStackError('DEVSTACK_SERVICE_FAILED', 'start-up was interrupted');
+  };
+
+  try {
+    await prepareStateDirs(layout);
+    await assertPortsFree(settings.host, settings.ports);
+
+    const pkiResult = await ensureDevPki({ dir: layout.certs, identities: stackIdentities(DEFAULT_IDENTITIES) });
+    const pki = pkiPaths(layout.certs);
+    step(pkiResult.written.length > 0 ? `certificates: wrote ${pkiResult.written.length} files to ${layout.certs}` : `certificates: ${layout.certs} (already there)`);
+    const master = await ensureMasterKey(layout.masterKey);
+    step(`master key: ${layout.masterKey} (${master.created ? 'created now' : 'kept'}, mode 0600, never printed)`);
+    checkAborted();
+
+    const nats: StackNats = await startStackNats({
+      runner: settings.natsRunner,
+      host: settings.host,
+      port: settings.ports.nats,
+      tls: pki.files('nats'),
+      users: natsUsers(),
+      workDir: layout.natsDir,
+      storeDir: layout.jetstream,
+      logFile: layout.log('nats'),
+    });
+    started.push({ name: 'nats-server', stop: () => nats.stop(), killNow: () => nats.killNow(), alive: () => nats.alive() });
+    watch('nats-server', nats.exited, layout.log('nats'));
+    step(`nats-server: ${nats.url} — ${nats.describe()}, mTLS with certificate-mapped users, JetStream in ${nats.runner === 'binary' ? layout.jetstream : 'the container'}`);
+    checkAborted();
+
+    const child = async (name: 'keystore' | 'processor' | 'gateway', config: Record<string, unknown>): Promise<ServiceChild> => {
+      await writeFile(layout.config(name), stringify(config), { mode: 0o600 });
+      const c = await startServiceChild({
+        name,
+        mainPath: MAINS[name],
+        configPath: layout.config(name),
+        logFile: layout.log(name),
+        readiness: name === 'keystore' ? { kind: 'keystore-line' } : { kind: 'ports-file', path: layout.portsFile(name) },
+        ...(opts.signal ? { signal: opts.signal } : {}),
+      });
+      started.push({ name, stop: () => c.stop(), killNow: () => c.killNow(), alive: () => c.alive() });
+      watch(name, c.exited, c.logFile);
+      return c;
+    };
+
+    await writeFile(layout.policyFile, stringify(keystorePolicy(settings)), { mode: 0o600 });
+    const keystore = await child('keystore', keystoreConfig(settings, layout, pki));
+    const keystoreAddress = `${settings.host}:${keystore.port}`;
+    const rings = await ensureDemoRings(keystoreAddress, pki, settings.tenant);
+    step(`keystore: ${keystoreAddress} (pid ${keystore.pid}) — file storage ${layout.keystoreStore}; tenant "${settings.tenant}" key rings ${rings.map((r) => `${r.ring} v${r.version}${r.created ? ' (created now)' : ''}`).join(', ')}`);
+    checkAborted();
+
+    const processor = await child('processor', processorConfig(settings, layout, pki, nats.url, keystoreAddress));
+    const processorAddress = `${settings.host}:${processor.port}`;
+    step(`processor: ${processorAddress} (pid ${processor.pid}) — NATS queue group + JetStream consumer, gRPC for the gateway only; keys from the keystore`);
+    checkAborted();
+
+    const gateway = await child('gateway', gatewayConfig(settings, layout, pki, nats.url, processorAddress));
+    const gatewayAddress = `${settings.host}:${gateway.port}`;
+    step(`gateway: ${gatewayAddress} (pid ${gateway.pid}) — Authorize routed over ${settings.transport}; callers need the client certificate`);
+
+    const info: StackInfo = {
+      pid: process.pid,
+      startedAt: new Date().toISOString(),
+      home: layout.home,
+      certsDir: layout.certs,
+      tenant: settings.tenant,
+      transport: settings.transport,
+      natsRunner: nats.runner,
+      gateway: gatewayAddress,
+      keystore: keystoreAddress,
+      processor: processorAddress,
+      nats: nats.url,
+      processes: [
+        { name: 'nats', pid: nats.pid, address: nats.url, log: layout.log('nats') },
+        { name: 'keystore', pid: keystore.pid, address: keystoreAddress, log: keystore.logFile },
+        { name: 'processor', pid: processor.pid, address: processorAddress, log: processor.logFile },
+        { name: 'gateway', pid: gateway.pid, address: gatewayAddress, log: gateway.logFile },
+      ],
+    };
+    await writeStackFile(layout.stackFile, info);
+    return { info, settings, layout, pki, failed, stop, killNow: killAll };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Creates the demo tenant's missing key rings (as the admin identity); existing rings are kept. */
+async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string): Promise<Array<{ ring: string; version: number; created: boolean }>> {
+  // `localhost` is a SAN of every dev certificate; naming it avoids node's DEP0123 warning (SNI with an IP address).
+  const admin = new KeystoreAdminClient({ address, tls: pki.files('admin'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
+  try {
+    const existing = new Map((await admin.listRings(tenant)).map((r) => [r.ring, r.primaryVersion]));
+    const out: Array<{ ring: string; version: number; created: boolean }> = [];
+    for (const ring of DEMO_KEY_RINGS) {
+      const have = existing.get(ring);
+      if (have !== undefined) out.push({ ring, version: have, created: false });
+      else out.push({ ring, version: (await admin.createKeyRing(tenant, ring)).version, created: true });
+    }
+    return out;
+  } catch (err) {
+    throw new DevStackError('DEVSTACK_SERVICE_FAILED', `could not prepare the key rings of tenant "${tenant}": ${(err as Error).message}`, { cause: err });
+  } finally {
+    admin.close();
+  }
+}
