@@ -166,8 +166,8 @@ describe('FieldCipher key use', () => {
     expect(hex(parseEnvelope(decodeBase64url(sealed.nationalId)).nonce)).toBe('010000000000000000000000');
   });
 
-  it('defaults to native in the Node entry and to noble in the portable entry', () => {
-    expect(new FieldCipher({ schema, keys: keyProvider() }).backend.name).toBe('native');
+  it('defaults to native+sodium (fast-backend.ts) in the Node entry and to noble in the portable entry', () => {
+    expect(new FieldCipher({ schema, keys: keyProvider() }).backend.name).toBe('native+sodium');
     expect(new PortableFieldCipher({ schema, keys: keyProvider() }).backend.name).toBe('noble');
   });
 });

@@ -1,0 +1,129 @@
+// ChaCha20-Poly1305 and XChaCha20-Poly1305 (spec §4) from libsodium's
+// WebAssembly build (npm `libsodium`, the raw Emscripten module): the same
+// bytes as node:crypto and @noble/ciphers, no home-made primitive.
+//
+// Why (issue 7, bench/e2e): node:crypto pays a fixed ~5 µs per call for a new
+// cipher context (createCipheriv: an OpenSSL EVP context plus three result
+// Buffers and their finalizers) whatever the size, and a sealed field is
+// usually tens of bytes. One libsodium call costs ~1 µs at 16 B and ~5 µs at
+// 1 KiB (node:crypto: ~5.5 and ~10 µs). libsodium's WASM build has no SIMD,
+// so from a few KiB on node:crypto is faster: fast-backend.ts sends only
+// values up to MAX_VALUE here.
+//
+// Memory: one scratch region in the WASM heap, allocated once:
+//   key (32) | nonce (24) | aad (MAX_AAD) | input (MAX_VALUE+16) | output (MAX_VALUE+16)
+// Every call zeroes the key and the plaintext bytes (input on seal, output on
+// open) before it returns, so no key or plaintext stays in the heap.
+import { DecryptionError } from './errors.js';
+import type { SymmetricAlg } from './key-provider.js';
+
+/** Largest plaintext (bytes) handled here; larger values go to node:crypto. */
+export const MAX_VALUE = 2048;
+/** Largest AAD (bytes) handled here (spec §3 AADs are usually < 200 bytes). */
+export const MAX_AAD = 1024;
+const TAG = 16;
+
+// Offsets in the scratch region (multiples of 8).
+const KEY = 0;
+const NONCE = 32;
+const AAD = 56;
+const INPUT = AAD + MAX_AAD;
+const OUTPUT = INPUT + MAX_VALUE + TAG;
+const SCRATCH = OUTPUT + MAX_VALUE + TAG;
+
+/** The parts of the Emscripten module used here; 64-bit lengths are passed as (low, high) 32-bit halves. */
+interface SodiumModule {
+  readonly HEAPU8: Uint8Array;
+  _malloc(size: number): number;
+  _sodium_init(): number;
+  /** (c, clen_p, m, mlen_lo, mlen_hi, ad, adlen_lo, adlen_hi, nsec, npub, k) */
+  _crypto_aead_chacha20poly1305_ietf_encrypt(...args: number[]): number;
+  _crypto_aead_xchacha20poly1305_ietf_encrypt(...args: number[]): number;
+  /** (m, mlen_p, nsec, c, clen_lo, clen_hi, ad, adlen_lo, adlen_hi, npub, k); 0 = authentic */
+  _crypto_aead_chacha20poly1305_ietf_decrypt(...args: number[]): number;
+  _crypto_aead_xchacha20poly1305_ietf_decrypt(...args: number[]): number;
+}
+
+export class SodiumAead {
+  readonly #m: SodiumModule;
+  readonly #base: number;
+
+  private constructor(m: SodiumModule, base: number) {
+    this.#m = m;
+    this.#base = base;
+  }
+
+  /** Instantiates the WASM module; undefined when it cannot be loaded here. */
+  static async load(): Promise<SodiumAead | undefined> {
+    try {
+      const { default: factory } = (await import('libsodium')) as { default: (arg: object) => Promise<SodiumModule> };
+      // libsodium's own RNG is never used here (nonces come from random.ts), but sodium_init wants a source.
+      const m = await factory({ getRandomValue: () => globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! });
+      if (m._sodium_init() < 0) return undefined;
+      const base = m._malloc(SCRATCH);
+      if (!base) return undefined;
+      m.HEAPU8.fill(0, base, base + SCRATCH);
+      return new SodiumAead(m, base);
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** The WASM heap (tests check that no key or plaintext is left in it). */
+  heapForTests(): Uint8Array {
+    return this.#m.HEAPU8;
+  }
+
+  /**
+   * Writes ciphertext || tag of `plaintext` into `out` at `offset`; false
+   * (nothing written) when the plaintext or AAD is too large for the scratch.
+   */
+  seal(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): boolean {
+    const n = plaintext.length;
+    if (n > MAX_VALUE || aad.length > MAX_AAD) return false;
+    const m = this.#m;
+    const b = this.#base;
+    let heap = m.HEAPU8;
+    heap.set(key, b + KEY);
+    heap.set(nonce, b + NONCE);
+    heap.set(aad, b + AAD);
+    heap.set(plaintext, b + INPUT);
+    const encrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_encrypt : m._crypto_aead_xchacha20poly1305_ietf_encrypt;
+    const rc = encrypt(b + OUTPUT, 0, b + INPUT, n, 0, b + AAD, aad.length, 0, 0, b + NONCE, b + KEY);
+    heap = m.HEAPU8; // the view is replaced if the heap ever grew
+    heap.fill(0, b + KEY, b + KEY + 32);
+    heap.fill(0, b + INPUT, b + INPUT + n);
+    if (rc !== 0) throw new Error('libsodium encryption failed');
+    out.set(heap.subarray(b + OUTPUT, b + OUTPUT + n + TAG), offset);
+    return true;
+  }
+
+  /**
+   * Verifies and decrypts `sealed` (ciphertext || tag); DecryptionError when
+   * not authentic; undefined when too large for the scratch (nothing done).
+   */
+  open(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+    const n = sealed.length;
+    if (n < TAG) throw new DecryptionError();
+    if (n - TAG > MAX_VALUE || aad.length > MAX_AAD) return undefined;
+    const m = this.#m;
+    const b = this.#base;
+    let heap = m.HEAPU8;
+    heap.set(key, b + KEY);
+    heap.set(nonce, b + NONCE);
+    heap.set(aad, b + AAD);
+    heap.set(sealed, b + INPUT);
+    const decrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_decrypt : m._crypto_aead_xchacha20poly1305_ietf_decrypt;
+    // libsodium checks the tag before it decrypts anything.
+    const rc = decrypt(b + OUTPUT, 0, 0, b + INPUT, n, 0, b + AAD, aad.length, 0, b + NONCE, b + KEY);
+    heap = m.HEAPU8;
+    heap.fill(0, b + KEY, b + KEY + 32);
+    if (rc !== 0) {
+      heap.fill(0, b + OUTPUT, b + OUTPUT + n - TAG);
+      throw new DecryptionError();
+    }
+    const plaintext = heap.slice(b + OUTPUT, b + OUTPUT + n - TAG);
+    heap.fill(0, b + OUTPUT, b + OUTPUT + n - TAG);
+    return plaintext;
+  }
+}

@@ -1,0 +1,125 @@
+// The fast backend (fast-backend.ts: libsodium WASM up to 2 KiB, node:crypto
+// above): published vectors (RFC 8439 §2.8.2, draft-irtf-cfrg-xchacha §A.3.1),
+// byte equality with node:crypto and @noble/ciphers on both sides of the size
+// threshold, one opaque error, and no key or plaintext left in the WASM heap.
+import { randomBytes } from 'node:crypto';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { DecryptionError, defaultBackend, fastBackend, nativeBackend, nobleBackend, sodiumReady, type SymmetricAlg } from '../src/mod.js';
+import { MAX_AAD, MAX_VALUE, SodiumAead } from '../src/sodium-aead.js';
+import { hex, seq, unhex, utf8 } from './helpers.js';
+
+const SUNSCREEN = utf8(
+  "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
+);
+const AAD = unhex('50515253c0c1c2c3c4c5c6c7');
+const KEY = seq(32, 0x80);
+const VECTORS: { alg: SymmetricAlg; nonce: Uint8Array; sealed: string }[] = [
+  {
+    alg: 1,
+    nonce: unhex('070000004041424344454647'),
+    sealed: `d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d63dbea45e8ca9671282fafb69da92728b
+      1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58fab324e4fad675945585808b4831d7bc
+      3ff4def08e4b7a9de576d26586cec64b61161ae10b594f09e26a7e902ecbd0600691`,
+  },
+  {
+    alg: 2,
+    nonce: seq(24, 0x40),
+    sealed: `bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb731c7f1b0b4aa6440bf3a82f4eda7e39
+      ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9
+      21f9664c97637da9768812f615c68b13b52ec0875924c1c7987947deafd8780acf49`,
+  },
+];
+
+function sealWith(backend: typeof fastBackend, alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, pt: Uint8Array): Uint8Array {
+  const out = new Uint8Array(pt.length + 16);
+  backend.seal(alg, key, nonce, aad, pt, out, 0);
+  return out;
+}
+
+beforeAll(async () => {
+  expect(await sodiumReady).toBe(true);
+});
+
+describe('fast backend (libsodium WASM for small values)', () => {
+  it('is the Node default', () => {
+    expect(defaultBackend).toBe(fastBackend);
+  });
+
+  it.each(VECTORS)('seals and opens the published vector for alg $alg', (v) => {
+    expect(hex(sealWith(fastBackend, v.alg, KEY, v.nonce, AAD, SUNSCREEN))).toBe(hex(unhex(v.sealed)));
+    expect(hex(fastBackend.open(v.alg, KEY, v.nonce, AAD, unhex(v.sealed)))).toBe(hex(SUNSCREEN));
+  });
+
+  it('matches node:crypto and noble byte for byte on both sides of the size threshold', () => {
+    const sizes = [0, 1, 15, 16, 17, 63, 64, 65, 1024, MAX_VALUE - 1, MAX_VALUE, MAX_VALUE + 1, 3 * MAX_VALUE, 65_536];
+    for (const alg of [1, 2] as const) {
+      for (const size of sizes) {
+        for (const aadLength of [0, 13, MAX_AAD, MAX_AAD + 1]) {
+          const key = randomBytes(32);
+          const nonce = randomBytes(alg === 1 ? 12 : 24);
+          const aad = randomBytes(aadLength);
+          const pt = randomBytes(size);
+          const sealed = sealWith(fastBackend, alg, key, nonce, aad, pt);
+          expect(hex(sealed), `alg ${alg}, ${size} B, aad ${aadLength} B`).toBe(hex(sealWith(nativeBackend, alg, key, nonce, aad, pt)));
+          if (size <= 4096) expect(hex(sealed)).toBe(hex(sealWith(nobleBackend, alg, key, nonce, aad, pt)));
+          expect(hex(fastBackend.open(alg, key, nonce, aad, sealed))).toBe(hex(pt));
+        }
+      }
+    }
+  });
+
+  it('writes at an offset without touching the bytes around it', () => {
+    const big = new Uint8Array(10 + SUNSCREEN.length + 16 + 10).fill(0xee);
+    fastBackend.seal(1, KEY, VECTORS[0]!.nonce, AAD, SUNSCREEN, big, 10);
+    expect(hex(big.subarray(10, 10 + SUNSCREEN.length + 16))).toBe(hex(unhex(VECTORS[0]!.sealed)));
+    expect([...big.subarray(0, 10), ...big.subarray(10 + SUNSCREEN.length + 16)].every((b) => b === 0xee)).toBe(true);
+  });
+
+  it.each(VECTORS)('refuses tampering, another AAD, another key and short input for alg $alg with one opaque error', (v) => {
+    const flipped = unhex(v.sealed);
+    flipped[3]! ^= 0x01;
+    const cases: Array<() => unknown> = [
+      () => fastBackend.open(v.alg, KEY, v.nonce, AAD, flipped),
+      () => fastBackend.open(v.alg, KEY, v.nonce, AAD.subarray(1), unhex(v.sealed)),
+      () => fastBackend.open(v.alg, seq(32, 0x81), v.nonce, AAD, unhex(v.sealed)),
+      () => fastBackend.open(v.alg, KEY, v.nonce, AAD, new Uint8Array(15)),
+    ];
+    for (const c of cases) {
+      let err: unknown;
+      try {
+        c();
+      } catch (e) {
+        err = e;
+      }
+      expect(err).toBeInstanceOf(DecryptionError);
+      expect((err as DecryptionError).message).toBe('decryption failed');
+    }
+  });
+
+  it('leaves no key and no plaintext in the WASM heap', async () => {
+    const s = (await SodiumAead.load())!;
+    const key = randomBytes(32);
+    const pt = randomBytes(700);
+    const aad = randomBytes(40);
+    const nonce = randomBytes(12);
+    const out = new Uint8Array(pt.length + 16);
+    expect(s.seal(1, key, nonce, aad, pt, out, 0)).toBe(true);
+    expect(hex(s.open(1, key, nonce, aad, out)!)).toBe(hex(pt));
+    const tampered = out.slice();
+    tampered[0]! ^= 1;
+    expect(() => s.open(1, key, nonce, aad, tampered)).toThrow(DecryptionError);
+    const heap = Buffer.from(s.heapForTests().buffer, s.heapForTests().byteOffset, s.heapForTests().byteLength);
+    expect(heap.indexOf(Buffer.from(key))).toBe(-1);
+    expect(heap.indexOf(Buffer.from(pt.subarray(0, 32)))).toBe(-1);
+    expect(heap.indexOf(Buffer.from(pt.subarray(600, 632)))).toBe(-1);
+  });
+
+  it('declines what does not fit its scratch (the caller then uses node:crypto)', async () => {
+    const s = (await SodiumAead.load())!;
+    const out = new Uint8Array(MAX_VALUE + 1 + 16);
+    expect(s.seal(1, KEY, seq(12), AAD, new Uint8Array(MAX_VALUE + 1), out, 0)).toBe(false);
+    expect(s.seal(1, KEY, seq(12), new Uint8Array(MAX_AAD + 1), new Uint8Array(1), out, 0)).toBe(false);
+    expect(s.open(1, KEY, seq(12), AAD, new Uint8Array(MAX_VALUE + 17))).toBeUndefined();
+    expect(out.every((b) => b === 0)).toBe(true);
+  });
+});
