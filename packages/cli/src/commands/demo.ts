@@ -1,4 +1,43 @@
+// `fle demo [--json]`: one demo AuthorizeRequest through a running stack
+// (`npm start`), and per hop what it saw. Addresses come from the flags, else
+// from the stack file the running `npm start` wrote (FLE_HOME/run/stack.json),
+// else the fixed defaults. Exit 0 when the request was approved and no
+// plaintext was seen outside the processor; otherwise 1 with one line on stderr.
 import type { Command } from 'commander';
+import { DevStackError, formatDemo, resolveDemoTarget, runDemo, type DemoFlags } from '@fle/devstack';
 
-// Placeholder: the `fle demo` commands land with their issue.
-export function registerDemoCommands(_program: Command): void {}
+interface DemoOptions extends DemoFlags {
+  json?: boolean;
+}
+
+export function registerDemoCommands(program: Command): void {
+  program
+    .command('demo')
+    .description('send one encrypted AuthorizeRequest through a running stack (npm start) and show what each hop saw')
+    .option('--json', 'print a machine-readable summary (hops, approved, timings, plaintext seen outside the processor)')
+    .option('--gateway <host:port>', 'gateway address (default: the running stack, else 127.0.0.1:8443)')
+    .option('--certs <dir>', 'dev PKI folder with the client (and observer) certificates (default: <home>/certs)')
+    .option('--keystore <host:port>', 'keystore address the client fetches its keys from (default: the running stack, else 127.0.0.1:7443)')
+    .option('--nats <url>', 'NATS URL for the observer view (default: the running stack)')
+    .option('--tenant <tenant>', 'tenant id (default: the running stack, else demo)')
+    .option('--home <dir>', 'state folder of the stack (default: env FLE_HOME, else .fle)')
+    .action(async (o: DemoOptions) => {
+      const { target } = resolveDemoTarget(o);
+      let run;
+      try {
+        run = await runDemo(target);
+      } catch (err) {
+        throw new Error(oneLine(err, target.gateway));
+      }
+      process.stdout.write(o.json ? `${JSON.stringify(run.summary, null, 2)}\n` : formatDemo(run));
+      if (!run.summary.ok) throw new Error(`demo: ${run.summary.problems.join('; ')}`);
+    });
+}
+
+/** One line; an unreachable stack gets the hint that matters. */
+function oneLine(err: unknown, gateway: string): string {
+  const text = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
+  const cause = err instanceof DevStackError ? (err.cause as { status?: number } | undefined) : undefined;
+  const unavailable = cause?.status === 14 || /UNAVAILABLE|ECONNREFUSED|unavailable/.test(text);
+  return unavailable ? `demo: cannot reach the stack at ${gateway} (is \`npm start\` running?): ${text}` : `demo: ${text}`;
+}

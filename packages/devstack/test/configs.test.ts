@@ -1,0 +1,32 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { FLE_NATS_PERMISSIONS, renderNatsConfig } from '@fle/nats-setup';
+import { describe, expect, it } from 'vitest';
+import { OBSERVER_IDENTITY, keystorePolicy, natsUsers } from '../src/configs.js';
+import { settingsFromEnv } from '../src/settings.js';
+
+const REPO = fileURLToPath(new URL('../../../', import.meta.url));
+const tls = { ca: '/c/ca.pem', cert: '/c/nats.pem', key: '/c/nats-key.pem' };
+
+describe('dev-only observer identity', () => {
+  it('is a user of the npm start config only: it may subscribe to the request path and publish nothing', () => {
+    const text = renderNatsConfig({ tls, users: natsUsers() });
+    const block = text.slice(text.indexOf('user: "spiffe://fle.local/observer"'));
+    expect(block).toMatch(/^user: "spiffe:\/\/fle\.local\/observer", permissions: \{\s+publish: \{ deny: \[">"\] \}/);
+    expect(natsUsers()['gateway']).toEqual(FLE_NATS_PERMISSIONS['gateway']);
+  });
+
+  it('is not in the shipped permissions nor in any shipped NATS config', () => {
+    expect(Object.keys(FLE_NATS_PERMISSIONS)).not.toContain(OBSERVER_IDENTITY);
+    const shipped = [join(REPO, 'deploy/nats'), join(REPO, 'deploy/k8s/base/nats')].flatMap((d) => readdirSync(d).map((f) => join(d, f)));
+    expect(shipped.length).toBeGreaterThanOrEqual(3);
+    for (const f of shipped) expect(readFileSync(f, 'utf8'), f).not.toContain(OBSERVER_IDENTITY);
+  });
+
+  it('gets no key: the keystore policy denies the gateway and the observer, and the client only the demo tenant', () => {
+    const policy = keystorePolicy(settingsFromEnv({ FLE_DEMO_TENANT: 'acme' }, '/x')) as { deny: string[]; fetch: Array<{ identity: string; tenants: string[] }> };
+    expect(policy.deny).toEqual(['spiffe://fle.local/gateway', 'spiffe://fle.local/observer']);
+    expect(policy.fetch).toContainEqual({ identity: 'spiffe://fle.local/client', tenants: ['acme'] });
+  });
+});
