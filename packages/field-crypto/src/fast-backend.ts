@@ -39,7 +39,7 @@ export const sodiumReady: Promise<boolean> = SodiumAead.load().then((s) => {
 
 export const fastBackend: CipherBackend = {
   name: 'native+sodium',
-  seal(alg, key, nonce, aad, plaintext, out, offset) {
+  seal(alg, key, nonce, aad, plaintext, out, offset = 0) {
     if (sodium?.seal(alg, key, nonce, aad, plaintext, out, offset)) return;
     nativeBackend.seal(alg, key, nonce, aad, plaintext, out, offset);
   },
