@@ -3,6 +3,7 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import {
   KeyAlg,
+  KeyKind,
   KeystoreAdminServiceClient,
   KeyVersionState,
   type CreateKeyRingResponse,
@@ -22,11 +23,14 @@ import { keystoreAddress, keystoreCredentials, type KeystoreConnectionOptions } 
 
 export type VersionStateName = 'pending' | 'primary' | 'decrypt-only' | 'disabled' | 'destroyed';
 
+/** Envelope alg of a ring: 1/2 symmetric (ChaCha20-/XChaCha20-Poly1305), 3 an X25519 key pair (HPKE). */
+export type RingAlg = 1 | 2 | 3;
+
 export interface KeyVersionSummary {
   tenant: string;
   ring: string;
   version: number;
-  alg: 1 | 2;
+  alg: RingAlg;
   state: VersionStateName;
   createdAt: string;
   stateChangedAt: string;
@@ -35,7 +39,7 @@ export interface KeyVersionSummary {
 export interface KeyRingSummary {
   tenant: string;
   ring: string;
-  alg: 1 | 2;
+  alg: RingAlg;
   primaryVersion: number;
   createdAt: string;
 }
@@ -48,13 +52,17 @@ const STATE_NAMES: Record<number, VersionStateName> = {
   [KeyVersionState.KEY_VERSION_STATE_DESTROYED]: 'destroyed',
 };
 
+function algOf(alg: KeyAlg): RingAlg {
+  return alg === KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 ? 3 : alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : 1;
+}
+
 function version(v: KeyVersionInfo | undefined): KeyVersionSummary {
   if (!v) throw new KeystoreResponseError('keystore answered without a version');
   return {
     tenant: v.tenant,
     ring: v.ring,
     version: v.version,
-    alg: v.alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : 1,
+    alg: algOf(v.alg),
     state: STATE_NAMES[v.state] ?? (String(v.state) as VersionStateName),
     createdAt: new Date(v.createdAtUnixMs).toISOString(),
     stateChangedAt: new Date(v.stateChangedAtUnixMs).toISOString(),
@@ -65,7 +73,7 @@ function ring(r: KeyRingInfo): KeyRingSummary {
   return {
     tenant: r.tenant,
     ring: r.ring,
-    alg: r.alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : 1,
+    alg: algOf(r.alg),
     primaryVersion: r.primaryVersion,
     createdAt: new Date(r.createdAtUnixMs).toISOString(),
   };
@@ -87,9 +95,12 @@ export class KeystoreAdminClient {
     this.#timeoutMs = opts.rpcTimeoutMs ?? 5000;
   }
 
-  async createKeyRing(tenant: string, ringName: string, opts: { alg?: 1 | 2 } = {}): Promise<KeyVersionSummary> {
-    const alg = opts.alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
-    const res = await this.#call<CreateKeyRingResponse>(tenant, ringName, (cb) => this.#client.createKeyRing({ tenant, ring: ringName, kind: 0, alg }, new Metadata(), this.#opts(), cb));
+  /** `alg: 3` creates an X25519 key ring (key pairs for HPKE, envelope alg 3/4); default 1. */
+  async createKeyRing(tenant: string, ringName: string, opts: { alg?: RingAlg } = {}): Promise<KeyVersionSummary> {
+    const x25519 = opts.alg === 3;
+    const alg = x25519 ? KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 : opts.alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
+    const kind = x25519 ? KeyKind.KEY_KIND_X25519 : KeyKind.KEY_KIND_SYMMETRIC;
+    const res = await this.#call<CreateKeyRingResponse>(tenant, ringName, (cb) => this.#client.createKeyRing({ tenant, ring: ringName, kind, alg }, new Metadata(), this.#opts(), cb));
     return version(res.version);
   }
 

@@ -26,5 +26,12 @@ export {
   type KeystoreAdminClientOptions,
   type KeyRingSummary,
   type KeyVersionSummary,
+  type RingAlg,
   type VersionStateName,
 } from './admin-client.js';
+export {
+  KeystorePublicKeyProvider,
+  type FetchedPublicKey,
+  type KeystorePublicKeyProviderOptions,
+  type PublicKeyCacheOptions,
+} from './public-key-provider.js';

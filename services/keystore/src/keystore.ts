@@ -4,24 +4,35 @@ import { randomBytes } from 'node:crypto';
 import { SecretKey } from '@fle/field-crypto';
 import { InvalidTransitionError, NotFoundError, StorageConflictError } from './errors.js';
 import {
+  algForKind,
   assertRing,
   assertTenant,
   assertVersion,
   ringView,
   versionView,
+  type KeyAlgByte,
   type KeyKindName,
   type KeyRingRecord,
   type KeyRingView,
   type KeyVersionView,
-  type SymmetricAlgByte,
 } from './model.js';
 import * as sm from './state-machine.js';
 import type { KeyStorage } from './storage/types.js';
 import { KeyWrapper } from './wrap.js';
+import { x25519PublicKeyOf } from './x25519.js';
 
 export interface KeyMaterialResult {
   info: KeyVersionView;
+  /** The symmetric key, or for an x25519 ring the private key. */
   key: SecretKey;
+  /** x25519 rings: the public key of `key`. */
+  publicKey?: Uint8Array;
+}
+
+export interface PublicKeyResult {
+  info: KeyVersionView;
+  /** The X25519 public key (32 bytes). */
+  publicKey: Uint8Array;
 }
 
 export interface KeystoreOptions {
@@ -49,11 +60,11 @@ export class Keystore {
     this.#rng = opts.rng ?? ((n) => new Uint8Array(randomBytes(n)));
   }
 
-  async createRing(tenant: string, ring: string, opts: { kind?: KeyKindName; alg?: SymmetricAlgByte } = {}): Promise<KeyVersionView> {
+  async createRing(tenant: string, ring: string, opts: { kind?: KeyKindName; alg?: KeyAlgByte } = {}): Promise<KeyVersionView> {
     assertTenant(tenant);
     assertRing(ring);
     const kind = opts.kind ?? 'symmetric';
-    const alg = opts.alg ?? 1;
+    const alg = algForKind(kind, opts.alg);
     const record = sm.newRing({ tenant, ring, kind, alg }, this.#now(), (version) =>
       this.#wrapper.wrapFresh({ tenant, ring, version, kind, alg }, this.#rng),
     );
@@ -121,6 +132,20 @@ export class Keystore {
     return this.#material(record, version);
   }
 
+  /**
+   * The public key of an x25519 ring's primary version (never a pending one),
+   * for clients that seal with HPKE. FAILED_PRECONDITION for a symmetric ring.
+   */
+  async publicKey(tenant: string, ring: string): Promise<PublicKeyResult> {
+    const record = await this.#read(tenant, ring);
+    if (record.kind !== 'x25519') throw new InvalidTransitionError(`key ring ${tenant}/${ring} is symmetric: it has no public key`);
+    const primary = record.versions.find((v) => v.state === 'primary');
+    if (!primary) throw new NotFoundError(`key ring ${tenant}/${ring} has no primary version`); // unreachable: invariant
+    const m = this.#material(record, primary.version);
+    m.key.destroy();
+    return { info: m.info, publicKey: m.publicKey! };
+  }
+
   #material(record: KeyRingRecord, version: number): KeyMaterialResult {
     const v = sm.find(record, version);
     const raw = this.#wrapper.unwrap(
@@ -128,7 +153,9 @@ export class Keystore {
       v.wrapped!,
     );
     try {
-      return { info: versionView(record, v), key: new SecretKey(raw) };
+      const info = versionView(record, v);
+      if (record.kind === 'x25519') return { info, key: new SecretKey(raw), publicKey: x25519PublicKeyOf(raw) };
+      return { info, key: new SecretKey(raw) };
     } finally {
       raw.fill(0);
     }

@@ -8,11 +8,30 @@ export type VersionState = 'pending' | 'primary' | 'decrypt-only' | 'disabled' |
 
 export const VERSION_STATES: readonly VersionState[] = ['pending', 'primary', 'decrypt-only', 'disabled', 'destroyed'];
 
-/** Only symmetric keys exist today; `x25519` key pairs are a later issue. */
-export type KeyKindName = 'symmetric';
+/**
+ * What a ring's versions hold: `symmetric` 32-byte keys (envelope v1, alg 1/2)
+ * or `x25519` key pairs (HPKE, envelope alg 3/4, docs/envelope-hpke.md). The
+ * wrapped secret is 32 bytes either way; an X25519 public key is derived from
+ * its private key whenever it is served, so storage cannot hold a mismatched one.
+ */
+export type KeyKindName = 'symmetric' | 'x25519';
 
 /** Envelope alg byte (envelope-v1.md §1). */
 export type SymmetricAlgByte = 1 | 2;
+/** The alg of an X25519 ring: HPKE, envelope alg 3 (and 4 in auth mode). */
+export const HPKE_ALG_BYTE = 3;
+/** A ring's alg: 1/2 for symmetric rings, 3 for X25519 rings. */
+export type KeyAlgByte = SymmetricAlgByte | typeof HPKE_ALG_BYTE;
+
+/** The one alg each kind allows, or the default when none is asked for (INVALID_ARGUMENT otherwise). */
+export function algForKind(kind: KeyKindName, alg: KeyAlgByte | undefined): KeyAlgByte {
+  if (kind === 'x25519') {
+    if (alg !== undefined && alg !== HPKE_ALG_BYTE) throw new InvalidArgumentError('an x25519 key ring uses alg 3 (HPKE) only');
+    return HPKE_ALG_BYTE;
+  }
+  if (alg === HPKE_ALG_BYTE) throw new InvalidArgumentError('alg 3 (HPKE) needs an x25519 key ring');
+  return alg ?? 1;
+}
 
 export interface KeyVersionRecord {
   version: number;
@@ -27,7 +46,7 @@ export interface KeyRingRecord {
   tenant: string;
   ring: string;
   kind: KeyKindName;
-  alg: SymmetricAlgByte;
+  alg: KeyAlgByte;
   createdAt: number;
   /** Ascending by version; numbers are never reused. */
   versions: KeyVersionRecord[];
@@ -39,7 +58,7 @@ export interface KeyVersionView {
   ring: string;
   version: number;
   kind: KeyKindName;
-  alg: SymmetricAlgByte;
+  alg: KeyAlgByte;
   state: VersionState;
   createdAt: number;
   stateChangedAt: number;
@@ -49,7 +68,7 @@ export interface KeyRingView {
   tenant: string;
   ring: string;
   kind: KeyKindName;
-  alg: SymmetricAlgByte;
+  alg: KeyAlgByte;
   primaryVersion: number;
   createdAt: number;
 }
@@ -113,8 +132,8 @@ export function assertRingRecord(value: unknown): asserts value is KeyRingRecord
   if (typeof r !== 'object' || r === null) bad('not an object');
   assertTenant(r.tenant);
   assertRing(r.ring);
-  if (r.kind !== 'symmetric') bad('kind');
-  if (r.alg !== 1 && r.alg !== 2) bad('alg');
+  if (r.kind !== 'symmetric' && r.kind !== 'x25519') bad('kind');
+  if (r.kind === 'symmetric' ? r.alg !== 1 && r.alg !== 2 : r.alg !== HPKE_ALG_BYTE) bad('alg');
   if (!Number.isFinite(r.createdAt)) bad('createdAt');
   if (!Array.isArray(r.versions) || r.versions.length === 0) bad('versions');
   let last = 0;

@@ -3,6 +3,9 @@
 // fetch key material for, and the tenants it may administer. Anything not
 // named is denied. `deny` lists identities that get nothing whatever else the
 // file says: the gateway belongs there (DESIGN.md "Identity and authorization").
+// `fetch-public` names identities that may fetch only the public key of an
+// X25519 ring's primary version (clients sealing with HPKE); a `fetch` rule
+// also allows that (whoever may hold the private key may hold the public one).
 //
 //   deny:
 //     - spiffe://fle.local/gateway
@@ -10,6 +13,9 @@
 //     - identity: spiffe://fle.local/processor
 //       tenants: ["*"]
 //       rings: ["*"]          # optional, default all rings
+//   fetch-public:
+//     - identity: spiffe://fle.local/client
+//       tenants: ["*"]
 //   admin:
 //     - identity: spiffe://fle.local/admin
 //       tenants: ["*"]
@@ -20,7 +26,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError } from './errors.js';
 
-export type PolicyAction = 'fetch' | 'admin';
+export type PolicyAction = 'fetch' | 'fetch-public' | 'admin';
 
 export interface PolicyRule {
   identity: string;
@@ -31,6 +37,7 @@ export interface PolicyRule {
 export interface PolicyDocument {
   deny?: string[];
   fetch?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
+  'fetch-public'?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   admin?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
 }
 
@@ -48,10 +55,10 @@ export class Policy {
     const where = 'policy';
     if (typeof doc !== 'object' || doc === null) throw new ConfigError(`${where}: must be a mapping`);
     for (const key of Object.keys(doc)) {
-      if (!['deny', 'fetch', 'admin'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+      if (!['deny', 'fetch', 'fetch-public', 'admin'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
     }
     this.#deny = stringList(doc.deny ?? [], `${where}.deny`).map(compile);
-    this.#rules = { fetch: rules(doc.fetch, 'fetch'), admin: rules(doc.admin, 'admin') };
+    this.#rules = { fetch: rules(doc.fetch, 'fetch'), 'fetch-public': rules(doc['fetch-public'], 'fetch-public'), admin: rules(doc.admin, 'admin') };
   }
 
   static fromYaml(text: string): Policy {
@@ -78,11 +85,15 @@ export class Policy {
   decide(identity: string | undefined, action: PolicyAction, tenant: string, ring?: string): Decision {
     if (!identity) return { allowed: false, reason: 'no client identity' };
     if (this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
-    for (const rule of this.#rules[action]) {
-      if (!rule.identity.test(identity)) continue;
-      if (!rule.tenants.some((t) => t.test(tenant))) continue;
-      if (ring !== undefined && !rule.rings.some((r) => r.test(ring))) continue;
-      return { allowed: true, reason: `${action}[${rule.index}]` };
+    // A public key is also handed to whoever may fetch the private key.
+    const actions: PolicyAction[] = action === 'fetch-public' ? ['fetch-public', 'fetch'] : [action];
+    for (const a of actions) {
+      for (const rule of this.#rules[a]) {
+        if (!rule.identity.test(identity)) continue;
+        if (!rule.tenants.some((t) => t.test(tenant))) continue;
+        if (ring !== undefined && !rule.rings.some((r) => r.test(ring))) continue;
+        return { allowed: true, reason: `${a}[${rule.index}]` };
+      }
     }
     return {
       allowed: false,

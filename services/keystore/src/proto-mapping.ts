@@ -7,7 +7,7 @@ import {
   type KeyVersionInfo,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { InvalidArgumentError } from './errors.js';
-import type { KeyKindName, KeyRingView, KeyVersionView, SymmetricAlgByte, VersionState } from './model.js';
+import { HPKE_ALG_BYTE, type KeyAlgByte, type KeyKindName, type KeyRingView, type KeyVersionView, type VersionState } from './model.js';
 
 const STATE: Record<VersionState, KeyVersionState> = {
   pending: KeyVersionState.KEY_VERSION_STATE_PENDING,
@@ -25,23 +25,28 @@ export function stateFromProto(state: KeyVersionState): VersionState | undefined
   return (Object.keys(STATE) as VersionState[]).find((k) => STATE[k] === state);
 }
 
-export function kindToProto(_kind: KeyKindName): KeyKind {
-  return KeyKind.KEY_KIND_SYMMETRIC;
+export function kindToProto(kind: KeyKindName): KeyKind {
+  return kind === 'x25519' ? KeyKind.KEY_KIND_X25519 : KeyKind.KEY_KIND_SYMMETRIC;
 }
 
-export function algToProto(alg: SymmetricAlgByte): KeyAlg {
+export function algToProto(alg: KeyAlgByte): KeyAlg {
+  if (alg === HPKE_ALG_BYTE) return KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305;
   return alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
 }
 
 export function kindFromProto(kind: KeyKind): KeyKindName {
   if (kind === KeyKind.KEY_KIND_UNSPECIFIED || kind === KeyKind.KEY_KIND_SYMMETRIC) return 'symmetric';
-  throw new InvalidArgumentError('kind must be KEY_KIND_SYMMETRIC');
+  if (kind === KeyKind.KEY_KIND_X25519) return 'x25519';
+  throw new InvalidArgumentError('kind must be KEY_KIND_SYMMETRIC or KEY_KIND_X25519');
 }
 
-export function algFromProto(alg: KeyAlg): SymmetricAlgByte {
-  if (alg === KeyAlg.KEY_ALG_UNSPECIFIED || alg === KeyAlg.KEY_ALG_CHACHA20_POLY1305) return 1;
+/** Undefined for KEY_ALG_UNSPECIFIED: the kind's default (model.ts algForKind) applies. */
+export function algFromProto(alg: KeyAlg): KeyAlgByte | undefined {
+  if (alg === KeyAlg.KEY_ALG_UNSPECIFIED) return undefined;
+  if (alg === KeyAlg.KEY_ALG_CHACHA20_POLY1305) return 1;
   if (alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305) return 2;
-  throw new InvalidArgumentError('alg must be KEY_ALG_CHACHA20_POLY1305 or KEY_ALG_XCHACHA20_POLY1305');
+  if (alg === KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305) return HPKE_ALG_BYTE;
+  throw new InvalidArgumentError('alg must be KEY_ALG_CHACHA20_POLY1305, KEY_ALG_XCHACHA20_POLY1305 or KEY_ALG_HPKE_X25519_CHACHA20_POLY1305');
 }
 
 export function versionInfo(v: KeyVersionView): KeyVersionInfo {

@@ -5,15 +5,19 @@
 import * as grpc from '@grpc/grpc-js';
 import { identityFromPeerCertificate } from '@fle/pki';
 import {
+  type KeyAlg,
+  type KeyKind,
   KeystoreAdminServiceService,
   KeystoreServiceService,
   type KeyMaterial,
   type KeystoreAdminServiceServer,
+  type PublicKey,
   type KeystoreServiceServer,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import type { AuditSink } from './audit.js';
 import { KeystoreError, PermissionDeniedError, UnauthenticatedError, grpcStatusOf } from './errors.js';
-import type { Keystore, KeyMaterialResult } from './keystore.js';
+import type { Keystore, KeyMaterialResult, PublicKeyResult } from './keystore.js';
+import type { KeyAlgByte, KeyKindName } from './model.js';
 import type { Decision, Policy, PolicyAction } from './policy.js';
 import { algFromProto, kindFromProto, ringInfo, versionInfo } from './proto-mapping.js';
 
@@ -67,7 +71,7 @@ function unary<Req, Res>(
     const decision =
       typeof permission === 'function' ? permission(opts.policy(), identity) : opts.policy().decide(identity, permission, t.tenant, t.ring);
     if (!decision.allowed) {
-      const what = permission === 'fetch' ? 'fetch keys of' : 'administer';
+      const what = permission === 'fetch' ? 'fetch keys of' : permission === 'fetch-public' ? 'fetch public keys of' : 'administer';
       const ringPart = t.ring === undefined ? '' : ` ring ${t.ring}`;
       fail(new PermissionDeniedError(`${identity} may not ${what} tenant ${t.tenant}${ringPart}`), false, decision.reason);
       return;
@@ -91,9 +95,18 @@ function unary<Req, Res>(
 }
 
 function material(m: KeyMaterialResult): KeyMaterial {
-  const out = { info: versionInfo(m.info), symmetricKey: Buffer.from(m.key.exposeBytes()) };
+  const secret = Buffer.from(m.key.exposeBytes());
+  const empty = Buffer.alloc(0);
+  const out =
+    m.info.kind === 'x25519'
+      ? { info: versionInfo(m.info), symmetricKey: empty, x25519PrivateKey: secret, x25519PublicKey: Buffer.from(m.publicKey!) }
+      : { info: versionInfo(m.info), symmetricKey: secret, x25519PrivateKey: empty, x25519PublicKey: empty };
   m.key.destroy(); // the response holds the only copy from here on
   return out;
+}
+
+function publicKey(p: PublicKeyResult): PublicKey {
+  return { info: versionInfo(p.info), x25519PublicKey: Buffer.from(p.publicKey) };
 }
 
 export function keystoreServiceImpl(opts: KeystoreServiceOptions): KeystoreServiceServer {
@@ -109,6 +122,11 @@ export function keystoreServiceImpl(opts: KeystoreServiceOptions): KeystoreServi
       (r) => ({ tenant: r.tenant, ring: r.ring, version: r.version }),
       async (r) => ({ key: material(await ks.keyVersion(r.tenant, r.ring, r.version)) }),
     ),
+    // Public keys only: `fetch-public` identities (clients that seal with HPKE) get
+    // this and nothing else; `fetch` implies it (policy.ts).
+    getPublicKey: unary(opts, 'GetPublicKey', 'fetch-public', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => ({
+      key: publicKey(await ks.publicKey(r.tenant, r.ring)),
+    })),
   };
 }
 
@@ -122,7 +140,7 @@ export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): Keystore
   });
   return {
     createKeyRing: unary(opts, 'CreateKeyRing', 'admin', ringOf, async (r) => ({
-      version: versionInfo(await ks.createRing(r.tenant, r.ring, { kind: kindFromProto(r.kind), alg: algFromProto(r.alg) })),
+      version: versionInfo(await ks.createRing(r.tenant, r.ring, createOptions(r.kind, r.alg))),
     })),
     rotateKeyRing: unary(opts, 'RotateKeyRing', 'admin', ringOf, async (r) => ({
       version: versionInfo(await ks.rotate(r.tenant, r.ring)),
@@ -160,6 +178,11 @@ export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): Keystore
       }))(call, callback);
     },
   };
+}
+
+function createOptions(kind: KeyKind, alg: KeyAlg): { kind: KeyKindName; alg?: KeyAlgByte } {
+  const a = algFromProto(alg);
+  return { kind: kindFromProto(kind), ...(a === undefined ? {} : { alg: a }) };
 }
 
 export interface StartedServer {

@@ -8,13 +8,13 @@
 //
 // Invariant kept by every function: exactly one primary per ring.
 import { InvalidTransitionError, NotFoundError } from './errors.js';
-import { MAX_VERSION, type KeyRingRecord, type KeyVersionRecord, type SymmetricAlgByte, type KeyKindName } from './model.js';
+import { MAX_VERSION, type KeyAlgByte, type KeyKindName, type KeyRingRecord, type KeyVersionRecord } from './model.js';
 
 /** Produces the wrapped key for a new version (the wrap AAD binds the version number). */
 export type WrapNewKey = (version: number) => string;
 
 export function newRing(
-  args: { tenant: string; ring: string; kind: KeyKindName; alg: SymmetricAlgByte },
+  args: { tenant: string; ring: string; kind: KeyKindName; alg: KeyAlgByte },
   now: number,
   wrapNew: WrapNewKey,
 ): KeyRingRecord {

@@ -5,20 +5,20 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { SecretKey } from '@fle/field-crypto';
 import { MasterKeyError } from './errors.js';
-import type { KeyKindName, SymmetricAlgByte } from './model.js';
+import type { KeyAlgByte, KeyKindName } from './model.js';
 import { deriveFromMaster } from './master-key.js';
 
 const NONCE = 12;
 const TAG = 16;
 const KEY = 32;
-const KIND_CODE: Record<KeyKindName, number> = { symmetric: 1 };
+const KIND_CODE: Record<KeyKindName, number> = { symmetric: 1, x25519: 2 };
 
 export interface WrapContext {
   tenant: string;
   ring: string;
   version: number;
   kind: KeyKindName;
-  alg: SymmetricAlgByte;
+  alg: KeyAlgByte;
 }
 
 /** "fle.keystore.v1.wrap" 0x00 || lp(tenant) || lp(ring) || u32be(version) || kind || alg */
@@ -71,7 +71,11 @@ export class KeyWrapper {
     }
   }
 
-  /** Generates a fresh 32-byte key and returns it wrapped; the raw bytes are zeroed. */
+  /**
+   * Generates a fresh 32-byte secret and returns it wrapped; the raw bytes are
+   * zeroed. For an x25519 ring it is the private key: any 32 random bytes are
+   * a valid X25519 private key (RFC 7748 §5: clamped when used).
+   */
   wrapFresh(ctx: WrapContext, rng: (n: number) => Uint8Array = randomBytes): string {
     const key = rng(KEY);
     try {

@@ -496,14 +496,16 @@ export const descriptorJson = {
                 "KeyKind": {
                   "values": {
                     "KEY_KIND_UNSPECIFIED": 0,
-                    "KEY_KIND_SYMMETRIC": 1
+                    "KEY_KIND_SYMMETRIC": 1,
+                    "KEY_KIND_X25519": 2
                   }
                 },
                 "KeyAlg": {
                   "values": {
                     "KEY_ALG_UNSPECIFIED": 0,
                     "KEY_ALG_CHACHA20_POLY1305": 1,
-                    "KEY_ALG_XCHACHA20_POLY1305": 2
+                    "KEY_ALG_XCHACHA20_POLY1305": 2,
+                    "KEY_ALG_HPKE_X25519_CHACHA20_POLY1305": 3
                   }
                 },
                 "KeyVersionState": {
@@ -561,6 +563,26 @@ export const descriptorJson = {
                     "symmetricKey": {
                       "type": "bytes",
                       "id": 2
+                    },
+                    "x25519PrivateKey": {
+                      "type": "bytes",
+                      "id": 3
+                    },
+                    "x25519PublicKey": {
+                      "type": "bytes",
+                      "id": 4
+                    }
+                  }
+                },
+                "PublicKey": {
+                  "fields": {
+                    "info": {
+                      "type": "KeyVersionInfo",
+                      "id": 1
+                    },
+                    "x25519PublicKey": {
+                      "type": "bytes",
+                      "id": 2
                     }
                   }
                 },
@@ -608,6 +630,26 @@ export const descriptorJson = {
                     }
                   }
                 },
+                "GetPublicKeyRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "GetPublicKeyResponse": {
+                  "fields": {
+                    "key": {
+                      "type": "PublicKey",
+                      "id": 1
+                    }
+                  }
+                },
                 "KeystoreService": {
                   "methods": {
                     "GetPrimaryKey": {
@@ -617,6 +659,10 @@ export const descriptorJson = {
                     "GetKeyVersion": {
                       "requestType": "GetKeyVersionRequest",
                       "responseType": "GetKeyVersionResponse"
+                    },
+                    "GetPublicKey": {
+                      "requestType": "GetPublicKeyRequest",
+                      "responseType": "GetPublicKeyResponse"
                     }
                   }
                 },

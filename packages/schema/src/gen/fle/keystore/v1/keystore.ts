@@ -31,7 +31,9 @@ export const protobufFileName = "fle/keystore/v1/keystore.proto";
  * tenants' key rings it may fetch and whether it may administer them.
  *
  * - KeystoreService hands out key material: the ring's primary version (to
- *   seal) and any given version (to open).
+ *   seal) and any given version (to open); for an X25519 ring also the public
+ *   key of its primary version alone (GetPublicKey), for untrusted clients
+ *   that seal with HPKE (docs/envelope-hpke.md).
  * - KeystoreAdminService changes rings and versions and never returns key bytes.
  *
  * Version states (staged rotation): PENDING -> PRIMARY -> DECRYPT_ONLY ->
@@ -41,15 +43,17 @@ export const protobufFileName = "fle/keystore/v1/keystore.proto";
  * An invalid transition is FAILED_PRECONDITION.
  */
 
-/**
- * What a key version holds. Symmetric keys are all this issue builds; the
- * X25519 key pair kind (HPKE: public half fetchable by clients, private half
- * by processors) is reserved for a later issue and gets its own material field.
- */
+/** What a key version holds. A ring has one kind; all its versions share it. */
 export enum KeyKind {
   KEY_KIND_UNSPECIFIED = 0,
   /** KEY_KIND_SYMMETRIC - 32 secret bytes for envelope v1 (shared/spec/envelope-v1.md §2). */
   KEY_KIND_SYMMETRIC = 1,
+  /**
+   * KEY_KIND_X25519 - An X25519 key pair for envelope alg 3/4 (HPKE, docs/envelope-hpke.md): the
+   * public key is handed to `fetch-public` identities (clients) by
+   * GetPublicKey, the private key only to `fetch` identities (processors).
+   */
+  KEY_KIND_X25519 = 2,
   UNRECOGNIZED = -1,
 }
 
@@ -61,6 +65,9 @@ export function keyKindFromJSON(object: any): KeyKind {
     case 1:
     case "KEY_KIND_SYMMETRIC":
       return KeyKind.KEY_KIND_SYMMETRIC;
+    case 2:
+    case "KEY_KIND_X25519":
+      return KeyKind.KEY_KIND_X25519;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -74,17 +81,24 @@ export function keyKindToJSON(object: KeyKind): string {
       return "KEY_KIND_UNSPECIFIED";
     case KeyKind.KEY_KIND_SYMMETRIC:
       return "KEY_KIND_SYMMETRIC";
+    case KeyKind.KEY_KIND_X25519:
+      return "KEY_KIND_X25519";
     case KeyKind.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
   }
 }
 
-/** The envelope alg byte (envelope-v1.md §1) a symmetric key is used with. */
+/** The envelope alg byte (envelope-v1.md §1) a key is used with. */
 export enum KeyAlg {
   KEY_ALG_UNSPECIFIED = 0,
   KEY_ALG_CHACHA20_POLY1305 = 1,
   KEY_ALG_XCHACHA20_POLY1305 = 2,
+  /**
+   * KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 - HPKE (RFC 9180) DHKEM(X25519, HKDF-SHA256), HKDF-SHA256, ChaCha20-Poly1305:
+   * envelope alg 3 (base mode) and 4 (auth mode). The only alg of KEY_KIND_X25519.
+   */
+  KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 = 3,
   UNRECOGNIZED = -1,
 }
 
@@ -99,6 +113,9 @@ export function keyAlgFromJSON(object: any): KeyAlg {
     case 2:
     case "KEY_ALG_XCHACHA20_POLY1305":
       return KeyAlg.KEY_ALG_XCHACHA20_POLY1305;
+    case 3:
+    case "KEY_ALG_HPKE_X25519_CHACHA20_POLY1305":
+      return KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305;
     case -1:
     case "UNRECOGNIZED":
     default:
@@ -114,6 +131,8 @@ export function keyAlgToJSON(object: KeyAlg): string {
       return "KEY_ALG_CHACHA20_POLY1305";
     case KeyAlg.KEY_ALG_XCHACHA20_POLY1305:
       return "KEY_ALG_XCHACHA20_POLY1305";
+    case KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305:
+      return "KEY_ALG_HPKE_X25519_CHACHA20_POLY1305";
     case KeyAlg.UNRECOGNIZED:
     default:
       return "UNRECOGNIZED";
@@ -201,8 +220,21 @@ export interface KeyMaterial {
   info:
     | KeyVersionInfo
     | undefined;
-  /** KEY_KIND_SYMMETRIC: the 32-byte key. Later kinds add their own fields. */
+  /** KEY_KIND_SYMMETRIC: the 32-byte key. */
   symmetricKey: Uint8Array;
+  /** KEY_KIND_X25519: the 32-byte private key (RFC 7748)… */
+  x25519PrivateKey: Uint8Array;
+  /** …and its public key (32 bytes). */
+  x25519PublicKey: Uint8Array;
+}
+
+/** The public half of an X25519 key version. Not secret. */
+export interface PublicKey {
+  info:
+    | KeyVersionInfo
+    | undefined;
+  /** The 32-byte X25519 public key (RFC 7748) to seal to (envelope alg 3/4). */
+  x25519PublicKey: Uint8Array;
 }
 
 export interface GetPrimaryKeyRequest {
@@ -224,12 +256,26 @@ export interface GetKeyVersionResponse {
   key: KeyMaterial | undefined;
 }
 
+export interface GetPublicKeyRequest {
+  tenant: string;
+  ring: string;
+}
+
+export interface GetPublicKeyResponse {
+  /** The ring's primary version (never a pending one). */
+  key: PublicKey | undefined;
+}
+
 export interface CreateKeyRingRequest {
   tenant: string;
   ring: string;
   /** KEY_KIND_UNSPECIFIED means KEY_KIND_SYMMETRIC. */
   kind: KeyKind;
-  /** KEY_ALG_UNSPECIFIED means KEY_ALG_CHACHA20_POLY1305. */
+  /**
+   * KEY_ALG_UNSPECIFIED means KEY_ALG_CHACHA20_POLY1305 for a symmetric ring and
+   * KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 for an X25519 ring; any other pairing
+   * of kind and alg is INVALID_ARGUMENT.
+   */
   alg: KeyAlg;
 }
 
@@ -510,7 +556,12 @@ export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
 };
 
 function createBaseKeyMaterial(): KeyMaterial {
-  return { info: undefined, symmetricKey: new Uint8Array(0) };
+  return {
+    info: undefined,
+    symmetricKey: new Uint8Array(0),
+    x25519PrivateKey: new Uint8Array(0),
+    x25519PublicKey: new Uint8Array(0),
+  };
 }
 
 export const KeyMaterial: MessageFns<KeyMaterial> = {
@@ -520,6 +571,12 @@ export const KeyMaterial: MessageFns<KeyMaterial> = {
     }
     if (message.symmetricKey.length !== 0) {
       writer.uint32(18).bytes(message.symmetricKey);
+    }
+    if (message.x25519PrivateKey.length !== 0) {
+      writer.uint32(26).bytes(message.x25519PrivateKey);
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      writer.uint32(34).bytes(message.x25519PublicKey);
     }
     return writer;
   },
@@ -553,6 +610,22 @@ export const KeyMaterial: MessageFns<KeyMaterial> = {
             message.symmetricKey = reader.bytes();
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.x25519PrivateKey = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.x25519PublicKey = reader.bytes();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -573,6 +646,16 @@ export const KeyMaterial: MessageFns<KeyMaterial> = {
         : isSet(object.symmetric_key)
         ? bytesFromBase64(object.symmetric_key)
         : new Uint8Array(0),
+      x25519PrivateKey: isSet(object.x25519PrivateKey)
+        ? bytesFromBase64(object.x25519PrivateKey)
+        : isSet(object.x25519_private_key)
+        ? bytesFromBase64(object.x25519_private_key)
+        : new Uint8Array(0),
+      x25519PublicKey: isSet(object.x25519PublicKey)
+        ? bytesFromBase64(object.x25519PublicKey)
+        : isSet(object.x25519_public_key)
+        ? bytesFromBase64(object.x25519_public_key)
+        : new Uint8Array(0),
     };
   },
 
@@ -583,6 +666,12 @@ export const KeyMaterial: MessageFns<KeyMaterial> = {
     }
     if (message.symmetricKey.length !== 0) {
       obj.symmetricKey = base64FromBytes(message.symmetricKey);
+    }
+    if (message.x25519PrivateKey.length !== 0) {
+      obj.x25519PrivateKey = base64FromBytes(message.x25519PrivateKey);
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      obj.x25519PublicKey = base64FromBytes(message.x25519PublicKey);
     }
     return obj;
   },
@@ -596,6 +685,99 @@ export const KeyMaterial: MessageFns<KeyMaterial> = {
       ? KeyVersionInfo.fromPartial(object.info)
       : undefined;
     message.symmetricKey = object.symmetricKey ?? new Uint8Array(0);
+    message.x25519PrivateKey = object.x25519PrivateKey ?? new Uint8Array(0);
+    message.x25519PublicKey = object.x25519PublicKey ?? new Uint8Array(0);
+    return message;
+  },
+};
+
+function createBasePublicKey(): PublicKey {
+  return { info: undefined, x25519PublicKey: new Uint8Array(0) };
+}
+
+export const PublicKey: MessageFns<PublicKey> = {
+  encode(message: PublicKey, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.info !== undefined) {
+      KeyVersionInfo.encode(message.info, writer.uint32(10).fork()).join();
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      writer.uint32(18).bytes(message.x25519PublicKey);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PublicKey {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePublicKey();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.info = KeyVersionInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.x25519PublicKey = reader.bytes();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PublicKey {
+    return {
+      info: isSet(object.info) ? KeyVersionInfo.fromJSON(object.info) : undefined,
+      x25519PublicKey: isSet(object.x25519PublicKey)
+        ? bytesFromBase64(object.x25519PublicKey)
+        : isSet(object.x25519_public_key)
+        ? bytesFromBase64(object.x25519_public_key)
+        : new Uint8Array(0),
+    };
+  },
+
+  toJSON(message: PublicKey): unknown {
+    const obj: any = {};
+    if (message.info !== undefined) {
+      obj.info = KeyVersionInfo.toJSON(message.info);
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      obj.x25519PublicKey = base64FromBytes(message.x25519PublicKey);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<PublicKey>): PublicKey {
+    return PublicKey.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<PublicKey>): PublicKey {
+    const message = createBasePublicKey();
+    message.info = (object.info !== undefined && object.info !== null)
+      ? KeyVersionInfo.fromPartial(object.info)
+      : undefined;
+    message.x25519PublicKey = object.x25519PublicKey ?? new Uint8Array(0);
     return message;
   },
 };
@@ -916,6 +1098,158 @@ export const GetKeyVersionResponse: MessageFns<GetKeyVersionResponse> = {
   fromPartial(object: DeepPartial<GetKeyVersionResponse>): GetKeyVersionResponse {
     const message = createBaseGetKeyVersionResponse();
     message.key = (object.key !== undefined && object.key !== null) ? KeyMaterial.fromPartial(object.key) : undefined;
+    return message;
+  },
+};
+
+function createBaseGetPublicKeyRequest(): GetPublicKeyRequest {
+  return { tenant: "", ring: "" };
+}
+
+export const GetPublicKeyRequest: MessageFns<GetPublicKeyRequest> = {
+  encode(message: GetPublicKeyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.ring !== "") {
+      writer.uint32(18).string(message.ring);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPublicKeyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPublicKeyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ring = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPublicKeyRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      ring: isSet(object.ring) ? globalThis.String(object.ring) : "",
+    };
+  },
+
+  toJSON(message: GetPublicKeyRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.ring !== "") {
+      obj.ring = message.ring;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetPublicKeyRequest>): GetPublicKeyRequest {
+    return GetPublicKeyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetPublicKeyRequest>): GetPublicKeyRequest {
+    const message = createBaseGetPublicKeyRequest();
+    message.tenant = object.tenant ?? "";
+    message.ring = object.ring ?? "";
+    return message;
+  },
+};
+
+function createBaseGetPublicKeyResponse(): GetPublicKeyResponse {
+  return { key: undefined };
+}
+
+export const GetPublicKeyResponse: MessageFns<GetPublicKeyResponse> = {
+  encode(message: GetPublicKeyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== undefined) {
+      PublicKey.encode(message.key, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetPublicKeyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetPublicKeyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = PublicKey.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetPublicKeyResponse {
+    return { key: isSet(object.key) ? PublicKey.fromJSON(object.key) : undefined };
+  },
+
+  toJSON(message: GetPublicKeyResponse): unknown {
+    const obj: any = {};
+    if (message.key !== undefined) {
+      obj.key = PublicKey.toJSON(message.key);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetPublicKeyResponse>): GetPublicKeyResponse {
+    return GetPublicKeyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetPublicKeyResponse>): GetPublicKeyResponse {
+    const message = createBaseGetPublicKeyResponse();
+    message.key = (object.key !== undefined && object.key !== null) ? PublicKey.fromPartial(object.key) : undefined;
     return message;
   },
 };
@@ -2420,7 +2754,7 @@ export const ListKeyRingsResponse: MessageFns<ListKeyRingsResponse> = {
  */
 export type KeystoreServiceService = typeof KeystoreServiceService;
 export const KeystoreServiceService = {
-  /** The ring's primary version, to seal with. */
+  /** The ring's primary version, to seal with. Needs a `fetch` policy entry. */
   getPrimaryKey: {
     path: "/fle.keystore.v1.KeystoreService/GetPrimaryKey" as const,
     requestStream: false as const,
@@ -2431,7 +2765,7 @@ export const KeystoreServiceService = {
       Buffer.from(GetPrimaryKeyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetPrimaryKeyResponse => GetPrimaryKeyResponse.decode(value),
   },
-  /** A given version (pending, primary or decrypt-only), to open with. */
+  /** A given version (pending, primary or decrypt-only), to open with. Needs `fetch`. */
   getKeyVersion: {
     path: "/fle.keystore.v1.KeystoreService/GetKeyVersion" as const,
     requestStream: false as const,
@@ -2442,17 +2776,38 @@ export const KeystoreServiceService = {
       Buffer.from(GetKeyVersionResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetKeyVersionResponse => GetKeyVersionResponse.decode(value),
   },
+  /**
+   * The public key of an X25519 ring's primary version, to seal with (HPKE).
+   * Needs a `fetch-public` (or `fetch`) policy entry. FAILED_PRECONDITION for a
+   * symmetric ring.
+   */
+  getPublicKey: {
+    path: "/fle.keystore.v1.KeystoreService/GetPublicKey" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetPublicKeyRequest): Buffer => Buffer.from(GetPublicKeyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetPublicKeyRequest => GetPublicKeyRequest.decode(value),
+    responseSerialize: (value: GetPublicKeyResponse): Buffer =>
+      Buffer.from(GetPublicKeyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetPublicKeyResponse => GetPublicKeyResponse.decode(value),
+  },
 } as const;
 
 export interface KeystoreServiceServer extends UntypedServiceImplementation {
-  /** The ring's primary version, to seal with. */
+  /** The ring's primary version, to seal with. Needs a `fetch` policy entry. */
   getPrimaryKey: handleUnaryCall<GetPrimaryKeyRequest, GetPrimaryKeyResponse>;
-  /** A given version (pending, primary or decrypt-only), to open with. */
+  /** A given version (pending, primary or decrypt-only), to open with. Needs `fetch`. */
   getKeyVersion: handleUnaryCall<GetKeyVersionRequest, GetKeyVersionResponse>;
+  /**
+   * The public key of an X25519 ring's primary version, to seal with (HPKE).
+   * Needs a `fetch-public` (or `fetch`) policy entry. FAILED_PRECONDITION for a
+   * symmetric ring.
+   */
+  getPublicKey: handleUnaryCall<GetPublicKeyRequest, GetPublicKeyResponse>;
 }
 
 export interface KeystoreServiceClient extends Client {
-  /** The ring's primary version, to seal with. */
+  /** The ring's primary version, to seal with. Needs a `fetch` policy entry. */
   getPrimaryKey(
     request: GetPrimaryKeyRequest,
     callback: (error: ServiceError | null, response: GetPrimaryKeyResponse) => void,
@@ -2468,7 +2823,7 @@ export interface KeystoreServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetPrimaryKeyResponse) => void,
   ): ClientUnaryCall;
-  /** A given version (pending, primary or decrypt-only), to open with. */
+  /** A given version (pending, primary or decrypt-only), to open with. Needs `fetch`. */
   getKeyVersion(
     request: GetKeyVersionRequest,
     callback: (error: ServiceError | null, response: GetKeyVersionResponse) => void,
@@ -2483,6 +2838,26 @@ export interface KeystoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetKeyVersionResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The public key of an X25519 ring's primary version, to seal with (HPKE).
+   * Needs a `fetch-public` (or `fetch`) policy entry. FAILED_PRECONDITION for a
+   * symmetric ring.
+   */
+  getPublicKey(
+    request: GetPublicKeyRequest,
+    callback: (error: ServiceError | null, response: GetPublicKeyResponse) => void,
+  ): ClientUnaryCall;
+  getPublicKey(
+    request: GetPublicKeyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetPublicKeyResponse) => void,
+  ): ClientUnaryCall;
+  getPublicKey(
+    request: GetPublicKeyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetPublicKeyResponse) => void,
   ): ClientUnaryCall;
 }
 
