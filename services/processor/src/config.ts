@@ -19,6 +19,11 @@
 //   metrics: { listen: 127.0.0.1:9465 }
 //   log: { level: info }
 //   portsFile: .fle/run/processor.json
+//   hpke:                      # optional; envelope alg 3/4 (docs/envelope-hpke.md)
+//     kem: webcrypto           # X25519 implementation: noble (default) or webcrypto (faster on Node)
+//     devices:                 # alg 4 senders: a tenant with devices refuses alg 3 from then on
+//       - { tenant: acme, id: ios-7f3a, publicKey: <base64url X25519 public key> }
+//     requireForRegisteredTenants: true
 //   routes:
 //     - { method: /acme.payments.v1.PaymentService/Authorize, route: authorize, handler: authorize }
 import { readFile } from 'node:fs/promises';
@@ -32,6 +37,14 @@ export interface ProcessorRoute {
   readonly route: string;
   /** Name of a handler in handlers/registry.ts, e.g. `authorize`. */
   readonly handler: string;
+}
+
+/** An app installation allowed to seal alg 4 envelopes for a tenant (docs/envelope-hpke.md §5). */
+export interface RegisteredDeviceConfig {
+  readonly tenant: string;
+  readonly id: string;
+  /** base64url of the device's 32-byte X25519 public key. */
+  readonly publicKey: string;
 }
 
 export interface ProcessorConfig {
@@ -61,6 +74,12 @@ export interface ProcessorConfig {
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly log: { readonly level: string };
   readonly portsFile?: string;
+  /** HPKE (envelope alg 3/4): X25519 implementation and the registered devices of auth mode. */
+  readonly hpke: {
+    readonly kem: 'noble' | 'webcrypto';
+    readonly devices: readonly RegisteredDeviceConfig[];
+    readonly requireForRegisteredTenants: boolean;
+  };
   /** Test only: append `{nonce, sha256}` of each opened request's protobuf bytes to this file. */
   readonly testProbe?: { readonly openedDigestFile: string };
   readonly routes: readonly ProcessorRoute[];
@@ -75,6 +94,7 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
   const js = r.optionalChild('jetstream');
   const replay = r.optionalChild('replay');
   const m = r.optionalChild('metrics');
+  const h = r.optionalChild('hpke');
   const routes = r.list('routes').map((rr): ProcessorRoute => {
     const route = rr.string('route');
     if (!isValidNatsToken(route)) throw new ConfigError(`${rr.at}.route must be a NATS token of [A-Za-z0-9_-]`);
@@ -118,6 +138,17 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
     metrics: m ? parseHostPort(m.string('listen', '127.0.0.1:0'), 'metrics.listen') : undefined,
     log: { level: r.optionalChild('log')?.string('level', 'info') ?? 'info' },
     portsFile: r.optionalPath('portsFile'),
+    hpke: {
+      kem: h?.oneOf('kem', ['noble', 'webcrypto'] as const, 'noble') ?? 'noble',
+      devices: h?.has('devices')
+        ? h.list('devices').map((d): RegisteredDeviceConfig => {
+            const publicKey = d.string('publicKey');
+            if (!/^[A-Za-z0-9_-]{43}$/.test(publicKey)) throw new ConfigError(`${d.at}.publicKey must be the base64url of 32 bytes`);
+            return { tenant: d.string('tenant'), id: d.string('id'), publicKey };
+          })
+        : [],
+      requireForRegisteredTenants: h?.boolean('requireForRegisteredTenants', true) ?? true,
+    },
     testProbe: r.has('testProbe') ? { openedDigestFile: r.child('testProbe').path('openedDigestFile') } : undefined,
     routes,
   };

@@ -38,6 +38,8 @@ export interface ProcessorProcessOptions {
   /** Record `{nonce, sha256}` of each opened request (see `digests()`). Default true. */
   readonly testProbe?: boolean;
   readonly logLevel?: string;
+  /** The config's `hpke` section (envelope alg 3/4: X25519 implementation, registered devices). */
+  readonly hpke?: { kem?: 'noble' | 'webcrypto'; devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>; requireForRegisteredTenants?: boolean };
   /** Default `[AUTHORIZE_ROUTE]`. */
   readonly routes?: ReadonlyArray<{ readonly method: string; readonly route: string; readonly handler: string }>;
   readonly dir?: string;
@@ -65,6 +67,7 @@ export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: s
     metrics: { listen: '127.0.0.1:0' },
     log: { level: opts.logLevel ?? 'info' },
     ...(digestFile ? { testProbe: { openedDigestFile: digestFile } } : {}),
+    ...(opts.hpke ? { hpke: opts.hpke } : {}),
     routes: opts.routes ?? [AUTHORIZE_ROUTE],
   };
 }
