@@ -1,15 +1,19 @@
 // Associated data (spec §3):
 //   "fle.v1" 0x00 || header || lp(tenant) || lp(message_type) || lp(field_path) || lp(context)
 //   lp(s) = u32be(byte length of UTF-8(s)) || UTF-8(s)
-// The walk builds the constant part once per message and key (aadPrefix) and
-// precomputes lp(field_path) per field in the schema plan, so a field pays one
-// small allocation and three copies.
+//
+// Hot path: an AAD lives only for the one synchronous AEAD call that reads it,
+// so it is assembled in a reused scratch buffer (a fresh ~100-byte array would
+// be an off-heap allocation per field, costing more than the assembly). The
+// walk builds the per-message part once (aadPrefix) and takes lp(field_path)
+// precomputed from the schema plan.
 import { HEADER_LENGTH } from './envelope.js';
+import { Scratch } from './scratch.js';
+import { lengthPrefixedUtf8, writeLengthPrefixed } from './utf8.js';
 
 /** "fle.v1" followed by one zero byte (7 bytes). */
 export const AAD_MAGIC = Uint8Array.of(0x66, 0x6c, 0x65, 0x2e, 0x76, 0x31, 0x00);
-
-const utf8 = new TextEncoder();
+const FIXED = AAD_MAGIC.length + HEADER_LENGTH;
 
 /** Where an envelope belongs: everything bound into its AAD except the header. */
 export interface AadBinding {
@@ -25,41 +29,62 @@ export interface AadBinding {
 
 /** lp(s) of spec §3: u32be UTF-8 length, then the UTF-8 bytes. */
 export function lengthPrefixed(s: string): Uint8Array {
-  // A string of n UTF-16 units is at most 3n UTF-8 bytes; encodeInto avoids a second copy.
-  const out = new Uint8Array(4 + s.length * 3);
-  const { written } = utf8.encodeInto(s, out.subarray(4));
-  out[0] = written >>> 24;
-  out[1] = (written >>> 16) & 0xff;
-  out[2] = (written >>> 8) & 0xff;
-  out[3] = written & 0xff;
-  return out.subarray(0, 4 + written);
+  return lengthPrefixedUtf8(s);
 }
+
+const scratch = new Scratch(1024);
 
 /** Magic || header || lp(tenant) || lp(message_type): the part shared by every field of one message and key. */
 export function aadPrefix(header: Uint8Array, lpTenant: Uint8Array, lpMessageType: Uint8Array): Uint8Array {
-  const out = new Uint8Array(AAD_MAGIC.length + HEADER_LENGTH + lpTenant.length + lpMessageType.length);
+  const out = new Uint8Array(FIXED + lpTenant.length + lpMessageType.length);
   out.set(AAD_MAGIC, 0);
   out.set(header, AAD_MAGIC.length);
-  out.set(lpTenant, AAD_MAGIC.length + HEADER_LENGTH);
-  out.set(lpMessageType, AAD_MAGIC.length + HEADER_LENGTH + lpTenant.length);
+  out.set(lpTenant, FIXED);
+  out.set(lpMessageType, FIXED + lpTenant.length);
   return out;
 }
 
-/** prefix || lp(field_path) || lp(context). */
-export function joinAad(prefix: Uint8Array, lpFieldPath: Uint8Array, lpContext: Uint8Array): Uint8Array {
-  const out = new Uint8Array(prefix.length + lpFieldPath.length + lpContext.length);
+/**
+ * prefix || lp(field_path) || lp(context), in the shared scratch buffer: the
+ * view is valid until the next AAD is built (use it for one AEAD call).
+ */
+export function joinAadView(prefix: Uint8Array, lpFieldPath: Uint8Array, lpContext: Uint8Array): Uint8Array {
+  const size = prefix.length + lpFieldPath.length + lpContext.length;
+  const out = scratch.buffer(size);
   out.set(prefix, 0);
-  out.set(lpFieldPath, prefix.length);
-  out.set(lpContext, prefix.length + lpFieldPath.length);
-  return out;
+  // Field paths are a few bytes: a loop beats a set() call.
+  const at = prefix.length;
+  for (let i = 0; i < lpFieldPath.length; i++) out[at + i] = lpFieldPath[i]!;
+  out.set(lpContext, at + lpFieldPath.length);
+  return scratch.view(out, size);
 }
 
-/** The full AAD of spec §3 for an envelope with this 6-byte header. */
-export function buildAad(header: Uint8Array, binding: AadBinding): Uint8Array {
+/** joinAadView with the field path given as text (map values: `10[ssn]`), encoded in place. */
+export function joinAadViewPath(prefix: Uint8Array, fieldPath: string, lpContext: Uint8Array): Uint8Array {
+  const out = scratch.buffer(prefix.length + 4 + 3 * fieldPath.length + lpContext.length);
+  out.set(prefix, 0);
+  const end = writeLengthPrefixed(fieldPath, out, prefix.length);
+  out.set(lpContext, end);
+  return scratch.view(out, end + lpContext.length);
+}
+
+/** The full AAD of spec §3 in the shared scratch buffer (valid until the next AAD is built). */
+export function buildAadView(header: Uint8Array, binding: AadBinding): Uint8Array {
   if (header.length !== HEADER_LENGTH) throw new RangeError(`header must be ${HEADER_LENGTH} bytes, got ${header.length}`);
-  return joinAad(
-    aadPrefix(header, lengthPrefixed(binding.tenant), lengthPrefixed(binding.messageType)),
-    lengthPrefixed(binding.fieldPath),
-    lengthPrefixed(binding.context ?? ''),
-  );
+  const context = binding.context ?? '';
+  // Room for the worst case (3 UTF-8 bytes per UTF-16 unit).
+  const max = FIXED + 16 + 3 * (binding.tenant.length + binding.messageType.length + binding.fieldPath.length + context.length);
+  const out = scratch.buffer(max);
+  out.set(AAD_MAGIC, 0);
+  out.set(header, AAD_MAGIC.length);
+  let offset = writeLengthPrefixed(binding.tenant, out, FIXED);
+  offset = writeLengthPrefixed(binding.messageType, out, offset);
+  offset = writeLengthPrefixed(binding.fieldPath, out, offset);
+  offset = writeLengthPrefixed(context, out, offset);
+  return scratch.view(out, offset);
+}
+
+/** The full AAD of spec §3 for an envelope with this 6-byte header (a new array). */
+export function buildAad(header: Uint8Array, binding: AadBinding): Uint8Array {
+  return buildAadView(header, binding).slice();
 }

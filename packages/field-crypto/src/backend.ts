@@ -7,11 +7,11 @@ export interface CipherBackend {
   /** 'native' or 'noble'; shows in benchmarks, never in envelopes. */
   readonly name: string;
   /**
-   * Encrypts `plaintext` and writes ciphertext || tag into `out`
-   * (exactly plaintext.length + 16 bytes; may be a view into a larger envelope).
-   * `key` is 32 bytes, `nonce` 12 (alg 1) or 24 (alg 2) bytes.
+   * Encrypts `plaintext` and writes ciphertext || tag into `out` at `offset`
+   * (plaintext.length + 16 bytes; `out` is usually the whole envelope, so
+   * nothing is copied twice). `key` is 32 bytes, `nonce` 12 (alg 1) or 24 (alg 2).
    */
-  seal(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array): void;
+  seal(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): void;
   /**
    * Verifies and decrypts `sealed` (ciphertext || tag). Any failure throws
    * DecryptionError with its one opaque message.

@@ -1,7 +1,9 @@
 // base64url text form of an envelope in a `string` field (spec §5):
-// RFC 4648 §5 alphabet, no padding, strict decoding. Pure JS so the
-// portable build needs no Buffer.
+// RFC 4648 §5 alphabet, no padding, strict decoding. Pure JS (plus Node's
+// Buffer as a fast path when the runtime has it), so the portable build
+// imports nothing from Node.
 import { EnvelopeFormatError } from './errors.js';
+import { Scratch } from './scratch.js';
 
 const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const INVALID = 0xff;
@@ -14,53 +16,88 @@ for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
 const ENCODE = new Uint8Array(64);
 for (let i = 0; i < 64; i++) ENCODE[i] = ALPHABET.charCodeAt(i);
 
-/** 12-bit value -> two alphabet characters: short inputs are built from these. */
-const PAIRS: string[] = [];
-for (let i = 0; i < 4096; i++) PAIRS.push(ALPHABET[i >> 6]! + ALPHABET[i & 63]!);
-
-const ascii = new TextDecoder('latin1');
-
-/** Below this many bytes string concatenation is faster than a byte buffer + decoder. */
-const SHORT_INPUT = 192;
-
-/** RFC 4648 §5 base64url without padding. */
-export function encodeBase64url(bytes: Uint8Array): string {
-  const n = bytes.length;
-  return n < SHORT_INPUT ? encodeShort(bytes, n) : encodeLong(bytes, n);
+/** 12-bit value -> its two alphabet characters as one 16-bit unit, laid out as two ASCII bytes in memory. */
+const PAIR_CODES = new Uint16Array(4096);
+const LITTLE_ENDIAN = new Uint8Array(Uint16Array.of(1).buffer)[0] === 1;
+for (let i = 0; i < 4096; i++) {
+  const first = ENCODE[i >> 6]!;
+  const second = ENCODE[i & 63]!;
+  PAIR_CODES[i] = LITTLE_ENDIAN ? first | (second << 8) : (first << 8) | second;
 }
 
-function encodeShort(bytes: Uint8Array, n: number): string {
-  let out = '';
-  const full = n - (n % 3);
-  let i = 0;
-  for (; i < full; i += 3) {
-    out += PAIRS[(bytes[i]! << 4) | (bytes[i + 1]! >> 4)]! + PAIRS[((bytes[i + 1]! & 0x0f) << 8) | bytes[i + 2]!]!;
-  }
-  const rest = n - full;
-  if (rest === 1) {
-    const b0 = bytes[i]!;
-    out += PAIRS[b0 << 4]!;
-  } else if (rest === 2) {
-    const b0 = bytes[i]!;
-    const b1 = bytes[i + 1]!;
-    out += PAIRS[(b0 << 4) | (b1 >> 4)]! + ALPHABET[(b1 & 0x0f) << 2]!;
-  }
-  return out;
+/** Node's Buffer when the runtime has one (no import: this file stays portable). */
+interface NodeBufferLike {
+  toString(encoding: 'latin1' | 'base64url', start?: number, end?: number): string;
+  /** Undocumented but long-standing; the documented toString() is the fallback. */
+  latin1Slice?(start: number, end: number): string;
+  base64urlSlice?(start: number, end: number): string;
+}
+const NodeBuffer = (globalThis as { Buffer?: { from(ab: ArrayBuffer, offset?: number, length?: number): NodeBufferLike } }).Buffer;
+
+// The text is built as ASCII codes, two characters per 16-bit store, in a
+// reused buffer, then turned into a string by one call: Buffer#latin1Slice
+// where the runtime has Buffer, TextDecoder otherwise (ASCII = latin1 here).
+// Large inputs go to Node's native base64url encoder when there is one.
+const latin1 = new TextDecoder('latin1');
+const TEXT_KEPT = 64 * 1024;
+let textBytes = new Uint8Array(1024);
+let textPairs = new Uint16Array(textBytes.buffer);
+let textNode = NodeBuffer?.from(textBytes.buffer);
+const decodeScratch = new Scratch(1024);
+
+function textCapacity(size: number): void {
+  if (size <= textBytes.length) return;
+  textBytes = new Uint8Array(Math.max(size, textBytes.length * 2));
+  textPairs = new Uint16Array(textBytes.buffer);
+  textNode = NodeBuffer?.from(textBytes.buffer);
 }
 
-function encodeLong(bytes: Uint8Array, n: number): string {
-  const outLength = Math.ceil((n * 4) / 3);
-  const out = new Uint8Array(outLength);
+/** From this many input bytes on, Node's native encoder beats the JS loop. */
+const NATIVE_FROM = 512;
+
+/** RFC 4648 §5 base64url without padding, of `bytes` or its first `length` bytes. */
+export function encodeBase64url(bytes: Uint8Array, length: number = bytes.length): string {
+  if (NodeBuffer && length >= NATIVE_FROM) {
+    return NodeBuffer.from(bytes.buffer as ArrayBuffer, bytes.byteOffset, length).toString('base64url');
+  }
+  return encodeJs(bytes, length, true);
+}
+
+/**
+ * An encoder bound to one buffer: `encode(n)` is base64url of its first n
+ * bytes. Under Node it is one native call on a Buffer view made once (the
+ * seal path encodes every string field's envelope from the same scratch buffer).
+ */
+export function base64urlEncoderFor(buffer: Uint8Array): (n: number) => string {
+  const view = NodeBuffer?.from(buffer.buffer as ArrayBuffer, buffer.byteOffset, buffer.length);
+  if (view?.base64urlSlice) {
+    const slice = view.base64urlSlice.bind(view);
+    return (n) => slice(0, n);
+  }
+  if (view) return (n) => view.toString('base64url', 0, n);
+  return (n) => encodeJs(buffer, n, false);
+}
+
+/** The portable encoder alone (exported for tests: under Node, encodeBase64url also uses Buffer). */
+export function encodeBase64urlPortable(bytes: Uint8Array, length: number = bytes.length): string {
+  return encodeJs(bytes, length, false);
+}
+
+function encodeJs(bytes: Uint8Array, n: number, useNode: boolean): string {
+  const textLength = Math.ceil((n * 4) / 3);
+  const large = textLength + 4 > TEXT_KEPT;
+  if (!large) textCapacity(textLength + 4);
+  const out = large ? new Uint8Array(textLength + 4) : textBytes;
+  const pairs = large ? new Uint16Array(out.buffer) : textPairs;
   const full = n - (n % 3);
   let i = 0;
-  let o = 0;
+  let p = 0;
   for (; i < full; i += 3) {
     const v = (bytes[i]! << 16) | (bytes[i + 1]! << 8) | bytes[i + 2]!;
-    out[o++] = ENCODE[v >> 18]!;
-    out[o++] = ENCODE[(v >> 12) & 63]!;
-    out[o++] = ENCODE[(v >> 6) & 63]!;
-    out[o++] = ENCODE[v & 63]!;
+    pairs[p++] = PAIR_CODES[v >> 12]!;
+    pairs[p++] = PAIR_CODES[v & 0xfff]!;
   }
+  let o = p * 2;
   const rest = n - full;
   if (rest === 1) {
     const v = bytes[i]!;
@@ -72,7 +109,8 @@ function encodeLong(bytes: Uint8Array, n: number): string {
     out[o++] = ENCODE[(v >> 4) & 63]!;
     out[o++] = ENCODE[(v & 15) << 2]!;
   }
-  return ascii.decode(out);
+  if (useNode && textNode && !large) return textNode.latin1Slice ? textNode.latin1Slice(0, o) : textNode.toString('latin1', 0, o);
+  return latin1.decode(out.subarray(0, o));
 }
 
 /**
@@ -110,13 +148,26 @@ function checkTrailingBits(text: string, rest: number, fieldPath: string | undef
   }
 }
 
-/** Strict RFC 4648 §5 decoding (see base64urlDecodedLength for what is rejected). */
+/** Strict RFC 4648 §5 decoding (see base64urlDecodedLength for what is rejected) into a new array. */
 export function decodeBase64url(text: string, fieldPath?: string): Uint8Array {
+  return decodeInto(text, fieldPath, false);
+}
+
+/**
+ * Like decodeBase64url, into a reused scratch buffer: the view is valid until
+ * the next call. For bytes that are consumed at once (an envelope being opened).
+ */
+export function decodeBase64urlView(text: string, fieldPath?: string): Uint8Array {
+  return decodeInto(text, fieldPath, true);
+}
+
+function decodeInto(text: string, fieldPath: string | undefined, scratch: boolean): Uint8Array {
   if (typeof text !== 'string') throw new EnvelopeFormatError('envelope text must be a string', fieldPath);
   const n = text.length;
   const rest = n & 3;
   if (rest === 1) throw new EnvelopeFormatError('invalid base64url length', fieldPath);
-  const out = new Uint8Array(((n - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1));
+  const size = ((n - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1);
+  const out = scratch ? decodeScratch.take(size) : new Uint8Array(size);
   const full = n - rest;
   let codes = 0;
   let bad = 0;

@@ -85,3 +85,10 @@ export class InvalidFieldValueError extends FieldCryptoError {
     super('INVALID_FIELD_VALUE', `field ${fieldName} (${fieldPath}) must hold ${expected}`);
   }
 }
+
+/** The message was changed by its owner while sealMessage was waiting for keys (a caller bug). */
+export class MessageChangedError extends FieldCryptoError {
+  constructor(readonly fieldPath: string) {
+    super('INVALID_FIELD_VALUE', `field ${fieldPath} changed while the message was being sealed`);
+  }
+}

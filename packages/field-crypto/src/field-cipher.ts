@@ -2,16 +2,19 @@
 // plain object) following its precomputed plan. Keys come only through the
 // KeyProvider: seal asks for the primary once per key ring per message; open
 // asks for each (ring, key version) found in the envelopes once per message.
-import { aadPrefix, joinAad, lengthPrefixed } from './aad.js';
+import { aadPrefix, joinAadView, joinAadViewPath, lengthPrefixed } from './aad.js';
 import type { CipherBackend } from './backend.js';
-import { decodeBase64url, encodeBase64url } from './base64url.js';
-import { assertAlg, encodeHeader, parseEnvelope, type Envelope } from './envelope.js';
-import { DecryptionError, EnvelopeFormatError, InvalidFieldValueError, MissingTenantError, SchemaError } from './errors.js';
+import { base64urlDecodedLength, decodeBase64urlPrefix, decodeBase64urlView } from './base64url.js';
+import { assertAlg, checkLength, encodeHeader, HEADER_LENGTH, parseEnvelope, readHeader } from './envelope.js';
+import { DecryptionError, EnvelopeFormatError, MissingTenantError, SchemaError } from './errors.js';
 import type { KeyProvider, KeyVersionMaterial, SymmetricAlg } from './key-provider.js';
 import { nobleBackend } from './noble-backend.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import type { CompiledSchema, MessagePlan } from './schema.js';
-import { openRaw, sealRaw } from './seal-envelope.js';
+import { Scratch } from './scratch.js';
+import { openRaw } from './seal-envelope.js';
+import { utf8Decode, writeLengthPrefixed } from './utf8.js';
+import { sealNode, usedRings, type SealContext, type SealHeader } from './seal-walk.js';
 import { collectSlots, slotPath, type Slot } from './walk.js';
 
 export interface FieldCipherOptions {
@@ -31,9 +34,18 @@ export interface MessageCipherOptions {
   readonly context?: string;
 }
 
-const utf8Encoder = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
-const EMPTY_CONTEXT = lengthPrefixed('');
+// A message's lp(context) lives for one synchronous pass only (scratch.ts).
+const contextScratch = new Scratch(256);
+
+/** lp(context) for one synchronous pass (valid until the next message's pass). */
+function lpContextOf(context: string | undefined): Uint8Array {
+  const c = context ?? '';
+  const out = contextScratch.buffer(4 + 3 * c.length);
+  return contextScratch.view(out, writeLengthPrefixed(c, out, 0));
+}
+
+/** Per-process caches are dropped when they grow past this many tenants per message type. */
+const MAX_CACHED_TENANTS = 4096;
 
 /** The tenant of `message` per its plan; throws SchemaError / MissingTenantError. */
 export function tenantOf(plan: MessagePlan, message: unknown): string {
@@ -52,12 +64,10 @@ function asMessage(typeName: string, message: unknown): Record<string, unknown> 
   return message as Record<string, unknown>;
 }
 
-/** Per-ring state while sealing one message: the key and the AAD prefix over its header. */
-interface SealKey {
+/** Header of one envelope found while opening, read before any key is asked for. */
+interface FoundHeader {
   readonly alg: SymmetricAlg;
-  readonly header: Uint8Array;
-  readonly key: Uint8Array;
-  readonly prefix: Uint8Array;
+  readonly keyVersion: number;
 }
 
 export class FieldCipher {
@@ -66,6 +76,10 @@ export class FieldCipher {
   readonly #backend: CipherBackend;
   readonly #random: RandomSource;
   readonly #alg: SymmetricAlg | undefined;
+  // Per-process caches (type -> tenant -> …): header bytes and AAD prefixes
+  // (magic || header || lp(tenant) || lp(type)) are built once, not per message.
+  readonly #sealHeaders = new Map<MessagePlan, Map<string, (SealHeader | undefined)[]>>();
+  readonly #openPrefixes = new Map<MessagePlan, Map<string, Map<number, Uint8Array>>>();
 
   constructor(opts: FieldCipherOptions) {
     this.#schema = opts.schema;
@@ -90,34 +104,30 @@ export class FieldCipher {
     const src = asMessage(typeName, message);
     if (!plan.hasSensitive) return { ...src } as T;
     const tenant = tenantOf(plan, src);
-    const slots: Slot[] = [];
-    const out = collectSlots(plan.root, src, undefined, true, slots);
-    if (slots.length === 0) return out as T;
-
-    // One primaryKey call per ring used by this message.
-    const rings: string[] = [];
-    for (const slot of slots) if (!rings.includes(slot.field.ring)) rings.push(slot.field.ring);
-    const materials = await Promise.all(rings.map((ring) => this.#keys.primaryKey({ tenant, ring })));
-    const lpTenant = lengthPrefixed(tenant);
-    const keys = new Map<string, SealKey>();
-    rings.forEach((ring, i) => keys.set(ring, this.#sealKey(materials[i]!, lpTenant, plan.lpTypeName)));
-    const lpContext = opts?.context ? lengthPrefixed(opts.context) : EMPTY_CONTEXT;
-
-    for (const slot of slots) {
-      const { field } = slot;
-      const k = keys.get(field.ring)!;
-      const plaintext = plaintextOf(slot);
-      const lpPath = slot.dynamicPath === undefined ? field.lpPath : lengthPrefixed(slot.dynamicPath);
-      const envelope = sealRaw(this.#backend, k.alg, k.header, k.key, joinAad(k.prefix, lpPath, lpContext), this.#random, plaintext);
-      (slot.target as Record<string | number, unknown>)[slot.key] = field.valueType === 'bytes' ? envelope : encodeBase64url(envelope);
-    }
-    return out as T;
+    // Pass 1: which rings hold something to seal (type errors surface here, before any key is asked for).
+    const ringCount = plan.rings.length;
+    const used = new Array<boolean>(ringCount).fill(false);
+    usedRings(plan.root, src, undefined, used);
+    // One primaryKey call per ring in use, all started before the first is awaited.
+    const pending = new Array<Promise<KeyVersionMaterial> | undefined>(ringCount);
+    for (let i = 0; i < ringCount; i++) if (used[i]) pending[i] = this.#keys.primaryKey({ tenant, ring: plan.rings[i]! });
+    const materials = new Array<KeyVersionMaterial | undefined>(ringCount);
+    for (let i = 0; i < ringCount; i++) if (pending[i]) materials[i] = await pending[i];
+    // Pass 2: copy and seal, synchronously.
+    const ctx: SealContext = {
+      backend: this.#backend,
+      random: this.#random,
+      lpContext: lpContextOf(opts?.context),
+      headers: this.#sealHeadersOf(plan, tenant, materials),
+      keys: keyBytesOf(materials),
+    };
+    return sealNode(plan.root, src, undefined, ctx) as T;
   }
 
   /**
-   * A copy of `message` with every sensitive envelope opened. Every envelope is
-   * parsed (EnvelopeFormatError) before any key is asked for; a failed
-   * authentication throws DecryptionError naming the field path only.
+   * A copy of `message` with every sensitive envelope opened. Every envelope's
+   * format is checked (EnvelopeFormatError) before any key is asked for; a
+   * failed authentication throws DecryptionError naming the field path only.
    */
   async openMessage<T>(typeName: string, message: T, opts?: MessageCipherOptions): Promise<T> {
     const plan = this.#schema.plan(typeName);
@@ -128,80 +138,126 @@ export class FieldCipher {
     const out = collectSlots(plan.root, src, undefined, true, slots);
     if (slots.length === 0) return out as T;
 
-    const envelopes = slots.map(envelopeOf);
+    const headers = slots.map(headerOf);
     // One keyVersion call per (ring, version) found in this message.
-    const wanted = new Map<string, { ring: string; version: number }>();
-    slots.forEach((slot, i) => {
-      const version = envelopes[i]!.keyVersion;
-      wanted.set(`${version}:${slot.field.ring}`, { ring: slot.field.ring, version });
+    const wanted: { ring: string; version: number }[] = [];
+    headers.forEach((h, i) => {
+      const ring = slots[i]!.field.ring;
+      if (!wanted.some((w) => w.ring === ring && w.version === h.keyVersion)) wanted.push({ ring, version: h.keyVersion });
     });
-    const ids = [...wanted.keys()];
-    const materials = await Promise.all(ids.map((id) => {
-      const { ring, version } = wanted.get(id)!;
-      return this.#keys.keyVersion({ tenant, ring }, version);
-    }));
-    const keyById = new Map<string, Uint8Array>();
-    ids.forEach((id, i) => keyById.set(id, materials[i]!.key.exposeBytes()));
+    const materials = await Promise.all(wanted.map((w) => this.#keys.keyVersion({ tenant, ring: w.ring }, w.version)));
+    const keyFor = (ring: string, version: number): Uint8Array =>
+      materials[wanted.findIndex((w) => w.ring === ring && w.version === version)]!.key.exposeBytes();
 
-    const lpTenant = lengthPrefixed(tenant);
-    const lpContext = opts?.context ? lengthPrefixed(opts.context) : EMPTY_CONTEXT;
-    // AAD prefixes differ by header (alg, key version): cache per header within this message.
-    const prefixes = new Map<number, Uint8Array>();
+    const lpContext = lpContextOf(opts?.context);
+    // AAD prefixes differ by header (alg, key version): cached per (type, tenant, header).
+    const prefixes = this.#openPrefixesOf(plan, tenant);
+    let lpTenant: Uint8Array | undefined;
     slots.forEach((slot, i) => {
-      const env = envelopes[i]!;
       const { field } = slot;
+      const path = slotPath(slot);
+      const bytes = field.valueType === 'bytes' ? (slot.value as Uint8Array) : decodeBase64urlView(slot.value as string, path);
+      const env = parseEnvelope(bytes, path);
       const headerId = env.alg * 0x1_0000_0000 + env.keyVersion;
       let prefix = prefixes.get(headerId);
       if (!prefix) {
+        lpTenant ??= lengthPrefixed(tenant);
         prefix = aadPrefix(env.header, lpTenant, plan.lpTypeName);
         prefixes.set(headerId, prefix);
       }
-      const lpPath = slot.dynamicPath === undefined ? field.lpPath : lengthPrefixed(slot.dynamicPath);
+      const aad =
+        slot.dynamicPath === undefined
+          ? joinAadView(prefix, field.lpPath, lpContext)
+          : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
       let plaintext: Uint8Array;
       try {
-        plaintext = openRaw(this.#backend, env, keyById.get(`${env.keyVersion}:${field.ring}`)!, joinAad(prefix, lpPath, lpContext));
+        plaintext = openRaw(this.#backend, env, keyFor(field.ring, headers[i]!.keyVersion), aad);
       } catch (err) {
-        if (err instanceof DecryptionError) throw new DecryptionError(slotPath(slot));
+        if (err instanceof DecryptionError) throw new DecryptionError(path);
         throw err;
       }
-      (slot.target as Record<string | number, unknown>)[slot.key] = field.valueType === 'bytes' ? plaintext : decodeUtf8(plaintext, slot);
+      const target = slot.target as Record<string | number, unknown>;
+      if (field.valueType === 'bytes') {
+        target[slot.key] = plaintext;
+      } else {
+        try {
+          target[slot.key] = decodeUtf8(plaintext, path);
+        } finally {
+          plaintext.fill(0);
+        }
+      }
     });
     return out as T;
   }
 
-  #sealKey(material: KeyVersionMaterial, lpTenant: Uint8Array, lpTypeName: Uint8Array): SealKey {
-    const alg = this.#alg ?? material.alg;
-    const header = encodeHeader(alg, material.version);
-    return { alg, header, key: material.key.exposeBytes(), prefix: aadPrefix(header, lpTenant, lpTypeName) };
+  /**
+   * Header and AAD prefix per ring index for (plan, tenant), cached; rebuilt
+   * for a ring whose primary (alg, version) changed. Undefined where no material.
+   */
+  #sealHeadersOf(plan: MessagePlan, tenant: string, materials: readonly (KeyVersionMaterial | undefined)[]): (SealHeader | undefined)[] {
+    let byTenant = this.#sealHeaders.get(plan);
+    if (!byTenant) this.#sealHeaders.set(plan, (byTenant = new Map()));
+    let cached = byTenant.get(tenant);
+    if (!cached) {
+      if (byTenant.size >= MAX_CACHED_TENANTS) byTenant.clear();
+      byTenant.set(tenant, (cached = new Array<SealHeader | undefined>(plan.rings.length)));
+    }
+    for (let i = 0; i < materials.length; i++) {
+      const material = materials[i];
+      if (!material) continue;
+      const alg = this.#alg ?? material.alg;
+      const h = cached[i];
+      if (h && h.alg === alg && h.version === material.version) continue;
+      const header = encodeHeader(alg, material.version);
+      cached[i] = { alg, version: material.version, header, prefix: aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName) };
+    }
+    return cached;
+  }
+
+  #openPrefixesOf(plan: MessagePlan, tenant: string): Map<number, Uint8Array> {
+    let byTenant = this.#openPrefixes.get(plan);
+    if (!byTenant) this.#openPrefixes.set(plan, (byTenant = new Map()));
+    let prefixes = byTenant.get(tenant);
+    if (!prefixes) {
+      if (byTenant.size >= MAX_CACHED_TENANTS) byTenant.clear();
+      byTenant.set(tenant, (prefixes = new Map()));
+    }
+    return prefixes;
   }
 }
 
-function plaintextOf(slot: Slot): Uint8Array {
-  const { value, field } = slot;
-  if (field.valueType === 'bytes') {
-    if (!(value instanceof Uint8Array)) throw new InvalidFieldValueError(slotPath(slot), field.fieldName, 'a Uint8Array');
-    return value;
-  }
-  if (typeof value !== 'string') throw new InvalidFieldValueError(slotPath(slot), field.fieldName, 'a string');
-  return utf8Encoder.encode(value);
+function keyBytesOf(materials: readonly (KeyVersionMaterial | undefined)[]): (Uint8Array | undefined)[] {
+  const keys = new Array<Uint8Array | undefined>(materials.length);
+  for (let i = 0; i < materials.length; i++) keys[i] = materials[i]?.key.exposeBytes();
+  return keys;
 }
 
-/** Parses the envelope in a slot (base64url text for string fields, spec §5). */
-function envelopeOf(slot: Slot): Envelope {
+/**
+ * Checks an envelope's format (spec §1, §5) and reads its header without
+ * decoding the whole value: base64url text is validated, only its first
+ * 8 characters (the 6 header bytes) are decoded.
+ */
+function headerOf(slot: Slot): FoundHeader {
   const { value, field } = slot;
   const path = slotPath(slot);
   if (field.valueType === 'bytes') {
     if (!(value instanceof Uint8Array)) throw new EnvelopeFormatError('sealed bytes field must hold a Uint8Array', path);
-    return parseEnvelope(value, path);
+    const h = readHeader(value, path);
+    checkLength(h.alg, value.length, path);
+    return h;
   }
   if (typeof value !== 'string') throw new EnvelopeFormatError('sealed string field must hold a string', path);
-  return parseEnvelope(decodeBase64url(value, path), path);
+  const length = base64urlDecodedLength(value, path);
+  if (length < HEADER_LENGTH) throw new EnvelopeFormatError(`envelope too short: ${length} bytes`, path);
+  const h = readHeader(decodeBase64urlPrefix(value, HEADER_LENGTH), path);
+  checkLength(h.alg, length, path);
+  return h;
 }
 
-function decodeUtf8(plaintext: Uint8Array, slot: Slot): string {
+function decodeUtf8(plaintext: Uint8Array, path: string): string {
   try {
-    return utf8Decoder.decode(plaintext);
+    return utf8Decode(plaintext);
   } catch {
-    throw new EnvelopeFormatError('sealed string is not valid UTF-8', slotPath(slot));
+    throw new EnvelopeFormatError('sealed string is not valid UTF-8', path);
   }
 }

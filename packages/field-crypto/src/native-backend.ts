@@ -6,45 +6,37 @@ import type { CipherBackend } from './backend.js';
 import { TAG_LENGTH } from './envelope.js';
 import { DecryptionError } from './errors.js';
 import { xchachaSubkey } from './hchacha-subkey.js';
-import type { SymmetricAlg } from './key-provider.js';
 
 const AEAD = 'chacha20-poly1305';
 const OPTIONS = { authTagLength: TAG_LENGTH } as const;
 
-// XChaCha scratch (alg 2): subkey and 12-byte nonce, wiped after each call.
+// XChaCha scratch (alg 2): subkey and 12-byte nonce, the subkey wiped after each call.
 const subkey = new Uint8Array(32);
 const nonce12 = new Uint8Array(12);
 
-/** alg 1 uses key/nonce as given; alg 2 derives the subkey and short nonce (spec §4). */
-function chachaParams(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array): [Uint8Array, Uint8Array] {
-  if (alg === 1) return [key, nonce];
-  xchachaSubkey(key, nonce, subkey, nonce12);
-  return [subkey, nonce12];
-}
-
 export const nativeBackend: CipherBackend = {
   name: 'native',
-  seal(alg, key, nonce, aad, plaintext, out) {
-    const [k, n] = chachaParams(alg, key, nonce);
+  seal(alg, key, nonce, aad, plaintext, out, offset) {
+    // alg 2: XChaCha20 = ChaCha20 under an HChaCha20 subkey (spec §4).
+    if (alg === 2) xchachaSubkey(key, nonce, subkey, nonce12);
     try {
-      const cipher = createCipheriv(AEAD, k, n, OPTIONS);
+      const cipher = createCipheriv(AEAD, alg === 1 ? key : subkey, alg === 1 ? nonce : nonce12, OPTIONS);
       cipher.setAAD(aad, { plaintextLength: plaintext.length });
       // node:crypto cannot write into a given buffer: one copy of the ciphertext into the envelope.
       const ciphertext = cipher.update(plaintext);
-      out.set(ciphertext, 0);
-      const last = cipher.final();
-      if (last.length !== 0) out.set(last, ciphertext.length);
-      out.set(cipher.getAuthTag(), plaintext.length);
+      out.set(ciphertext, offset);
+      cipher.final(); // empty for a stream cipher
+      out.set(cipher.getAuthTag(), offset + plaintext.length);
     } finally {
       if (alg === 2) subkey.fill(0);
     }
   },
   open(alg, key, nonce, aad, sealed) {
     if (sealed.length < TAG_LENGTH) throw new DecryptionError();
-    const [k, n] = chachaParams(alg, key, nonce);
+    if (alg === 2) xchachaSubkey(key, nonce, subkey, nonce12);
     const tagStart = sealed.length - TAG_LENGTH;
     try {
-      const decipher = createDecipheriv(AEAD, k, n, OPTIONS);
+      const decipher = createDecipheriv(AEAD, alg === 1 ? key : subkey, alg === 1 ? nonce : nonce12, OPTIONS);
       decipher.setAAD(aad, { plaintextLength: tagStart });
       decipher.setAuthTag(sealed.subarray(tagStart));
       const plaintext = decipher.update(sealed.subarray(0, tagStart));

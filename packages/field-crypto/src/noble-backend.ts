@@ -6,10 +6,10 @@ import { DecryptionError } from './errors.js';
 
 export const nobleBackend: CipherBackend = {
   name: 'noble',
-  seal(alg, key, nonce, aad, plaintext, out) {
+  seal(alg, key, nonce, aad, plaintext, out, offset) {
     const aead = alg === 1 ? chacha20poly1305 : xchacha20poly1305;
-    // noble writes into `out` directly: no intermediate ciphertext buffer.
-    aead(key, nonce, aad).encrypt(plaintext, out);
+    // noble writes into the envelope directly: no intermediate ciphertext buffer.
+    aead(key, nonce, aad).encrypt(plaintext, out.subarray(offset, offset + plaintext.length + 16));
   },
   open(alg, key, nonce, aad, sealed) {
     const aead = alg === 1 ? chacha20poly1305 : xchacha20poly1305;

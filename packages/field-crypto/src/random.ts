@@ -6,6 +6,12 @@
 /** Returns `n` fresh random bytes. Must never return the same bytes twice. */
 export type RandomSource = (n: number) => Uint8Array;
 
+/** A pooled source can also copy its bytes straight into an envelope (no view allocated). */
+export interface PooledRandomSource extends RandomSource {
+  /** Writes `n` fresh random bytes at out[offset..offset+n). */
+  fillInto(out: Uint8Array, offset: number, n: number): void;
+}
+
 /** Web Crypto fills at most 65536 bytes per call. */
 const MAX_FILL = 65536;
 export const DEFAULT_POOL_SIZE = 4096;
@@ -23,21 +29,35 @@ function fillRandom(out: Uint8Array): Uint8Array {
  * refilled: when it runs out a new block is allocated, so a slice handed out
  * earlier never changes and no byte is handed out twice.
  */
-export function pooledRandom(poolSize: number = DEFAULT_POOL_SIZE): RandomSource {
+export function pooledRandom(poolSize: number = DEFAULT_POOL_SIZE): PooledRandomSource {
   if (!Number.isInteger(poolSize) || poolSize < 1) throw new RangeError(`poolSize must be a positive integer, got ${poolSize}`);
   let pool: Uint8Array = new Uint8Array(0);
   let offset = 0;
-  return (n: number): Uint8Array => {
-    if (n > poolSize) return fillRandom(new Uint8Array(n));
+  const take = (n: number): number => {
     if (offset + n > pool.length) {
       pool = fillRandom(new Uint8Array(poolSize));
       offset = 0;
     }
-    const out = pool.subarray(offset, offset + n);
+    const at = offset;
     offset += n;
-    return out;
+    return at;
   };
+  const random = (n: number): Uint8Array => {
+    if (n > poolSize) return fillRandom(new Uint8Array(n));
+    const at = take(n);
+    return pool.subarray(at, at + n);
+  };
+  return Object.assign(random, {
+    fillInto(out: Uint8Array, outOffset: number, n: number): void {
+      if (n > poolSize) {
+        out.set(fillRandom(new Uint8Array(n)), outOffset);
+        return;
+      }
+      const at = take(n);
+      for (let i = 0; i < n; i++) out[outOffset + i] = pool[at + i]!;
+    },
+  });
 }
 
 /** The shared default: one pool per process (per JS realm). */
-export const defaultRandom: RandomSource = pooledRandom();
+export const defaultRandom: PooledRandomSource = pooledRandom();

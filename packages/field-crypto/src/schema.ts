@@ -42,6 +42,8 @@ export interface SensitiveFieldPlan extends FieldPlanBase {
   readonly kind: 'sensitive';
   readonly valueType: 'string' | 'bytes';
   readonly ring: string;
+  /** Index of `ring` in MessagePlan.rings. */
+  readonly ringIndex: number;
   /** lp(path) of spec §3, precomputed for the static path. */
   readonly lpPath: Uint8Array;
 }
@@ -79,6 +81,8 @@ export interface MessagePlan {
   /** Proto name of the tenant field, as written in the option. */
   readonly tenantField: string | undefined;
   readonly root: NodePlan;
+  /** The distinct key rings of this message's sensitive fields (SensitiveFieldPlan.ringIndex points here). */
+  readonly rings: readonly string[];
   readonly hasSensitive: boolean;
   readonly sensitivePaths: readonly SensitivePathInfo[];
 }
@@ -198,8 +202,9 @@ export class CompiledSchema {
     const name = fullName(type);
     const tenant = type.options?.[TENANT_FIELD_OPTION] !== undefined ? tenantFieldOf(type) : undefined;
     const sensitivePaths: SensitivePathInfo[] = [];
+    const rings: string[] = [];
     const root = this.#deep.has(name)
-      ? this.#node(type, undefined, [name], sensitivePaths)
+      ? this.#node(type, undefined, [name], sensitivePaths, rings)
       : { typeName: name, fields: [] };
     const plan: MessagePlan = {
       typeName: name,
@@ -207,6 +212,7 @@ export class CompiledSchema {
       tenantProp: tenant && tsProtoPropertyName(tenant.name),
       tenantField: type.options?.[TENANT_FIELD_OPTION] as string | undefined,
       root,
+      rings,
       hasSensitive: sensitivePaths.length > 0,
       sensitivePaths,
     };
@@ -237,7 +243,13 @@ export class CompiledSchema {
    * path with map keys as `[<key>]`. `stack` holds the types on the way, to
    * refuse recursion.
    */
-  #node(type: protobuf.Type, basePath: { path: string; template: string } | undefined, stack: string[], out: SensitivePathInfo[]): NodePlan {
+  #node(
+    type: protobuf.Type,
+    basePath: { path: string; template: string } | undefined,
+    stack: string[],
+    out: SensitivePathInfo[],
+    rings: string[],
+  ): NodePlan {
     const fields: FieldPlan[] = [];
     for (const field of type.fieldsArray) {
       const shape = shapeOf(field);
@@ -253,7 +265,8 @@ export class CompiledSchema {
       if (isSensitive(field)) {
         const ring = (field.options?.[KEY_RING_OPTION] as string | undefined) || DEFAULT_KEY_RING;
         const valueType = field.type === 'bytes' ? 'bytes' : 'string';
-        fields.push({ kind: 'sensitive', ...common, valueType, ring, lpPath: lengthPrefixed(path) });
+        if (!rings.includes(ring)) rings.push(ring);
+        fields.push({ kind: 'sensitive', ...common, valueType, ring, ringIndex: rings.indexOf(ring), lpPath: lengthPrefixed(path) });
         out.push({ path: shape === 'map' ? `${template}[<key>]` : template, fieldName: common.fieldName, ring, valueType, shape });
         continue;
       }
@@ -266,7 +279,7 @@ export class CompiledSchema {
         );
       }
       const childBase = { path, template: shape === 'map' ? `${template}[<key>]` : template };
-      const node = this.#node(held, childBase, [...stack, heldName], out);
+      const node = this.#node(held, childBase, [...stack, heldName], out, rings);
       fields.push({ kind: 'nested', ...common, node });
     }
     return { typeName: fullName(type), fields };

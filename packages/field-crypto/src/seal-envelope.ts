@@ -2,27 +2,55 @@
 // The field walk (field-cipher.ts) uses sealRaw/openRaw with AADs it builds
 // from cached parts; sealEnvelope/openEnvelope are the checked, one-off form
 // (CLI, tests, other languages' vectors).
-import { buildAad, type AadBinding } from './aad.js';
+import { buildAadView, type AadBinding } from './aad.js';
 import type { CipherBackend } from './backend.js';
 import {
   assertAlg,
   assertKeyVersion,
   encodeHeader,
+  envelopeLength,
   HEADER_LENGTH,
   KEY_LENGTH,
-  nonceLength,
   parseEnvelope,
-  TAG_LENGTH,
   type Envelope,
 } from './envelope.js';
 import { SecretKey, type SymmetricAlg } from './key-provider.js';
-import { defaultRandom, type RandomSource } from './random.js';
+import { defaultRandom, type PooledRandomSource, type RandomSource } from './random.js';
 
 /**
- * Builds one envelope: header, a fresh nonce from `random`, then the backend
- * writes ciphertext || tag straight into the same buffer (one allocation).
+ * Writes one envelope at the start of `out` (at least
+ * envelopeLength(alg, plaintext.length) bytes): header, a fresh nonce from
+ * `random`, then the backend writes ciphertext || tag straight after them.
  * `header` must be encodeHeader(alg, keyVersion) and `aad` built over it.
+ * `nonceView`, if given, returns a (cached) view of out[6..6+n).
  */
+export function sealInto(
+  out: Uint8Array,
+  backend: CipherBackend,
+  alg: SymmetricAlg,
+  header: Uint8Array,
+  key: Uint8Array,
+  aad: Uint8Array,
+  random: RandomSource,
+  plaintext: Uint8Array,
+  nonceView?: (out: Uint8Array, n: number) => Uint8Array,
+): void {
+  const nl = alg === 1 ? 12 : 24;
+  for (let i = 0; i < HEADER_LENGTH; i++) out[i] = header[i]!;
+  let nonce: Uint8Array;
+  const { fillInto } = random as Partial<PooledRandomSource>;
+  if (fillInto !== undefined) {
+    fillInto(out, HEADER_LENGTH, nl);
+    nonce = nonceView ? nonceView(out, nl) : out.subarray(HEADER_LENGTH, HEADER_LENGTH + nl);
+  } else {
+    nonce = random(nl);
+    if (nonce.length !== nl) throw new RangeError(`random source returned ${nonce.length} bytes, expected ${nl}`);
+    out.set(nonce, HEADER_LENGTH);
+  }
+  backend.seal(alg, key, nonce, aad, plaintext, out, HEADER_LENGTH + nl);
+}
+
+/** sealInto a new array: one allocation per envelope. */
 export function sealRaw(
   backend: CipherBackend,
   alg: SymmetricAlg,
@@ -32,13 +60,8 @@ export function sealRaw(
   random: RandomSource,
   plaintext: Uint8Array,
 ): Uint8Array {
-  const nl = nonceLength(alg);
-  const nonce = random(nl);
-  if (nonce.length !== nl) throw new RangeError(`random source returned ${nonce.length} bytes, expected ${nl}`);
-  const out = new Uint8Array(HEADER_LENGTH + nl + plaintext.length + TAG_LENGTH);
-  out.set(header, 0);
-  out.set(nonce, HEADER_LENGTH);
-  backend.seal(alg, key, nonce, aad, plaintext, out.subarray(HEADER_LENGTH + nl));
+  const out = new Uint8Array(envelopeLength(alg, plaintext.length));
+  sealInto(out, backend, alg, header, key, aad, random, plaintext);
   return out;
 }
 
@@ -74,7 +97,7 @@ export function sealEnvelope(plaintext: Uint8Array, opts: SealEnvelopeOptions): 
   assertAlg(opts.alg);
   assertKeyVersion(opts.keyVersion);
   const header = encodeHeader(opts.alg, opts.keyVersion);
-  const aad = buildAad(header, opts.binding);
+  const aad = buildAadView(header, opts.binding);
   return sealRaw(opts.backend, opts.alg, header, keyBytes(opts.key), aad, opts.random ?? defaultRandom, plaintext);
 }
 
@@ -91,6 +114,6 @@ export interface OpenEnvelopeOptions {
  */
 export function openEnvelope(envelope: Uint8Array | Envelope, opts: OpenEnvelopeOptions): Uint8Array {
   const env = envelope instanceof Uint8Array ? parseEnvelope(envelope) : envelope;
-  const aad = buildAad(env.header, opts.binding);
+  const aad = buildAadView(env.header, opts.binding);
   return openRaw(opts.backend, env, keyBytes(opts.key), aad);
 }

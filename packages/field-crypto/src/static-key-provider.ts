@@ -28,7 +28,8 @@ interface RingEntry {
 }
 
 export class StaticKeyProvider implements KeyProvider {
-  readonly #rings = new Map<string, RingEntry>();
+  /** tenant -> ring -> entry. */
+  readonly #rings = new Map<string, Map<string, RingEntry>>();
 
   constructor(rings: readonly StaticKeyRing[] = []) {
     for (const ring of rings) this.add(ring);
@@ -47,28 +48,27 @@ export class StaticKeyProvider implements KeyProvider {
     const primaryVersion = ring.primary ?? Math.max(...versions.keys());
     const primary = versions.get(primaryVersion);
     if (!primary) throw new RangeError(`primary version ${primaryVersion} is not among the ring's versions`);
-    this.#rings.set(ringId({ tenant: ring.tenant, ring: ring.ring ?? 'default' }), { versions, primary });
+    let byRing = this.#rings.get(ring.tenant);
+    if (!byRing) this.#rings.set(ring.tenant, (byRing = new Map()));
+    byRing.set(ring.ring ?? 'default', { versions, primary });
     return this;
   }
 
   async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
-    const entry = this.#rings.get(ringId(ref));
+    const entry = this.#rings.get(ref.tenant)?.get(ref.ring);
     if (!entry) throw new UnknownKeyRingError(ref.tenant, ref.ring);
     return entry.primary;
   }
 
   async keyVersion(ref: KeyRingRef, version: number): Promise<KeyVersionMaterial> {
-    const material = this.#rings.get(ringId(ref))?.versions.get(version);
+    const material = this.#rings.get(ref.tenant)?.get(ref.ring)?.versions.get(version);
     if (!material) throw new UnknownKeyVersionError(ref.tenant, ref.ring, version);
     return material;
   }
 
   toString(): string {
-    return `StaticKeyProvider(${this.#rings.size} rings)`;
+    let n = 0;
+    for (const byRing of this.#rings.values()) n += byRing.size;
+    return `StaticKeyProvider(${n} rings)`;
   }
-}
-
-function ringId(ref: KeyRingRef): string {
-  // Length-prefixed so ("a/b","c") and ("a","b/c") never collide.
-  return `${ref.tenant.length}:${ref.tenant}/${ref.ring}`;
 }

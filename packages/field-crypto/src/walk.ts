@@ -31,17 +31,17 @@ export function slotPath(slot: Slot): string {
  * message into one with all sensitive fields present. The length of an empty
  * value is zero either way; nothing is revealed by leaving it empty.
  */
-function isEmpty(v: unknown): boolean {
+export function isEmpty(v: unknown): boolean {
   return (typeof v === 'string' || v instanceof Uint8Array) && v.length === 0;
 }
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
+export function isPlainObject(v: unknown): v is Record<string, unknown> {
   if (typeof v !== 'object' || v === null || Array.isArray(v) || v instanceof Uint8Array) return false;
   const proto = Object.getPrototypeOf(v);
   return proto === Object.prototype || proto === null;
 }
 
-function isMessageObject(v: unknown): v is Record<string, unknown> {
+export function isMessageObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && !(v instanceof Uint8Array);
 }
 

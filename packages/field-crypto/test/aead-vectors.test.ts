@@ -37,7 +37,7 @@ describe.each<[string, CipherBackend]>([
   for (const v of VECTORS) {
     it(`seals ${v.name}`, () => {
       const out = new Uint8Array(SUNSCREEN.length + 16);
-      backend.seal(v.alg, KEY, v.nonce, AAD, SUNSCREEN, out);
+      backend.seal(v.alg, KEY, v.nonce, AAD, SUNSCREEN, out, 0);
       expect(hex(out)).toBe(hex(unhex(v.sealed)));
     });
 
@@ -55,9 +55,9 @@ describe.each<[string, CipherBackend]>([
     });
   }
 
-  it('writes into a view of a larger buffer without touching the bytes around it', () => {
+  it('writes at an offset of a larger buffer without touching the bytes around it', () => {
     const big = new Uint8Array(10 + SUNSCREEN.length + 16 + 10).fill(0xee);
-    backend.seal(1, KEY, VECTORS[0]!.nonce, AAD, SUNSCREEN, big.subarray(10, 10 + SUNSCREEN.length + 16));
+    backend.seal(1, KEY, VECTORS[0]!.nonce, AAD, SUNSCREEN, big, 10);
     expect(hex(big.subarray(10, 10 + SUNSCREEN.length + 16))).toBe(hex(unhex(VECTORS[0]!.sealed)));
     expect([...big.subarray(0, 10), ...big.subarray(10 + SUNSCREEN.length + 16)].every((b) => b === 0xee)).toBe(true);
   });

@@ -6,6 +6,7 @@ import {
   buildAad,
   decodeBase64url,
   encodeBase64url,
+  encodeBase64urlPortable,
   encodeHeader,
   EnvelopeFormatError,
   lengthPrefixed,
@@ -124,15 +125,26 @@ describe('AAD (spec §3)', () => {
 });
 
 describe('base64url (spec §5, RFC 4648 §5)', () => {
-  it('encodes without padding in the URL-safe alphabet, short and long inputs alike', () => {
-    for (const n of [0, 1, 2, 3, 4, 5, 100, 191, 192, 193, 1000, 4099]) {
+  it('encodes without padding in the URL-safe alphabet, short and long inputs alike (Node and portable encoders)', () => {
+    for (const n of [0, 1, 2, 3, 4, 5, 100, 191, 192, 193, 1000, 4099, 70_000]) {
       const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 151 + 7) & 255);
       const text = encodeBase64url(bytes);
       expect(text).toBe(Buffer.from(bytes).toString('base64url'));
+      expect(encodeBase64urlPortable(bytes)).toBe(text);
       expect(hex(decodeBase64url(text))).toBe(hex(bytes));
       expect(base64urlDecodedLength(text)).toBe(n);
     }
     expect(encodeBase64url(unhex('fbff'))).toBe('-_8');
+  });
+
+  it('encodes a prefix or a view of a larger buffer', () => {
+    const big = Uint8Array.from({ length: 300 }, (_, i) => i & 255);
+    const view = big.subarray(7, 200);
+    for (const encode of [encodeBase64url, encodeBase64urlPortable]) {
+      expect(encode(view)).toBe(Buffer.from(view).toString('base64url'));
+      expect(encode(view, 50)).toBe(Buffer.from(view.subarray(0, 50)).toString('base64url'));
+      expect(encode(big, 10)).toBe(Buffer.from(big.subarray(0, 10)).toString('base64url'));
+    }
   });
 
   it.each([

@@ -1,0 +1,179 @@
+// Benchmark primitives shared by every suite (bench/*.bench.ts).
+//
+// The box is small and shared, so absolute numbers wander. Candidates that are
+// compared are therefore measured *interleaved*: each round runs one batch of
+// every candidate back to back (in rotating order), and a ratio target uses
+// the median of the per-round ratios (both sides of a ratio saw the same
+// load). Time is process CPU time, not wall time.
+
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+// A scavenge (minor GC) before every batch, so no batch pays for the young
+// garbage the previous candidate left behind (node:crypto ciphers make that
+// garbage expensive to collect). Not a full GC: its concurrent sweeping would
+// bleed into the next batch's CPU time.
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as (options?: { type: 'minor' | 'major'; execution?: 'sync' }) => void;
+
+export type BenchFn = () => unknown;
+export type AsyncBenchFn = () => Promise<unknown>;
+
+export interface Candidate {
+  readonly name: string;
+  /** Sync or async; an async fn is awaited each call. */
+  readonly fn: BenchFn | AsyncBenchFn;
+  /** Bytes processed per call, for MB/s. */
+  readonly bytes?: number;
+}
+
+export interface Measurement {
+  readonly name: string;
+  /** Median ns per call over the rounds. */
+  readonly nsPerOp: number;
+  readonly opsPerSec: number;
+  /** MB/s (10^6 bytes) when the candidate declares bytes. */
+  readonly mbPerSec?: number;
+  /** Relative spread of the per-round samples (median absolute deviation / median). */
+  readonly spread: number;
+  /** ns per call of every round, in order. */
+  readonly samples: readonly number[];
+}
+
+export interface IntervalOptions {
+  /** Rounds of interleaved batches. */
+  readonly rounds?: number;
+  /** Target wall time of one batch. */
+  readonly batchMs?: number;
+  /** Warm-up (JIT, pools) per candidate before calibration. */
+  readonly warmupMs?: number;
+}
+
+export function median(xs: readonly number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = s.length >> 1;
+  return s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+}
+
+function isPromise(v: unknown): v is Promise<unknown> {
+  return typeof v === 'object' && v !== null && typeof (v as Promise<unknown>).then === 'function';
+}
+
+/**
+ * Runs `fn` `n` times; returns the process CPU time (user + system) it took,
+ * in ns. CPU time rather than wall time: on a shared box, time spent
+ * descheduled is someone else's load, not the code's cost.
+ */
+async function batch(fn: BenchFn | AsyncBenchFn, isAsync: boolean, n: number): Promise<number> {
+  gc({ type: 'minor', execution: 'sync' });
+  const start = process.cpuUsage();
+  if (isAsync) {
+    for (let i = 0; i < n; i++) await fn();
+  } else {
+    for (let i = 0; i < n; i++) fn();
+  }
+  const used = process.cpuUsage(start);
+  return (used.user + used.system) * 1000;
+}
+
+/** Calls `fn` for about `ms` of CPU time; returns calls per CPU ms. */
+async function rate(fn: BenchFn | AsyncBenchFn, isAsync: boolean, ms: number): Promise<number> {
+  let n = 1;
+  let calls = 0;
+  let spentNs = 0;
+  while (spentNs < ms * 1e6) {
+    spentNs += await batch(fn, isAsync, n);
+    calls += n;
+    n = Math.min(n * 2, 1 << 16);
+  }
+  return calls / (spentNs / 1e6);
+}
+
+/** Measures the candidates interleaved (see the top of this file). */
+export async function interleaved(candidates: readonly Candidate[], opts: IntervalOptions = {}): Promise<Measurement[]> {
+  const rounds = opts.rounds ?? 15;
+  const batchMs = opts.batchMs ?? 30;
+  const warmupMs = opts.warmupMs ?? 150;
+  const plan: { c: Candidate; isAsync: boolean; n: number; samples: number[] }[] = [];
+  for (const c of candidates) {
+    const isAsync = isPromise(c.fn());
+    if (isAsync) await c.fn();
+    const perMs = await rate(c.fn, isAsync, warmupMs);
+    plan.push({ c, isAsync, n: Math.max(1, Math.round(perMs * batchMs)), samples: [] });
+  }
+  for (let r = 0; r < rounds; r++) {
+    // Rotate the order every round so no candidate always follows the same one.
+    for (let j = 0; j < plan.length; j++) {
+      const p = plan[(j + r) % plan.length]!;
+      p.samples.push((await batch(p.c.fn, p.isAsync, p.n)) / p.n);
+    }
+  }
+  return plan.map(({ c, samples }) => {
+    const ns = median(samples);
+    const mad = median(samples.map((s) => Math.abs(s - ns)));
+    return {
+      name: c.name,
+      nsPerOp: ns,
+      opsPerSec: 1e9 / ns,
+      ...(c.bytes !== undefined ? { mbPerSec: (c.bytes / ns) * 1e3 } : {}),
+      spread: mad / ns,
+      samples,
+    };
+  });
+}
+
+/** Median over rounds of a.samples[r] / b.samples[r]: a load-robust ratio of two interleaved candidates. */
+export function pairedRatio(a: Measurement, b: Measurement): number {
+  const n = Math.min(a.samples.length, b.samples.length);
+  return median(Array.from({ length: n }, (_, r) => a.samples[r]! / b.samples[r]!));
+}
+
+/** One row of a suite's table. */
+export interface Row {
+  readonly group: string;
+  readonly name: string;
+  readonly nsPerOp: number;
+  readonly opsPerSec: number;
+  readonly mbPerSec?: number;
+  /** e.g. "1.12x raw". */
+  readonly relative?: string;
+  readonly spread: number;
+}
+
+/** A target a suite checks, printed with PASS/FAIL. */
+export interface Target {
+  readonly name: string;
+  readonly measured: number;
+  readonly comparator: '<=' | '>=';
+  readonly limit: number;
+  readonly unit: string;
+  readonly pass: boolean;
+}
+
+export function target(name: string, measured: number, comparator: '<=' | '>=', limit: number, unit: string): Target {
+  return { name, measured, comparator, limit, unit, pass: comparator === '<=' ? measured <= limit : measured >= limit };
+}
+
+export interface SuiteReport {
+  readonly rows: readonly Row[];
+  readonly targets: readonly Target[];
+  readonly notes?: readonly string[];
+}
+
+/** What a bench/*.bench.ts module exports as default. */
+export interface BenchSuite {
+  readonly description: string;
+  run(): Promise<SuiteReport>;
+}
+
+export function rowOf(group: string, m: Measurement, relative?: string): Row {
+  return {
+    group,
+    name: m.name,
+    nsPerOp: m.nsPerOp,
+    opsPerSec: m.opsPerSec,
+    ...(m.mbPerSec !== undefined ? { mbPerSec: m.mbPerSec } : {}),
+    ...(relative !== undefined ? { relative } : {}),
+    spread: m.spread,
+  };
+}
