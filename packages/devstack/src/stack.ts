@@ -5,7 +5,7 @@
 // reverse. Whatever was started is stopped on every path out: a failed start,
 // stop(), or this process exiting (children are SIGKILLed from the exit hook).
 import { fileURLToPath } from 'node:url';
-import { writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { DEFAULT_IDENTITIES, ensureDevPki, pkiPaths, type PkiPaths } from '@fle/pki';
 import { KeystoreAdminClient } from '@fle/keystore-client';
@@ -79,6 +79,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       stopping = true;
       for (const s of [...started].reverse()) await s.stop().catch(() => s.killNow());
       await removeStackFile(layout.stackFile).catch(() => undefined);
+      for (const name of ['processor', 'gateway'] as const) await rm(layout.portsFile(name), { force: true }).catch(() => undefined);
       process.off('exit', killAll);
     })());
 

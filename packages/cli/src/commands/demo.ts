@@ -27,7 +27,7 @@ export function registerDemoCommands(program: Command): void {
       try {
         run = await runDemo(target);
       } catch (err) {
-        throw new Error(oneLine(err, target.gateway));
+        throw new Error(oneLine(err));
       }
       process.stdout.write(o.json ? `${JSON.stringify(run.summary, null, 2)}\n` : formatDemo(run));
       if (!run.summary.ok) throw new Error(`demo: ${run.summary.problems.join('; ')}`);
@@ -35,9 +35,9 @@ export function registerDemoCommands(program: Command): void {
 }
 
 /** One line; an unreachable stack gets the hint that matters. */
-function oneLine(err: unknown, gateway: string): string {
+function oneLine(err: unknown): string {
   const text = (err instanceof Error ? err.message : String(err)).split('\n')[0]!;
   const cause = err instanceof DevStackError ? (err.cause as { status?: number } | undefined) : undefined;
   const unavailable = cause?.status === 14 || /UNAVAILABLE|ECONNREFUSED|unavailable/.test(text);
-  return unavailable ? `demo: cannot reach the stack at ${gateway} (is \`npm start\` running?): ${text}` : `demo: ${text}`;
+  return unavailable ? `demo: ${text} (is \`npm start\` running?)` : `demo: ${text}`;
 }

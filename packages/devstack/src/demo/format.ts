@@ -41,7 +41,7 @@ export function formatDemo(run: DemoRun): string {
   if (processor.cardToken) out.push(`       card_token sealed by it for the tenant (${processor.cardToken.envelopeBytes}-byte envelope, key version ${processor.cardToken.keyVersion}), opened by the client: ${clip(run.clientView.cardToken, 14)}`);
   if (processor.log) out.push(`       its log: ${oneLine(processor.log)}${processor.logPlaintextFree ? ' — no plaintext in its log' : ''}`);
   out.push('');
-  out.push(`  timings: seal ${s.timingsMs.seal} ms, gateway → processor → gateway ${s.timingsMs.roundTrip} ms, open ${s.timingsMs.open} ms, total ${s.timingsMs.total} ms`);
+  out.push(`  timings: client key fetch ${s.timingsMs.keyFetch} ms, seal ${s.timingsMs.seal} ms, gateway → processor → gateway ${s.timingsMs.roundTrip} ms, open ${s.timingsMs.open} ms, total ${s.timingsMs.total} ms`);
   out.push(`  plaintext outside the processor: ${s.plaintextSeenOutsideProcessor ? 'FOUND' : 'none'} (checked ${s.checked.join('; ')})`);
   out.push(s.ok ? `  result: approved, nothing leaked` : `  result: PROBLEM — ${s.problems.join('; ')}`);
   return out.join('\n') + '\n';

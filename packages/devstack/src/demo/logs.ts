@@ -46,3 +46,24 @@ export function jsonLines(text: string, message: string): Array<Record<string, u
   }
   return out;
 }
+
+/**
+ * Waits (bounded) until a `message` line matching `match` was appended after
+ * `offset`: a service may write its log line just after it answered.
+ * Returns the appended text as last read (undefined when unreadable).
+ */
+export async function waitForLogLine(
+  path: string,
+  offset: number,
+  message: string,
+  match: (line: Record<string, unknown>) => boolean,
+  timeoutMs = 1500,
+): Promise<string | undefined> {
+  const deadline = Date.now() + timeoutMs;
+  let text = appendedSince(path, offset);
+  while (text !== undefined && !jsonLines(text, message).some(match) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 50));
+    text = appendedSince(path, offset);
+  }
+  return text;
+}

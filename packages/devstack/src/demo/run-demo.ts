@@ -17,7 +17,7 @@ import { AuthorizeRequest, AuthorizeResponse, PaymentServiceService } from '@fle
 import { FLE_HEADERS, STAMP_HEADERS, type ReplayStamp } from '@fle/service-kit';
 import { OBSERVER_IDENTITY } from '../configs.js';
 import { DevStackError } from '../errors.js';
-import { appendedSince, fileSize, jsonLines } from './logs.js';
+import { appendedSince, fileSize, jsonLines, waitForLogLine } from './logs.js';
 import { NatsObserver, type ObservedMessage } from './observer.js';
 import { demoAuthorizeRequest } from './request.js';
 import { needlesOf, plaintextIn, type Needle } from './scan.js';
@@ -122,11 +122,24 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   const started = performance.now();
   let response: AuthorizeResponse;
   let stamp: ReplayStamp;
+  let keyFetch = 0;
   try {
-    ({ response, stamp } = await client.call(def, request));
+    // The client's keys first, one ring at a time: the fetch is timed on its
+    // own, and a keystore that does not answer fails here with one clear error.
+    try {
+      for (const ring of schema.plan(REQUEST_TYPE).rings) await keys.primaryKey({ tenant: t.tenant, ring });
+    } catch (err) {
+      throw new DevStackError('DEVSTACK_DEMO_FAILED', `the client could not get its keys from the keystore at ${t.keystore}: ${describeError(err)}`, { cause: err });
+    }
+    keyFetch = performance.now() - started;
+    try {
+      ({ response, stamp } = await client.call(def, request));
+    } catch (err) {
+      throw new DevStackError('DEVSTACK_DEMO_FAILED', `the demo request through the gateway at ${t.gateway} failed: ${describeError(err)}`, { cause: err });
+    }
   } catch (err) {
     await observer?.close();
-    throw new DevStackError('DEVSTACK_DEMO_FAILED', `the demo request through ${t.gateway} failed: ${describeError(err)}`, { cause: err });
+    throw err;
   } finally {
     client.close();
     keys.close();
@@ -153,7 +166,9 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   const routedMsg = seen.find(isRequest);
 
   // Gateway: what it received, and the same bytes as routed on NATS.
-  const gatewayLogText = t.logs?.gateway ? appendedSince(t.logs.gateway, logOffsets.gateway ?? 0) : undefined;
+  const routedLine = (l: Record<string, unknown>): boolean => l['size'] === wireRequest.byteLength;
+  const handledLine = (l: Record<string, unknown>): boolean => l['tenant'] === t.tenant && l['size'] === wireRequest.byteLength;
+  const gatewayLogText = t.logs?.gateway ? await waitForLogLine(t.logs.gateway, logOffsets.gateway ?? 0, 'request routed', routedLine) : undefined;
   const routedBytes = routedMsg ? Buffer.from(routedMsg.data) : wireRequest;
   const routedReq = AuthorizeRequest.decode(routedBytes);
   const gatewayHop: GatewayHop = {
@@ -167,7 +182,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
       const e = envelopeFacts(v.value);
       return { field: v.name, prefix: e?.prefix ?? '(not an envelope)', envelopeBytes: e?.bytes ?? 0, keyVersion: e?.keyVersion ?? 0 };
     }),
-    log: gatewayLogText === undefined ? undefined : pick(jsonLines(gatewayLogText, 'request routed').find((l) => l['size'] === wireRequest.byteLength), ['method', 'route', 'transport', 'tenant', 'caller', 'size', 'envelopes', 'replySize', 'ms']),
+    log: gatewayLogText === undefined ? undefined : pick(jsonLines(gatewayLogText, 'request routed').find(routedLine), ['method', 'route', 'transport', 'tenant', 'caller', 'size', 'envelopes', 'replySize', 'ms']),
     plaintextFound: [...new Set([...plaintextIn(wireRequest, needles), ...plaintextIn(wireResponse, needles), ...(gatewayLogText ? plaintextIn(gatewayLogText, needles) : [])])],
   };
   if (gatewayHop.routedUnchanged === false) problems.push('the bytes on NATS differ from the bytes the gateway received');
@@ -191,7 +206,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   if (observer && routedSubject && !routedMsg) problems.push(`the observer did not see the request on ${routedSubject}`);
 
   // Processor: its result proves it opened the fields; its log must hold no plaintext either.
-  const processorLogText = t.logs?.processor ? appendedSince(t.logs.processor, logOffsets.processor ?? 0) : undefined;
+  const processorLogText = t.logs?.processor ? await waitForLogLine(t.logs.processor, logOffsets.processor ?? 0, 'request handled', handledLine) : undefined;
   const cardNumber = request.card?.number ?? '';
   const tokenFacts = sealedResponse?.cardToken ? envelopeFacts(sealedResponse.cardToken) : undefined;
   const processorHop: ProcessorHop = {
@@ -201,7 +216,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
     cardLastFour: response.cardLastFour,
     lastFourMatches: response.cardLastFour === cardNumber.slice(-4),
     cardToken: tokenFacts ? { envelopeBytes: tokenFacts.bytes, keyVersion: tokenFacts.keyVersion, openedByClient: response.cardToken.startsWith('tok_') } : undefined,
-    log: processorLogText === undefined ? undefined : pick(jsonLines(processorLogText, 'request handled').find((l) => l['tenant'] === t.tenant && l['size'] === wireRequest.byteLength), ['transport', 'tenant', 'route', 'size', 'deliveries', 'ms']),
+    log: processorLogText === undefined ? undefined : pick(jsonLines(processorLogText, 'request handled').find(handledLine), ['transport', 'tenant', 'route', 'size', 'deliveries', 'ms']),
     logPlaintextFree: processorLogText === undefined ? undefined : plaintextIn(processorLogText, needles).length === 0,
   };
   if (!response.approved) problems.push(`the processor declined: ${response.declineReason || 'no reason given'}`);
@@ -238,7 +253,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
     gateway: t.gateway,
     transport: t.transport ?? 'unknown',
     hops: [clientHop, gatewayHop, natsHop, processorHop],
-    timingsMs: { seal: round(timings.seal), roundTrip: round(total - timings.seal - timings.open), open: round(timings.open), total: round(total) },
+    timingsMs: { keyFetch: round(keyFetch), seal: round(timings.seal), roundTrip: round(total - keyFetch - timings.seal - timings.open), open: round(timings.open), total: round(total) },
     plaintextSeenOutsideProcessor: leaked,
     checked,
     problems,

@@ -91,7 +91,8 @@ export interface DemoSummary {
   readonly gateway: string;
   readonly transport: string;
   readonly hops: readonly DemoHop[];
-  readonly timingsMs: { readonly seal: number; readonly roundTrip: number; readonly open: number; readonly total: number };
+  /** keyFetch: the client's keys from the keystore; seal/open: field crypto at the client; roundTrip: gateway → processor → gateway. */
+  readonly timingsMs: { readonly keyFetch: number; readonly seal: number; readonly roundTrip: number; readonly open: number; readonly total: number };
   readonly plaintextSeenOutsideProcessor: boolean;
   /** What was scanned for plaintext outside the processor. */
   readonly checked: readonly string[];
