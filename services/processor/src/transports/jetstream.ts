@@ -42,7 +42,10 @@ export class JetStreamTransport {
   async start(): Promise<void> {
     const consumer: Consumer = await this.o.js.consumers.get(STREAM_NAMES.requests, this.o.durable);
     // Pull no more than we can work on, so other instances get the rest.
-    this.#messages = await consumer.consume({ max_messages: Math.max(1, this.o.limiter.limit) });
+    // Short-lived pulls (5 s, heartbeats every 2.5 s): a pull parked on a NATS
+    // node that dies is noticed and re-issued to the new consumer leader within
+    // seconds, not after nats.js's default 30 s (issue 6 cluster drill).
+    this.#messages = await consumer.consume({ max_messages: Math.max(1, this.o.limiter.limit), expires: 5000 });
     const messages = this.#messages;
     this.#loop = (async () => {
       // Take the next message only when a slot is free: with max_messages this
