@@ -31,6 +31,25 @@ export class DeadLetterWatch {
     return w;
   }
 
+  /**
+   * Every dead letter in FLE_DLQ right now, read afresh. Use after a NATS node
+   * was killed: a background consumer parked on that node may have stalled.
+   */
+  static async readAll(admin: NatsConnection): Promise<DeadLetter[]> {
+    // One stream-message get per sequence (plain request/reply with a timeout,
+    // retried), rather than a consumer that could be parked on a dead node.
+    const jsm = await retrying(() => admin.jetstreamManager());
+    const { first_seq, last_seq, messages } = (await retrying(() => jsm.streams.info('FLE_DLQ'))).state;
+    const out: DeadLetter[] = [];
+    for (let seq = first_seq; messages > 0 && seq <= last_seq; seq++) {
+      const m = await retrying(() => jsm.streams.getMessage('FLE_DLQ', { seq }));
+      const headers: Record<string, string> = {};
+      if (m.header) for (const [k, v] of m.header) headers[k] = v.join(',');
+      out.push({ subject: m.subject, data: m.data, headers });
+    }
+    return out;
+  }
+
   /** The first dead letter whose body is exactly `body`, waiting for it up to `timeoutMs`. */
   async byBody(body: Uint8Array, timeoutMs = 10_000): Promise<DeadLetter> {
     const want = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
@@ -45,7 +64,7 @@ export class DeadLetterWatch {
 
   /** Dead letters carrying one of these request nonces (header Fle-Nonce). */
   withNonces(nonces: ReadonlySet<string>): DeadLetter[] {
-    return this.letters.filter((l) => nonces.has(l.headers['Fle-Nonce'] ?? ''));
+    return withNonces(this.letters, nonces);
   }
 
   async stop(): Promise<void> {
@@ -72,12 +91,14 @@ export class AuthorizationLedger {
 
   /** Writes ever made to the bucket (its stream's last sequence). */
   async writes(): Promise<number> {
-    const jsm = await this.nc.jetstreamManager();
-    return (await jsm.streams.info('KV_fle_authorizations')).state.last_seq;
+    return retrying(async () => {
+      const jsm = await this.nc.jetstreamManager();
+      return (await jsm.streams.info('KV_fle_authorizations')).state.last_seq;
+    });
   }
 
   async record(tenant: string, nonce: string): Promise<KvEntry | undefined> {
-    const e = await this.kv.get(`${tenant}.${nonce}`);
+    const e = await retrying(() => this.kv.get(`${tenant}.${nonce}`));
     return e && e.operation === 'PUT' ? e : undefined;
   }
 
@@ -87,5 +108,25 @@ export class AuthorizationLedger {
     const missing: string[] = [];
     for (const n of nonces) ((await this.record(tenant, n)) ? present : missing).push(n);
     return { present, missing };
+  }
+}
+
+/** The dead letters carrying one of these request nonces (header Fle-Nonce). */
+export function withNonces(letters: readonly DeadLetter[], nonces: ReadonlySet<string>): DeadLetter[] {
+  return letters.filter((l) => nonces.has(l.headers['Fle-Nonce'] ?? ''));
+}
+
+/**
+ * Reads during a fault drill may hit a stream whose leader just died: retry a
+ * timed-out or refused read (bounded) until a new leader answers.
+ */
+async function retrying<T>(fn: () => Promise<T>, attempts = 20, delayMs = 250): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, delayMs));
+    }
   }
 }
