@@ -108,11 +108,18 @@ export class FieldCipher {
     const ringCount = plan.rings.length;
     const used = new Array<boolean>(ringCount).fill(false);
     usedRings(plan.root, src, undefined, used);
-    // One primaryKey call per ring in use, all started before the first is awaited.
-    const pending = new Array<Promise<KeyVersionMaterial> | undefined>(ringCount);
-    for (let i = 0; i < ringCount; i++) if (used[i]) pending[i] = this.#keys.primaryKey({ tenant, ring: plan.rings[i]! });
+    // One primaryKey call per ring in use, concurrently (Promise.all: a failing
+    // ring never leaves another ring's rejection unhandled).
     const materials = new Array<KeyVersionMaterial | undefined>(ringCount);
-    for (let i = 0; i < ringCount; i++) if (pending[i]) materials[i] = await pending[i];
+    const wanted: number[] = [];
+    for (let i = 0; i < ringCount; i++) if (used[i]) wanted.push(i);
+    if (wanted.length === 1) {
+      const i = wanted[0]!;
+      materials[i] = await this.#keys.primaryKey({ tenant, ring: plan.rings[i]! });
+    } else if (wanted.length > 1) {
+      const got = await Promise.all(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })));
+      wanted.forEach((i, j) => (materials[i] = got[j]));
+    }
     // Pass 2: copy and seal, synchronously.
     const ctx: SealContext = {
       backend: this.#backend,

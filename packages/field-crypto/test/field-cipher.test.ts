@@ -342,3 +342,43 @@ describe('maps of messages and integer map keys', () => {
     expect(await c.openMessage('t.v1.Store', sealed)).toEqual(input);
   });
 });
+
+describe('large and non-ASCII values (scratch buffers and their one-off fallbacks)', () => {
+  const cipher = new FieldCipher({ schema, keys: keyProvider() });
+
+  it.each([
+    ['a 100 KiB ASCII string', 'x'.repeat(100 * 1024)],
+    ['a 30 KiB non-ASCII string', 'Zoë 🦊 日本 '.repeat(2500)],
+    ['a 200-character non-ASCII string', 'ü'.repeat(200)],
+  ])('round-trips %s in a string field and a map value', async (_name, text) => {
+    const input = exampleRequest({ nationalId: text, customerAttributes: { big: text } });
+    const sealed = await cipher.sealMessage(REQUEST, input);
+    expect(sealed.nationalId).toMatch(/^[A-Za-z0-9_-]+$/);
+    expect(parseEnvelope(decodeBase64url(sealed.nationalId)).sealed.length).toBe(new TextEncoder().encode(text).length + 16);
+    expect(await cipher.openMessage(REQUEST, sealed)).toEqual(input);
+  });
+
+  it('round-trips a 1 MiB bytes field', async () => {
+    const input = exampleRequest({ biometricTemplate: seq(1024 * 1024, 3) });
+    const sealed = await cipher.sealMessage(REQUEST, input);
+    expect(sealed.biometricTemplate.length).toBe(1024 * 1024 + 34);
+    expect(hex((await cipher.openMessage(REQUEST, sealed)).biometricTemplate.subarray(0, 64))).toBe(hex(seq(64, 3)));
+  });
+});
+
+describe('a message changed while its keys are fetched', () => {
+  it('fails with a typed error instead of leaving a value unsealed', async () => {
+    const input = exampleRequest({ card: { number: '', holderName: 'Ann', expiryMonth: 1, expiryYear: 2030, cvv: new Uint8Array(0) } });
+    const inner = keyProvider();
+    // Only the default ring is needed at first; the caller then adds a pci value (a caller bug).
+    const keys = {
+      primaryKey: async (ref: { tenant: string; ring: string }) => {
+        input.card!.number = '4111111111111111';
+        return inner.primaryKey(ref);
+      },
+      keyVersion: inner.keyVersion.bind(inner),
+    };
+    const c = new FieldCipher({ schema, keys });
+    await expect(c.sealMessage(REQUEST, input)).rejects.toMatchObject({ code: 'INVALID_FIELD_VALUE', fieldPath: '5.1' });
+  });
+});
