@@ -47,7 +47,7 @@ export interface EnvelopeFacts {
   readonly bytes: number;
   /** How it travels: base64url text in a string field, binary in a bytes field. */
   readonly form: 'base64url' | 'binary';
-  readonly alg: 1 | 2;
+  readonly alg: 1 | 2 | 3 | 4;
   readonly keyVersion: number;
   /** The first characters as they travel (text form) or the first bytes in hex (binary form). */
   readonly prefix: string;
