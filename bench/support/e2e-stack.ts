@@ -30,6 +30,8 @@ export interface E2eStackOptions {
   readonly processorConcurrency: number;
   /** How the gateway reaches the processor for both routes. */
   readonly transport: Transport;
+  /** Gateway and processor log level; default `warn` (no line per request). */
+  readonly logLevel?: string;
   /** Extra node flags for gateway and processor, e.g. `--cpu-prof` (env NODE_OPTIONS). */
   readonly nodeOptions?: string;
 }
@@ -97,7 +99,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       concurrency: opts.processorConcurrency,
       keyCacheTtlMs: opts.keyCacheTtlMs,
       testProbe: false,
-      logLevel: 'warn',
+      logLevel: opts.logLevel ?? 'warn',
       ...(env ? { env } : {}),
     });
     stops.push(() => processor.stop());
@@ -109,7 +111,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
         { method: AUTHORIZE_PLAIN_ROUTE.method, route: AUTHORIZE_PLAIN_ROUTE.route, transport: opts.transport },
       ],
       allowedCallers: ['spiffe://fle.local/client'],
-      logLevel: 'warn',
+      logLevel: opts.logLevel ?? 'warn',
       ...(env ? { env } : {}),
     });
     stops.push(() => gateway.stop());

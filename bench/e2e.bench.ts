@@ -1,0 +1,135 @@
+// e2e: the whole pipeline, encrypted beside a plaintext baseline, in one run.
+//
+//   client SDK ──mTLS gRPC──▶ gateway ──core NATS (mTLS)──▶ processor ──▶ reply
+//                                                              └─ keys: keystore (mTLS gRPC)
+//
+// Every process is real (bench/support/e2e-stack.ts). Both variants use the
+// same processes: `Authorize` carries AuthorizeRequest (12 sealed values),
+// `AuthorizePlain` the unmarked twin AuthorizePlainRequest with the very same
+// field values, so the baseline needs no switch that turns encryption off.
+//
+// Load: a fixed number of requests per (variant, cell), closed loop at
+// concurrency 1, 16, 64 (1 KiB sensitive payload), then a payload-size sweep
+// (16 B, 1 KiB, 16 KiB in `biometric_template`) at concurrency 16. Within a
+// cell the variants alternate in rounds (enc, plain / plain, enc / ...), so
+// machine noise hits both alike; the throughput ratio is the median of the
+// per-round ratios and so is the p99 ratio (each round's p99s compared; the
+// pooled p99s of the whole cell are reported beside it).
+//
+// Targets (issue 7): throughput enc >= 0.9x plain at every concurrency;
+// p99 enc <= 1.15x plain; no errors; keystore fetches <= 1 per (process,
+// tenant, key version, cache TTL). Env FLE_E2E_SCALE (default 1) scales the
+// request counts (e.g. 0.2 for a smoke run).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { target, type BenchSuite, type Target } from './lib.js';
+import { E2eRun, type CellResult } from './support/e2e-cells.js';
+import { renderE2eChart } from './support/e2e-chart.js';
+import { checkFetches, type FetchCheck } from './support/e2e-fetches.js';
+import { chartPoint, printTable, rowsOf, sizeLabel } from './support/e2e-report.js';
+import { startE2eStack } from './support/e2e-stack.js';
+import { loadAverage } from './support/proc-stats.js';
+import { ENVELOPES_PER_REQUEST } from './support/requests.js';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const SCALE = Number(process.env.FLE_E2E_SCALE ?? 1);
+const CONCURRENCIES = [1, 16, 64] as const;
+const MATRIX_PAYLOAD = 1024;
+const SWEEP_PAYLOADS = [16, 1024, 16 * 1024] as const;
+const SWEEP_CONCURRENCY = 16;
+const ROUNDS = 10;
+const TENANTS = ['t0', 't1', 't2', 't3'];
+const KEY_CACHE_TTL_MS = 20_000;
+const PROCESSOR_CONCURRENCY = 32; // the processor's default (config `concurrency`)
+const POOL = 64; // distinct requests per payload size, sent round robin
+const MIN_THROUGHPUT_RATIO = 0.9;
+const MAX_P99_RATIO = 1.15;
+
+/** Requests per variant in a cell (a multiple of ROUNDS). */
+function requestsFor(concurrency: number): number {
+  const base = concurrency === 1 ? 400 : concurrency === 16 ? 2000 : 3000;
+  return Math.max(ROUNDS, Math.round((base * SCALE) / ROUNDS) * ROUNDS);
+}
+
+const suite: BenchSuite = {
+  description: `end-to-end client -> gateway -> NATS -> processor -> reply, encrypted (${ENVELOPES_PER_REQUEST} sealed values) vs plaintext twin, same processes, interleaved`,
+  async run() {
+    const loadBefore = loadAverage();
+    const started = Date.now();
+    const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transport: 'nats' });
+    let cells: CellResult[];
+    let sweep: CellResult[];
+    let fetchCheck: FetchCheck;
+    try {
+      const run = new E2eRun(stack, { tenants: TENANTS, pool: POOL, rounds: ROUNDS });
+      const warm = Math.round(300 * Math.max(SCALE, 0.3));
+      await run.warmUp([
+        ...SWEEP_PAYLOADS.map((payloadBytes) => ({ payloadBytes, requests: warm, concurrency: SWEEP_CONCURRENCY })),
+        { payloadBytes: MATRIX_PAYLOAD, requests: 2 * warm, concurrency: 64 },
+      ]);
+      cells = [];
+      for (const c of CONCURRENCIES) cells.push(await run.cell(`c=${c} ${sizeLabel(MATRIX_PAYLOAD)}`, c, MATRIX_PAYLOAD, requestsFor(c)));
+      sweep = [];
+      for (const p of SWEEP_PAYLOADS) {
+        // The matrix cell at the sweep's concurrency already measured its payload size.
+        const same = cells.find((c) => c.concurrency === SWEEP_CONCURRENCY && c.payloadBytes === p);
+        sweep.push(same ?? (await run.cell(`c=${SWEEP_CONCURRENCY} ${sizeLabel(p)}`, SWEEP_CONCURRENCY, p, requestsFor(SWEEP_CONCURRENCY))));
+      }
+      fetchCheck = await checkFetches(stack, Date.now(), KEY_CACHE_TTL_MS);
+    } finally {
+      await stack.stop();
+    }
+    const loadAfter = loadAverage();
+    const all = [...cells, ...sweep.filter((s) => !cells.includes(s))];
+    printTable(all);
+
+    const targets: Target[] = [];
+    for (const c of cells) targets.push(target(`throughput encrypted / plaintext at concurrency ${c.concurrency}`, c.throughputRatio, '>=', MIN_THROUGHPUT_RATIO, 'x'));
+    for (const c of cells) targets.push(target(`p99 latency encrypted / plaintext at concurrency ${c.concurrency}`, c.p99Ratio, '<=', MAX_P99_RATIO, 'x'));
+    const errors = all.reduce((n, c) => n + c.encrypted.errors + c.plaintext.errors, 0);
+    targets.push(target('errors, every cell and variant', errors, '<=', 0, ''));
+    targets.push(target(`keystore fetches per (process, tenant, key version, ${KEY_CACHE_TTL_MS / 1000} s TTL), worst key`, fetchCheck.worst, '<=', 1, ''));
+
+    const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
+    const notes = [
+      `${machine}; load average (1 min) ${loadBefore.load1.toFixed(2)} before, ${loadAfter.load1.toFixed(2)} after`,
+      `transport core NATS (request-reply, queue group); mTLS on every hop; processor concurrency ${PROCESSOR_CONCURRENCY}; key cache TTL ${KEY_CACHE_TTL_MS / 1000} s (processor and client); log level warn`,
+      `${ENVELOPES_PER_REQUEST} sensitive values per request (nested, repeated, map, oneof, bytes); matrix payload ${sizeLabel(MATRIX_PAYLOAD)} in biometric_template; ${ROUNDS} alternating rounds per cell`,
+      `keystore fetches (audit log): ${Object.entries(fetchCheck.fetches).map(([k, n]) => `${k}=${n}/${fetchCheck.windows[k]}w`).join(', ')}; processor metric ${fetchCheck.processorMetric}, client stats ${fetchCheck.clientStats}`,
+      'throughput and p99 ratios = medians of per-round ratios (rounds alternate the variants); p50/p99 columns pool the whole cell; cpu µs = CPU time per request per process (client = the benchmark process); (cpu Nx) = plaintext ÷ encrypted CPU per request summed over the processes, a noise-robust cross-check of the throughput ratio',
+    ];
+    const detail = {
+      machine,
+      loadAverage: { before: loadBefore, after: loadAfter },
+      config: { scale: SCALE, rounds: ROUNDS, tenants: TENANTS.length, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transport: 'nats', envelopesPerRequest: ENVELOPES_PER_REQUEST },
+      byConcurrency: cells,
+      byPayloadSize: sweep,
+      keystoreFetches: fetchCheck,
+      seconds: (Date.now() - started) / 1000,
+    };
+
+    const passed = targets.filter((t) => t.pass).length;
+    const svg = renderE2eChart({
+      title: `fle end to end: encrypted vs plaintext (${passed}/${targets.length} targets met)`,
+      subtitle: `${new Date().toISOString().slice(0, 16)}Z · ${machine} · load ${loadBefore.load1.toFixed(1)}→${loadAfter.load1.toFixed(1)} · client → gateway → NATS → processor, real processes, mTLS · npm run bench -- e2e`,
+      byConcurrency: cells.map((c) => chartPoint(`c=${c.concurrency}`, c)),
+      bySize: sweep.map((c) => chartPoint(sizeLabel(c.payloadBytes), c)),
+      sizeCaption: `c=${SWEEP_CONCURRENCY}`,
+      minThroughputRatio: MIN_THROUGHPUT_RATIO,
+      maxP99Ratio: MAX_P99_RATIO,
+    });
+    const docs = join(here, '..', 'docs', 'perf');
+    mkdirSync(join(here, 'results'), { recursive: true });
+    mkdirSync(docs, { recursive: true });
+    writeFileSync(join(here, 'results', 'e2e.svg'), svg);
+    writeFileSync(join(docs, 'e2e.svg'), svg);
+    writeFileSync(join(docs, 'e2e.json'), JSON.stringify({ date: new Date().toISOString(), command: 'npm run bench -- e2e', targets, notes, ...detail }, null, 2) + '\n');
+    console.log('wrote bench/results/e2e.svg, docs/perf/e2e.svg, docs/perf/e2e.json');
+
+    const report = { rows: rowsOf(all), targets, notes, e2e: detail };
+    return report;
+  },
+};
+export default suite;

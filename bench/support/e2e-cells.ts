@@ -1,0 +1,179 @@
+// One cell of the end-to-end benchmark: a fixed number of requests per
+// variant at one concurrency and payload size, in rounds that alternate the
+// variants (enc, plain / plain, enc / ...) so machine noise hits both alike.
+// Per round and variant: latencies, throughput, CPU time and peak RSS of every
+// process of the pipeline (proc-stats.ts).
+import { PaymentServiceService, type AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { median } from '../lib.js';
+import type { E2eStack } from './e2e-stack.js';
+import { quantile, runLoad, sortedCopy } from './load.js';
+import { cpuMs, peakRssMiB, resetPeakRss } from './proc-stats.js';
+import { benchRequest } from './requests.js';
+
+export type Variant = 'encrypted' | 'plaintext';
+export const VARIANTS: readonly Variant[] = ['encrypted', 'plaintext'];
+
+export interface VariantResult {
+  readonly variant: Variant;
+  readonly requests: number;
+  readonly seconds: number;
+  readonly rps: number;
+  readonly p50Ms: number;
+  readonly p99Ms: number;
+  readonly errors: number;
+  readonly errorCodes: Record<string, number>;
+  /** Requests/s of each round, in order. */
+  readonly roundRps: readonly number[];
+  /** p99 latency (ms) of each round, in order. */
+  readonly roundP99Ms: readonly number[];
+  /** CPU time per request, µs, by process (client = this benchmark process). */
+  readonly cpuUsPerRequest: Record<string, number>;
+  /** Peak RSS while this variant ran, MiB, by process. */
+  readonly peakRssMiB: Record<string, number>;
+}
+
+export interface CellResult {
+  readonly label: string;
+  readonly concurrency: number;
+  readonly payloadBytes: number;
+  readonly encrypted: VariantResult;
+  readonly plaintext: VariantResult;
+  /** Median over rounds of encrypted rps ÷ plaintext rps. */
+  readonly throughputRatio: number;
+  /** Median over rounds of encrypted p99 ÷ plaintext p99. */
+  readonly p99Ratio: number;
+  /** Pooled p99 encrypted ÷ pooled p99 plaintext (every request of the cell). */
+  readonly pooledP99Ratio: number;
+  readonly p50Ratio: number;
+  /**
+   * Plaintext ÷ encrypted CPU time per request, summed over every process:
+   * the throughput ratio a CPU-bound pipeline would reach, and far less
+   * sensitive than wall time to other load on the machine.
+   */
+  readonly cpuThroughputRatio: number;
+}
+
+const cpuSum = (v: VariantResult) => Object.values(v.cpuUsPerRequest).reduce((a, b) => a + b, 0);
+
+class Accumulator {
+  readonly latencies: Float64Array[] = [];
+  ms = 0;
+  count = 0;
+  errors = 0;
+  readonly errorCodes: Record<string, number> = {};
+  readonly roundRps: number[] = [];
+  readonly roundP99Ms: number[] = [];
+  readonly cpuMs: Record<string, number> = {};
+  readonly peak: Record<string, number> = {};
+
+  result(variant: Variant): VariantResult {
+    const sorted = sortedCopy(...this.latencies);
+    const ok = sorted.length;
+    return {
+      variant,
+      requests: this.count,
+      seconds: this.ms / 1000,
+      rps: (this.count / this.ms) * 1000,
+      p50Ms: quantile(sorted, 0.5),
+      p99Ms: quantile(sorted, 0.99),
+      errors: this.errors,
+      errorCodes: this.errorCodes,
+      roundRps: this.roundRps,
+      roundP99Ms: this.roundP99Ms,
+      cpuUsPerRequest: Object.fromEntries(Object.entries(this.cpuMs).map(([k, v]) => [k, ok ? (v / this.count) * 1000 : NaN])),
+      peakRssMiB: this.peak,
+    };
+  }
+}
+
+export interface E2eRunOptions {
+  readonly tenants: readonly string[];
+  /** Distinct requests per payload size, sent round robin. */
+  readonly pool: number;
+  /** Alternating rounds per cell. */
+  readonly rounds: number;
+}
+
+/** Requests of one variant sent before measuring (JIT, connections, caches). */
+export interface WarmUp {
+  readonly payloadBytes: number;
+  readonly requests: number;
+  readonly concurrency: number;
+}
+
+export class E2eRun {
+  readonly #pids: { name: string; pid: number }[];
+  readonly #requests = new Map<number, AuthorizeRequest[]>();
+  constructor(
+    readonly stack: E2eStack,
+    readonly opts: E2eRunOptions,
+  ) {
+    this.#pids = [...stack.services, { name: 'client', pid: process.pid }];
+  }
+
+  #pool(payload: number): AuthorizeRequest[] {
+    let pool = this.#requests.get(payload);
+    if (!pool) {
+      const { tenants } = this.opts;
+      pool = Array.from({ length: this.opts.pool }, (_, i) => benchRequest(tenants[i % tenants.length]!, i, payload));
+      this.#requests.set(payload, pool);
+    }
+    return pool;
+  }
+
+  /** One call of `variant` with pool entry `i`: the same object either way, only the method differs. */
+  #caller(variant: Variant, payload: number): (i: number) => Promise<unknown> {
+    const pool = this.#pool(payload);
+    const n = pool.length;
+    const { client } = this.stack;
+    return variant === 'encrypted'
+      ? (i) => client.call(PaymentServiceService.authorize, pool[i % n]!)
+      : (i) => client.call(PaymentServiceService.authorizePlain, pool[i % n]!);
+  }
+
+  async warmUp(plan: readonly WarmUp[]): Promise<void> {
+    for (const w of plan) for (const v of VARIANTS) await runLoad(this.#caller(v, w.payloadBytes), w.requests, w.concurrency);
+  }
+
+  /** `requests` per variant, split evenly over the rounds. */
+  async cell(label: string, concurrency: number, payloadBytes: number, requests: number): Promise<CellResult> {
+    const { rounds } = this.opts;
+    const perRound = Math.max(1, Math.round(requests / rounds));
+    const acc: Record<Variant, Accumulator> = { encrypted: new Accumulator(), plaintext: new Accumulator() };
+    const calls = { encrypted: this.#caller('encrypted', payloadBytes), plaintext: this.#caller('plaintext', payloadBytes) };
+    for (let r = 0; r < rounds; r++) {
+      const order: readonly Variant[] = r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
+      for (const v of order) {
+        const a = acc[v];
+        for (const p of this.#pids) resetPeakRss(p.pid);
+        const before = this.#pids.map((p) => cpuMs(p.pid));
+        const res = await runLoad(calls[v], perRound, concurrency);
+        this.#pids.forEach((p, i) => {
+          a.cpuMs[p.name] = (a.cpuMs[p.name] ?? 0) + cpuMs(p.pid) - before[i]!;
+          a.peak[p.name] = Math.max(a.peak[p.name] ?? 0, peakRssMiB(p.pid));
+        });
+        a.latencies.push(res.latenciesMs);
+        a.ms += res.ms;
+        a.count += res.count;
+        a.errors += res.errors;
+        for (const [k, n] of Object.entries(res.errorCodes)) a.errorCodes[k] = (a.errorCodes[k] ?? 0) + n;
+        a.roundRps.push((res.count / res.ms) * 1000);
+        a.roundP99Ms.push(quantile(sortedCopy(res.latenciesMs), 0.99));
+      }
+    }
+    const enc = acc.encrypted.result('encrypted');
+    const plain = acc.plaintext.result('plaintext');
+    return {
+      label,
+      concurrency,
+      payloadBytes,
+      encrypted: enc,
+      plaintext: plain,
+      throughputRatio: median(enc.roundRps.map((x, i) => x / plain.roundRps[i]!)),
+      p99Ratio: median(enc.roundP99Ms.map((x, i) => x / plain.roundP99Ms[i]!)),
+      pooledP99Ratio: enc.p99Ms / plain.p99Ms,
+      p50Ratio: enc.p50Ms / plain.p50Ms,
+      cpuThroughputRatio: cpuSum(plain) / cpuSum(enc),
+    };
+  }
+}
