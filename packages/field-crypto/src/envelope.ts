@@ -1,5 +1,8 @@
 // Envelope v1 byte layout (spec §1): header (version, alg, key_version),
-// nonce, then ciphertext || 16-byte Poly1305 tag.
+// nonce, then ciphertext || 16-byte Poly1305 tag. Algs 3 and 4 (HPKE,
+// docs/envelope-hpke.md §2) keep the header; in the nonce's place they carry
+// enc (alg 3) or pkS || enc (alg 4), then the HPKE ciphertext || tag. The
+// header checks here serve every alg; opening HPKE envelopes is hpke-*.ts.
 import { EnvelopeFormatError } from './errors.js';
 import type { SymmetricAlg } from './key-provider.js';
 
@@ -11,18 +14,35 @@ export const KEY_LENGTH = 32;
 /** Largest key_version (u32); 0 is invalid (spec §1). */
 export const MAX_KEY_VERSION = 0xffff_ffff;
 
-/** Nonce length per alg (spec §1): 12 for ChaCha20-Poly1305, 24 for XChaCha20-Poly1305. */
-export function nonceLength(alg: SymmetricAlg): 12 | 24 {
-  return alg === 1 ? 12 : 24;
+/** Envelope alg byte: HPKE base mode (docs/envelope-hpke.md §1). */
+export const HPKE_BASE_ALG = 0x03;
+/** Envelope alg byte: HPKE auth mode, the sender's device key in the envelope (docs/envelope-hpke.md §5). */
+export const HPKE_AUTH_ALG = 0x04;
+export type HpkeAlg = typeof HPKE_BASE_ALG | typeof HPKE_AUTH_ALG;
+/** Every alg a decoder knows: 1, 2 (spec §1) and 3, 4 (docs/envelope-hpke.md). */
+export type EnvelopeAlg = SymmetricAlg | HpkeAlg;
+
+export function isHpkeAlg(alg: number): alg is HpkeAlg {
+  return alg === HPKE_BASE_ALG || alg === HPKE_AUTH_ALG;
 }
 
-/** Minimum envelope length per alg: header + nonce + tag (34 for alg 1, 46 for alg 2). */
-export function minimumLength(alg: SymmetricAlg): number {
+/**
+ * Bytes between the header and the ciphertext: the nonce for alg 1/2 (12,
+ * 24), enc for alg 3 (32), pkS || enc for alg 4 (64).
+ */
+export function nonceLength(alg: SymmetricAlg): 12 | 24;
+export function nonceLength(alg: EnvelopeAlg): 12 | 24 | 32 | 64;
+export function nonceLength(alg: EnvelopeAlg): 12 | 24 | 32 | 64 {
+  return alg === 1 ? 12 : alg === 2 ? 24 : alg === HPKE_BASE_ALG ? 32 : 64;
+}
+
+/** Minimum envelope length per alg: header + nonce (or enc) + tag (34, 46, 54, 86 for algs 1-4). */
+export function minimumLength(alg: EnvelopeAlg): number {
   return HEADER_LENGTH + nonceLength(alg) + TAG_LENGTH;
 }
 
 /** Total envelope length for a plaintext of `plaintextLength` bytes. */
-export function envelopeLength(alg: SymmetricAlg, plaintextLength: number): number {
+export function envelopeLength(alg: EnvelopeAlg, plaintextLength: number): number {
   return HEADER_LENGTH + nonceLength(alg) + plaintextLength + TAG_LENGTH;
 }
 
@@ -43,8 +63,9 @@ export interface Envelope {
 /** What `fle envelope inspect` shows: the header and lengths, no key needed. */
 export interface EnvelopeInfo {
   readonly version: number;
-  readonly alg: SymmetricAlg;
+  readonly alg: EnvelopeAlg;
   readonly keyVersion: number;
+  /** For alg 3/4: the length of enc (32) or pkS || enc (64). */
   readonly nonceLength: number;
   /** L in spec §1: ciphertext bytes, not counting the 16-byte tag (= plaintext length). */
   readonly ciphertextLength: number;
@@ -78,11 +99,12 @@ export function encodeHeader(alg: SymmetricAlg, keyVersion: number): Uint8Array 
 }
 
 /**
- * Reads and checks the header of `bytes` (spec §1). Throws EnvelopeFormatError,
- * before any key lookup, for an unknown version or alg, key_version 0 and a
- * length below the alg's minimum. `fieldPath` only labels the error.
+ * Reads and checks the header of `bytes` (spec §1; any alg 1-4). Throws
+ * EnvelopeFormatError, before any key lookup, for an unknown version or alg
+ * and key_version 0; checkLength then checks the alg's minimum length.
+ * `fieldPath` only labels the error.
  */
-export function readHeader(bytes: Uint8Array, fieldPath?: string): { alg: SymmetricAlg; keyVersion: number } {
+export function readHeader(bytes: Uint8Array, fieldPath?: string): { alg: EnvelopeAlg; keyVersion: number } {
   if (!(bytes instanceof Uint8Array)) throw new EnvelopeFormatError('envelope must be bytes', fieldPath);
   if (bytes.length < HEADER_LENGTH) {
     throw new EnvelopeFormatError(`envelope too short: ${bytes.length} bytes`, fieldPath);
@@ -91,24 +113,28 @@ export function readHeader(bytes: Uint8Array, fieldPath?: string): { alg: Symmet
     throw new EnvelopeFormatError(`unknown envelope version ${bytes[0]}`, fieldPath);
   }
   const alg = bytes[1]!;
-  if (alg !== 1 && alg !== 2) throw new EnvelopeFormatError(`unknown envelope alg ${alg}`, fieldPath);
+  if (alg !== 1 && alg !== 2 && !isHpkeAlg(alg)) throw new EnvelopeFormatError(`unknown envelope alg ${alg}`, fieldPath);
   const keyVersion = ((bytes[2]! << 24) | (bytes[3]! << 16) | (bytes[4]! << 8) | bytes[5]!) >>> 0;
   if (keyVersion === 0) throw new EnvelopeFormatError('envelope key version 0 is invalid', fieldPath);
   return { alg, keyVersion };
 }
 
 /** Checks the minimum length for the envelope's alg given its total length. */
-export function checkLength(alg: SymmetricAlg, length: number, fieldPath?: string): void {
+export function checkLength(alg: EnvelopeAlg, length: number, fieldPath?: string): void {
   const min = minimumLength(alg);
   if (length < min) {
     throw new EnvelopeFormatError(`envelope too short: ${length} bytes, alg ${alg} needs at least ${min}`, fieldPath);
   }
 }
 
-/** Parses an envelope v1 (spec §1) into views; see readHeader for what is rejected. */
+/**
+ * Parses an alg 1/2 envelope (spec §1) into views; see readHeader for what is
+ * rejected. An alg 3/4 envelope is EnvelopeFormatError here: parseHpkeEnvelope reads those.
+ */
 export function parseEnvelope(bytes: Uint8Array, fieldPath?: string): Envelope {
   const { alg, keyVersion } = readHeader(bytes, fieldPath);
   checkLength(alg, bytes.length, fieldPath);
+  if (isHpkeAlg(alg)) throw new EnvelopeFormatError(`envelope alg ${alg} is HPKE, not a symmetric envelope`, fieldPath);
   const nonceEnd = HEADER_LENGTH + nonceLength(alg);
   return {
     version: ENVELOPE_VERSION,
@@ -121,14 +147,15 @@ export function parseEnvelope(bytes: Uint8Array, fieldPath?: string): Envelope {
   };
 }
 
-/** Header and lengths of an envelope, for display (`fle envelope inspect`). */
+/** Header and lengths of an envelope of any alg, for display (`fle envelope inspect`). */
 export function inspectEnvelope(bytes: Uint8Array): EnvelopeInfo {
-  const env = parseEnvelope(bytes);
+  const { alg, keyVersion } = readHeader(bytes);
+  checkLength(alg, bytes.length);
   return {
-    version: env.version,
-    alg: env.alg,
-    keyVersion: env.keyVersion,
-    nonceLength: env.nonce.length,
-    ciphertextLength: env.sealed.length - TAG_LENGTH,
+    version: ENVELOPE_VERSION,
+    alg,
+    keyVersion,
+    nonceLength: nonceLength(alg),
+    ciphertextLength: bytes.length - minimumLength(alg),
   };
 }

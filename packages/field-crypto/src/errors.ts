@@ -10,7 +10,8 @@ export type FieldCryptoErrorCode =
   | 'SCHEMA'
   | 'PLAINTEXT_IN_SENSITIVE_FIELD'
   | 'MISSING_TENANT'
-  | 'INVALID_FIELD_VALUE';
+  | 'INVALID_FIELD_VALUE'
+  | 'UNKNOWN_SENDER';
 
 export class FieldCryptoError extends Error {
   readonly code: FieldCryptoErrorCode;

@@ -5,8 +5,9 @@
 import { aadPrefix, joinAadView, joinAadViewPath, lengthPrefixed } from './aad.js';
 import type { CipherBackend } from './backend.js';
 import { base64urlDecodedLength, decodeBase64urlPrefix, decodeBase64urlView } from './base64url.js';
-import { assertAlg, checkLength, encodeHeader, HEADER_LENGTH, parseEnvelope, readHeader } from './envelope.js';
+import { assertAlg, checkLength, encodeHeader, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
 import { DecryptionError, EnvelopeFormatError, MissingTenantError, SchemaError } from './errors.js';
+import { isX25519Material, openHpkeValue, sealWithHpke, X25519_MATERIAL_ALG, type HpkeCipherOptions, type SenderListener } from './hpke-field.js';
 import type { KeyProvider, KeyVersionMaterial, SymmetricAlg } from './key-provider.js';
 import { nobleBackend } from './noble-backend.js';
 import { defaultRandom, type RandomSource } from './random.js';
@@ -25,13 +26,17 @@ export interface FieldCipherOptions {
   readonly backend?: CipherBackend;
   /** Nonce source; default: the pooled CSPRNG. Inject only for test vectors. */
   readonly random?: RandomSource;
-  /** Seal with this alg; default: the alg of the ring's primary key version. */
+  /** Seal with this alg; default: the alg of the ring's primary key version. Rings of X25519 key pairs always seal alg 3. */
   readonly alg?: SymmetricAlg;
+  /** Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): registered device keys, X25519 implementation. */
+  readonly hpke?: HpkeCipherOptions;
 }
 
 export interface MessageCipherOptions {
   /** Bound into every field's AAD (spec §3); e.g. `req/<ts>/<nonce>` in flight, a record id at rest. Default ''. */
   readonly context?: string;
+  /** openMessage: told which registered device sealed each alg 4 value (docs/envelope-hpke.md §5). */
+  readonly onSender?: SenderListener;
 }
 
 // A message's lp(context) lives for one synchronous pass only (scratch.ts).
@@ -66,7 +71,7 @@ function asMessage(typeName: string, message: unknown): Record<string, unknown> 
 
 /** Header of one envelope found while opening, read before any key is asked for. */
 interface FoundHeader {
-  readonly alg: SymmetricAlg;
+  readonly alg: EnvelopeAlg;
   readonly keyVersion: number;
 }
 
@@ -76,6 +81,7 @@ export class FieldCipher {
   readonly #backend: CipherBackend;
   readonly #random: RandomSource;
   readonly #alg: SymmetricAlg | undefined;
+  readonly #hpke: HpkeCipherOptions | undefined;
   // Per-process caches (type -> tenant -> …): header bytes and AAD prefixes
   // (magic || header || lp(tenant) || lp(type)) are built once, not per message.
   readonly #sealHeaders = new Map<MessagePlan, Map<string, (SealHeader | undefined)[]>>();
@@ -88,6 +94,7 @@ export class FieldCipher {
     this.#random = opts.random ?? defaultRandom;
     if (opts.alg !== undefined) assertAlg(opts.alg);
     this.#alg = opts.alg;
+    this.#hpke = opts.hpke;
   }
 
   get backend(): CipherBackend {
@@ -119,6 +126,12 @@ export class FieldCipher {
     } else if (wanted.length > 1) {
       const got = await Promise.all(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })));
       wanted.forEach((i, j) => (materials[i] = got[j]));
+    }
+    // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
+    if (materials.some((m) => m !== undefined && isX25519Material(m))) {
+      const symmetric = this.#sealHeadersOf(plan, tenant, materials);
+      const context = opts?.context ?? '';
+      return (await sealWithHpke({ plan, src, tenant, materials, symmetric, backend: this.#backend, random: this.#random, context, kem: this.#hpke?.kem })) as T;
     }
     // Pass 2: copy and seal, synchronously.
     const ctx: SealContext = {
@@ -153,8 +166,10 @@ export class FieldCipher {
       if (!wanted.some((w) => w.ring === ring && w.version === h.keyVersion)) wanted.push({ ring, version: h.keyVersion });
     });
     const materials = await Promise.all(wanted.map((w) => this.#keys.keyVersion({ tenant, ring: w.ring }, w.version)));
-    const keyFor = (ring: string, version: number): Uint8Array =>
-      materials[wanted.findIndex((w) => w.ring === ring && w.version === version)]!.key.exposeBytes();
+    const materialFor = (ring: string, version: number): KeyVersionMaterial =>
+      materials[wanted.findIndex((w) => w.ring === ring && w.version === version)]!;
+    // Alg 3/4 values open asynchronously (HPKE), after every value was checked: their own copies of bytes and AAD.
+    const hpkeJobs: Array<() => Promise<void>> = [];
 
     const lpContext = lpContextOf(opts?.context);
     // AAD prefixes differ by header (alg, key version): cached per (type, tenant, header).
@@ -164,36 +179,41 @@ export class FieldCipher {
       const { field } = slot;
       const path = slotPath(slot);
       const bytes = field.valueType === 'bytes' ? (slot.value as Uint8Array) : decodeBase64urlView(slot.value as string, path);
-      const env = parseEnvelope(bytes, path);
-      const headerId = env.alg * 0x1_0000_0000 + env.keyVersion;
+      const h = headers[i]!;
+      const hpke = isHpkeAlg(h.alg);
+      const env = hpke ? undefined : parseEnvelope(bytes, path);
+      const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
       let prefix = prefixes.get(headerId);
       if (!prefix) {
         lpTenant ??= lengthPrefixed(tenant);
-        prefix = aadPrefix(env.header, lpTenant, plan.lpTypeName);
+        prefix = aadPrefix(bytes.subarray(0, HEADER_LENGTH), lpTenant, plan.lpTypeName);
         prefixes.set(headerId, prefix);
       }
       const aad =
         slot.dynamicPath === undefined
           ? joinAadView(prefix, field.lpPath, lpContext)
           : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+      const material = materialFor(field.ring, h.keyVersion);
+      if (hpke) {
+        const own = { bytes: bytes.slice(), aad: aad.slice() };
+        hpkeJobs.push(async () => {
+          const plaintext = await openHpkeValue({ ...own, fieldPath: path, tenant, material, options: this.#hpke, onSender: opts?.onSender });
+          writeOpened(slot, plaintext, path);
+        });
+        return;
+      }
+      // An alg 1/2 envelope never opens with an X25519 private key (docs/envelope-hpke.md §2).
+      if (isX25519Material(material)) throw new DecryptionError(path);
       let plaintext: Uint8Array;
       try {
-        plaintext = openRaw(this.#backend, env, keyFor(field.ring, headers[i]!.keyVersion), aad);
+        plaintext = openRaw(this.#backend, env!, material.key.exposeBytes(), aad);
       } catch (err) {
         if (err instanceof DecryptionError) throw new DecryptionError(path);
         throw err;
       }
-      const target = slot.target as Record<string | number, unknown>;
-      if (field.valueType === 'bytes') {
-        target[slot.key] = plaintext;
-      } else {
-        try {
-          target[slot.key] = decodeUtf8(plaintext, path);
-        } finally {
-          plaintext.fill(0);
-        }
-      }
+      writeOpened(slot, plaintext, path);
     });
+    if (hpkeJobs.length > 0) await Promise.all(hpkeJobs.map((job) => job()));
     return out as T;
   }
 
@@ -211,7 +231,8 @@ export class FieldCipher {
     }
     for (let i = 0; i < materials.length; i++) {
       const material = materials[i];
-      if (!material) continue;
+      // X25519 rings seal alg 3 (hpke-field.ts), never with a symmetric header.
+      if (!material || material.alg === X25519_MATERIAL_ALG) continue;
       const alg = this.#alg ?? material.alg;
       const h = cached[i];
       if (h && h.alg === alg && h.version === material.version) continue;
@@ -259,6 +280,20 @@ function headerOf(slot: Slot): FoundHeader {
   const h = readHeader(decodeBase64urlPrefix(value, HEADER_LENGTH), path);
   checkLength(h.alg, length, path);
   return h;
+}
+
+/** Writes an opened value into its slot: bytes as they are, strings decoded (plaintext wiped). */
+function writeOpened(slot: Slot, plaintext: Uint8Array, path: string): void {
+  const target = slot.target as Record<string | number, unknown>;
+  if (slot.field.valueType === 'bytes') {
+    target[slot.key] = plaintext;
+    return;
+  }
+  try {
+    target[slot.key] = decodeUtf8(plaintext, path);
+  } finally {
+    plaintext.fill(0);
+  }
 }
 
 function decodeUtf8(plaintext: Uint8Array, path: string): string {

@@ -8,19 +8,9 @@
 // Each envelope is one RFC 9180 single-shot Seal (§6.1) with info = HPKE_INFO:
 // a fresh ephemeral key per envelope, sequence number 0 only.
 import { buildAad, type AadBinding } from './aad.js';
+import { HPKE_AUTH_ALG, HPKE_BASE_ALG, isHpkeAlg, type HpkeAlg } from './envelope.js';
 import { DecryptionError, EnvelopeFormatError } from './errors.js';
-import {
-  assertX25519Key,
-  HPKE_AUTH_ALG,
-  HPKE_BASE_ALG,
-  HPKE_ENC_LENGTH,
-  HPKE_INFO,
-  HPKE_TAG_LENGTH,
-  hpkeSuite,
-  X25519_KEY_LENGTH,
-  type HpkeAlg,
-  type HpkeKemImpl,
-} from './hpke-suite.js';
+import { assertX25519Key, HPKE_ENC_LENGTH, HPKE_INFO, HPKE_TAG_LENGTH, hpkeSuite, X25519_KEY_LENGTH, type HpkeKemImpl } from './hpke-suite.js';
 import { SecretKey } from './key-provider.js';
 
 const VERSION = 0x01;
@@ -40,10 +30,6 @@ export function hpkeMinimumLength(alg: HpkeAlg): number {
 /** Total envelope length for a plaintext of `plaintextLength` bytes. */
 export function hpkeEnvelopeLength(alg: HpkeAlg, plaintextLength: number): number {
   return hpkeMinimumLength(alg) + plaintextLength;
-}
-
-export function isHpkeAlg(alg: number): alg is HpkeAlg {
-  return alg === HPKE_BASE_ALG || alg === HPKE_AUTH_ALG;
 }
 
 /** A parsed alg 3/4 envelope: views into the original bytes, nothing copied. */

@@ -4,7 +4,7 @@
 // before any decryption; HPKE itself then proves the envelope was sealed with
 // the private key of that public key (RFC 9180 §5.1.3, AuthEncap).
 import { decodeBase64url } from './base64url.js';
-import { FieldCryptoError, type FieldCryptoErrorCode } from './errors.js';
+import { FieldCryptoError } from './errors.js';
 import { assertX25519Key } from './hpke-suite.js';
 
 /**
@@ -15,7 +15,7 @@ import { assertX25519Key } from './hpke-suite.js';
 export class UnknownSenderError extends FieldCryptoError {
   constructor(readonly fieldPath: string | undefined, readonly reason: 'unregistered-device' | 'sender-required') {
     super(
-      'UNKNOWN_SENDER' as FieldCryptoErrorCode,
+      'UNKNOWN_SENDER',
       (reason === 'unregistered-device' ? 'envelope sealed by a device key not registered for this tenant' : 'this tenant only accepts envelopes sealed by a registered device (alg 4)') +
         (fieldPath ? ` (field ${fieldPath})` : ''),
     );

@@ -8,12 +8,6 @@ import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
 import { DhkemX25519HkdfSha256 as NobleDhkemX25519 } from '@hpke/dhkem-x25519';
 import { x25519 } from '@noble/curves/ed25519.js';
 
-/** Envelope alg byte: HPKE base mode (docs/envelope-hpke.md §1). */
-export const HPKE_BASE_ALG = 0x03;
-/** Envelope alg byte: HPKE auth mode, the sender's device key in the envelope (docs/envelope-hpke.md §5). */
-export const HPKE_AUTH_ALG = 0x04;
-export type HpkeAlg = typeof HPKE_BASE_ALG | typeof HPKE_AUTH_ALG;
-
 /** Npk, Nsk and Nenc of DHKEM(X25519, HKDF-SHA256) (RFC 9180 §7.1). */
 export const X25519_KEY_LENGTH = 32;
 export const HPKE_ENC_LENGTH = 32;

@@ -4,6 +4,12 @@
 /** Envelope alg byte (spec §1): 1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305. */
 export type SymmetricAlg = 1 | 2;
 
+/**
+ * What a key version is used with: a symmetric key (1, 2), or 3 for the
+ * private key of an X25519 key ring (HPKE, envelope alg 3/4, docs/envelope-hpke.md).
+ */
+export type KeyMaterialAlg = SymmetricAlg | 3;
+
 /** A tenant's key ring: where a key version lives. */
 export interface KeyRingRef {
   readonly tenant: string;
@@ -47,7 +53,8 @@ export class SecretKey {
 export interface KeyVersionMaterial {
   /** 1 … 2^32-1, travels in the envelope header. */
   readonly version: number;
-  readonly alg: SymmetricAlg;
+  readonly alg: KeyMaterialAlg;
+  /** The 32-byte symmetric key, or (alg 3) the 32-byte X25519 private key. */
   readonly key: SecretKey;
 }
 

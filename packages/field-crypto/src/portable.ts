@@ -14,6 +14,12 @@ export * from './seal-envelope.js';
 export * from './schema.js';
 export { FieldCipher, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
 export { checkSealed, readTenant } from './check-sealed.js';
+// Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): public-key sealing for untrusted clients.
+export * from './hpke-suite.js';
+export * from './hpke-envelope.js';
+export * from './hpke-senders.js';
+export * from './hpke-sealer.js';
+export type { HpkeCipherOptions, SenderListener } from './hpke-field.js';
 
 import { nobleBackend } from './noble-backend.js';
 /** The backend FieldCipher uses when none is given: noble here, native in the Node entry. */

@@ -14,7 +14,7 @@ import {
   parseEnvelope,
   type Envelope,
 } from './envelope.js';
-import { SecretKey, type SymmetricAlg } from './key-provider.js';
+import { SecretKey, type KeyMaterialAlg, type SymmetricAlg } from './key-provider.js';
 import { defaultRandom, type PooledRandomSource, type RandomSource } from './random.js';
 
 /**
@@ -83,8 +83,11 @@ export interface SealEnvelopeOptions {
   readonly key: SecretKey | Uint8Array;
   /** 1 … 2^32-1, written into the header. */
   readonly keyVersion: number;
-  /** 1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305. */
-  readonly alg: SymmetricAlg;
+  /**
+   * 1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305 (a KeyVersionMaterial's alg
+   * can be passed as is: 3, an X25519 key, is a RangeError here, see sealHpkeEnvelope).
+   */
+  readonly alg: KeyMaterialAlg;
   /** Where the envelope belongs (spec §3). */
   readonly binding: AadBinding;
   /** Nonce source; default: the pooled CSPRNG. Inject only for test vectors. */

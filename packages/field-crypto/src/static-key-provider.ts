@@ -2,15 +2,15 @@
 // gets keys from keystore-client, which implements the same interface.
 import { assertAlg, assertKeyVersion } from './envelope.js';
 import { UnknownKeyRingError, UnknownKeyVersionError } from './errors.js';
-import { SecretKey, type KeyProvider, type KeyRingRef, type KeyVersionMaterial, type SymmetricAlg } from './key-provider.js';
+import { SecretKey, type KeyMaterialAlg, type KeyProvider, type KeyRingRef, type KeyVersionMaterial } from './key-provider.js';
 
 export interface StaticKeyVersion {
   /** 1 … 2^32-1. */
   readonly version: number;
-  /** 32 bytes. */
+  /** 32 bytes: a symmetric key, or for alg 3 an X25519 private key. */
   readonly key: Uint8Array | SecretKey;
-  /** Default 1 (ChaCha20-Poly1305). */
-  readonly alg?: SymmetricAlg;
+  /** Default 1 (ChaCha20-Poly1305); 3 makes the ring an X25519 ring (HPKE, docs/envelope-hpke.md). */
+  readonly alg?: KeyMaterialAlg;
 }
 
 export interface StaticKeyRing {
@@ -41,7 +41,7 @@ export class StaticKeyProvider implements KeyProvider {
     for (const v of ring.versions) {
       assertKeyVersion(v.version);
       const alg = v.alg ?? 1;
-      assertAlg(alg);
+      if (alg !== 3) assertAlg(alg);
       const key = v.key instanceof SecretKey ? v.key : new SecretKey(v.key);
       versions.set(v.version, { version: v.version, alg, key });
     }

@@ -56,7 +56,9 @@ describe('parseEnvelope (spec §1)', () => {
     ['unknown version 0', Object.assign(envelope(1, 1, 40), { 0: 0 }), /unknown envelope version 0/],
     ['unknown version 2', Object.assign(envelope(1, 1, 40), { 0: 2 }), /unknown envelope version 2/],
     ['unknown alg 0', envelope(0, 1, 60), /unknown envelope alg 0/],
-    ['unknown alg 3', envelope(3, 1, 60), /unknown envelope alg 3/],
+    ['unknown alg 5', envelope(5, 1, 60), /unknown envelope alg 5/],
+    ['alg 3 (HPKE: parseHpkeEnvelope reads it)', envelope(3, 1, 60), /envelope alg 3 is HPKE/],
+    ['alg 3 below its minimum of 54 bytes', envelope(3, 1, 53), /alg 3 needs at least 54/],
     ['key version 0', envelope(1, 0, 40), /key version 0/],
   ])('rejects %s with EnvelopeFormatError', (_name, bytes, message) => {
     expect(() => parseEnvelope(bytes)).toThrow(EnvelopeFormatError);

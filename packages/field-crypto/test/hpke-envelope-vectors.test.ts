@@ -6,9 +6,10 @@ import { CipherSuite, HkdfSha256 } from '@hpke/core';
 import { Chacha20Poly1305 } from '@hpke/chacha20poly1305';
 import { DhkemX25519HkdfSha256 } from '@hpke/dhkem-x25519';
 import { describe, expect, it } from 'vitest';
-import { buildAad, decodeBase64url, encodeBase64url } from '../src/portable.js';
+import { buildAad, decodeBase64url, encodeBase64url, inspectEnvelope, minimumLength } from '../src/portable.js';
 import { encodeHpkeHeader, openHpkeEnvelope, parseHpkeEnvelope, sealHpkeEnvelope } from '../src/hpke-envelope.js';
-import type { HpkeAlg, HpkeKemImpl } from '../src/hpke-suite.js';
+import type { HpkeAlg } from '../src/envelope.js';
+import type { HpkeKemImpl } from '../src/hpke-suite.js';
 import { hex, unhex } from './helpers.js';
 import doc from './vectors/envelope-hpke.json' with { type: 'json' };
 
@@ -93,6 +94,17 @@ describe('envelope alg 3/4 golden vectors', () => {
         expect(hex(buildAad(encodeHpkeHeader(v.alg as HpkeAlg, v.keyVersion), bindingOf(v)))).toBe(v.aad);
         expect(encodeBase64url(unhex(v.envelope))).toBe(v.envelopeText);
         expect(hex(decodeBase64url(v.envelopeText))).toBe(v.envelope);
+      });
+
+      it('envelope.ts knows its header and lengths (what the gateway and `fle envelope inspect` read)', () => {
+        expect(inspectEnvelope(unhex(v.envelope))).toEqual({
+          version: 1,
+          alg: v.alg,
+          keyVersion: v.keyVersion,
+          nonceLength: v.alg === 3 ? 32 : 64,
+          ciphertextLength: unhex(v.plaintext).length,
+        });
+        expect(minimumLength(v.alg as HpkeAlg)).toBe(v.alg === 3 ? 54 : 86);
       });
 
       for (const kem of ['noble', 'webcrypto'] as HpkeKemImpl[]) {

@@ -11,7 +11,8 @@ import {
   type SealHpkeEnvelopeOptions,
 } from '../src/hpke-envelope.js';
 import { StaticSenderPolicy, UnknownSenderError } from '../src/hpke-senders.js';
-import { generateX25519KeyPair, HPKE_AUTH_ALG, HPKE_BASE_ALG, x25519PublicKey, type HpkeKemImpl } from '../src/hpke-suite.js';
+import { HPKE_AUTH_ALG, HPKE_BASE_ALG } from '../src/envelope.js';
+import { generateX25519KeyPair, x25519PublicKey, type HpkeKemImpl } from '../src/hpke-suite.js';
 import { SecretKey } from '../src/key-provider.js';
 import { encodeBase64url } from '../src/portable.js';
 import { hex, utf8 } from './helpers.js';

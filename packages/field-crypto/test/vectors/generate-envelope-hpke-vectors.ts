@@ -8,7 +8,8 @@
 import { writeFileSync } from 'node:fs';
 import { buildAad, encodeBase64url } from '../../src/portable.js';
 import { encodeHpkeHeader, sealHpkeEnvelope } from '../../src/hpke-envelope.js';
-import { HPKE_AUTH_ALG, HPKE_BASE_ALG, x25519PublicKey, type HpkeAlg } from '../../src/hpke-suite.js';
+import { HPKE_AUTH_ALG, HPKE_BASE_ALG, type HpkeAlg } from '../../src/envelope.js';
+import { x25519PublicKey } from '../../src/hpke-suite.js';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const seq = (n: number, start: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);

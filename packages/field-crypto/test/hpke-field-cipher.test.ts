@@ -1,0 +1,138 @@
+// FieldCipher with X25519 key rings (docs/envelope-hpke.md): what an untrusted
+// client seals with public keys only, the processor opens; the processor seals
+// alg 3 itself for X25519 rings; sender authentication (alg 4); the gateway's
+// key-less check accepts alg 3/4.
+import { describe, expect, it } from 'vitest';
+import {
+  checkSealed,
+  decodeBase64url,
+  DecryptionError,
+  encodeBase64url,
+  FieldCipher,
+  generateX25519KeyPair,
+  HpkeSealer,
+  parseHpkeEnvelope,
+  PlaintextInSensitiveFieldError,
+  readHeader,
+  StaticKeyProvider,
+  StaticRecipientKeys,
+  StaticSenderPolicy,
+  UnknownSenderError,
+  type HpkeKemImpl,
+} from '../src/mod.js';
+import { exampleRequest, KEYS, REQUEST, schema } from './fixtures.js';
+
+const CONTEXT = 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA';
+const TENANT = 'acme-eu';
+const rings = { default: generateX25519KeyPair(), pci: generateX25519KeyPair() };
+const publicKeys = new StaticRecipientKeys([
+  { tenant: TENANT, version: 2, publicKey: rings.default.publicKey },
+  { tenant: TENANT, ring: 'pci', version: 7, publicKey: rings.pci.publicKey },
+]);
+const x25519Keys = () =>
+  new StaticKeyProvider([
+    { tenant: TENANT, versions: [{ version: 2, key: rings.default.privateKey, alg: 3 }] },
+    { tenant: TENANT, ring: 'pci', versions: [{ version: 7, key: rings.pci.privateKey, alg: 3 }] },
+  ]);
+const bytesOf = (v: unknown) => (typeof v === 'string' ? decodeBase64url(v) : (v as Uint8Array));
+
+describe('FieldCipher with X25519 key rings', () => {
+  for (const kem of ['noble', 'webcrypto'] as HpkeKemImpl[]) {
+    it(`opens what HpkeSealer sealed with the public keys only (${kem})`, async () => {
+      const input = exampleRequest();
+      const sealed = await new HpkeSealer({ schema, recipients: publicKeys, kem }).sealMessage(REQUEST, input, { context: CONTEXT });
+      const processor = new FieldCipher({ schema, keys: x25519Keys(), hpke: { kem } });
+      expect(await processor.openMessage(REQUEST, sealed, { context: CONTEXT })).toEqual(input);
+      await expect(processor.openMessage(REQUEST, sealed, { context: 'req/1/other' })).rejects.toBeInstanceOf(DecryptionError);
+    });
+  }
+
+  it('seals alg 3 for X25519 rings itself (a processor sealing a response or record), whatever `alg` option it has', async () => {
+    const cipher = new FieldCipher({ schema, keys: x25519Keys(), alg: 2 });
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    expect(parseHpkeEnvelope(bytesOf(sealed.card!.number))).toMatchObject({ alg: 3, keyVersion: 7 });
+    expect(parseHpkeEnvelope(bytesOf(sealed.biometricTemplate))).toMatchObject({ alg: 3, keyVersion: 2 });
+    expect(await cipher.openMessage(REQUEST, sealed, { context: CONTEXT })).toEqual(exampleRequest());
+  });
+
+  it('mixes a symmetric ring and an X25519 ring in one message', async () => {
+    const keys = new StaticKeyProvider([
+      { tenant: TENANT, versions: [{ version: 1, key: KEYS.default[1] }] },
+      { tenant: TENANT, ring: 'pci', versions: [{ version: 7, key: rings.pci.privateKey, alg: 3 }] },
+    ]);
+    const cipher = new FieldCipher({ schema, keys });
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    expect(readHeader(bytesOf(sealed.card!.number)).alg).toBe(3);
+    expect(readHeader(bytesOf(sealed.nationalId)).alg).toBe(1);
+    expect(await cipher.openMessage(REQUEST, sealed, { context: CONTEXT })).toEqual(exampleRequest());
+  });
+
+  it('never uses a key across kinds: alg 1 under an X25519 version, alg 3 under a symmetric version', async () => {
+    const symmetric = new FieldCipher({ schema, keys: new StaticKeyProvider([
+      { tenant: TENANT, versions: [{ version: 2, key: KEYS.default[1] }] },
+      { tenant: TENANT, ring: 'pci', versions: [{ version: 7, key: KEYS.pci[5] }] },
+    ]) });
+    const hpkeSealed = await new HpkeSealer({ schema, recipients: publicKeys }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    await expect(symmetric.openMessage(REQUEST, hpkeSealed, { context: CONTEXT })).rejects.toBeInstanceOf(DecryptionError);
+    const symSealed = await symmetric.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    const err = await new FieldCipher({ schema, keys: x25519Keys() }).openMessage(REQUEST, symSealed, { context: CONTEXT }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DecryptionError);
+  });
+
+  it('a tampered alg 3 value fails with DecryptionError naming its field; several bad values leave no unhandled rejection', async () => {
+    const sealed = await new HpkeSealer({ schema, recipients: publicKeys }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    const flip = (text: string) => {
+      const b = decodeBase64url(text);
+      b[b.length - 1]! ^= 1;
+      return encodeBase64url(b);
+    };
+    const bad = { ...sealed, nationalId: flip(sealed.nationalId), email: flip(sealed.email!) };
+    const err = await new FieldCipher({ schema, keys: x25519Keys() }).openMessage(REQUEST, bad, { context: CONTEXT }).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(DecryptionError);
+    expect((err as DecryptionError).fieldPath).toMatch(/^(6|11)$/);
+  });
+});
+
+describe('sender authentication (alg 4)', () => {
+  const device = generateX25519KeyPair();
+  const senders = new StaticSenderPolicy([{ tenant: TENANT, id: 'ios-1', publicKey: device.publicKey }]);
+
+  it('opens alg 4 from a registered device and reports the device per field', async () => {
+    const sealed = await new HpkeSealer({ schema, recipients: publicKeys, sender: device }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    expect(parseHpkeEnvelope(bytesOf(sealed.nationalId)).alg).toBe(4);
+    const seen: string[] = [];
+    const opened = await new FieldCipher({ schema, keys: x25519Keys(), hpke: { senders } }).openMessage(REQUEST, sealed, {
+      context: CONTEXT,
+      onSender: (path, id) => seen.push(`${path}=${id}`),
+    });
+    expect(opened).toEqual(exampleRequest());
+    expect(seen).toContain('5.1=ios-1');
+    expect(seen).toContain('10[ssn]=ios-1');
+  });
+
+  it('refuses an unregistered device, an anonymous envelope for a tenant with devices, and alg 4 when no device is registered', async () => {
+    const stranger = generateX25519KeyPair();
+    const forged = await new HpkeSealer({ schema, recipients: publicKeys, sender: stranger }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    const cipher = new FieldCipher({ schema, keys: x25519Keys(), hpke: { senders } });
+    const e1 = await cipher.openMessage(REQUEST, forged, { context: CONTEXT }).catch((e: unknown) => e);
+    expect(e1).toBeInstanceOf(UnknownSenderError);
+    expect((e1 as UnknownSenderError).code).toBe('UNKNOWN_SENDER');
+    const anonymous = await new HpkeSealer({ schema, recipients: publicKeys }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    await expect(cipher.openMessage(REQUEST, anonymous, { context: CONTEXT })).rejects.toMatchObject({ code: 'UNKNOWN_SENDER', reason: 'sender-required' });
+    const registered = await new HpkeSealer({ schema, recipients: publicKeys, sender: device }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    await expect(new FieldCipher({ schema, keys: x25519Keys() }).openMessage(REQUEST, registered, { context: CONTEXT })).rejects.toBeInstanceOf(UnknownSenderError);
+  });
+});
+
+describe('checkSealed (gateway) with alg 3/4', () => {
+  it('accepts alg 3 and alg 4 envelopes, refuses a short one', async () => {
+    const base = await new HpkeSealer({ schema, recipients: publicKeys }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    expect(checkSealed(schema, REQUEST, base)).toBeGreaterThan(10);
+    const auth = await new HpkeSealer({ schema, recipients: publicKeys, sender: generateX25519KeyPair() }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    expect(checkSealed(schema, REQUEST, auth)).toBe(checkSealed(schema, REQUEST, base));
+    const short = { ...base, nationalId: encodeBase64url(decodeBase64url(base.nationalId).subarray(0, 53)) };
+    expect(() => checkSealed(schema, REQUEST, short)).toThrow(PlaintextInSensitiveFieldError);
+    const shortAuth = { ...auth, biometricTemplate: auth.biometricTemplate.subarray(0, 85) };
+    expect(() => checkSealed(schema, REQUEST, shortAuth)).toThrow(PlaintextInSensitiveFieldError);
+  });
+});
