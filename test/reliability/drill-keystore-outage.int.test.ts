@@ -7,7 +7,7 @@
 import { status } from '@grpc/grpc-js';
 import { PaymentServiceService, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AuthorizationLedger, DeadLetterWatch } from '../support/jetstream-watch.js';
+import { AuthorizationLedger, DeadLetterWatch, withNonces } from '../support/jetstream-watch.js';
 import { settleEffects } from '../support/drill-traffic.js';
 import { sealedRequest, settle, startReliabilityStack, waitFor, type CallOutcome, type ReliabilityStack, type SealedRequest } from '../support/reliability-stack.js';
 
@@ -18,7 +18,6 @@ const SYNC_ROUTES = ['grpc', 'nats'] as const;
 describe('drill: keystore down during traffic', () => {
   let stack: ReliabilityStack;
   let ledger: AuthorizationLedger;
-  let dlq: DeadLetterWatch;
 
   beforeAll(async () => {
     stack = await startReliabilityStack({
@@ -27,11 +26,9 @@ describe('drill: keystore down during traffic', () => {
       processor: { keyCacheTtlMs: TTL_MS, keyCacheGraceMs: GRACE_MS, jetstream: { ackWaitMs: 5000, nakBaseMs: 200, nakMaxMs: 1000, maxAttempts: 60 } },
     });
     ledger = await AuthorizationLedger.open(await stack.connect('processor'));
-    dlq = await DeadLetterWatch.start(await stack.connect('admin'));
   });
 
   afterAll(async () => {
-    await dlq?.stop();
     await stack?.stop();
   });
 
@@ -96,7 +93,7 @@ describe('drill: keystore down during traffic', () => {
     expect(effects.lost).toEqual([]);
     expect(effects.writes).toBe(answered.length);
     expect((await ledger.present('t1', refused.map((s) => s.request.stamp.nonce))).present).toEqual([]);
-    expect(dlq.withNonces(new Set(sent.map((s) => s.request.stamp.nonce)))).toEqual([]);
+    expect(withNonces(await DeadLetterWatch.readAll(await stack.connect('admin')), new Set(sent.map((s) => s.request.stamp.nonce)))).toEqual([]);
 
     const metrics = await (await fetch(stack.processor.metricsUrl)).text();
     expect(metrics).toMatch(/fle_requests_total\{route="authorize",transport="jetstream",outcome="retry",service="processor"\} [1-9]/);

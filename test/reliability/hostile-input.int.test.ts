@@ -141,7 +141,7 @@ const GRPC_CASES: GrpcCase[] = [
   sealedCase('garbage base64url', plaintextIn(/email \(11\)/), (m) => ({ ...m, email: '%%%%not*base64url%%%%' })),
   sealedCase('envelope as padded standard base64 (+ / =)', plaintextIn(/nationalId \(6\)/), (m) => ({ ...m, nationalId: `${Buffer.from(m.nationalId, 'base64url').toString('base64')}==` })),
   sealedCase('unknown envelope version byte', plaintextIn(/biometricTemplate \(7\)/), (m) => ({ ...m, biometricTemplate: Uint8Array.of(2, ...m.biometricTemplate.subarray(1)) })),
-  sealedCase('unknown alg byte (3)', plaintextIn(/cvv \(5\.5\)/), (m) => ({ ...m, card: { ...m.card!, cvv: Uint8Array.of(1, 3, ...m.card!.cvv.subarray(2)) } })),
+  sealedCase('reserved alg byte (0x7f)', plaintextIn(/cvv \(5\.5\)/), (m) => ({ ...m, card: { ...m.card!, cvv: Uint8Array.of(1, 0x7f, ...m.card!.cvv.subarray(2)) } })),
   sealedCase('key version 0 in the header', plaintextIn(/note \(9\.3\)/), (m) => {
     const env = Buffer.from(m.items[0]!.note, 'base64url');
     env.fill(0, 2, 6);

@@ -8,13 +8,15 @@ import type { FieldCipher } from '@fle/field-crypto';
 import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { stampToHeaders } from '@fle/service-kit';
 import { headers as natsHeaders, type NatsConnection } from 'nats';
-import type { AuthorizationLedger } from './jetstream-watch.js';
+import type { AuthorizationLedger, DeadLetter } from './jetstream-watch.js';
 import { AUTHORIZE_PATH, sealedRequest, type CallOutcome, type SealedRequest } from './reliability-stack.js';
 
 export interface Publication {
   readonly request: SealedRequest;
   /** The stream acknowledged it: from here on it must be processed exactly once. */
   acked: boolean;
+  /** When the stream acknowledged it (ms since epoch). */
+  ackedAt?: number;
   attempts: number;
 }
 
@@ -35,6 +37,7 @@ export async function publishReliably(nc: NatsConnection, request: SealedRequest
     try {
       await nc.jetstream().publish(`fle.js.${request.request.tenantId}.authorize`, data, { headers: h, msgID: request.stamp.nonce, timeout: 2000 });
       pub.acked = true;
+      pub.ackedAt = Date.now();
       return pub;
     } catch {
       await new Promise((r) => setTimeout(r, 150));
@@ -95,4 +98,21 @@ export async function settleEffects(ledger: AuthorizationLedger, tenant: string,
   const all = [...new Set([...mustHave, ...mayHave])];
   const { present } = await ledger.present(tenant, all);
   return { lost: missing, writes: (await ledger.writes()) - writesBefore, stored: present.length };
+}
+
+/**
+ * JetStream is at-least-once: after a server restart or a failover it may
+ * redeliver requests that were already processed and acked (consumer ack
+ * state not yet persisted or replicated). The processor's replay guard
+ * refuses such a copy (REPLAY_NONCE: no second effect) and dead-letters it.
+ * This checks that every dead letter of a drill is exactly that: a
+ * replay_nonce of a request whose one record exists. Returns their number.
+ */
+export async function expectOnlyRedeliveredDuplicates(letters: readonly DeadLetter[], ledger: AuthorizationLedger, tenant: string): Promise<number> {
+  for (const l of letters) {
+    if (l.headers['Fle-Dlq-Reason'] !== 'replay_nonce') throw new Error(`unexpected dead letter ${l.headers['Fle-Dlq-Reason']} (${l.headers['Fle-Dlq-Origin']})`);
+    const nonce = l.headers['Fle-Nonce'] ?? '';
+    if (!(await ledger.record(tenant, nonce))) throw new Error(`dead-lettered replay ${nonce} has no record: a request was lost`);
+  }
+  return letters.length;
 }
