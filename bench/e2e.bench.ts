@@ -1,7 +1,7 @@
 // e2e: the whole pipeline, encrypted beside a plaintext baseline, in one run.
 //
-//   client SDK ──mTLS gRPC──▶ gateway ──core NATS (mTLS)──▶ processor ──▶ reply
-//                                                              └─ keys: keystore (mTLS gRPC)
+//   client SDK ──mTLS gRPC──▶ gateway ──NATS (mTLS)──▶ processor ──▶ reply
+//                                                         └─ keys: keystore (mTLS gRPC)
 //
 // Every process is real (bench/support/e2e-stack.ts). Both variants use the
 // same processes: `Authorize` carries AuthorizeRequest (12 sealed values),
@@ -10,20 +10,25 @@
 //
 // Load: a fixed number of requests per (variant, cell), closed loop at
 // concurrency 1, 16, 64 (1 KiB sensitive payload), then a payload-size sweep
-// (16 B, 1 KiB, 16 KiB in `biometric_template`) at concurrency 16. Within a
+// (16 B, 1 KiB, 16 KiB in `biometric_template`) at concurrency 16, all routed
+// over JetStream (the product's route for Authorize: `npm start`, the gateway
+// config example); then the same at concurrency 16 over core NATS request-reply,
+// the lightest path (so the largest relative overhead), through its own
+// gateway in front of the same processor. Within a
 // cell the variants alternate in rounds (enc, plain / plain, enc / ...), so
 // machine noise hits both alike; the throughput ratio is the median of the
 // per-round ratios and so is the p99 ratio (each round's p99s compared; the
 // pooled p99s of the whole cell are reported beside it).
 //
-// Targets (issue 7): throughput enc >= 0.9x plain at every concurrency;
-// p99 enc <= 1.15x plain; no errors; keystore fetches <= 1 per (process,
+// Targets (issue 7): throughput enc >= 0.9x plain at every concurrency (and
+// on core NATS); p99 enc <= 1.15x plain; no errors; keystore fetches <= 1 per (process,
 // tenant, key version, cache TTL). Env FLE_E2E_SCALE (default 1) scales the
 // request counts (e.g. 0.2 for a smoke run).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { Transport } from '@fle/gateway';
 import { target, type BenchSuite, type Target } from './lib.js';
 import { E2eRun, type CellResult } from './support/e2e-cells.js';
 import { renderE2eChart } from './support/e2e-chart.js';
@@ -40,6 +45,8 @@ const MATRIX_PAYLOAD = 1024;
 const SWEEP_PAYLOADS = [16, 1024, 16 * 1024] as const;
 const SWEEP_CONCURRENCY = 16;
 const ROUNDS = 10;
+const MAIN_TRANSPORT: Transport = 'jetstream';
+const CORE_TRANSPORT: Transport = 'nats';
 const TENANTS = ['t0', 't1', 't2', 't3'];
 const KEY_CACHE_TTL_MS = 20_000;
 const PROCESSOR_CONCURRENCY = 32; // the processor's default (config `concurrency`)
@@ -58,36 +65,43 @@ const suite: BenchSuite = {
   async run() {
     const loadBefore = loadAverage();
     const started = Date.now();
-    const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transport: 'nats' });
+    const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transports: [MAIN_TRANSPORT, CORE_TRANSPORT] });
     let cells: CellResult[];
     let sweep: CellResult[];
+    let core: CellResult;
     let fetchCheck: FetchCheck;
+    const js = 'JetStream';
     try {
       const run = new E2eRun(stack, { tenants: TENANTS, pool: POOL, rounds: ROUNDS });
       const warm = Math.round(300 * Math.max(SCALE, 0.3));
       await run.warmUp([
-        ...SWEEP_PAYLOADS.map((payloadBytes) => ({ payloadBytes, requests: warm, concurrency: SWEEP_CONCURRENCY })),
-        { payloadBytes: MATRIX_PAYLOAD, requests: 2 * warm, concurrency: 64 },
+        ...SWEEP_PAYLOADS.map((payloadBytes) => ({ transport: MAIN_TRANSPORT, payloadBytes, requests: warm, concurrency: SWEEP_CONCURRENCY })),
+        { transport: MAIN_TRANSPORT, payloadBytes: MATRIX_PAYLOAD, requests: 2 * warm, concurrency: 64 },
+        { transport: CORE_TRANSPORT, payloadBytes: MATRIX_PAYLOAD, requests: warm, concurrency: SWEEP_CONCURRENCY },
       ]);
       cells = [];
-      for (const c of CONCURRENCIES) cells.push(await run.cell(`c=${c} ${sizeLabel(MATRIX_PAYLOAD)}`, c, MATRIX_PAYLOAD, requestsFor(c)));
+      for (const c of CONCURRENCIES) cells.push(await run.cell(`${js} c=${c} ${sizeLabel(MATRIX_PAYLOAD)}`, MAIN_TRANSPORT, c, MATRIX_PAYLOAD, requestsFor(c)));
       sweep = [];
       for (const p of SWEEP_PAYLOADS) {
         // The matrix cell at the sweep's concurrency already measured its payload size.
         const same = cells.find((c) => c.concurrency === SWEEP_CONCURRENCY && c.payloadBytes === p);
-        sweep.push(same ?? (await run.cell(`c=${SWEEP_CONCURRENCY} ${sizeLabel(p)}`, SWEEP_CONCURRENCY, p, requestsFor(SWEEP_CONCURRENCY))));
+        sweep.push(same ?? (await run.cell(`${js} c=${SWEEP_CONCURRENCY} ${sizeLabel(p)}`, MAIN_TRANSPORT, SWEEP_CONCURRENCY, p, requestsFor(SWEEP_CONCURRENCY))));
       }
+      core = await run.cell(`core NATS c=${SWEEP_CONCURRENCY} ${sizeLabel(MATRIX_PAYLOAD)}`, CORE_TRANSPORT, SWEEP_CONCURRENCY, MATRIX_PAYLOAD, requestsFor(SWEEP_CONCURRENCY));
       fetchCheck = await checkFetches(stack, Date.now(), KEY_CACHE_TTL_MS);
     } finally {
       await stack.stop();
     }
     const loadAfter = loadAverage();
-    const all = [...cells, ...sweep.filter((s) => !cells.includes(s))];
+    const all = [...cells, ...sweep.filter((s) => !cells.includes(s)), core];
     printTable(all);
 
     const targets: Target[] = [];
-    for (const c of cells) targets.push(target(`throughput encrypted / plaintext at concurrency ${c.concurrency}`, c.throughputRatio, '>=', MIN_THROUGHPUT_RATIO, 'x'));
-    for (const c of cells) targets.push(target(`p99 latency encrypted / plaintext at concurrency ${c.concurrency}`, c.p99Ratio, '<=', MAX_P99_RATIO, 'x'));
+    for (const c of [...cells, core]) {
+      const where = `concurrency ${c.concurrency}${c.transport === CORE_TRANSPORT ? ' over core NATS' : ''}`;
+      targets.push(target(`throughput encrypted / plaintext at ${where}`, c.throughputRatio, '>=', MIN_THROUGHPUT_RATIO, 'x'));
+      targets.push(target(`p99 latency encrypted / plaintext at ${where}`, c.p99Ratio, '<=', MAX_P99_RATIO, 'x'));
+    }
     const errors = all.reduce((n, c) => n + c.encrypted.errors + c.plaintext.errors, 0);
     targets.push(target('errors, every cell and variant', errors, '<=', 0, ''));
     targets.push(target(`keystore fetches per (process, tenant, key version, ${KEY_CACHE_TTL_MS / 1000} s TTL), worst key`, fetchCheck.worst, '<=', 1, ''));
@@ -95,7 +109,7 @@ const suite: BenchSuite = {
     const machine = `${cpus().length} cores, ${cpus()[0]?.model ?? 'unknown CPU'}, Node ${process.version}`;
     const notes = [
       `${machine}; load average (1 min) ${loadBefore.load1.toFixed(2)} before, ${loadAfter.load1.toFixed(2)} after`,
-      `transport core NATS (request-reply, queue group); mTLS on every hop; processor concurrency ${PROCESSOR_CONCURRENCY}; key cache TTL ${KEY_CACHE_TTL_MS / 1000} s (processor and client); log level warn`,
+      `transport JetStream (stream FLE_REQUESTS, durable pull consumer, reply to the gateway's inbox), plus one cell over core NATS request-reply; mTLS on every hop; processor concurrency ${PROCESSOR_CONCURRENCY}; key cache TTL ${KEY_CACHE_TTL_MS / 1000} s (processor and client); log level warn`,
       `${ENVELOPES_PER_REQUEST} sensitive values per request (nested, repeated, map, oneof, bytes); matrix payload ${sizeLabel(MATRIX_PAYLOAD)} in biometric_template; ${ROUNDS} alternating rounds per cell`,
       `keystore fetches (audit log): ${Object.entries(fetchCheck.fetches).map(([k, n]) => `${k}=${n}/${fetchCheck.windows[k]}w`).join(', ')}; processor metric ${fetchCheck.processorMetric}, client stats ${fetchCheck.clientStats}`,
       'throughput and p99 ratios = medians of per-round ratios (rounds alternate the variants); p50/p99 columns pool the whole cell; cpu µs = CPU time per request per process (client = the benchmark process); (cpu Nx) = plaintext ÷ encrypted CPU per request summed over the processes, a noise-robust cross-check of the throughput ratio',
@@ -103,9 +117,10 @@ const suite: BenchSuite = {
     const detail = {
       machine,
       loadAverage: { before: loadBefore, after: loadAfter },
-      config: { scale: SCALE, rounds: ROUNDS, tenants: TENANTS.length, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transport: 'nats', envelopesPerRequest: ENVELOPES_PER_REQUEST },
+      config: { scale: SCALE, rounds: ROUNDS, tenants: TENANTS.length, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transports: { main: MAIN_TRANSPORT, core: CORE_TRANSPORT }, envelopesPerRequest: ENVELOPES_PER_REQUEST },
       byConcurrency: cells,
       byPayloadSize: sweep,
+      coreNats: core,
       keystoreFetches: fetchCheck,
       seconds: (Date.now() - started) / 1000,
     };
@@ -113,8 +128,8 @@ const suite: BenchSuite = {
     const passed = targets.filter((t) => t.pass).length;
     const svg = renderE2eChart({
       title: `fle end to end: encrypted vs plaintext (${passed}/${targets.length} targets met)`,
-      subtitle: `${new Date().toISOString().slice(0, 16)}Z · ${machine} · load ${loadBefore.load1.toFixed(1)}→${loadAfter.load1.toFixed(1)} · client → gateway → NATS → processor, real processes, mTLS · npm run bench -- e2e`,
-      byConcurrency: cells.map((c) => chartPoint(`c=${c.concurrency}`, c)),
+      subtitle: `${new Date().toISOString().slice(0, 16)}Z · ${machine} · load ${loadBefore.load1.toFixed(1)}→${loadAfter.load1.toFixed(1)} · client → gateway → JetStream (core NATS where marked) → processor, real processes, mTLS · npm run bench -- e2e`,
+      byConcurrency: [...cells.map((c) => chartPoint(`c=${c.concurrency}`, c)), chartPoint(`c=${core.concurrency} core`, core)],
       bySize: sweep.map((c) => chartPoint(sizeLabel(c.payloadBytes), c)),
       sizeCaption: `c=${SWEEP_CONCURRENCY}`,
       minThroughputRatio: MIN_THROUGHPUT_RATIO,

@@ -5,6 +5,7 @@
 // process of the pipeline (proc-stats.ts).
 import { PaymentServiceService, type AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { median } from '../lib.js';
+import type { Transport } from '@fle/gateway';
 import type { E2eStack } from './e2e-stack.js';
 import { quantile, runLoad, sortedCopy } from './load.js';
 import { cpuMs, peakRssMiB, resetPeakRss } from './proc-stats.js';
@@ -34,6 +35,7 @@ export interface VariantResult {
 
 export interface CellResult {
   readonly label: string;
+  readonly transport: Transport;
   readonly concurrency: number;
   readonly payloadBytes: number;
   readonly encrypted: VariantResult;
@@ -96,19 +98,22 @@ export interface E2eRunOptions {
 
 /** Requests of one variant sent before measuring (JIT, connections, caches). */
 export interface WarmUp {
+  readonly transport: Transport;
   readonly payloadBytes: number;
   readonly requests: number;
   readonly concurrency: number;
 }
 
 export class E2eRun {
-  readonly #pids: { name: string; pid: number }[];
   readonly #requests = new Map<number, AuthorizeRequest[]>();
   constructor(
     readonly stack: E2eStack,
     readonly opts: E2eRunOptions,
-  ) {
-    this.#pids = [...stack.services, { name: 'client', pid: process.pid }];
+  ) {}
+
+  /** The processes one request over `transport` goes through, the client being this process. */
+  #pids(transport: Transport): { name: string; pid: number }[] {
+    return [...this.stack.services(transport), { name: 'client', pid: process.pid }];
   }
 
   #pool(payload: number): AuthorizeRequest[] {
@@ -122,33 +127,34 @@ export class E2eRun {
   }
 
   /** One call of `variant` with pool entry `i`: the same object either way, only the method differs. */
-  #caller(variant: Variant, payload: number): (i: number) => Promise<unknown> {
+  #caller(transport: Transport, variant: Variant, payload: number): (i: number) => Promise<unknown> {
     const pool = this.#pool(payload);
     const n = pool.length;
-    const { client } = this.stack;
+    const { client } = this.stack.gateways.get(transport)!;
     return variant === 'encrypted'
       ? (i) => client.call(PaymentServiceService.authorize, pool[i % n]!)
       : (i) => client.call(PaymentServiceService.authorizePlain, pool[i % n]!);
   }
 
   async warmUp(plan: readonly WarmUp[]): Promise<void> {
-    for (const w of plan) for (const v of VARIANTS) await runLoad(this.#caller(v, w.payloadBytes), w.requests, w.concurrency);
+    for (const w of plan) for (const v of VARIANTS) await runLoad(this.#caller(w.transport, v, w.payloadBytes), w.requests, w.concurrency);
   }
 
   /** `requests` per variant, split evenly over the rounds. */
-  async cell(label: string, concurrency: number, payloadBytes: number, requests: number): Promise<CellResult> {
+  async cell(label: string, transport: Transport, concurrency: number, payloadBytes: number, requests: number): Promise<CellResult> {
     const { rounds } = this.opts;
+    const pids = this.#pids(transport);
     const perRound = Math.max(1, Math.round(requests / rounds));
     const acc: Record<Variant, Accumulator> = { encrypted: new Accumulator(), plaintext: new Accumulator() };
-    const calls = { encrypted: this.#caller('encrypted', payloadBytes), plaintext: this.#caller('plaintext', payloadBytes) };
+    const calls = { encrypted: this.#caller(transport, 'encrypted', payloadBytes), plaintext: this.#caller(transport, 'plaintext', payloadBytes) };
     for (let r = 0; r < rounds; r++) {
       const order: readonly Variant[] = r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
       for (const v of order) {
         const a = acc[v];
-        for (const p of this.#pids) resetPeakRss(p.pid);
-        const before = this.#pids.map((p) => cpuMs(p.pid));
+        for (const p of pids) resetPeakRss(p.pid);
+        const before = pids.map((p) => cpuMs(p.pid));
         const res = await runLoad(calls[v], perRound, concurrency);
-        this.#pids.forEach((p, i) => {
+        pids.forEach((p, i) => {
           a.cpuMs[p.name] = (a.cpuMs[p.name] ?? 0) + cpuMs(p.pid) - before[i]!;
           a.peak[p.name] = Math.max(a.peak[p.name] ?? 0, peakRssMiB(p.pid));
         });
@@ -165,6 +171,7 @@ export class E2eRun {
     const plain = acc.plaintext.result('plaintext');
     return {
       label,
+      transport,
       concurrency,
       payloadBytes,
       encrypted: enc,

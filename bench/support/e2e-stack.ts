@@ -28,8 +28,11 @@ export interface E2eStackOptions {
   readonly keyCacheTtlMs: number;
   /** Processor concurrency (config `concurrency`). */
   readonly processorConcurrency: number;
-  /** How the gateway reaches the processor for both routes. */
-  readonly transport: Transport;
+  /**
+   * One gateway per transport (how it reaches the processor, for both routes),
+   * all in front of the same processor and NATS server.
+   */
+  readonly transports: readonly Transport[];
   /** Gateway and processor log level; default `warn` (no line per request). */
   readonly logLevel?: string;
   /** Extra node flags for gateway and processor, e.g. `--cpu-prof` (env NODE_OPTIONS). */
@@ -42,17 +45,23 @@ export interface ServicePid {
   readonly pid: number;
 }
 
+/** A gateway and the SDK client that calls it. */
+export interface GatewayEntry {
+  readonly process: GatewayProcess;
+  readonly client: FleClient;
+}
+
 export interface E2eStack {
   readonly pki: DevPki;
   readonly nats: NatsHarness;
   readonly keystoreEnv: KeystoreTestEnv;
   readonly keystore: KeystoreProcess;
   readonly processor: ProcessorProcess;
-  readonly gateway: GatewayProcess;
-  /** The client's key provider (keys fetched under the `client` identity). */
+  readonly gateways: ReadonlyMap<Transport, GatewayEntry>;
+  /** The client's key provider (keys fetched under the `client` identity), shared by every client. */
   readonly clientKeys: KeystoreKeyProvider;
-  readonly client: FleClient;
-  readonly services: readonly ServicePid[];
+  /** The processes a request over `transport` goes through (its gateway named `gateway`). */
+  services(transport: Transport): ServicePid[];
   stop(): Promise<void>;
 }
 
@@ -103,38 +112,42 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       ...(env ? { env } : {}),
     });
     stops.push(() => processor.stop());
-    const gateway = await startGatewayProcess({
-      pki,
-      natsUrls: nats.urls,
-      routes: [
-        { method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE.route, transport: opts.transport },
-        { method: AUTHORIZE_PLAIN_ROUTE.method, route: AUTHORIZE_PLAIN_ROUTE.route, transport: opts.transport },
-      ],
-      allowedCallers: ['spiffe://fle.local/client'],
-      logLevel: opts.logLevel ?? 'warn',
-      ...(env ? { env } : {}),
-    });
-    stops.push(() => gateway.stop());
-
     const clientKeys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client'), ttlMs: opts.keyCacheTtlMs });
     stops.push(() => clientKeys.close());
-    const client = new FleClient({
-      address: gateway.address,
-      credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
-      cipher: new FieldCipher({ schema: compileSchema(schemaRoot()), keys: clientKeys }),
-      deadlineMs: 15_000,
-    });
-    stops.push(() => client.close());
-    await client.waitForReady(10_000);
+    const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys: clientKeys });
+    const gateways = new Map<Transport, GatewayEntry>();
+    for (const transport of opts.transports) {
+      const gateway = await startGatewayProcess({
+        pki,
+        natsUrls: nats.urls,
+        routes: [
+          { method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE.route, transport },
+          { method: AUTHORIZE_PLAIN_ROUTE.method, route: AUTHORIZE_PLAIN_ROUTE.route, transport },
+        ],
+        allowedCallers: ['spiffe://fle.local/client'],
+        logLevel: opts.logLevel ?? 'warn',
+        ...(env ? { env } : {}),
+      });
+      stops.push(() => gateway.stop());
+      const client = new FleClient({
+        address: gateway.address,
+        credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
+        cipher,
+        deadlineMs: 15_000,
+      });
+      stops.push(() => client.close());
+      await client.waitForReady(10_000);
+      gateways.set(transport, { process: gateway, client });
+    }
 
     const natsPid = natsServerPid();
-    const services: ServicePid[] = [
-      { name: 'gateway', pid: gateway.pid },
+    const services = (transport: Transport): ServicePid[] => [
+      { name: 'gateway', pid: gateways.get(transport)!.process.pid },
       { name: 'processor', pid: processor.pid },
       { name: 'keystore', pid: keystore.pid },
       ...(natsPid ? [{ name: 'nats-server' as const, pid: natsPid }] : []),
     ];
-    return { pki, nats, keystoreEnv, keystore, processor, gateway, clientKeys, client, services, stop };
+    return { pki, nats, keystoreEnv, keystore, processor, gateways, clientKeys, services, stop };
   } catch (err) {
     await stop();
     throw err;
