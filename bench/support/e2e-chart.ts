@@ -36,11 +36,13 @@ function text(x: number, y: number, s: string, opts: { size?: number; anchor?: '
   return `<text x="${f1(x)}" y="${f1(y)}" font-size="${opts.size ?? 12}" text-anchor="${opts.anchor ?? 'start'}" fill="${opts.color ?? COLORS.text}"${opts.weight ? ` font-weight="${opts.weight}"` : ''}>${esc(s)}</text>`;
 }
 
+/** The smallest 4 × (1, 2, 2.5 or 5 × 10^k) that is at least `v`: four round grid steps. */
 function niceMax(v: number): number {
-  if (!(v > 0)) return 1;
-  const p = 10 ** Math.floor(Math.log10(v));
-  for (const m of [1, 1.5, 2, 2.5, 3, 4, 5, 6, 8, 10]) if (m * p >= v) return m * p;
-  return 10 * p;
+  if (!(v > 0)) return 4;
+  const step = v / 4;
+  const p = 10 ** Math.floor(Math.log10(step));
+  for (const m of [1, 2, 2.5, 5, 10]) if (m * p >= step) return 4 * m * p;
+  return 40 * p;
 }
 
 /** Grouped bars: plaintext and encrypted requests/s per x label. */
@@ -71,8 +73,9 @@ function barsPanel(x0: number, y0: number, title: string, points: readonly Chart
 function ratioPanel(x0: number, y0: number, title: string, points: readonly ChartPoint[], minThr: number, maxP99: number): string {
   const out: string[] = [text(x0, y0 - 12, title, { size: 13, weight: 'bold' })];
   const values = points.flatMap((p) => [p.throughputRatio, p.p99Ratio]).filter(Number.isFinite);
-  const lo = Math.min(0.6, Math.floor(Math.min(...values, minThr) * 10) / 10);
-  const hi = Math.max(1.4, Math.ceil(Math.max(...values, maxP99) * 10) / 10);
+  // A margin of 0.05 keeps the value labels inside the panel.
+  const lo = Math.min(0.6, Math.floor((Math.min(...values, minThr) - 0.05) * 10) / 10);
+  const hi = Math.max(1.4, Math.ceil((Math.max(...values, maxP99) + 0.05) * 10) / 10);
   const y = (v: number) => y0 + PANEL_H - ((v - lo) / (hi - lo)) * PANEL_H;
   for (let v = lo; v <= hi + 1e-9; v += 0.1) {
     const major = Math.abs(v * 10 - Math.round(v * 10)) < 1e-6 && Math.round(v * 10) % 2 === 0;
