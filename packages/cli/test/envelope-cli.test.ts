@@ -12,7 +12,7 @@ interface Run { code: number; stdout: string; stderr: string }
 
 function fle(...args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(process.execPath, [bin, ...args], { cwd: repo, timeout: 30_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [bin, ...args], { cwd: repo, timeout: 90_000 }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : 1) : 0;
       resolve({ code, stdout, stderr });
     });
@@ -33,7 +33,8 @@ function expectOneLineFailure(run: Run, why: RegExp): void {
   for (const secret of [SECRET, '4111', KEY]) expect(run.stderr).not.toContain(secret);
 }
 
-describe('fle envelope', () => {
+// Each spawn loads the CLI through tsx: seconds on a loaded 2-core box, hence the generous timeouts.
+describe('fle envelope', { timeout: 180_000 }, () => {
   it('seals, inspects and opens (alg 2, key version, context, UTF-8)', async () => {
     const sealed = await fle('envelope', 'seal', ...bind, '--path', '10[ssn]', '--context', 'req/1/abc', '--alg', '2', '--key-version', '9', SECRET);
     expect(sealed.code).toBe(0);
