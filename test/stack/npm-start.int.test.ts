@@ -14,6 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoSummary, GatewayHop, NatsHop, ProcessorHop, StackInfo } from '@fle/devstack';
 import { REPO, alive, startCommand, waitUntilNoneLeft, type StartedCommand } from './support/start-process.js';
 
+// A loaded two-core machine (other suites running) can take a minute to compile and start everything.
 const START_TIMEOUT = 100_000;
 const FLE = join(REPO, 'packages/cli/bin/fle.mjs');
 
@@ -178,7 +179,7 @@ describe('npm start', () => {
     expect(code, second.errors()).toBe(0);
     for (const p of info.processes) expect(alive(p.pid!), p.name).toBe(false);
     expect(await waitUntilNoneLeft(home, 5000)).toEqual([]);
-  });
+  }, START_TIMEOUT + 30_000);
 
   it('a port already in use is a clear error before anything starts', async () => {
     const blocker = createServer();
@@ -186,7 +187,7 @@ describe('npm start', () => {
     const taken = (blocker.address() as { port: number }).port;
     const otherHome = join(await tempDir('fle-start-'), 'state');
     try {
-      const run = startCommand(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], { ...stackEnv(otherHome, ports), FLE_GATEWAY_PORT: String(taken) });
+      const run = startCommand(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], stackEnv(otherHome, { nats: 0, keystore: 0, processor: 0, gateway: taken }));
       const { code } = await run.exited;
       expect(code).toBe(1);
       expect(run.errors()).toContain(`npm start: port ${taken} for the gateway on 127.0.0.1 is already in use: stop what uses it, or set FLE_GATEWAY_PORT`);

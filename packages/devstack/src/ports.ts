@@ -15,6 +15,8 @@ export function probePort(host: string, port: number): Promise<void> {
   });
 }
 
+const ROLE_NAMES: Readonly<Record<keyof StackPorts, string>> = { nats: 'nats-server', keystore: 'keystore', processor: 'processor', gateway: 'gateway' };
+
 /** Throws DEVSTACK_PORT_IN_USE naming the first taken port, its role and its variable. */
 export async function assertPortsFree(host: string, ports: StackPorts): Promise<void> {
   for (const role of Object.keys(PORT_DEFAULTS) as Array<keyof StackPorts>) {
@@ -27,7 +29,7 @@ export async function assertPortsFree(host: string, ports: StackPorts): Promise<
       const why = code === 'EADDRINUSE' ? 'is already in use' : code === 'EACCES' ? 'needs privileges' : `cannot be bound (${code})`;
       throw new DevStackError(
         'DEVSTACK_PORT_IN_USE',
-        `port ${port} for the ${role} on ${host} ${why}: stop what uses it, or set ${PORT_DEFAULTS[role].env} to another port (e.g. ${PORT_DEFAULTS[role].env}=${port + 10000 <= 65535 ? port + 10000 : port - 1000})`,
+        `port ${port} for the ${ROLE_NAMES[role]} on ${host} ${why}: stop what uses it, or set ${PORT_DEFAULTS[role].env} to another port (e.g. ${PORT_DEFAULTS[role].env}=${port + 10000 <= 65535 ? port + 10000 : port - 1000})`,
         { cause: err },
       );
     }

@@ -57,7 +57,7 @@ export async function waitForLogLine(
   offset: number,
   message: string,
   match: (line: Record<string, unknown>) => boolean,
-  timeoutMs = 1500,
+  timeoutMs = 3000,
 ): Promise<string | undefined> {
   const deadline = Date.now() + timeoutMs;
   let text = appendedSince(path, offset);

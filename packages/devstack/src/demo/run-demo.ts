@@ -20,7 +20,7 @@ import { DevStackError } from '../errors.js';
 import { appendedSince, fileSize, jsonLines, waitForLogLine } from './logs.js';
 import { NatsObserver, type ObservedMessage } from './observer.js';
 import { demoAuthorizeRequest } from './request.js';
-import { needlesOf, plaintextIn, type Needle } from './scan.js';
+import { needlesOf, plaintextIn } from './scan.js';
 import { envelopeFacts, plaintextText, sensitiveValues, type SensitiveValue } from './sensitive.js';
 import type { DemoSummary, GatewayHop, NatsHop, NatsMessageSummary, ProcessorHop, ClientHop } from './summary.js';
 
@@ -159,7 +159,8 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   };
   if (observer) {
     // Wait (bounded) for the request and its reply; KV puts and acks arrive around the same time.
-    await observer.settle((seen) => !routedSubject || (seen.some(isRequest) && seen.some((m) => m.subject === replyInbox(seen))));
+    // Generous: it returns as soon as both are seen; a loaded machine may deliver the observer's copies late.
+    await observer.settle((seen) => !routedSubject || (seen.some(isRequest) && seen.some((m) => m.subject === replyInbox(seen))), 5000);
     await observer.close();
   }
   const seen = observer?.messages() ?? [];
@@ -314,4 +315,3 @@ function describeError(err: unknown): string {
   return String(e?.message ?? err);
 }
 
-export type { Needle };
