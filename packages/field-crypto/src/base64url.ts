@@ -25,14 +25,21 @@ for (let i = 0; i < 4096; i++) {
   PAIR_CODES[i] = LITTLE_ENDIAN ? first | (second << 8) : (first << 8) | second;
 }
 
-/** Node's Buffer when the runtime has one (no import: this file stays portable). */
+/**
+ * Node's Buffer when the runtime is Node (no import: this file stays
+ * portable; a browser's Buffer polyfill is not trusted with 'base64url').
+ */
 interface NodeBufferLike {
   toString(encoding: 'latin1' | 'base64url', start?: number, end?: number): string;
   /** Undocumented but long-standing; the documented toString() is the fallback. */
   latin1Slice?(start: number, end: number): string;
   base64urlSlice?(start: number, end: number): string;
 }
-const NodeBuffer = (globalThis as { Buffer?: { from(ab: ArrayBuffer, offset?: number, length?: number): NodeBufferLike } }).Buffer;
+const runtime = globalThis as {
+  Buffer?: { from(ab: ArrayBuffer, offset?: number, length?: number): NodeBufferLike };
+  process?: { versions?: { node?: string } };
+};
+const NodeBuffer = typeof runtime.process?.versions?.node === 'string' ? runtime.Buffer : undefined;
 
 // The text is built as ASCII codes, two characters per 16-bit store, in a
 // reused buffer, then turned into a string by one call: Buffer#latin1Slice
@@ -47,7 +54,7 @@ const decodeScratch = new Scratch(1024);
 
 function textCapacity(size: number): void {
   if (size <= textBytes.length) return;
-  textBytes = new Uint8Array(Math.max(size, textBytes.length * 2));
+  textBytes = new Uint8Array(Math.min(TEXT_KEPT, Math.max(size, textBytes.length * 2)));
   textPairs = new Uint16Array(textBytes.buffer);
   textNode = NodeBuffer?.from(textBytes.buffer);
 }
