@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import { freePort, tempDir } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { DemoSummary, GatewayHop, NatsHop, ProcessorHop, StackInfo } from '@fle/devstack';
-import { REPO, alive, startCommand, waitUntilNoneLeft, type StartedCommand } from './support/start-process.js';
+import { REPO, alive, processesOfHome, startCommand, waitUntilNoneLeft, type StartedCommand } from './support/start-process.js';
 
 // A loaded two-core machine (other suites running) can take a minute to compile and start everything.
 const START_TIMEOUT = 100_000;
@@ -109,6 +109,9 @@ describe('npm start', () => {
     const info = readStack(home);
     expect(info).toMatchObject({ pid: expect.any(Number), gateway: `127.0.0.1:${ports.gateway}`, keystore: `127.0.0.1:${ports.keystore}`, tenant: 'demo', transport: 'jetstream', natsRunner: 'binary' });
     for (const p of info.processes) expect(alive(p.pid!), p.name).toBe(true);
+    // Positive control for the "nothing left" checks below: the scan does see the running stack.
+    const running = processesOfHome(home);
+    for (const pid of [info.pid, ...info.processes.map((p) => p.pid!)]) expect(running).toContain(pid);
   });
 
   it('answers `fle demo --json` with a summary: hops in order, approved, timings, no plaintext outside the processor', async () => {
