@@ -1,11 +1,17 @@
 // Fuzzing the envelope parser and its text form (issue 6 item 4): thousands of
 // random and near-valid inputs per run; every outcome is either a result that
-// matches an independent model of spec §1/§5, or a typed error with a stable
-// code. Nothing else may escape (no TypeError, RangeError, crash).
+// matches an independent model of spec §1/§5 (and docs/envelope-hpke.md for
+// algs 3/4), or a typed error with a stable code. Nothing else may escape
+// (no TypeError, RangeError, crash).
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import {
   base64urlDecodedLength,
+  checkLength,
+  generateX25519KeyPair,
+  openHpkeEnvelope,
+  parseHpkeEnvelope,
+  sealHpkeEnvelope,
   decodeBase64url,
   decodeBase64urlPrefix,
   DecryptionError,
@@ -42,14 +48,24 @@ function modelValid(b: Uint8Array): boolean {
   return b.length >= 6 + (b[1] === 1 ? 12 : 24) + 16;
 }
 
+/** Minimum length per alg: 1/2 symmetric (spec §1), 3/4 HPKE base/auth (docs/envelope-hpke.md §1). */
+const MIN_BY_ALG: Record<number, number> = { 1: 34, 2: 46, 3: 54, 4: 86 };
+
+/** What the gateway accepts as an envelope (any known alg): version 1, alg 1-4, key version ≥ 1, long enough. */
+function modelWellFormed(b: Uint8Array): boolean {
+  if (b.length < 6 || b[0] !== 1 || MIN_BY_ALG[b[1]!] === undefined) return false;
+  if (b[2]! === 0 && b[3]! === 0 && b[4]! === 0 && b[5]! === 0) return false;
+  return b.length >= MIN_BY_ALG[b[1]!]!;
+}
+
 /** Bytes that are often almost an envelope: a plausible header, then any length. */
 const nearEnvelope = fc
   .record({
     version: fc.constantFrom(0, 1, 1, 1, 1, 1, 2, 255),
-    alg: fc.constantFrom(0, 1, 1, 2, 2, 3, 255),
+    alg: fc.constantFrom(0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 255),
     keyVersion: fc.oneof(fc.constant(0), fc.constant(0xffffffff), fc.integer({ min: 1, max: 0xffffffff })),
-    rest: fc.uint8Array({ maxLength: 80, size: 'max' }),
-    cut: fc.option(fc.nat({ max: 90 }), { nil: undefined }),
+    rest: fc.uint8Array({ maxLength: 110, size: 'max' }),
+    cut: fc.option(fc.nat({ max: 120 }), { nil: undefined }),
   })
   .map(({ version, alg, keyVersion, rest, cut }) => {
     const b = new Uint8Array(6 + rest.length);
@@ -99,6 +115,84 @@ describe('fuzz: envelope parser (spec §1)', () => {
       { numRuns: 4000 },
     );
     expect(accepted).toBeGreaterThan(50); // the generator reaches the accepting side too
+  });
+
+  it('the header check (the gateway, every alg) and parseHpkeEnvelope agree with the model; typed errors only', () => {
+    let hpke = 0;
+    fc.assert(
+      fc.property(anyBytes, (b) => {
+        const header = outcome(() => checkLength(readHeader(b).alg, b.length), [EnvelopeFormatError]);
+        expect(header.ok).toBe(modelWellFormed(b));
+        const h = outcome(() => parseHpkeEnvelope(b, '7'), [EnvelopeFormatError]);
+        expect(h.ok).toBe(modelWellFormed(b) && (b[1] === 3 || b[1] === 4));
+        if (h.ok) {
+          hpke++;
+          const e = h.value;
+          expect(e.header.length + (e.senderPublicKey?.length ?? 0) + e.enc.length + e.ct.length).toBe(b.length);
+          expect(e.senderPublicKey?.length ?? 0).toBe(e.alg === 4 ? 32 : 0);
+          expect(e.ct.length).toBeGreaterThanOrEqual(16);
+        }
+      }),
+      { numRuns: 3000 },
+    );
+    expect(hpke).toBeGreaterThan(30);
+  });
+
+  it('openHpkeEnvelope on random and near-valid bytes: only EnvelopeFormatError or DecryptionError', async () => {
+    const { privateKey } = generateX25519KeyPair();
+    const binding = { tenant: 't', messageType: 'm', fieldPath: '1', context: 'c' };
+    const hpkeish = nearEnvelope.filter((b) => b.length >= 2 && (b[1] === 3 || b[1] === 4));
+    await fc.assert(
+      fc.asyncProperty(fc.oneof(anyBytes, hpkeish), fc.option(fc.uint8Array({ minLength: 32, maxLength: 32 }), { nil: undefined }), async (b, key) => {
+        let err: unknown;
+        try {
+          await openHpkeEnvelope(b, { recipientPrivateKey: key ?? privateKey, binding });
+        } catch (e) {
+          err = e;
+        }
+        if (!(err instanceof EnvelopeFormatError || err instanceof DecryptionError)) throw new Error(`untyped failure escaped: ${String(err)}`, { cause: err });
+      }),
+      { numRuns: 400 },
+    );
+  });
+
+  it('a real HPKE envelope (alg 3 and 4) with one byte replaced, cut or extended fails typed (or is the same envelope)', async () => {
+    const recipient = generateX25519KeyPair();
+    const sender = generateX25519KeyPair();
+    const binding = { tenant: 'acme', messageType: 'x.Y', fieldPath: '6', context: 'req/1/n' };
+    const sealed = {
+      3: await sealHpkeEnvelope(Uint8Array.of(1, 2, 3), { recipientPublicKey: recipient.publicKey, keyVersion: 2, binding }),
+      4: await sealHpkeEnvelope(Uint8Array.of(1, 2, 3), { recipientPublicKey: recipient.publicKey, keyVersion: 2, binding, sender }),
+    };
+    await fc.assert(
+      fc.asyncProperty(
+        fc.constantFrom<3 | 4>(3, 4),
+        fc.oneof(
+          fc.record({ kind: fc.constant('set' as const), at: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
+          fc.record({ kind: fc.constant('cut' as const), at: fc.nat() }),
+          fc.record({ kind: fc.constant('append' as const), extra: fc.uint8Array({ minLength: 1, maxLength: 8 }) }),
+        ),
+        async (alg, edit) => {
+          const env = sealed[alg];
+          let bad: Uint8Array;
+          if (edit.kind === 'set') {
+            bad = env.slice();
+            bad[edit.at % env.length] = edit.value;
+          } else if (edit.kind === 'cut') bad = env.subarray(0, edit.at % env.length);
+          else bad = new Uint8Array([...env, ...edit.extra]);
+          const same = bad.length === env.length && bad.every((x, i) => x === env[i]);
+          let err: unknown;
+          try {
+            await openHpkeEnvelope(bad, { recipientPrivateKey: recipient.privateKey, binding });
+          } catch (e) {
+            err = e;
+          }
+          if (same) expect(err).toBeUndefined();
+          else expect(err instanceof EnvelopeFormatError || err instanceof DecryptionError, String(err)).toBe(true);
+        },
+      ),
+      { numRuns: 300 },
+    );
   });
 
   it('readHeader never throws anything but EnvelopeFormatError, even for non-bytes', () => {

@@ -100,7 +100,7 @@ const LOCS: readonly Loc[] = [
 const B64 = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_';
 const nearBase64url = fc.array(fc.constantFrom(...B64.split(''), '=', '+', '/', '\u00e9'), { minLength: 30, maxLength: 90, size: 'max' }).map((a) => a.join(''));
 const nearEnvelopeBytes = fc
-  .tuple(fc.constantFrom(0, 1, 1, 2), fc.constantFrom(0, 1, 2, 3), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ minLength: 0, maxLength: 70, size: 'max' }))
+  .tuple(fc.constantFrom(0, 1, 1, 2), fc.constantFrom(0, 1, 2, 3, 4, 5), fc.integer({ min: 0, max: 3 }), fc.uint8Array({ minLength: 0, maxLength: 100, size: 'max' }))
   .map(([v, a, k, rest]) => Uint8Array.of(v, a, 0, 0, 0, k, ...rest));
 /** An envelope taken from elsewhere, in its text or binary form. */
 const foreign = fc.tuple(fc.constantFrom(SEALED, OTHER_CONTEXT, OTHER_TENANT), fc.constantFrom(...LOCS)).map(([m, l]) => l.get(m) as string | Uint8Array);
