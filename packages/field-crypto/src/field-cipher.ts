@@ -195,7 +195,8 @@ export class FieldCipher {
           : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
       const material = materialFor(field.ring, h.keyVersion);
       if (hpke) {
-        const own = { bytes: bytes.slice(), aad: aad.slice() };
+        // Copies (new Uint8Array, not .slice(): a Node Buffer's slice is a view of a shared pool).
+        const own = { bytes: new Uint8Array(bytes), aad: new Uint8Array(aad) };
         hpkeJobs.push(async () => {
           const plaintext = await openHpkeValue({ ...own, fieldPath: path, tenant, material, options: this.#hpke, onSender: opts?.onSender });
           writeOpened(slot, plaintext, path);

@@ -105,8 +105,15 @@ export interface HpkeSealInput {
   readonly kem?: HpkeKemImpl;
 }
 
+/**
+ * A copy of `bytes` in an ArrayBuffer of exactly its length. Not `.slice()`:
+ * on a Node Buffer (what protobuf decoders hand out) that is a view of a
+ * shared pool, not a copy.
+ */
 function exactBuffer(bytes: Uint8Array): ArrayBuffer {
-  return bytes.slice().buffer as ArrayBuffer;
+  const copy = new Uint8Array(bytes.length);
+  copy.set(bytes);
+  return copy.buffer;
 }
 
 function bytesOf(key: Uint8Array | SecretKey): Uint8Array {

@@ -174,7 +174,8 @@ export async function sealWithHpke(input: HpkeSealInput): Promise<Record<string,
       }
       const { header } = h;
       const aad = concat(h.prefix, lengthPrefixed(path), lpContext);
-      const plaintext = isBytes ? (slot.value as Uint8Array).slice() : utf8.encode(slot.value as string);
+      // A copy (new Uint8Array, not .slice(): a Node Buffer's slice is a view).
+      const plaintext = isBytes ? new Uint8Array(slot.value as Uint8Array) : utf8.encode(slot.value as string);
       jobs.push(async () => {
         try {
           const envelope = await sealHpkeValue(material, header, aad, plaintext, input.kem);

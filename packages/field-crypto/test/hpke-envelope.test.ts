@@ -40,6 +40,16 @@ describe('envelope alg 3/4', () => {
     });
   }
 
+  it('opens an envelope handed over as a Node Buffer view into a larger buffer (what protobuf decoders return)', async () => {
+    const envelope = await seal({ sender: device });
+    const pool = Buffer.concat([Buffer.alloc(100, 0xee), Buffer.from(envelope), Buffer.alloc(50, 0xdd)]);
+    const view = pool.subarray(100, 100 + envelope.length);
+    for (const kem of ['noble', 'webcrypto'] as HpkeKemImpl[]) {
+      expect(await openHpkeEnvelope(view, { recipientPrivateKey: Buffer.from(recipient.privateKey), binding, kem })).toEqual(plaintext);
+    }
+    expect(pool.subarray(0, 100).every((b) => b === 0xee) && pool.subarray(100 + envelope.length).every((b) => b === 0xdd)).toBe(true);
+  });
+
   it('uses a fresh ephemeral key for every envelope', async () => {
     const a = parseHpkeEnvelope(await seal());
     const b = parseHpkeEnvelope(await seal());
@@ -64,14 +74,14 @@ describe('envelope alg 3/4', () => {
     const envelope = await seal();
     const other = generateX25519KeyPair();
     const attempts = [
-      openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, tenant: 'acme-us' } }),
-      openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, messageType: 'acme.payments.v1.AuthorizationRecord' } }),
-      openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, fieldPath: '6' } }),
-      openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, context: 'req/1767225600001/q83vEjRWeJq8PwAAAAAAAA' } }),
-      openHpkeEnvelope(envelope, { recipientPrivateKey: other.privateKey, binding }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, tenant: 'acme-us' } }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, messageType: 'acme.payments.v1.AuthorizationRecord' } }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, fieldPath: '6' } }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, context: 'req/1767225600001/q83vEjRWeJq8PwAAAAAAAA' } }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: other.privateKey, binding }),
     ];
     for (const attempt of attempts) {
-      const err = await attempt.then(() => undefined, (e: unknown) => e);
+      const err = await attempt().then(() => undefined, (e: unknown) => e);
       expect(err).toBeInstanceOf(DecryptionError);
       expect((err as Error).message).toBe('decryption failed');
     }

@@ -20,6 +20,7 @@ import {
   UnknownSenderError,
   type HpkeKemImpl,
 } from '../src/mod.js';
+import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { exampleRequest, KEYS, REQUEST, schema } from './fixtures.js';
 
 const CONTEXT = 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA';
@@ -46,6 +47,15 @@ describe('FieldCipher with X25519 key rings', () => {
       await expect(processor.openMessage(REQUEST, sealed, { context: 'req/1/other' })).rejects.toBeInstanceOf(DecryptionError);
     });
   }
+
+  it('opens a request decoded from protobuf bytes (bytes fields are Buffer views), sealed by protobufjs-encoding clients too', async () => {
+    const sealed = await new HpkeSealer({ schema, recipients: publicKeys }).sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    const processor = new FieldCipher({ schema, keys: x25519Keys() });
+    for (const wire of [AuthorizeRequest.encode(sealed).finish(), schema.root.lookupType(REQUEST).encode(sealed as never).finish()]) {
+      const decoded = AuthorizeRequest.decode(Buffer.concat([Buffer.alloc(0), wire]));
+      expect(await processor.openMessage(REQUEST, decoded, { context: CONTEXT })).toEqual(exampleRequest());
+    }
+  });
 
   it('seals alg 3 for X25519 rings itself (a processor sealing a response or record), whatever `alg` option it has', async () => {
     const cipher = new FieldCipher({ schema, keys: x25519Keys(), alg: 2 });

@@ -114,10 +114,18 @@ function toFetched(m: KeyMaterial | undefined, ref: KeyRingRef, version: number 
   if (info.tenant !== ref.tenant || info.ring !== ref.ring) bad('names another ring');
   if (version !== undefined && info.version !== version) bad('names another version');
   if (!Number.isInteger(info.version) || info.version < 1 || info.version > 0xffff_ffff) bad('invalid version');
-  if (info.kind !== KeyKind.KEY_KIND_SYMMETRIC) bad('not a symmetric key');
-  const alg = info.alg === KeyAlg.KEY_ALG_CHACHA20_POLY1305 ? 1 : info.alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : bad('unknown alg');
   const state = STATES[info.state] ?? bad('version is not usable');
   if (version === undefined && state !== 'primary') bad('primary request answered with a non-primary version');
+  if (info.kind === KeyKind.KEY_KIND_X25519) {
+    // An X25519 ring (HPKE, envelope alg 3/4): the material is its private key, alg 3.
+    if (info.alg !== KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305) bad('unknown alg');
+    if (m.x25519PrivateKey.length !== 32) bad('private key is not 32 bytes');
+    const key = new SecretKey(m.x25519PrivateKey);
+    m.x25519PrivateKey.fill(0);
+    return { material: { version: info.version, alg: 3, key }, state };
+  }
+  if (info.kind !== KeyKind.KEY_KIND_SYMMETRIC) bad('unknown key kind');
+  const alg = info.alg === KeyAlg.KEY_ALG_CHACHA20_POLY1305 ? 1 : info.alg === KeyAlg.KEY_ALG_XCHACHA20_POLY1305 ? 2 : bad('unknown alg');
   if (m.symmetricKey.length !== 32) bad('key is not 32 bytes');
   const key = new SecretKey(m.symmetricKey);
   m.symmetricKey.fill(0);

@@ -90,8 +90,8 @@ describe('X25519 key rings over mTLS', () => {
     const pub = await publicOf(client, 'acme', 'default');
     expect(pub.x25519PublicKey).toHaveLength(32);
     expect(pub.info).toMatchObject({ version: 1, state: KeyVersionState.KEY_VERSION_STATE_PRIMARY, kind: KeyKind.KEY_KIND_X25519, alg: KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 });
-    for (const attempt of [primaryOf(client, 'acme', 'default'), versionOf(client, 'acme', 'default', 1)]) {
-      await expect(attempt).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    for (const attempt of [() => primaryOf(client, 'acme', 'default'), () => versionOf(client, 'acme', 'default', 1)]) {
+      await expect(attempt()).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     }
     // Only the tenants its rule names.
     await expect(publicOf(client, 'globex', 'default')).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
@@ -112,8 +112,8 @@ describe('X25519 key rings over mTLS', () => {
 
   it('the gateway gets nothing, not even a public key; the audit log records GetPublicKey without key bytes', async () => {
     const gw = raw('gateway');
-    for (const attempt of [publicOf(gw, 'acme', 'default'), primaryOf(gw, 'acme', 'default'), versionOf(gw, 'acme', 'default', 1)]) {
-      await expect(attempt).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
+    for (const attempt of [() => publicOf(gw, 'acme', 'default'), () => primaryOf(gw, 'acme', 'default'), () => versionOf(gw, 'acme', 'default', 1)]) {
+      await expect(attempt()).rejects.toMatchObject({ code: grpc.status.PERMISSION_DENIED });
     }
     const audit = await env.readAudit();
     expect(audit.find((e) => e.identity === 'spiffe://fle.local/client' && e.action === 'GetPublicKey' && e.allowed)).toMatchObject({ tenant: 'acme', ring: 'default', version: 1, outcome: 'OK', reason: 'fetch-public[0]' });

@@ -101,13 +101,16 @@ export class Pipeline {
     const claim = await this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin });
     try {
       const context = replayContext(req.stamp);
-      const plain = await this.o.cipher.openMessage(method.requestType, msg, { context });
+      const sealedBy = new Map<string, string>();
+      const plain = await this.o.cipher.openMessage(method.requestType, msg, { context, onSender: (path, device) => sealedBy.set(path, device) });
+      if (sealedBy.size > 0) this.o.logger.debug({ tenant, devices: [...new Set(sealedBy.values())] }, 'fields sealed by registered devices');
       this.o.metrics.opens.inc({ type: method.requestType });
       if (this.o.testProbe) await this.#probe(method, plain, req.stamp);
       const response = await bound.handler(plain, {
         tenant,
         stamp: req.stamp,
         resumed: claim.outcome === 'resumed',
+        sealedBy,
         cipher: this.o.cipher,
         logger: this.o.logger,
         metrics: this.o.metrics,

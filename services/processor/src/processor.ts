@@ -2,7 +2,7 @@
 // (keys only through the KeyProvider), handlers, and the three transports.
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { FieldCipher, compileSchema, type KeyProvider } from '@fle/field-crypto';
+import { FieldCipher, StaticSenderPolicy, compileSchema, type KeyProvider } from '@fle/field-crypto';
 import { natsTlsOptions } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import {
@@ -75,7 +75,10 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
     }
     store ??= await NatsKvNonceStore.open(js, { ttlMs: config.replay.windowMs * 2 });
     const guard = new ReplayGuard({ store, windowMs: config.replay.windowMs, now: deps.now });
-    const cipher = new FieldCipher({ schema, keys: deps.keys });
+    // Envelope alg 3/4 (HPKE): X25519 rings' private keys come through the same
+    // KeyProvider; alg 4 senders must be devices registered in config.hpke.
+    const senders = new StaticSenderPolicy(config.hpke.devices, { requireForRegisteredTenants: config.hpke.requireForRegisteredTenants });
+    const cipher = new FieldCipher({ schema, keys: deps.keys, hpke: { senders, kem: config.hpke.kem } });
 
     let authorizations: Promise<AuthorizationStore> | undefined;
     const handlerDeps = { authorizations: () => (authorizations ??= AuthorizationStore.open(js)) };

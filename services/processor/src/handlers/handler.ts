@@ -9,6 +9,11 @@ export interface HandlerContext {
   readonly stamp: ReplayStamp;
   /** True when this delivery resumes one that did not complete (JetStream redelivery). */
   readonly resumed: boolean;
+  /**
+   * Field path -> id of the registered device that sealed it (alg 4, HPKE auth
+   * mode, docs/envelope-hpke.md §5); empty when no field was device-sealed.
+   */
+  readonly sealedBy: ReadonlyMap<string, string>;
   /** Seals/opens with the processor's KeyProvider (e.g. records at rest). */
   readonly cipher: FieldCipher;
   readonly logger: Logger;

@@ -1,0 +1,135 @@
+// The real processes behind the browser test: nats-server (mTLS, fle users),
+// the keystore (X25519 rings; the client identity may fetch public keys only),
+// the processor (JetStream, HPKE options) and the gateway (JetStream route,
+// only the client identity may call it), plus the helpers a web app's backend
+// would have: public keys for the page (fetch-public), and a relay gRPC client.
+import * as grpc from '@grpc/grpc-js';
+import { FleClient } from '@fle/client';
+import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
+import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
+import { channelCredentials, type DevPki } from '@fle/pki';
+import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
+import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
+
+/** The client may seal (public keys) but never open; the processor opens; the gateway gets nothing. */
+export const BROWSER_POLICY = {
+  deny: ['spiffe://fle.local/gateway'],
+  fetch: [{ identity: 'spiffe://fle.local/processor', tenants: ['*'] }],
+  'fetch-public': [{ identity: 'spiffe://fle.local/client', tenants: ['*'] }],
+  admin: [{ identity: 'spiffe://fle.local/admin', tenants: ['*'] }],
+};
+
+export interface BrowserStack {
+  readonly pki: DevPki;
+  readonly nats: NatsHarness;
+  readonly keystoreEnv: KeystoreTestEnv;
+  readonly keystore: KeystoreProcess;
+  readonly processor: ProcessorProcess;
+  readonly gateway: GatewayProcess;
+  /** What the app backend hands its page: the primary public keys of the tenant's rings (client identity). */
+  publicKeysFor(tenant: string): Promise<Array<{ tenant: string; ring: string; version: number; publicKey: string }>>;
+  /** A ring version's X25519 private key, fetched as the processor (to check what the processor sealed). */
+  privateKeyOf(tenant: string, ring: string, version: number): Promise<Uint8Array>;
+  /** The app backend's gRPC client to the gateway (mTLS, client identity); use `callRaw`. */
+  relayClient(): FleClient;
+  /** Processor and gateway output so far. */
+  logs(): string;
+  stop(): Promise<void>;
+}
+
+export interface BrowserStackOptions {
+  /** Registered devices (processor config `hpke.devices`). */
+  readonly devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>;
+}
+
+export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise<BrowserStack> {
+  const stops: Array<() => unknown> = [];
+  const stop = async (): Promise<void> => {
+    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
+  };
+  try {
+    const pki = await makeTestPki();
+    const nats = await startNats({ tls: pki, users: 'fle' });
+    stops.push(() => nats.stop());
+    const keystoreEnv = await createKeystoreTestEnv({ pki, policy: BROWSER_POLICY });
+    stops.push(() => keystoreEnv.cleanup());
+    const keystore = await startKeystoreProcess(keystoreEnv);
+    stops.push(() => keystore.stop());
+    const processor = await startProcessorProcess({
+      pki,
+      natsUrls: nats.urls,
+      keystoreAddress: keystore.address,
+      core: false,
+      hpke: { kem: 'webcrypto', devices: opts.devices ?? [] },
+    });
+    stops.push(() => processor.stop());
+    const gateway = await startGatewayProcess({
+      pki,
+      natsUrls: nats.urls,
+      routes: [authorizeRoute('jetstream', { timeoutMs: 10_000 })],
+      allowedCallers: ['spiffe://fle.local/client'],
+    });
+    stops.push(() => gateway.stop());
+
+    const recipients = new KeystorePublicKeyProvider({ address: keystore.address, tls: pki.files('client'), ttlMs: 1000 });
+    stops.push(() => recipients.close());
+    const proc = new KeystoreServiceClient(keystore.address, channelCredentials(pki.files('processor'), { expectedServerIdentity: 'spiffe://fle.local/keystore' }));
+    stops.push(() => proc.close());
+    const relays: FleClient[] = [];
+    stops.push(() => relays.forEach((r) => r.close()));
+    return {
+      pki,
+      nats,
+      keystoreEnv,
+      keystore,
+      processor,
+      gateway,
+      async publicKeysFor(tenant) {
+        return Promise.all(
+          ['default', 'pci'].map(async (ring) => {
+            const k = await recipients.recipientKey({ tenant, ring });
+            return { tenant, ring, version: k.version, publicKey: Buffer.from(k.publicKey).toString('base64url') };
+          }),
+        );
+      },
+      privateKeyOf(tenant, ring, version) {
+        return new Promise((resolve, reject) =>
+          proc.getKeyVersion({ tenant, ring, version }, new grpc.Metadata(), { deadline: Date.now() + 5000 }, (err, res) =>
+            err ? reject(err) : resolve(new Uint8Array((res.key as KeyMaterial).x25519PrivateKey)),
+          ),
+        );
+      },
+      relayClient() {
+        const client = new FleClient({
+          address: gateway.address,
+          credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
+          // The relay never seals or opens: it forwards what the page sealed (callRaw).
+          cipher: {
+            sealMessage: () => Promise.reject(new Error('the relay holds no key')),
+            openMessage: () => Promise.reject(new Error('the relay holds no key')),
+          },
+          deadlineMs: 15_000,
+        });
+        relays.push(client);
+        return client;
+      },
+      logs: () => `${processor.logs()}\n${gateway.logs()}`,
+      stop,
+    };
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}
+
+/** Creates the X25519 rings `default` and `pci` for each tenant (admin identity). */
+export async function buildAdminAndRings(stack: BrowserStack, tenants: readonly string[]): Promise<void> {
+  const admin = new KeystoreAdminClient({ address: stack.keystore.address, tls: stack.pki.files('admin') });
+  try {
+    for (const tenant of tenants) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring, { alg: 3 });
+  } finally {
+    admin.close();
+  }
+}
