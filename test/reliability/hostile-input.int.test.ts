@@ -9,7 +9,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { Client, credentials, Metadata, status, type ChannelCredentials, type ServiceError } from '@grpc/grpc-js';
-import { FieldCipher, compileSchema, encodeBase64url, sealEnvelope, nativeBackend, type KeyProvider } from '@fle/field-crypto';
+import { FieldCipher, compileSchema, encodeBase64url, generateX25519KeyPair, nativeBackend, sealEnvelope, sealHpkeEnvelope, type KeyProvider } from '@fle/field-crypto';
 import { canaryAuthorizeRequest } from '@fle/client/testing';
 import type { Transport } from '@fle/gateway';
 import { authorizeRoute, type GatewayProcess } from '@fle/gateway/testing';
@@ -109,6 +109,11 @@ const decryptionFailed: Want = { status: status.PERMISSION_DENIED, code: 'DECRYP
 const badProtobuf: Want = { status: status.INVALID_ARGUMENT, code: 'BAD_PROTOBUF', details: /^request is not valid protobuf$/ };
 const invalidTenant: Want = { status: status.INVALID_ARGUMENT, code: 'INVALID_TENANT', details: /^tenant id must be 1-64 characters of \[A-Za-z0-9_-\]$/ };
 const missingStamp: Want = { status: status.INVALID_ARGUMENT, code: 'MISSING_STAMP', details: /^missing or malformed replay stamp/ };
+/** Well-formed HPKE envelopes (docs/envelope-hpke.md) that the processor must refuse: no X25519 ring, no registered sender. */
+const HPKE_WANT: Record<3 | 4, Want> = {
+  3: { status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED', details: /^decryption failed \(field 6\)$/ },
+  4: { status: status.PERMISSION_DENIED, code: 'UNKNOWN_SENDER', details: /^envelope sealed by a device key not registered for this tenant \(field 6\)$/ },
+};
 const tooLarge: Want = { status: status.RESOURCE_EXHAUSTED, code: 'MESSAGE_TOO_LARGE', details: new RegExp(`^a field is larger than ${MAX_FIELD} bytes$`) };
 
 /** A sealed request, edited (`edit` receives the sealed message and the request behind it). */
@@ -231,6 +236,26 @@ const GRPC_CASES: GrpcCase[] = [
       return { body: enc(s), metadata: md(stamp), stamp };
     },
   },
+  ...(
+    [
+      ['HPKE base-mode envelope (alg 3) where the ring holds a symmetric key', false],
+      ['HPKE auth-mode envelope (alg 4) from an unregistered device', true],
+    ] as const
+  ).map(([name, auth]): GrpcCase => ({
+    name,
+    want: HPKE_WANT[auth ? 4 : 3],
+    async build() {
+      const r = await fresh();
+      const recipient = generateX25519KeyPair();
+      const env = await sealHpkeEnvelope(text(`nid-${r.canary}`), {
+        recipientPublicKey: recipient.publicKey,
+        keyVersion: 1,
+        binding: { tenant: 't1', messageType: REQUEST_TYPE, fieldPath: '6', context: replayContext(r.stamp) },
+        ...(auth ? { sender: generateX25519KeyPair() } : {}),
+      });
+      return { body: enc({ ...r.sealed, nationalId: encodeBase64url(env) }), metadata: md(r.stamp) };
+    },
+  })),
   {
     name: 'invalid UTF-8 inside a sealed string value',
     want: { status: status.INVALID_ARGUMENT, code: 'ENVELOPE_FORMAT', details: /^sealed string is not valid UTF-8 \(field 6\)$/ },
