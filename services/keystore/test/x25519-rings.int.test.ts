@@ -5,7 +5,7 @@
 import { createPrivateKey, createPublicKey } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
-import { KeystoreAdminClient, KeystorePermissionDeniedError, KeystorePublicKeyProvider } from '@fle/keystore-client';
+import { KeystoreAdminClient, KeystoreKeyProvider, KeystorePermissionDeniedError, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials } from '@fle/pki';
 import {
   KeyAlg,
@@ -159,6 +159,17 @@ describe('X25519 key rings over mTLS', () => {
     await expect(create(KeyKind.KEY_KIND_X25519, KeyAlg.KEY_ALG_CHACHA20_POLY1305)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     await expect(create(KeyKind.KEY_KIND_SYMMETRIC, KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305)).rejects.toMatchObject({ code: grpc.status.INVALID_ARGUMENT });
     await expect(create(KeyKind.KEY_KIND_X25519, KeyAlg.KEY_ALG_UNSPECIFIED)).resolves.toMatchObject({ version: { alg: KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 } });
+  });
+
+  it('KeystoreKeyProvider hands a processor the private key as alg 3 material; the client is refused it', async () => {
+    const keys = new KeystoreKeyProvider({ address: ks.address, tls: env.pki.files('processor'), channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    closers.push(keys);
+    const m = await keys.primaryKey({ tenant: 'acme', ring: 'default' });
+    expect(m.alg).toBe(3);
+    expect(hex(m.key.exposeBytes())).toBe(hex((await primaryOf(raw('processor'), 'acme', 'default')).x25519PrivateKey));
+    const clientKeys = new KeystoreKeyProvider({ address: ks.address, tls: env.pki.files('client'), channelOptions: { 'grpc.use_local_subchannel_pool': 1 } });
+    closers.push(clientKeys);
+    await expect(clientKeys.keyVersion({ tenant: 'acme', ring: 'default' }, 1)).rejects.toBeInstanceOf(KeystorePermissionDeniedError);
   });
 
   it('KeystorePublicKeyProvider: cached public key for clients, typed errors', async () => {
