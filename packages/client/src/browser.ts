@@ -44,7 +44,7 @@ export interface DeviceKey {
 export interface BrowserSealerOptions {
   /**
    * Public keys of the tenant's X25519 rings (`default`, `pci`, …), as its
-   * backend fetched them from the keystore (`fle-public` identity,
+   * backend fetched them from the keystore (a `fetch-public` identity,
    * KeystorePublicKeyProvider): `{ tenant, ring, version, publicKey }`, the key
    * as bytes or base64url.
    */
