@@ -1,5 +1,5 @@
 // Fault drill (issue 6 item 2): the keystore goes away during traffic. The
-// processor's key cache (TTL 1 s, grace 3 s here) keeps serving the keys it
+// processor's key cache (TTL 1 s, grace 4 s here) keeps serving the keys it
 // has; once they are older than TTL + grace the callers get a typed
 // UNAVAILABLE (KEYSTORE_UNAVAILABLE) with no effect done; JetStream requests
 // wait (NAK with backoff) instead; when the keystore returns everything
@@ -12,7 +12,7 @@ import { settleEffects } from '../support/drill-traffic.js';
 import { sealedRequest, settle, startReliabilityStack, waitFor, type CallOutcome, type ReliabilityStack, type SealedRequest } from '../support/reliability-stack.js';
 
 const TTL_MS = 1000;
-const GRACE_MS = 3000;
+const GRACE_MS = 4000;
 const SYNC_ROUTES = ['grpc', 'nats'] as const;
 
 describe('drill: keystore down during traffic', () => {
