@@ -9,10 +9,10 @@
 // OK, is processed, with exactly one effect (record) per nonce; callers see
 // only transient refusals; processing resumes within seconds on the surviving
 // nodes. Observed on nats-server 2.9 with this scale-up path: the new consumer
-// leader redelivers requests that were already acked; the processor refuses
-// each as REPLAY_NONCE (no second effect) and dead-letters it. The test pins
-// that down exactly: any dead letter of this batch is a replay_nonce of a
-// request whose one record was stored before the kill.
+// leader can redeliver requests that were already acked; the processor treats
+// a redelivery of the same stream sequence as resumed and answers from the
+// stored effect (no second effect, no dead letter). Should any dead letter
+// appear, it must be a replay_nonce of a request whose one record exists.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PaymentServiceService, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { PROCESSOR_STREAMS, scaleStreams } from '../../deploy/scripts/jetstream-replicas.js';

@@ -30,7 +30,7 @@ describe('NatsKvNonceStore (real NATS KV)', () => {
     }
   });
 
-  it('resumes the same JetStream origin until done, then refuses; release frees an in-progress claim', async () => {
+  it('resumes the same JetStream origin (also after done), refuses any other origin; release frees an in-progress claim', async () => {
     const store = await NatsKvNonceStore.open(a.jetstream(), { ttlMs: 4000 });
     const guard = new ReplayGuard({ store, windowMs: 2000 });
     const stamp = newReplayStamp();
@@ -40,7 +40,8 @@ describe('NatsKvNonceStore (real NATS KV)', () => {
     const c2 = await guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' });
     expect(c2.outcome).toBe('resumed');
     await c2.complete();
-    await expect(guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    await expect(guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' })).resolves.toMatchObject({ outcome: 'resumed' });
+    await expect(guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:11' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
 
     const other = newReplayStamp();
     await (await guard.admit({ tenant: 't1', stamp: other, origin: 'core:x' })).release();

@@ -17,7 +17,7 @@ describe('RedisNonceStore (real redis)', () => {
     redis.disconnect();
   });
 
-  it('claims atomically across concurrent instances, resumes same origin, refuses after done', async () => {
+  it('claims atomically across concurrent instances, resumes same origin (also after done), refuses other origins', async () => {
     const stores = [new RedisNonceStore(redis, { prefix }), new RedisNonceStore(redis, { prefix })];
     const key = `t1.${newReplayStamp().nonce}`;
     const results = await Promise.allSettled(stores.map((s, i) => s.claim(key, `core:${i}`, 10_000)));
@@ -28,7 +28,8 @@ describe('RedisNonceStore (real redis)', () => {
     await expect(stores[0]!.claim(jsKey, 'js:S:1', 10_000)).resolves.toBe('claimed');
     await expect(stores[1]!.claim(jsKey, 'js:S:1', 10_000)).resolves.toBe('resumed');
     await stores[1]!.complete(jsKey, 'js:S:1', 10_000);
-    await expect(stores[0]!.claim(jsKey, 'js:S:1', 10_000)).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    await expect(stores[0]!.claim(jsKey, 'js:S:1', 10_000)).resolves.toBe('resumed');
+    await expect(stores[0]!.claim(jsKey, 'js:S:2', 10_000)).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
     const ttl = await redis.pttl(prefix + jsKey);
     expect(ttl).toBeGreaterThan(0);
     expect(ttl).toBeLessThanOrEqual(10_000);

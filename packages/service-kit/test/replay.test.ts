@@ -61,7 +61,7 @@ describe('ReplayGuard', () => {
     expect(g.ttlMs).toBe(120_000);
   });
 
-  it('same nonce from another origin is a replay; same origin in progress is a resumed redelivery; done is a replay', async () => {
+  it('same nonce from another origin is a replay; same origin is a resumed redelivery, even after done (JetStream hands acked messages back after a failover)', async () => {
     const { g } = guard();
     const stamp = newReplayStamp({ now: () => now });
     const first = await g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' });
@@ -70,7 +70,8 @@ describe('ReplayGuard', () => {
     const again = await g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' });
     expect(again.outcome).toBe('resumed');
     await again.complete();
-    await expect(g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    await expect(g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:7' })).resolves.toMatchObject({ outcome: 'resumed' });
+    await expect(g.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:8' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
     // nonces are per tenant
     await expect(g.admit({ tenant: 't2', stamp, origin: 'core:x' })).resolves.toMatchObject({ outcome: 'claimed' });
   });

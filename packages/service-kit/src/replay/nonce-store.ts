@@ -3,8 +3,13 @@
 // (`origin`, e.g. the JetStream stream sequence) and a state:
 //   in-progress + same origin  -> a redelivery of a message that did not
 //                                 complete: not a replay (resumed)
-//   in-progress + other origin -> replay
-//   done                       -> replay
+//   done + same origin         -> a redelivery of a message that completed
+//                                 (JetStream can hand back an acked message
+//                                 after a server restart or failover): resumed,
+//                                 so the handler answers again from the stored
+//                                 effect and nothing happens twice
+//   other origin               -> replay (a copy published again is a new
+//                                 delivery with its own stream sequence)
 import { ReplayError } from '../errors.js';
 
 export type NonceState = 'in-progress' | 'done';
@@ -20,7 +25,7 @@ export interface NonceStore {
   /**
    * Atomically record `key` as in-progress for `origin`, remembered for `ttlMs`.
    * Returns `claimed` for a first sight, `resumed` for a redelivery of the same
-   * origin that did not complete; throws ReplayError (`REPLAY_NONCE`) otherwise.
+   * origin (completed or not); throws ReplayError (`REPLAY_NONCE`) otherwise.
    */
   claim(key: string, origin: string, ttlMs: number): Promise<ClaimOutcome>;
   /** Mark the nonce done (only if `origin` still holds it). */
@@ -45,7 +50,7 @@ export function decodeNonceRecord(text: string): NonceRecord | undefined {
 
 /** Decide what an existing record means for a new claim by `origin`. */
 export function judgeExisting(existing: NonceRecord | undefined, origin: string): ClaimOutcome {
-  if (existing && existing.state === 'in-progress' && existing.origin === origin) return 'resumed';
+  if (existing && existing.origin === origin) return 'resumed';
   throw new ReplayError('REPLAY_NONCE', 'request nonce already used');
 }
 
