@@ -268,7 +268,9 @@ describe('fuzz: base64url text form (spec §5)', () => {
           expect(Buffer.from(r.value).equals(Buffer.from(s, 'base64url'))).toBe(true);
           expect(len.ok && len.value).toBe(r.value.length);
         } else {
-          expect(r.err.message).not.toContain(s.length > 3 ? s : '\u0000never');
+          // Short inputs can be words of the message itself ("lengt" in "length"):
+          // only inputs long enough to be unmistakably the input are checked.
+          if (s.length >= 12) expect(r.err.message).not.toContain(s);
         }
       }),
       { numRuns: 5000 },
