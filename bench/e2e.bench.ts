@@ -56,7 +56,7 @@ const MAX_P99_RATIO = 1.15;
 
 /** Requests per variant in a cell (a multiple of ROUNDS). */
 function requestsFor(concurrency: number): number {
-  const base = concurrency === 1 ? 400 : concurrency === 16 ? 2000 : 3000;
+  const base = concurrency === 1 ? 500 : concurrency === 16 ? 2500 : 3500;
   return Math.max(ROUNDS, Math.round((base * SCALE) / ROUNDS) * ROUNDS);
 }
 
