@@ -17,4 +17,10 @@ export interface CipherBackend {
    * DecryptionError with its one opaque message.
    */
   open(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /**
+   * Optional: a new array of `length` bytes whose content the caller overwrites
+   * entirely (an envelope). The native backend skips zero-filling it; the
+   * default is `new Uint8Array(length)`.
+   */
+  allocate?(length: number): Uint8Array;
 }

@@ -46,4 +46,5 @@ export const fastBackend: CipherBackend = {
   open(alg, key, nonce, aad, sealed) {
     return sodium?.open(alg, key, nonce, aad, sealed) ?? nativeBackend.open(alg, key, nonce, aad, sealed);
   },
+  allocate: nativeBackend.allocate,
 };

@@ -1,6 +1,7 @@
 // node:crypto backend (spec §4): OpenSSL's chacha20-poly1305 with a 16-byte tag.
 // The only file of field-crypto that imports a Node built-in; mod.ts (the Node
 // entry) uses it by default, portable.ts never imports it.
+import { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { CipherBackend } from './backend.js';
 import { TAG_LENGTH } from './envelope.js';
@@ -30,6 +31,16 @@ export const nativeBackend: CipherBackend = {
     } finally {
       if (alg === 2) subkey.fill(0);
     }
+  },
+  // Every byte of an envelope is written (header, nonce, ciphertext, tag), so the
+  // zero-fill of `new Uint8Array` is wasted work (about 3% of a 16 KiB seal+open).
+  // A plain Uint8Array view, not a Buffer, the same type the noble backend gives.
+  // Small envelopes keep `new Uint8Array` (its zero-fill costs nothing there, and
+  // a dedicated buffer never shares a slab with other data).
+  allocate(length) {
+    if (length < 4096) return new Uint8Array(length);
+    const b = Buffer.allocUnsafeSlow(length);
+    return new Uint8Array(b.buffer, b.byteOffset, length);
   },
   open(alg, key, nonce, aad, sealed) {
     if (sealed.length < TAG_LENGTH) throw new DecryptionError();

@@ -60,7 +60,8 @@ export function sealRaw(
   random: RandomSource,
   plaintext: Uint8Array,
 ): Uint8Array {
-  const out = new Uint8Array(envelopeLength(alg, plaintext.length));
+  const length = envelopeLength(alg, plaintext.length);
+  const out = backend.allocate ? backend.allocate(length) : new Uint8Array(length);
   sealInto(out, backend, alg, header, key, aad, random, plaintext);
   return out;
 }
