@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
 import { DevStackError } from './errors.js';
+import { stopChild } from '@fle/nats-setup';
 
 export type Readiness = { kind: 'ports-file'; path: string } | { kind: 'keystore-line' };
 
@@ -147,17 +148,6 @@ function keystorePortFrom(line: string): number | undefined {
     return typeof p === 'number' ? p : undefined;
   } catch {
     return undefined;
-  }
-}
-
-async function stopChild(child: ChildProcess, exited: Promise<ChildExit>, graceMs: number): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-  try {
-    await exited;
-  } finally {
-    clearTimeout(timer);
   }
 }
 

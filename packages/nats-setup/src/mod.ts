@@ -12,4 +12,4 @@ export {
   type NatsPermissions,
 } from './permissions.js';
 export { renderNatsConfig, type NatsClusterOptions, type NatsConfigOptions, type NatsJetStreamOptions } from './config.js';
-export { findNatsServer, spawnNatsServer, type NatsPorts, type NatsServerProcess, type SpawnNatsServerOptions } from './spawn.js';
+export { findNatsServer, spawnNatsServer, stopChild, type NatsPorts, type NatsServerProcess, type SpawnNatsServerOptions } from './spawn.js';

@@ -116,7 +116,11 @@ export async function spawnNatsServer(opts: SpawnNatsServerOptions = {}): Promis
   };
 }
 
-async function stopChild(child: ChildProcess, exited: Promise<number | null>, graceMs: number): Promise<void> {
+/**
+ * SIGTERM, then SIGKILL after `graceMs`; resolves once `exited` does. Shared by
+ * every launcher of child processes (nats-server here, the dev stack's services).
+ */
+export async function stopChild(child: ChildProcess, exited: Promise<unknown>, graceMs: number): Promise<void> {
   if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
