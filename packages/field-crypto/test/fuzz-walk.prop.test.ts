@@ -28,7 +28,9 @@ const cipher = new FieldCipher({ schema, keys: keyProvider(TENANT) });
 
 /** The codes each side may fail with; anything else escaping is a bug. */
 const CHECK_CODES: readonly FieldCryptoErrorCode[] = ['PLAINTEXT_IN_SENSITIVE_FIELD'];
-const OPEN_CODES: readonly FieldCryptoErrorCode[] = ['ENVELOPE_FORMAT', 'DECRYPTION_FAILED', 'UNKNOWN_KEY_VERSION', 'UNKNOWN_KEY_RING', 'MISSING_TENANT', 'INVALID_FIELD_VALUE'];
+// UNKNOWN_SENDER: a well-formed alg 4 envelope (HPKE auth) names a device key the
+// tenant has not registered; the sender is checked before any key is used.
+const OPEN_CODES: readonly FieldCryptoErrorCode[] = ['ENVELOPE_FORMAT', 'DECRYPTION_FAILED', 'UNKNOWN_KEY_VERSION', 'UNKNOWN_KEY_RING', 'MISSING_TENANT', 'INVALID_FIELD_VALUE', 'UNKNOWN_SENDER'];
 
 type Outcome<T> = { ok: true; value: T } | { ok: false; err: FieldCryptoError };
 
