@@ -68,10 +68,33 @@ export function joinAadViewPath(prefix: Uint8Array, fieldPath: string, lpContext
   return scratch.view(out, end + lpContext.length);
 }
 
+/**
+ * The binding part of the last AAD buildAadView made (lp(tenant) .. lp(context)),
+ * with the strings it encodes: one-off callers seal and open the same binding
+ * again and again, and re-encoding four strings costs more than comparing them.
+ */
+const lastBinding = { tenant: '', messageType: '', fieldPath: '', context: '', bytes: undefined as Uint8Array | undefined };
+/** Bindings longer than this are not kept (a kept copy lives as long as the process). */
+const MAX_KEPT_BINDING = 1024;
+
 /** The full AAD of spec §3 in the shared scratch buffer (valid until the next AAD is built). */
 export function buildAadView(header: Uint8Array, binding: AadBinding): Uint8Array {
   if (header.length !== HEADER_LENGTH) throw new RangeError(`header must be ${HEADER_LENGTH} bytes, got ${header.length}`);
   const context = binding.context ?? '';
+  const last = lastBinding;
+  if (
+    last.bytes !== undefined &&
+    binding.tenant === last.tenant &&
+    binding.messageType === last.messageType &&
+    binding.fieldPath === last.fieldPath &&
+    context === last.context
+  ) {
+    const out = scratch.buffer(FIXED + last.bytes.length);
+    out.set(AAD_MAGIC, 0);
+    out.set(header, AAD_MAGIC.length);
+    out.set(last.bytes, FIXED);
+    return scratch.view(out, FIXED + last.bytes.length);
+  }
   // Room for the worst case (3 UTF-8 bytes per UTF-16 unit).
   const max = FIXED + 16 + 3 * (binding.tenant.length + binding.messageType.length + binding.fieldPath.length + context.length);
   const out = scratch.buffer(max);
@@ -81,6 +104,13 @@ export function buildAadView(header: Uint8Array, binding: AadBinding): Uint8Arra
   offset = writeLengthPrefixed(binding.messageType, out, offset);
   offset = writeLengthPrefixed(binding.fieldPath, out, offset);
   offset = writeLengthPrefixed(context, out, offset);
+  if (offset - FIXED <= MAX_KEPT_BINDING) {
+    last.tenant = binding.tenant;
+    last.messageType = binding.messageType;
+    last.fieldPath = binding.fieldPath;
+    last.context = context;
+    last.bytes = out.slice(FIXED, offset);
+  }
   return scratch.view(out, offset);
 }
 

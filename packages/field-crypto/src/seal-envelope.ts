@@ -7,11 +7,11 @@ import type { CipherBackend } from './backend.js';
 import {
   assertAlg,
   assertKeyVersion,
-  encodeHeader,
   envelopeLength,
   HEADER_LENGTH,
   KEY_LENGTH,
   parseEnvelope,
+  writeHeader,
   type Envelope,
 } from './envelope.js';
 import { SecretKey, type KeyMaterialAlg, type SymmetricAlg } from './key-provider.js';
@@ -95,12 +95,16 @@ export interface SealEnvelopeOptions {
   readonly random?: RandomSource;
 }
 
+/** The header of the envelope sealEnvelope is making: read only within that synchronous call. */
+const sealHeader = new Uint8Array(HEADER_LENGTH);
+
 /** Seals `plaintext` into a binary envelope v1. */
 export function sealEnvelope(plaintext: Uint8Array, opts: SealEnvelopeOptions): Uint8Array {
   if (!(plaintext instanceof Uint8Array)) throw new TypeError('plaintext must be a Uint8Array');
   assertAlg(opts.alg);
   assertKeyVersion(opts.keyVersion);
-  const header = encodeHeader(opts.alg, opts.keyVersion);
+  const header = sealHeader;
+  writeHeader(header, opts.alg, opts.keyVersion);
   const aad = buildAadView(header, opts.binding);
   return sealRaw(opts.backend, opts.alg, header, keyBytes(opts.key), aad, opts.random ?? defaultRandom, plaintext);
 }

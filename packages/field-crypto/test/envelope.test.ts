@@ -104,6 +104,40 @@ describe('seal argument checks', () => {
   });
 });
 
+describe('native envelope memory', () => {
+  const binding = { tenant: 't', messageType: 'm', fieldPath: '1' };
+  const seal = (n: number) => sealEnvelope(new Uint8Array(n).fill(0xa5), { backend: nativeBackend, key: seq(32), keyVersion: 1, alg: 1, binding });
+
+  it('envelopes of 4-32 KiB share zero-filled slabs: no overlap, no stale memory around them', () => {
+    const envelopes = [5000, 16 * 1024, 4096, 30_000, 16 * 1024].map(seal);
+    for (const [i, e] of envelopes.entries()) {
+      expect(e.byteOffset % 8).toBe(0);
+      for (const f of envelopes.slice(i + 1)) {
+        if (f.buffer !== e.buffer) continue;
+        expect(f.byteOffset >= e.byteOffset + e.length || e.byteOffset >= f.byteOffset + f.length).toBe(true);
+      }
+      expect(hex(openEnvelope(e, { backend: nativeBackend, key: seq(32), binding }).subarray(0, 4))).toBe('a5a5a5a5');
+    }
+    // Every byte of a slab that no envelope holds is zero: whatever reads
+    // `.buffer` without the offset sees ciphertext and zeros, never old heap.
+    const slab = envelopes[1]!.buffer;
+    const held = new Uint8Array(slab.byteLength);
+    for (const e of envelopes) if (e.buffer === slab) held.fill(1, e.byteOffset, e.byteOffset + e.length);
+    // (From our first envelope on: earlier tests may have used the slab before.)
+    const from = Math.min(...envelopes.filter((e) => e.buffer === slab).map((e) => e.byteOffset));
+    const bytes = new Uint8Array(slab);
+    expect(bytes.every((b, i) => i < from || held[i] === 1 || b === 0)).toBe(true);
+  });
+
+  it('small and large envelopes get buffers of their own', () => {
+    for (const n of [100, 64 * 1024]) {
+      const e = seal(n);
+      expect(e.byteOffset).toBe(0);
+      expect(e.buffer.byteLength).toBe(e.length);
+    }
+  });
+});
+
 describe('AAD (spec §3)', () => {
   it('is magic || header || lp(tenant) || lp(type) || lp(path) || lp(context)', () => {
     const aad = buildAad(encodeHeader(1, 258), { tenant: 'ü', messageType: 'a.B', fieldPath: '10[k]', context: '' });
@@ -116,6 +150,22 @@ describe('AAD (spec §3)', () => {
   it('lp counts UTF-8 bytes, not UTF-16 units', () => {
     expect(hex(lengthPrefixed('🦊'))).toBe('00000004f09fa68a');
     expect(hex(lengthPrefixed(''))).toBe('00000000');
+  });
+
+  it('the same binding after a different one gives the same bytes (the last binding is kept encoded)', () => {
+    const h1 = encodeHeader(1, 7);
+    const h2 = encodeHeader(2, 9);
+    const a = { tenant: 'acme', messageType: 'a.B', fieldPath: '5.1', context: 'req/1' };
+    const first = hex(buildAad(h1, a));
+    // Each string differs in turn, then `a` again, with another header.
+    for (const other of [{ ...a, tenant: 'acmf' }, { ...a, messageType: 'a.C' }, { ...a, fieldPath: '5.2' }, { ...a, context: 'req/2' }, { ...a, context: undefined }]) {
+      const b = hex(buildAad(h1, other));
+      expect(b).not.toBe(first);
+      expect(hex(buildAad(h1, a))).toBe(first);
+      expect(hex(buildAad(h1, other))).toBe(b);
+    }
+    expect(hex(buildAad(h2, a)).slice(14, 26)).toBe('010200000009');
+    expect(hex(buildAad(h2, a)).slice(26)).toBe(first.slice(26));
   });
 
   it('keeps fields apart: moving bytes between tenant and type changes the AAD', () => {
