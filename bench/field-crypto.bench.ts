@@ -106,7 +106,7 @@ async function envelopeGroups(rows: Row[], targets: Target[], notes: string[]): 
     const plaintext = new Uint8Array(size).fill(0x5a);
     const big = size >= 1024 * 1024;
     const rawRoundTrip = { name: 'raw node:crypto', fn: () => { const [c, t] = rawSeal(plaintext, aad); return rawOpen(c, t, aad); }, bytes: size };
-    const opts = big ? { rounds: 8, batchMs: 40, warmupMs: 100 } : size === 16 * 1024 ? { rounds: 20, batchMs: 25 } : { rounds: 10, batchMs: 20 };
+    const opts = big ? { rounds: 8, batchMs: 40, warmupMs: 100 } : size === 16 * 1024 ? { rounds: 40, batchMs: 25 } : { rounds: 10, batchMs: 20 };
     // node:crypto-based candidates are interleaved together; noble (10-20x slower,
     // a very different memory pattern) is paired with raw in its own run.
     const [raw, native, dflt] = await interleaved(
