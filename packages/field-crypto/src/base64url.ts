@@ -31,6 +31,7 @@ for (let i = 0; i < 4096; i++) {
  */
 interface NodeBufferLike {
   toString(encoding: 'latin1' | 'base64url', start?: number, end?: number): string;
+  write(text: string, offset: number, length: number, encoding: 'base64url'): number;
   /** Undocumented but long-standing; the documented toString() is the fallback. */
   latin1Slice?(start: number, end: number): string;
   base64urlSlice?(start: number, end: number): string;
@@ -213,6 +214,44 @@ function decodeInto(text: string, fieldPath: string | undefined, scratch: boolea
   }
   if (codes & ~0x7f || bad & 0xc0) throw new EnvelopeFormatError('invalid base64url character', fieldPath);
   checkTrailingBits(text, rest, fieldPath);
+  return out;
+}
+
+/** Scratch for decodeCheckedBase64urlView under Node: a Buffer over the same memory, for its native decoder. */
+let checkedScratch = new Uint8Array(1024);
+let checkedNode = NodeBuffer?.from(checkedScratch.buffer);
+
+/**
+ * Decodes text that base64urlDecodedLength already accepted (canonical, so
+ * `length` is exact) into a reused buffer: the view is valid until the next
+ * call. Under Node the decoding is one native call; otherwise the strict JS
+ * decoder runs (and checks again).
+ */
+export function decodeCheckedBase64urlView(text: string, length: number, fieldPath?: string): Uint8Array {
+  if (checkedNode === undefined || length > TEXT_KEPT) return decodeInto(text, fieldPath, true);
+  if (length > checkedScratch.length) {
+    checkedScratch = new Uint8Array(Math.min(TEXT_KEPT, Math.max(length, checkedScratch.length * 2)));
+    checkedNode = NodeBuffer!.from(checkedScratch.buffer);
+  }
+  const written = checkedNode.write(text, 0, length, 'base64url');
+  if (written !== length) throw new EnvelopeFormatError('invalid base64url', fieldPath);
+  return checkedScratch.subarray(0, length);
+}
+
+/**
+ * The first 6 bytes (an envelope header) of text that base64urlDecodedLength
+ * already accepted and that decodes to at least 6 bytes, into `out`.
+ */
+export function decodeBase64urlHeaderInto(text: string, out: Uint8Array): Uint8Array {
+  for (let i = 0, o = 0; i < 8; i += 4) {
+    const a = DECODE[text.charCodeAt(i) & 0x7f]!;
+    const b = DECODE[text.charCodeAt(i + 1) & 0x7f]!;
+    const c = DECODE[text.charCodeAt(i + 2) & 0x7f]!;
+    const d = DECODE[text.charCodeAt(i + 3) & 0x7f]!;
+    out[o++] = (a << 2) | (b >> 4);
+    out[o++] = ((b & 0x0f) << 4) | (c >> 2);
+    out[o++] = ((c & 0x03) << 6) | d;
+  }
   return out;
 }
 

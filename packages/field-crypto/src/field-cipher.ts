@@ -4,7 +4,7 @@
 // asks for each (ring, key version) found in the envelopes once per message.
 import { aadPrefix, joinAadView, joinAadViewPath, lengthPrefixed } from './aad.js';
 import type { CipherBackend } from './backend.js';
-import { base64urlDecodedLength, decodeBase64urlPrefix, decodeBase64urlView } from './base64url.js';
+import { base64urlDecodedLength, decodeBase64urlHeaderInto, decodeCheckedBase64urlView } from './base64url.js';
 import { assertAlg, checkLength, encodeHeader, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
 import { DecryptionError, EnvelopeFormatError, MissingTenantError, SchemaError } from './errors.js';
 import { isX25519Material, openHpkeValue, sealWithHpke, X25519_MATERIAL_ALG, type HpkeCipherOptions, type SenderListener } from './hpke-field.js';
@@ -16,7 +16,7 @@ import { Scratch } from './scratch.js';
 import { openRaw } from './seal-envelope.js';
 import { utf8Decode, writeLengthPrefixed } from './utf8.js';
 import { sealNode, usedRings, type SealContext, type SealHeader } from './seal-walk.js';
-import { collectSlots, slotPath, type Slot } from './walk.js';
+import { collectSlots, type Slot } from './walk.js';
 
 export interface FieldCipherOptions {
   /** compileSchema(schemaRoot()). */
@@ -73,7 +73,12 @@ function asMessage(typeName: string, message: unknown): Record<string, unknown> 
 interface FoundHeader {
   readonly alg: EnvelopeAlg;
   readonly keyVersion: number;
+  /** Envelope length in bytes (of the decoded text for a string field). */
+  readonly length: number;
 }
+
+/** The 6 header bytes of a string field's envelope, decoded for readHeader (read at once). */
+const textHeader = new Uint8Array(HEADER_LENGTH);
 
 export class FieldCipher {
   readonly #schema: CompiledSchema;
@@ -115,18 +120,21 @@ export class FieldCipher {
     const ringCount = plan.rings.length;
     const used = new Array<boolean>(ringCount).fill(false);
     usedRings(plan.root, src, undefined, used);
-    // One primaryKey call per ring in use, concurrently (Promise.all: a failing
-    // ring never leaves another ring's rejection unhandled).
-    const materials = new Array<KeyVersionMaterial | undefined>(ringCount);
-    const wanted: number[] = [];
-    for (let i = 0; i < ringCount; i++) if (used[i]) wanted.push(i);
-    if (wanted.length === 1) {
-      const i = wanted[0]!;
-      materials[i] = await this.#keys.primaryKey({ tenant, ring: plan.rings[i]! });
-    } else if (wanted.length > 1) {
-      const got = await Promise.all(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })));
-      wanted.forEach((i, j) => (materials[i] = got[j]));
+    // The primary of each ring in use: from the provider's cache when it has
+    // them all now (no turn of the event loop), else one primaryKey call per
+    // ring, concurrently (Promise.all: a failing ring never leaves another
+    // ring's rejection unhandled).
+    let materials = new Array<KeyVersionMaterial | undefined>(ringCount);
+    const keys = this.#keys;
+    let missing = false;
+    if (keys.cachedPrimaryKey !== undefined) {
+      for (let i = 0; i < ringCount && !missing; i++) {
+        if (used[i]) missing = (materials[i] = keys.cachedPrimaryKey({ tenant, ring: plan.rings[i]! })) === undefined;
+      }
+    } else {
+      missing = used.includes(true);
     }
+    if (missing) materials = await this.#primaryKeys(plan, tenant, used);
     // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
     if (materials.some((m) => m !== undefined && isX25519Material(m))) {
       const symmetric = this.#sealHeadersOf(plan, tenant, materials);
@@ -144,6 +152,15 @@ export class FieldCipher {
     return sealNode(plan.root, src, undefined, ctx) as T;
   }
 
+  async #primaryKeys(plan: MessagePlan, tenant: string, used: readonly boolean[]): Promise<(KeyVersionMaterial | undefined)[]> {
+    const materials = new Array<KeyVersionMaterial | undefined>(used.length);
+    const wanted: number[] = [];
+    for (let i = 0; i < used.length; i++) if (used[i]) wanted.push(i);
+    const got = await Promise.all(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })));
+    for (let j = 0; j < wanted.length; j++) materials[wanted[j]!] = got[j];
+    return materials;
+  }
+
   /**
    * A copy of `message` with every sensitive envelope opened. Every envelope's
    * format is checked (EnvelopeFormatError) before any key is asked for; a
@@ -156,66 +173,97 @@ export class FieldCipher {
     const tenant = tenantOf(plan, src);
     const slots: Slot[] = [];
     const out = collectSlots(plan.root, src, undefined, true, slots);
-    if (slots.length === 0) return out as T;
+    const n = slots.length;
+    if (n === 0) return out as T;
 
-    const headers = slots.map(headerOf);
-    // One keyVersion call per (ring, version) found in this message.
-    const wanted: { ring: string; version: number }[] = [];
-    headers.forEach((h, i) => {
-      const ring = slots[i]!.field.ring;
-      if (!wanted.some((w) => w.ring === ring && w.version === h.keyVersion)) wanted.push({ ring, version: h.keyVersion });
-    });
-    const materials = await Promise.all(wanted.map((w) => this.#keys.keyVersion({ tenant, ring: w.ring }, w.version)));
-    const materialFor = (ring: string, version: number): KeyVersionMaterial =>
-      materials[wanted.findIndex((w) => w.ring === ring && w.version === version)]!;
-    // Alg 3/4 values open asynchronously (HPKE), after every value was checked: their own copies of bytes and AAD.
-    const hpkeJobs: Array<() => Promise<void>> = [];
+    // Pass 1: every envelope's format and header, before any key is asked for.
+    // Plain loops and arrays, no closures: this runs for every message.
+    const found = new Array<FoundHeader>(n);
+    /** Distinct (ring, key version) pairs, and which one each slot needs. */
+    const wantRing: string[] = [];
+    const wantVersion: number[] = [];
+    const want = new Array<number>(n);
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!;
+      const h = (found[i] = headerOf(slot));
+      const ring = slot.field.ring;
+      let w = 0;
+      while (w < wantRing.length && (wantRing[w] !== ring || wantVersion[w] !== h.keyVersion)) w++;
+      if (w === wantRing.length) {
+        wantRing.push(ring);
+        wantVersion.push(h.keyVersion);
+      }
+      want[i] = w;
+    }
+    // The key of each (ring, version) found: from the provider's cache when it
+    // has them all now, else one keyVersion call per pair.
+    const wanted = wantRing.length;
+    let materials = new Array<KeyVersionMaterial>(wanted);
+    let missing = this.#keys.cachedKeyVersion === undefined;
+    for (let w = 0; w < wanted && !missing; w++) {
+      const m = this.#keys.cachedKeyVersion!({ tenant, ring: wantRing[w]! }, wantVersion[w]!);
+      if (m === undefined) missing = true;
+      else materials[w] = m;
+    }
+    if (missing) materials = await Promise.all(wantRing.map((ring, w) => this.#keys.keyVersion({ tenant, ring }, wantVersion[w]!)));
 
+    // Pass 2: open, synchronously. Alg 3/4 values open asynchronously (HPKE)
+    // afterwards, every value having been checked: their own copies of bytes and AAD.
+    let hpkeJobs: Array<() => Promise<void>> | undefined;
     const lpContext = lpContextOf(opts?.context);
     // AAD prefixes differ by header (alg, key version): cached per (type, tenant, header).
     const prefixes = this.#openPrefixesOf(plan, tenant);
-    let lpTenant: Uint8Array | undefined;
-    slots.forEach((slot, i) => {
+    for (let i = 0; i < n; i++) {
+      const slot = slots[i]!;
       const { field } = slot;
-      const path = slotPath(slot);
-      const bytes = field.valueType === 'bytes' ? (slot.value as Uint8Array) : decodeBase64urlView(slot.value as string, path);
-      const h = headers[i]!;
-      const hpke = isHpkeAlg(h.alg);
-      const env = hpke ? undefined : parseEnvelope(bytes, path);
+      const h = found[i]!;
+      const path = slot.dynamicPath ?? field.path;
+      const bytes = field.valueType === 'bytes' ? (slot.value as Uint8Array) : decodeCheckedBase64urlView(slot.value as string, h.length, path);
       const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
       let prefix = prefixes.get(headerId);
       if (!prefix) {
-        lpTenant ??= lengthPrefixed(tenant);
-        prefix = aadPrefix(bytes.subarray(0, HEADER_LENGTH), lpTenant, plan.lpTypeName);
+        prefix = aadPrefix(bytes.subarray(0, HEADER_LENGTH), lengthPrefixed(tenant), plan.lpTypeName);
         prefixes.set(headerId, prefix);
       }
       const aad =
-        slot.dynamicPath === undefined
-          ? joinAadView(prefix, field.lpPath, lpContext)
-          : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
-      const material = materialFor(field.ring, h.keyVersion);
-      if (hpke) {
-        // Copies (new Uint8Array, not .slice(): a Node Buffer's slice is a view of a shared pool).
-        const own = { bytes: new Uint8Array(bytes), aad: new Uint8Array(aad) };
-        hpkeJobs.push(async () => {
-          const plaintext = await openHpkeValue({ ...own, fieldPath: path, tenant, material, options: this.#hpke, onSender: opts?.onSender });
-          writeOpened(slot, plaintext, path);
-        });
-        return;
+        slot.dynamicPath === undefined ? joinAadView(prefix, field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+      const material = materials[want[i]!]!;
+      if (isHpkeAlg(h.alg)) {
+        (hpkeJobs ??= []).push(this.#hpkeJob(slot, path, tenant, material, bytes, aad, opts?.onSender));
+        continue;
       }
       // An alg 1/2 envelope never opens with an X25519 private key (docs/envelope-hpke.md §2).
       if (isX25519Material(material)) throw new DecryptionError(path);
+      const env = parseEnvelope(bytes, path);
       let plaintext: Uint8Array;
       try {
-        plaintext = openRaw(this.#backend, env!, material.key.exposeBytes(), aad);
+        plaintext = openRaw(this.#backend, env, material.key.exposeBytes(), aad);
       } catch (err) {
         if (err instanceof DecryptionError) throw new DecryptionError(path);
         throw err;
       }
       writeOpened(slot, plaintext, path);
-    });
-    if (hpkeJobs.length > 0) await Promise.all(hpkeJobs.map((job) => job()));
+    }
+    if (hpkeJobs !== undefined) await Promise.all(hpkeJobs.map((job) => job()));
     return out as T;
+  }
+
+  /** An alg 3/4 value's opening, on copies of its bytes and AAD (the views are reused by the next value). */
+  #hpkeJob(
+    slot: Slot,
+    path: string,
+    tenant: string,
+    material: KeyVersionMaterial,
+    bytes: Uint8Array,
+    aad: Uint8Array,
+    onSender: SenderListener | undefined,
+  ): () => Promise<void> {
+    // Copies (new Uint8Array, not .slice(): a Node Buffer's slice is a view of a shared pool).
+    const own = { bytes: new Uint8Array(bytes), aad: new Uint8Array(aad) };
+    return async () => {
+      const plaintext = await openHpkeValue({ ...own, fieldPath: path, tenant, material, options: this.#hpke, onSender });
+      writeOpened(slot, plaintext, path);
+    };
   }
 
   /**
@@ -268,19 +316,19 @@ function keyBytesOf(materials: readonly (KeyVersionMaterial | undefined)[]): (Ui
  */
 function headerOf(slot: Slot): FoundHeader {
   const { value, field } = slot;
-  const path = slotPath(slot);
+  const path = slot.dynamicPath ?? field.path;
   if (field.valueType === 'bytes') {
     if (!(value instanceof Uint8Array)) throw new EnvelopeFormatError('sealed bytes field must hold a Uint8Array', path);
     const h = readHeader(value, path);
     checkLength(h.alg, value.length, path);
-    return h;
+    return { alg: h.alg, keyVersion: h.keyVersion, length: value.length };
   }
   if (typeof value !== 'string') throw new EnvelopeFormatError('sealed string field must hold a string', path);
   const length = base64urlDecodedLength(value, path);
   if (length < HEADER_LENGTH) throw new EnvelopeFormatError(`envelope too short: ${length} bytes`, path);
-  const h = readHeader(decodeBase64urlPrefix(value, HEADER_LENGTH), path);
+  const h = readHeader(decodeBase64urlHeaderInto(value, textHeader), path);
   checkLength(h.alg, length, path);
-  return h;
+  return { alg: h.alg, keyVersion: h.keyVersion, length };
 }
 
 /** Writes an opened value into its slot: bytes as they are, strings decoded (plaintext wiped). */

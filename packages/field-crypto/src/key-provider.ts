@@ -66,4 +66,12 @@ export interface KeyProvider {
    * has no such version (or it is disabled/destroyed).
    */
   keyVersion(ref: KeyRingRef, version: number): Promise<KeyVersionMaterial>;
+  /**
+   * Optional fast path: what primaryKey would return, when it can be had now
+   * without I/O (a fresh cache entry); undefined sends the caller to primaryKey.
+   * Lets FieldCipher seal a message without waiting a turn of the event loop.
+   */
+  cachedPrimaryKey?(ref: KeyRingRef): KeyVersionMaterial | undefined;
+  /** Optional fast path for keyVersion, as cachedPrimaryKey is for primaryKey. */
+  cachedKeyVersion?(ref: KeyRingRef, version: number): KeyVersionMaterial | undefined;
 }

@@ -54,6 +54,14 @@ export class StaticKeyProvider implements KeyProvider {
     return this;
   }
 
+  cachedPrimaryKey(ref: KeyRingRef): KeyVersionMaterial | undefined {
+    return this.#rings.get(ref.tenant)?.get(ref.ring)?.primary;
+  }
+
+  cachedKeyVersion(ref: KeyRingRef, version: number): KeyVersionMaterial | undefined {
+    return this.#rings.get(ref.tenant)?.get(ref.ring)?.versions.get(version);
+  }
+
   async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
     const entry = this.#rings.get(ref.tenant)?.get(ref.ring);
     if (!entry) throw new UnknownKeyRingError(ref.tenant, ref.ring);

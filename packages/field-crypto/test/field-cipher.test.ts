@@ -133,6 +133,26 @@ describe('FieldCipher key use', () => {
     expect(keys.calls.sort()).toEqual(['version acme-eu/default/1', 'version acme-eu/pci/5']);
   });
 
+  it("takes keys from the provider's synchronous cache when it has them all, and falls back per message when one is missing", async () => {
+    const inner = keyProvider();
+    const calls: string[] = [];
+    let pciCached = true;
+    const keys = {
+      primaryKey: (ref: { tenant: string; ring: string }) => (calls.push(`primary ${ref.ring}`), inner.primaryKey(ref)),
+      keyVersion: (ref: { tenant: string; ring: string }, v: number) => (calls.push(`version ${ref.ring}/${v}`), inner.keyVersion(ref, v)),
+      cachedPrimaryKey: (ref: { tenant: string; ring: string }) => (ref.ring === 'pci' && !pciCached ? undefined : inner.cachedPrimaryKey(ref)),
+      cachedKeyVersion: (ref: { tenant: string; ring: string }, v: number) => (ref.ring === 'pci' && !pciCached ? undefined : inner.cachedKeyVersion(ref, v)),
+    };
+    const cipher = new FieldCipher({ schema, keys });
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(await cipher.openMessage(REQUEST, sealed)).toEqual(exampleRequest());
+    expect(calls).toEqual([]);
+    pciCached = false;
+    const again = await cipher.sealMessage(REQUEST, exampleRequest());
+    expect(await cipher.openMessage(REQUEST, again)).toEqual(exampleRequest());
+    expect(calls.sort()).toEqual(['primary default', 'primary pci', 'version default/1', 'version pci/5']);
+  });
+
   it('asks for no key when nothing needs sealing', async () => {
     const keys = new RecordingKeys(keyProvider());
     const cipher = new FieldCipher({ schema, keys });

@@ -48,6 +48,12 @@ interface Entry {
   at: number;
 }
 
+/** What is cached for one (tenant, ring): its primary and the versions seen. */
+interface RingCache {
+  primary: Entry | undefined;
+  readonly versions: Map<number, Entry>;
+}
+
 export class CachingKeyProvider implements KeyProvider {
   readonly #fetcher: KeyFetcher;
   readonly #ttl: number;
@@ -58,8 +64,11 @@ export class CachingKeyProvider implements KeyProvider {
   readonly #now: () => number;
   readonly #metrics: KeyCacheMetrics;
 
-  readonly #primaries = new Map<string, Entry>();
-  readonly #versions = new Map<string, Entry>();
+  /**
+   * tenant -> ring -> cache. Nested maps rather than one string key: a cache
+   * hit (every seal and open of every message) builds no string.
+   */
+  readonly #rings = new Map<string, Map<string, RingCache>>();
   readonly #negative = new Map<string, number>();
   /** Running fetches by single-flight key (`p|ring` or `v|ring|version`). */
   readonly #inflight = new Map<string, Promise<Entry>>();
@@ -79,17 +88,48 @@ export class CachingKeyProvider implements KeyProvider {
     this.#metrics = new KeyCacheMetrics(opts.registry);
   }
 
+  cachedPrimaryKey(ref: KeyRingRef): KeyVersionMaterial | undefined {
+    const cached = this.#ring(ref)?.primary;
+    if (cached === undefined || this.#now() - cached.at >= this.#ttl) return undefined;
+    this.#metrics.hit();
+    return cached.fetched.material;
+  }
+
+  cachedKeyVersion(ref: KeyRingRef, version: number): KeyVersionMaterial | undefined {
+    const cached = this.#ring(ref)?.versions.get(version);
+    if (cached === undefined || this.#now() - cached.at >= this.#ttl) return undefined;
+    this.#metrics.hit();
+    return cached.fetched.material;
+  }
+
   async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
+    // Hit path first: no closure, no string.
+    const cached = this.cachedPrimaryKey(ref);
+    if (cached !== undefined) return cached;
     const rk = ringKey(ref);
-    return this.#get(ref, undefined, `p|${rk}`, () => this.#primaries.get(rk), () => this.#fetcher.fetchPrimary(ref));
+    return this.#get(ref, undefined, `p|${rk}`, () => this.#ring(ref)?.primary, () => this.#fetcher.fetchPrimary(ref));
   }
 
   async keyVersion(ref: KeyRingRef, version: number): Promise<KeyVersionMaterial> {
     if (!Number.isInteger(version) || version < 1 || version > 0xffff_ffff) throw new UnknownKeyVersionError(ref.tenant, ref.ring, version);
+    const cached = this.cachedKeyVersion(ref, version);
+    if (cached !== undefined) return cached;
     const rk = ringKey(ref);
-    return this.#get(ref, version, `v|${rk}|${version}`, () => this.#versions.get(`${rk}|${version}`), () =>
+    return this.#get(ref, version, `v|${rk}|${version}`, () => this.#ring(ref)?.versions.get(version), () =>
       this.#fetcher.fetchVersion(ref, version),
     );
+  }
+
+  #ring(ref: KeyRingRef): RingCache | undefined {
+    return this.#rings.get(ref.tenant)?.get(ref.ring);
+  }
+
+  #ringForWrite(ref: KeyRingRef): RingCache {
+    let byRing = this.#rings.get(ref.tenant);
+    if (!byRing) this.#rings.set(ref.tenant, (byRing = new Map()));
+    let ring = byRing.get(ref.ring);
+    if (!ring) byRing.set(ref.ring, (ring = { primary: undefined, versions: new Map() }));
+    return ring;
   }
 
   stats(): KeyCacheStats {
@@ -98,8 +138,7 @@ export class CachingKeyProvider implements KeyProvider {
 
   /** Forgets every cached key (best effort: key objects still held by callers stay usable). */
   clear(): void {
-    this.#primaries.clear();
-    this.#versions.clear();
+    this.#rings.clear();
     this.#negative.clear();
   }
 
@@ -219,33 +258,35 @@ export class CachingKeyProvider implements KeyProvider {
     this.#backoffMs = 0;
     this.#retryAt = 0;
     const entry: Entry = { fetched, at };
-    const vk = `${rk}|${v}`;
-    if (!this.#versions.has(vk) || this.#versions.get(vk)!.at <= at) this.#versions.set(vk, entry);
-    this.#negative.delete(`v|${vk}`);
-    const primary = this.#primaries.get(rk);
+    const ring = this.#ringForWrite(ref);
+    const known = ring.versions.get(v);
+    if (!known || known.at <= at) ring.versions.set(v, entry);
+    this.#negative.delete(`v|${rk}|${v}`);
+    const primary = ring.primary;
     if (fetched.state === 'primary') {
-      if (!primary || primary.at <= at) this.#primaries.set(rk, entry);
+      if (!primary || primary.at <= at) ring.primary = entry;
     } else if (primary && primary.fetched.material.version === v && primary.at <= at) {
       // The version we thought was primary no longer is: fetch the primary afresh next time.
-      this.#primaries.delete(rk);
+      ring.primary = undefined;
     }
     return entry;
   }
 
   #forgetRing(ref: KeyRingRef): void {
-    const rk = ringKey(ref);
-    this.#primaries.delete(rk);
-    for (const k of [...this.#versions.keys()]) if (k.startsWith(`${rk}|`)) this.#versions.delete(k);
+    const byRing = this.#rings.get(ref.tenant);
+    byRing?.delete(ref.ring);
+    if (byRing?.size === 0) this.#rings.delete(ref.tenant);
   }
 
   #forgetVersion(ref: KeyRingRef, version: number | undefined): void {
-    const rk = ringKey(ref);
     if (version === undefined) {
       this.#forgetRing(ref);
       return;
     }
-    this.#versions.delete(`${rk}|${version}`);
-    if (this.#primaries.get(rk)?.fetched.material.version === version) this.#primaries.delete(rk);
+    const ring = this.#ring(ref);
+    if (!ring) return;
+    ring.versions.delete(version);
+    if (ring.primary?.fetched.material.version === version) ring.primary = undefined;
   }
 }
 

@@ -58,6 +58,25 @@ function setup(opts: { ttlMs?: number; graceMs?: number; negativeTtlMs?: number;
 }
 
 describe('CachingKeyProvider', () => {
+  it('serves fresh entries synchronously (cachedPrimaryKey / cachedKeyVersion), never fetching from there', async () => {
+    const { ks, clock, provider } = setup({ ttlMs: 1000 });
+    expect(provider.cachedPrimaryKey(ref)).toBeUndefined();
+    expect(provider.cachedKeyVersion(ref, 1)).toBeUndefined();
+    expect(ks.calls).toEqual([]);
+    const primary = await provider.primaryKey(ref);
+    expect(provider.cachedPrimaryKey(ref)).toBe(primary);
+    // The primary's fetch also cached its version; other rings and tenants stay apart.
+    expect(provider.cachedKeyVersion(ref, 1)).toBe(primary);
+    expect(provider.cachedKeyVersion(ref, 2)).toBeUndefined();
+    expect(provider.cachedPrimaryKey({ tenant: 'acme', ring: 'pci' })).toBeUndefined();
+    expect(provider.cachedPrimaryKey({ tenant: 'other', ring: 'default' })).toBeUndefined();
+    clock.t += 1000; // TTL over: the caller must go through primaryKey (which fetches)
+    expect(provider.cachedPrimaryKey(ref)).toBeUndefined();
+    expect(provider.cachedKeyVersion(ref, 1)).toBeUndefined();
+    expect(ks.calls).toEqual(['primary']);
+    expect(provider.stats().hits).toBe(2);
+  });
+
   it('serves from cache within the TTL and counts hits and misses', async () => {
     const { ks, provider, clock } = setup();
     const a = await provider.primaryKey(ref);
