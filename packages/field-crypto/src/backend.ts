@@ -23,4 +23,11 @@ export interface CipherBackend {
    * default is `new Uint8Array(length)`.
    */
   allocate?(length: number): Uint8Array;
+  /**
+   * Optional: like open, but the plaintext may be a view of the backend's own
+   * working memory, valid until its next call. The caller reads it at once and
+   * must wipe it (fill(0)) before anything else runs: FieldCipher does this for
+   * string fields, whose bytes only live until they are decoded to text.
+   */
+  openTransient?(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
 }

@@ -1,6 +1,6 @@
 // Key-less checks for the gateway: every sensitive value must already be an
 // envelope (plaintext is refused), and the tenant must be present.
-import { base64urlDecodedLength, decodeBase64urlPrefix } from './base64url.js';
+import { base64urlDecodedLength, decodeBase64urlHeaderInto } from './base64url.js';
 import { checkLength, HEADER_LENGTH, readHeader } from './envelope.js';
 import { FieldCryptoError, PlaintextInSensitiveFieldError } from './errors.js';
 import { tenantOf } from './field-cipher.js';
@@ -31,6 +31,9 @@ export function checkSealed(schema: CompiledSchema, typeName: string, message: u
   return slots.length;
 }
 
+/** A string value's 6 header bytes, decoded for readHeader (read at once). */
+const headerScratch = new Uint8Array(HEADER_LENGTH);
+
 function isEnvelope(slot: Slot): boolean {
   const { value } = slot;
   try {
@@ -43,7 +46,7 @@ function isEnvelope(slot: Slot): boolean {
     if (typeof value !== 'string') return false;
     const length = base64urlDecodedLength(value);
     if (length < HEADER_LENGTH) return false;
-    const { alg } = readHeader(decodeBase64urlPrefix(value, HEADER_LENGTH));
+    const { alg } = readHeader(decodeBase64urlHeaderInto(value, headerScratch));
     checkLength(alg, length);
     return true;
   } catch {

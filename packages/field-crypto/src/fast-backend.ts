@@ -37,6 +37,11 @@ export const sodiumReady: Promise<boolean> = SodiumAead.load().then((s) => {
   return sodium !== undefined;
 });
 
+/** The WASM heap the fast backend works in, once loaded (tests check it holds no key or plaintext). */
+export function fastBackendHeapForTests(): Uint8Array | undefined {
+  return sodium?.heapForTests();
+}
+
 export const fastBackend: CipherBackend = {
   name: 'native+sodium',
   seal(alg, key, nonce, aad, plaintext, out, offset = 0) {
@@ -45,6 +50,9 @@ export const fastBackend: CipherBackend = {
   },
   open(alg, key, nonce, aad, sealed) {
     return sodium?.open(alg, key, nonce, aad, sealed) ?? nativeBackend.open(alg, key, nonce, aad, sealed);
+  },
+  openTransient(alg, key, nonce, aad, sealed) {
+    return sodium?.openTransient(alg, key, nonce, aad, sealed) ?? nativeBackend.open(alg, key, nonce, aad, sealed);
   },
   allocate: nativeBackend.allocate,
 };

@@ -235,9 +235,14 @@ export class FieldCipher {
       // An alg 1/2 envelope never opens with an X25519 private key (docs/envelope-hpke.md §2).
       if (isX25519Material(material)) throw new DecryptionError(path);
       const env = parseEnvelope(bytes, path);
+      const backend = this.#backend;
       let plaintext: Uint8Array;
       try {
-        plaintext = openRaw(this.#backend, env, material.key.exposeBytes(), aad);
+        // A string's plaintext bytes only live until decoded (and are wiped by writeOpened): no copy needed.
+        plaintext =
+          field.valueType === 'string' && backend.openTransient !== undefined
+            ? backend.openTransient(env.alg, material.key.exposeBytes(), env.nonce, aad, env.sealed)
+            : openRaw(backend, env, material.key.exposeBytes(), aad);
       } catch (err) {
         if (err instanceof DecryptionError) throw new DecryptionError(path);
         throw err;

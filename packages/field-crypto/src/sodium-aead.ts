@@ -44,13 +44,56 @@ interface SodiumModule {
   _crypto_aead_xchacha20poly1305_ietf_decrypt(...args: number[]): number;
 }
 
+/**
+ * Where libsodium's decrypt leaves plaintext on the WASM stack: its ChaCha20
+ * handles a final partial block in a 64-byte stack buffer and never wipes it,
+ * so after opening, up to 63 plaintext bytes stay there (found by the test
+ * "leaves no key and no plaintext in the WASM heap"). The module exports no
+ * stack pointer, so load() finds the spot by decrypting a marker; open then
+ * wipes this window around it after every call.
+ */
+interface StackWindow {
+  readonly start: number;
+  readonly end: number;
+}
+
+/** Bytes wiped on either side of the calibrated spot (other frames of the same call). */
+const STACK_MARGIN = 1024;
+
 export class SodiumAead {
   readonly #m: SodiumModule;
   readonly #base: number;
+  #stack: StackWindow | undefined;
 
   private constructor(m: SodiumModule, base: number) {
     this.#m = m;
     this.#base = base;
+  }
+
+  /** Finds where a decrypt leaves its last partial block on the stack (both algs). */
+  #calibrateStack(): void {
+    const key = new Uint8Array(32).fill(0x5c);
+    const marker = Uint8Array.from({ length: 63 }, (_, i) => (i * 37 + 11) & 0xff);
+    const spots: number[] = [];
+    for (const [alg, nl] of [[1, 12], [2, 24]] as const) {
+      const nonce = new Uint8Array(nl).fill(alg);
+      const sealed = new Uint8Array(marker.length + TAG);
+      this.seal(alg, key, nonce, new Uint8Array(0), marker, sealed, 0);
+      const opened = this.#decrypt(alg, key, nonce, new Uint8Array(0), sealed);
+      opened?.fill(0);
+      const heap = this.#m.HEAPU8;
+      for (let at = indexOf(heap, marker, 0); at >= 0; at = indexOf(heap, marker, at + 1)) spots.push(at);
+    }
+    if (spots.length === 0) return;
+    const low = Math.min(...spots);
+    const high = Math.max(...spots) + 64;
+    // The margin never reaches into the scratch region (its parts are wiped by their own rules).
+    const scratchEnd = this.#base + SCRATCH;
+    if (low < scratchEnd && high > this.#base) return;
+    const start = Math.max(low >= scratchEnd ? scratchEnd : 0, low - STACK_MARGIN);
+    const end = Math.min(high <= this.#base ? this.#base : this.#m.HEAPU8.length, high + STACK_MARGIN);
+    this.#stack = { start, end };
+    this.#m.HEAPU8.fill(0, start, end);
   }
 
   /** Instantiates the WASM module; undefined when it cannot be loaded here. */
@@ -63,7 +106,9 @@ export class SodiumAead {
       const base = m._malloc(SCRATCH);
       if (!base) return undefined;
       m.HEAPU8.fill(0, base, base + SCRATCH);
-      return new SodiumAead(m, base);
+      const aead = new SodiumAead(m, base);
+      aead.#calibrateStack();
+      return aead;
     } catch {
       return undefined;
     }
@@ -103,6 +148,24 @@ export class SodiumAead {
    * not authentic; undefined when too large for the scratch (nothing done).
    */
   open(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+    const view = this.openTransient(alg, key, nonce, aad, sealed);
+    if (view === undefined) return undefined;
+    const plaintext = view.slice();
+    view.fill(0);
+    return plaintext;
+  }
+
+  /**
+   * open, leaving the plaintext in the WASM heap: the returned view is valid
+   * until the next call, and the caller must wipe it (fill(0)) once read.
+   */
+  openTransient(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+    const view = this.#decrypt(alg, key, nonce, aad, sealed);
+    if (view !== undefined && this.#stack !== undefined) this.#m.HEAPU8.fill(0, this.#stack.start, this.#stack.end);
+    return view;
+  }
+
+  #decrypt(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
     const n = sealed.length;
     if (n < TAG) throw new DecryptionError();
     if (n - TAG > MAX_VALUE || aad.length > MAX_AAD) return undefined;
@@ -122,8 +185,17 @@ export class SodiumAead {
       heap.fill(0, b + OUTPUT, b + OUTPUT + n - TAG);
       throw new DecryptionError();
     }
-    const plaintext = heap.slice(b + OUTPUT, b + OUTPUT + n - TAG);
-    heap.fill(0, b + OUTPUT, b + OUTPUT + n - TAG);
-    return plaintext;
+    return heap.subarray(b + OUTPUT, b + OUTPUT + n - TAG);
   }
+}
+
+/** First index of `needle` in `haystack` at or after `from`, or -1. */
+function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number {
+  const first = needle[0]!;
+  const last = haystack.length - needle.length;
+  outer: for (let i = haystack.indexOf(first, from); i >= 0 && i <= last; i = haystack.indexOf(first, i + 1)) {
+    for (let j = 1; j < needle.length; j++) if (haystack[i + j] !== needle[j]) continue outer;
+    return i;
+  }
+  return -1;
 }

@@ -4,7 +4,11 @@
 // threshold, one opaque error, and no key or plaintext left in the WASM heap.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { DecryptionError, defaultBackend, fastBackend, nativeBackend, nobleBackend, sodiumReady, type SymmetricAlg } from '../src/mod.js';
+import { schemaRoot } from '@fle/schema';
+import { compileSchema, DecryptionError, defaultBackend, fastBackend, FieldCipher, nativeBackend, nobleBackend, sodiumReady, StaticKeyProvider, type SymmetricAlg } from '../src/mod.js';
+import { fastBackendHeapForTests } from '../src/fast-backend.js';
+
+const REQ = 'acme.payments.v1.AuthorizeRequest';
 import { MAX_AAD, MAX_VALUE, SodiumAead } from '../src/sodium-aead.js';
 import { hex, seq, unhex, utf8 } from './helpers.js';
 
@@ -112,6 +116,52 @@ describe('fast backend (libsodium WASM for small values)', () => {
     expect(heap.indexOf(Buffer.from(key))).toBe(-1);
     expect(heap.indexOf(Buffer.from(pt.subarray(0, 32)))).toBe(-1);
     expect(heap.indexOf(Buffer.from(pt.subarray(600, 632)))).toBe(-1);
+  });
+
+  it('leaves no plaintext on the WASM stack either (libsodium decrypts a last partial block in a stack buffer)', async () => {
+    const s = (await SodiumAead.load())!;
+    for (const alg of [1, 2] as const) {
+      for (const length of [16, 40, 63, 64, 65, 100, 700]) {
+        const key = randomBytes(32);
+        const pt = randomBytes(length);
+        const nonce = randomBytes(alg === 1 ? 12 : 24);
+        const out = new Uint8Array(length + 16);
+        s.seal(alg, key, nonce, AAD, pt, out, 0);
+        expect(hex(s.open(alg, key, nonce, AAD, out)!)).toBe(hex(pt));
+        const heap = Buffer.from(s.heapForTests().buffer, s.heapForTests().byteOffset, s.heapForTests().byteLength);
+        // Any 16 bytes of the plaintext, the tail (the partial block) included.
+        for (const at of [0, length - 16, Math.floor((length - 16) / 2)]) {
+          expect(heap.indexOf(Buffer.from(pt.subarray(at, at + 16))), `alg ${alg}, ${length} B, bytes ${at}..${at + 16}`).toBe(-1);
+        }
+      }
+    }
+  });
+
+  it('openTransient hands out the plaintext in place; once the caller wipes it, the heap holds none', async () => {
+    const s = (await SodiumAead.load())!;
+    const key = randomBytes(32);
+    const pt = randomBytes(300);
+    const nonce = randomBytes(12);
+    const out = new Uint8Array(pt.length + 16);
+    s.seal(1, key, nonce, AAD, pt, out, 0);
+    const view = s.openTransient(1, key, nonce, AAD, out)!;
+    expect(view.buffer).toBe(s.heapForTests().buffer);
+    expect(hex(view)).toBe(hex(pt));
+    view.fill(0);
+    const heap = Buffer.from(s.heapForTests().buffer, s.heapForTests().byteOffset, s.heapForTests().byteLength);
+    expect(heap.indexOf(Buffer.from(pt.subarray(0, 32)))).toBe(-1);
+    expect(heap.indexOf(Buffer.from(key))).toBe(-1);
+  });
+
+  it('FieldCipher opens string fields in place and leaves none of their text in the WASM heap', async () => {
+    const keys = new StaticKeyProvider([{ tenant: 'acme-eu', versions: [{ version: 1, key: KEY }] }, { tenant: 'acme-eu', ring: 'pci', versions: [{ version: 5, key: KEY, alg: 2 }] }]);
+    const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
+    const secret = `national-id-${randomBytes(12).toString('hex')}`;
+    const msg = { tenantId: 'acme-eu', requestId: 'r', nationalId: secret, email: `${secret}@example.com`, previousAddresses: [], items: [], customerAttributes: {} };
+    const opened = await cipher.openMessage(REQ, await cipher.sealMessage(REQ, msg));
+    expect(opened.nationalId).toBe(secret);
+    const heap = fastBackendHeapForTests()!;
+    expect(Buffer.from(heap.buffer, heap.byteOffset, heap.byteLength).indexOf(Buffer.from(secret))).toBe(-1);
   });
 
   it('declines what does not fit its scratch (the caller then uses node:crypto)', async () => {
