@@ -44,7 +44,7 @@ const CONCURRENCIES = [1, 16, 64] as const;
 const MATRIX_PAYLOAD = 1024;
 const SWEEP_PAYLOADS = [16, 1024, 16 * 1024] as const;
 const SWEEP_CONCURRENCY = 16;
-const ROUNDS = 10;
+const ROUNDS = 20;
 const MAIN_TRANSPORT: Transport = 'jetstream';
 const CORE_TRANSPORT: Transport = 'nats';
 const TENANTS = ['t0', 't1', 't2', 't3'];
@@ -56,7 +56,7 @@ const MAX_P99_RATIO = 1.15;
 
 /** Requests per variant in a cell (a multiple of ROUNDS). */
 function requestsFor(concurrency: number): number {
-  const base = concurrency === 1 ? 500 : concurrency === 16 ? 2500 : 3500;
+  const base = concurrency === 1 ? 1000 : concurrency === 16 ? 5000 : 7000;
   return Math.max(ROUNDS, Math.round((base * SCALE) / ROUNDS) * ROUNDS);
 }
 
