@@ -14,7 +14,9 @@ import { AuthorizationLedger, DeadLetterWatch, withNonces } from '../support/jet
 import { inWaves, isTransientRefusal, publishReliably, sealMany, settleEffects } from '../support/drill-traffic.js';
 import { sealedRequest, settle, startReliabilityStack, waitFor, type ReliabilityStack } from '../support/reliability-stack.js';
 
-const DIRECT = 150; // published straight to the stream
+// Enough that a loaded machine cannot drain the batch before a kill lands
+// (with 150 the processor sometimes stored them all before the test saw 25 opened).
+const DIRECT = 600; // published straight to the stream
 const VIA_GATEWAY = 16; // sent by clients through the JetStream route
 const KILL_AFTER_OPENED = 25; // per round
 const MAX_ROUNDS = 3;
