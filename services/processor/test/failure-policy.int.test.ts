@@ -128,9 +128,9 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     expect(plain).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'PLAINTEXT_IN_SENSITIVE_FIELD' });
     expect(plain.details).toContain('nationalId');
     expect(plain.details).not.toContain(a.canary);
-    const gwLogs = stack.gateways.jetstream!.logs();
-    expect(gwLogs).toContain('PLAINTEXT_IN_SENSITIVE_FIELD');
-    expect(gwLogs).not.toContain(a.canary);
+    // The refusal is answered before its log line is flushed: wait for the line.
+    await expect.poll(() => stack.gateways.jetstream!.logs(), { timeout: 5000 }).toContain('PLAINTEXT_IN_SENSITIVE_FIELD');
+    expect(stack.gateways.jetstream!.logs()).not.toContain(a.canary);
 
     const b = await sealed();
     expect(await refusal(client.fle.callRaw(def, { ...b.msg, tenantId: 't1.>' }, b.stamp))).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'INVALID_TENANT' });
@@ -217,7 +217,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     }
     const metrics = await (await fetch(stack.processor.metricsUrl)).text();
     expect(metrics).toMatch(/fle_requests_total\{route="authorize",transport="jetstream",outcome="retry",service="processor"\} [1-9]/);
-    expect(stack.processor.logs()).toContain('transient failure: NAK with delay');
+    await expect.poll(() => stack.processor.logs(), { timeout: 5000 }).toContain('transient failure: NAK with delay');
   });
 
   it('a processor SIGKILLed mid-stream loses no JetStream message; every effect happens once per nonce', async () => {
