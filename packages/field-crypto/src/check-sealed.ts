@@ -1,9 +1,7 @@
 // Key-less checks for the gateway: every sensitive value must already be an
 // envelope (plaintext is refused), and the tenant must be present.
-import { base64urlDecodedLength, decodeBase64urlHeaderInto } from './base64url.js';
-import { checkLength, HEADER_LENGTH, readHeader } from './envelope.js';
 import { FieldCryptoError, PlaintextInSensitiveFieldError } from './errors.js';
-import { tenantOf } from './field-cipher.js';
+import { headerOf, tenantOf } from './field-cipher.js';
 import type { CompiledSchema } from './schema.js';
 import { collectSlots, slotPath, type Slot } from './walk.js';
 
@@ -31,23 +29,10 @@ export function checkSealed(schema: CompiledSchema, typeName: string, message: u
   return slots.length;
 }
 
-/** A string value's 6 header bytes, decoded for readHeader (read at once). */
-const headerScratch = new Uint8Array(HEADER_LENGTH);
-
+/** True when the slot holds a well-formed envelope (the checks FieldCipher.openMessage runs before asking for keys). */
 function isEnvelope(slot: Slot): boolean {
-  const { value } = slot;
   try {
-    if (slot.field.valueType === 'bytes') {
-      if (!(value instanceof Uint8Array)) return false;
-      const { alg } = readHeader(value);
-      checkLength(alg, value.length);
-      return true;
-    }
-    if (typeof value !== 'string') return false;
-    const length = base64urlDecodedLength(value);
-    if (length < HEADER_LENGTH) return false;
-    const { alg } = readHeader(decodeBase64urlHeaderInto(value, headerScratch));
-    checkLength(alg, length);
+    headerOf(slot);
     return true;
   } catch {
     return false;

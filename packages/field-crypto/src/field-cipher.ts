@@ -16,7 +16,7 @@ import { Scratch } from './scratch.js';
 import { openRaw } from './seal-envelope.js';
 import { utf8Decode, writeLengthPrefixed } from './utf8.js';
 import { sealNode, usedRings, type SealContext, type SealHeader } from './seal-walk.js';
-import { collectSlots, type Slot } from './walk.js';
+import { collectSlots, slotPath, type Slot } from './walk.js';
 
 export interface FieldCipherOptions {
   /** compileSchema(schemaRoot()). */
@@ -70,7 +70,7 @@ function asMessage(typeName: string, message: unknown): Record<string, unknown> 
 }
 
 /** Header of one envelope found while opening, read before any key is asked for. */
-interface FoundHeader {
+export interface FoundHeader {
   readonly alg: EnvelopeAlg;
   readonly keyVersion: number;
   /** Envelope length in bytes (of the decoded text for a string field). */
@@ -217,7 +217,7 @@ export class FieldCipher {
       const slot = slots[i]!;
       const { field } = slot;
       const h = found[i]!;
-      const path = slot.dynamicPath ?? field.path;
+      const path = slotPath(slot);
       const bytes = field.valueType === 'bytes' ? (slot.value as Uint8Array) : decodeCheckedBase64urlView(slot.value as string, h.length, path);
       const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
       let prefix = prefixes.get(headerId);
@@ -319,9 +319,9 @@ function keyBytesOf(materials: readonly (KeyVersionMaterial | undefined)[]): (Ui
  * decoding the whole value: base64url text is validated, only its first
  * 8 characters (the 6 header bytes) are decoded.
  */
-function headerOf(slot: Slot): FoundHeader {
+export function headerOf(slot: Slot): FoundHeader {
   const { value, field } = slot;
-  const path = slot.dynamicPath ?? field.path;
+  const path = slotPath(slot);
   if (field.valueType === 'bytes') {
     if (!(value instanceof Uint8Array)) throw new EnvelopeFormatError('sealed bytes field must hold a Uint8Array', path);
     const h = readHeader(value, path);

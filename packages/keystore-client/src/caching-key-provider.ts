@@ -147,6 +147,7 @@ export class CachingKeyProvider implements KeyProvider {
     this.#fetcher.close();
   }
 
+  /** The miss path (the callers served fresh entries already): negative cache, single-flight fetch, outage rules. */
   async #get(
     ref: KeyRingRef,
     version: number | undefined,
@@ -155,11 +156,6 @@ export class CachingKeyProvider implements KeyProvider {
     fetch: () => Promise<FetchedKey>,
   ): Promise<KeyVersionMaterial> {
     const now = this.#now();
-    const cached = lookup();
-    if (cached && now - cached.at < this.#ttl) {
-      this.#metrics.hit();
-      return cached.fetched.material;
-    }
     this.#metrics.miss();
     const negativeUntil = this.#negative.get(flightKey);
     if (negativeUntil !== undefined) {
