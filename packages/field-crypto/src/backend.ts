@@ -1,7 +1,9 @@
-// A cipher backend runs the AEAD of spec §4 for alg 1 and alg 2. Two exist,
-// byte-identical: native (node:crypto, native-backend.ts) and @noble/ciphers
-// (noble-backend.ts, no Node built-ins: usable in browsers).
+// A cipher backend runs the AEAD of spec §4 for alg 1 and alg 2. Three exist,
+// byte-identical: native (node:crypto, native-backend.ts), @noble/ciphers
+// (noble-backend.ts, no Node built-ins: usable in browsers) and the fast one
+// (fast-backend.ts: libsodium WASM for small values, native for large).
 import type { SymmetricAlg } from './key-provider.js';
+import type { RandomSource } from './random.js';
 
 export interface CipherBackend {
   /** 'native' or 'noble'; shows in benchmarks, never in envelopes. */
@@ -30,4 +32,19 @@ export interface CipherBackend {
    * string fields, whose bytes only live until they are decoded to text.
    */
   openTransient?(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array;
+  /**
+   * Optional, for string fields (spec §5): the base64url text of the whole
+   * envelope of `text` (its UTF-8): `header` (encodeHeader(alg, version)), a
+   * fresh nonce from `random`, ciphertext || tag; the same text as seal with
+   * the envelope encoded around it. Undefined when this backend declines the
+   * value (too large, not ready): the caller then seals it the general way.
+   */
+  sealText?(alg: SymmetricAlg, header: Uint8Array, key: Uint8Array, aad: Uint8Array, text: string, random: RandomSource): string | undefined;
+  /**
+   * Optional, for string fields: opens the base64url text of an envelope
+   * already checked (canonical, `length` decoded bytes, header read) and
+   * returns the value. DecryptionError when not authentic, TypeError when the
+   * plaintext is not UTF-8, undefined when declined (the caller opens it the general way).
+   */
+  openText?(alg: SymmetricAlg, key: Uint8Array, text: string, length: number, aad: Uint8Array): string | undefined;
 }

@@ -176,10 +176,23 @@ function decodeInto(text: string, fieldPath: string | undefined, scratch: boolea
   if (rest === 1) throw new EnvelopeFormatError('invalid base64url length', fieldPath);
   const size = ((n - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1);
   const out = scratch ? decodeScratch.take(size) : new Uint8Array(size);
+  decodeBase64urlAt(text, out, 0, fieldPath);
+  return out;
+}
+
+/**
+ * Strict decoding (see base64urlDecodedLength) of `text` into out[offset..]:
+ * the caller has made room for all its bytes. Returns how many were written.
+ * For a caller with memory of its own to decode into (the WASM heap of sodium-aead.ts).
+ */
+export function decodeBase64urlAt(text: string, out: Uint8Array, offset: number, fieldPath?: string): number {
+  const n = text.length;
+  const rest = n & 3;
+  if (rest === 1) throw new EnvelopeFormatError('invalid base64url length', fieldPath);
   const full = n - rest;
   let codes = 0;
   let bad = 0;
-  let o = 0;
+  let o = offset;
   let i = 0;
   for (; i < full; i += 4) {
     const c0 = text.charCodeAt(i);
@@ -214,7 +227,7 @@ function decodeInto(text: string, fieldPath: string | undefined, scratch: boolea
   }
   if (codes & ~0x7f || bad & 0xc0) throw new EnvelopeFormatError('invalid base64url character', fieldPath);
   checkTrailingBits(text, rest, fieldPath);
-  return out;
+  return o - offset;
 }
 
 /** Scratch for decodeCheckedBase64urlView under Node: a Buffer over the same memory, for its native decoder. */

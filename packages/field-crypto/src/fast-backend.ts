@@ -54,5 +54,11 @@ export const fastBackend: CipherBackend = {
   openTransient(alg, key, nonce, aad, sealed) {
     return sodium?.openTransient(alg, key, nonce, aad, sealed) ?? nativeBackend.open(alg, key, nonce, aad, sealed);
   },
+  sealText(alg, header, key, aad, text, random) {
+    return sodium?.sealText(alg, header, key, aad, text, random);
+  },
+  openText(alg, key, text, length, aad) {
+    return sodium?.openText(alg, key, text, length, aad);
+  },
   allocate: nativeBackend.allocate,
 };

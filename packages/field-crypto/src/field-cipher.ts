@@ -218,16 +218,27 @@ export class FieldCipher {
       const { field } = slot;
       const h = found[i]!;
       const path = slotPath(slot);
-      const bytes = field.valueType === 'bytes' ? (slot.value as Uint8Array) : decodeCheckedBase64urlView(slot.value as string, h.length, path);
+      const isText = field.valueType === 'string';
       const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
       let prefix = prefixes.get(headerId);
       if (!prefix) {
-        prefix = aadPrefix(bytes.subarray(0, HEADER_LENGTH), lengthPrefixed(tenant), plan.lpTypeName);
+        const header = isText ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
+        prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
         prefixes.set(headerId, prefix);
       }
       const aad =
         slot.dynamicPath === undefined ? joinAadView(prefix, field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
       const material = materials[want[i]!]!;
+      const backend = this.#backend;
+      // A string's envelope opened from its text, when the backend can (no arrays in between).
+      if (isText && backend.openText !== undefined && !isHpkeAlg(h.alg) && !isX25519Material(material)) {
+        const opened = openTextOf(backend, h.alg, material.key.exposeBytes(), slot.value as string, h.length, aad, path);
+        if (opened !== undefined) {
+          (slot.target as Record<string | number, unknown>)[slot.key] = opened;
+          continue;
+        }
+      }
+      const bytes = isText ? decodeCheckedBase64urlView(slot.value as string, h.length, path) : (slot.value as Uint8Array);
       if (isHpkeAlg(h.alg)) {
         (hpkeJobs ??= []).push(this.#hpkeJob(slot, path, tenant, material, bytes, aad, opts?.onSender));
         continue;
@@ -235,7 +246,6 @@ export class FieldCipher {
       // An alg 1/2 envelope never opens with an X25519 private key (docs/envelope-hpke.md §2).
       if (isX25519Material(material)) throw new DecryptionError(path);
       const env = parseEnvelope(bytes, path);
-      const backend = this.#backend;
       let plaintext: Uint8Array;
       try {
         // A string's plaintext bytes only live until decoded (and are wiped by writeOpened): no copy needed.
@@ -334,6 +344,17 @@ export function headerOf(slot: Slot): FoundHeader {
   const h = readHeader(decodeBase64urlHeaderInto(value, textHeader), path);
   checkLength(h.alg, length, path);
   return { alg: h.alg, keyVersion: h.keyVersion, length };
+}
+
+/** backend.openText with the field's path in its errors; undefined when the backend declines. */
+function openTextOf(backend: CipherBackend, alg: SymmetricAlg, key: Uint8Array, text: string, length: number, aad: Uint8Array, path: string): string | undefined {
+  try {
+    return backend.openText!(alg, key, text, length, aad);
+  } catch (err) {
+    if (err instanceof DecryptionError) throw new DecryptionError(path);
+    if (err instanceof TypeError) throw new EnvelopeFormatError('sealed string is not valid UTF-8', path);
+    throw err;
+  }
 }
 
 /** Writes an opened value into its slot: bytes as they are, strings decoded (plaintext wiped). */

@@ -136,6 +136,8 @@ function sealValue(field: SensitiveFieldPlan, value: unknown, dyn: string | unde
     return sealRaw(ctx.backend, h.alg, h.header, key, aad, ctx.random, value);
   }
   if (typeof value !== 'string') throw new InvalidFieldValueError(pathOf(field, dyn), field.fieldName, 'a string');
+  const text = ctx.backend.sealText?.(h.alg, h.header, key, aad, value, ctx.random);
+  if (text !== undefined) return text;
   // The plaintext bytes and the envelope only exist long enough to become base64url text.
   const plaintext = utf8EncodeInto(value, plaintextScratch);
   const length = envelopeLength(h.alg, plaintext.length);

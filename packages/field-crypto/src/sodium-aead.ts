@@ -12,10 +12,22 @@
 //
 // Memory: one scratch region in the WASM heap, allocated once:
 //   key (32) | nonce (24) | aad (MAX_AAD) | input (MAX_VALUE+16) | output (MAX_VALUE+16)
+//   | envelope (header 6 | nonce ≤24 | ciphertext and tag MAX_VALUE+16)
 // Every call zeroes the key and the plaintext bytes (input on seal, output on
 // open) before it returns, so no key or plaintext stays in the heap.
+//
+// String fields (spec §5: the envelope as base64url text) have paths of their
+// own, sealText and openText: the text is decoded straight into the envelope
+// region and the sealed envelope encoded to text straight from it, and the
+// value's UTF-8 is written into (read from) the heap, so a string value costs
+// no intermediate arrays and no copies in and out of the heap. Same bytes as
+// seal/open with base64url around them (tests compare the two).
+import { Buffer } from 'node:buffer';
+import { decodeBase64urlAt } from './base64url.js';
+import { HEADER_LENGTH } from './envelope.js';
 import { DecryptionError } from './errors.js';
 import type { SymmetricAlg } from './key-provider.js';
+import type { PooledRandomSource, RandomSource } from './random.js';
 
 /** Largest plaintext (bytes) handled here; larger values go to node:crypto. */
 export const MAX_VALUE = 2048;
@@ -29,7 +41,12 @@ const NONCE = 32;
 const AAD = 56;
 const INPUT = AAD + MAX_AAD;
 const OUTPUT = INPUT + MAX_VALUE + TAG;
-const SCRATCH = OUTPUT + MAX_VALUE + TAG;
+/** Where an envelope's ciphertext starts in the envelope region; its nonce and header lie just before it. */
+const ENVELOPE_CT = OUTPUT + MAX_VALUE + TAG + HEADER_LENGTH + 24 + 2;
+const SCRATCH = ENVELOPE_CT + MAX_VALUE + TAG;
+
+const utf8Encoder = new TextEncoder();
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 /** The parts of the Emscripten module used here; 64-bit lengths are passed as (low, high) 32-bit halves. */
 interface SodiumModule {
@@ -64,6 +81,8 @@ export class SodiumAead {
   readonly #m: SodiumModule;
   readonly #base: number;
   #stack: StackWindow | undefined;
+  /** The heap's native text codecs (a Node Buffer over the same memory), remade if the heap grows. */
+  #heapText: HeapText | undefined;
 
   private constructor(m: SodiumModule, base: number) {
     this.#m = m;
@@ -165,6 +184,102 @@ export class SodiumAead {
     return view;
   }
 
+  #text(heap: Uint8Array): HeapText {
+    let t = this.#heapText;
+    if (t === undefined || t.buffer !== heap.buffer) this.#heapText = t = heapText(heap);
+    return t;
+  }
+
+  /**
+   * The whole envelope of a string field as base64url text (spec §5):
+   * `header` (6 bytes, encodeHeader(alg, version)), a fresh nonce from
+   * `random`, then ciphertext || tag of the UTF-8 of `text`. Undefined (nothing
+   * done, nothing drawn from `random`) when the value or AAD is too large.
+   */
+  sealText(alg: SymmetricAlg, header: Uint8Array, key: Uint8Array, aad: Uint8Array, text: string, random: RandomSource): string | undefined {
+    if (text.length > MAX_VALUE || aad.length > MAX_AAD) return undefined;
+    const m = this.#m;
+    const b = this.#base;
+    let heap = m.HEAPU8;
+    // UTF-8 into the input: ASCII in a JS loop, anything else through TextEncoder (declined if it outgrows MAX_VALUE).
+    const input = b + INPUT;
+    const chars = text.length;
+    let n = 0;
+    for (; n < chars; n++) {
+      const c = text.charCodeAt(n);
+      if (c >= 0x80) break;
+      heap[input + n] = c;
+    }
+    if (n < chars) {
+      const { read, written } = utf8Encoder.encodeInto(text, heap.subarray(input, input + MAX_VALUE));
+      if (read !== chars) {
+        heap.fill(0, input, input + MAX_VALUE);
+        return undefined;
+      }
+      n = written;
+    }
+    const nl = alg === 1 ? 12 : 24;
+    const ct = b + ENVELOPE_CT;
+    const nonceAt = ct - nl;
+    const start = nonceAt - HEADER_LENGTH;
+    for (let i = 0; i < HEADER_LENGTH; i++) heap[start + i] = header[i]!;
+    const { fillInto } = random as Partial<PooledRandomSource>;
+    if (fillInto !== undefined) {
+      fillInto(heap, nonceAt, nl);
+    } else {
+      const nonce = random(nl);
+      if (nonce.length !== nl) {
+        heap.fill(0, input, input + n);
+        throw new RangeError(`random source returned ${nonce.length} bytes, expected ${nl}`);
+      }
+      heap.set(nonce, nonceAt);
+    }
+    heap.set(key, b + KEY);
+    heap.set(aad, b + AAD);
+    const encrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_encrypt : m._crypto_aead_xchacha20poly1305_ietf_encrypt;
+    const rc = encrypt(ct, 0, input, n, 0, b + AAD, aad.length, 0, 0, nonceAt, b + KEY);
+    heap = m.HEAPU8;
+    heap.fill(0, b + KEY, b + KEY + 32);
+    heap.fill(0, input, input + n);
+    if (rc !== 0) throw new Error('libsodium encryption failed');
+    return this.#text(heap).base64url(start, ct + n + TAG);
+  }
+
+  /**
+   * Opens the base64url text of a string field's envelope (already checked:
+   * canonical, `length` decoded bytes, header read) and returns its value.
+   * DecryptionError when not authentic; TypeError when the plaintext is not
+   * UTF-8; undefined (nothing done) when too large for the scratch.
+   */
+  openText(alg: SymmetricAlg, key: Uint8Array, text: string, length: number, aad: Uint8Array): string | undefined {
+    const nl = alg === 1 ? 12 : 24;
+    const sealedLength = length - HEADER_LENGTH - nl;
+    if (sealedLength < TAG) throw new DecryptionError();
+    const n = sealedLength - TAG;
+    if (n > MAX_VALUE || aad.length > MAX_AAD) return undefined;
+    const m = this.#m;
+    const b = this.#base;
+    let heap = m.HEAPU8;
+    const ct = b + ENVELOPE_CT;
+    if (decodeBase64urlAt(text, heap, ct - nl - HEADER_LENGTH) !== length) throw new DecryptionError();
+    heap.set(key, b + KEY);
+    heap.set(aad, b + AAD);
+    const out = b + OUTPUT;
+    const decrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_decrypt : m._crypto_aead_xchacha20poly1305_ietf_decrypt;
+    const rc = decrypt(out, 0, 0, ct, sealedLength, 0, b + AAD, aad.length, 0, ct - nl, b + KEY);
+    heap = m.HEAPU8;
+    heap.fill(0, b + KEY, b + KEY + 32);
+    if (this.#stack !== undefined) heap.fill(0, this.#stack.start, this.#stack.end);
+    try {
+      if (rc !== 0) throw new DecryptionError();
+      let ascii = 0;
+      for (let i = out; i < out + n; i++) ascii |= heap[i]!;
+      return ascii < 0x80 ? this.#text(heap).latin1(out, out + n) : strictUtf8.decode(heap.subarray(out, out + n));
+    } finally {
+      heap.fill(0, out, out + n);
+    }
+  }
+
   #decrypt(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
     const n = sealed.length;
     if (n < TAG) throw new DecryptionError();
@@ -187,6 +302,30 @@ export class SodiumAead {
     }
     return heap.subarray(b + OUTPUT, b + OUTPUT + n - TAG);
   }
+}
+
+/** Text from a range of the heap, by Node's native codecs. */
+interface HeapText {
+  readonly buffer: ArrayBufferLike;
+  base64url(start: number, end: number): string;
+  /** Only for ASCII bytes (checked by the caller). */
+  latin1(start: number, end: number): string;
+}
+
+/** Buffer's undocumented but long-standing slice methods (no argument checks), else its documented toString. */
+interface NodeSlices {
+  base64urlSlice?(start: number, end: number): string;
+  latin1Slice?(start: number, end: number): string;
+}
+
+function heapText(heap: Uint8Array): HeapText {
+  const b = Buffer.from(heap.buffer, heap.byteOffset, heap.byteLength);
+  const { base64urlSlice, latin1Slice } = b as NodeSlices;
+  return {
+    buffer: heap.buffer,
+    base64url: base64urlSlice ? base64urlSlice.bind(b) : (start, end) => b.toString('base64url', start, end),
+    latin1: latin1Slice ? latin1Slice.bind(b) : (start, end) => b.toString('latin1', start, end),
+  };
 }
 
 /** First index of `needle` in `haystack` at or after `from`, or -1. */

@@ -1,8 +1,10 @@
-// Properties of the walk over random AuthorizeRequests (both backends).
+// Properties of the walk over random AuthorizeRequests (every backend), and
+// byte equality of the fast backend's string paths with node:crypto's.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import type { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { checkSealed, DecryptionError, FieldCipher, nativeBackend, nobleBackend, type CipherBackend } from '../src/mod.js';
+import { checkSealed, DecryptionError, fastBackend, FieldCipher, nativeBackend, nobleBackend, sodiumReady, type CipherBackend } from '../src/mod.js';
+import { counterRandom } from './helpers.js';
 import { keyProvider, REQUEST, schema } from './fixtures.js';
 
 const str = fc.string({ unit: 'grapheme', maxLength: 20 });
@@ -27,7 +29,28 @@ const request: fc.Arbitrary<AuthorizeRequest> = fc.record({
   labels: fc.dictionary(key, str, { maxKeys: 2 }),
 });
 
-const backends: [string, CipherBackend][] = [['native', nativeBackend], ['noble', nobleBackend]];
+const backends: [string, CipherBackend][] = [['native', nativeBackend], ['noble', nobleBackend], ['fast', fastBackend]];
+
+beforeAll(async () => {
+  expect(await sodiumReady).toBe(true);
+});
+
+describe('fast backend (libsodium, text paths for string fields) and node:crypto', () => {
+  it('seal the same message to the same bytes from the same nonces, and each opens what the other sealed', async () => {
+    await fc.assert(
+      fc.asyncProperty(request, fc.option(str, { nil: undefined }), fc.nat(), async (m, context, seed) => {
+        const fast = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend: fastBackend, random: counterRandom(seed + 1) });
+        const native = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend: nativeBackend, random: counterRandom(seed + 1) });
+        const byFast = await fast.sealMessage(REQUEST, m, { context });
+        const byNative = await native.sealMessage(REQUEST, m, { context });
+        expect(byFast).toEqual(byNative);
+        expect(await fast.openMessage(REQUEST, byNative, { context })).toEqual(m);
+        expect(await native.openMessage(REQUEST, byFast, { context })).toEqual(m);
+      }),
+      { numRuns: 60 },
+    );
+  });
+});
 
 describe.each(backends)('walk properties (%s)', (_name, backend) => {
   it('open(seal(m)) = m, sealed messages pass checkSealed, the input is untouched', async () => {

@@ -1,7 +1,9 @@
 // The fast backend (fast-backend.ts: libsodium WASM up to 2 KiB, node:crypto
 // above): published vectors (RFC 8439 §2.8.2, draft-irtf-cfrg-xchacha §A.3.1),
 // byte equality with node:crypto and @noble/ciphers on both sides of the size
-// threshold, one opaque error, and no key or plaintext left in the WASM heap.
+// threshold, one opaque error, and no key or plaintext left in the WASM heap;
+// the string paths (sealText/openText) give the same text as seal/open with
+// base64url around them.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { schemaRoot } from '@fle/schema';
@@ -10,7 +12,10 @@ import { fastBackendHeapForTests } from '../src/fast-backend.js';
 
 const REQ = 'acme.payments.v1.AuthorizeRequest';
 import { MAX_AAD, MAX_VALUE, SodiumAead } from '../src/sodium-aead.js';
-import { hex, seq, unhex, utf8 } from './helpers.js';
+import { decodeBase64url, encodeBase64url } from '../src/base64url.js';
+import { encodeHeader, HEADER_LENGTH } from '../src/envelope.js';
+import type { PooledRandomSource, RandomSource } from '../src/random.js';
+import { counterRandom, hex, seq, unhex, utf8 } from './helpers.js';
 
 const SUNSCREEN = utf8(
   "Ladies and Gentlemen of the class of '99: If I could offer you only one tip for the future, sunscreen would be it.",
@@ -171,5 +176,109 @@ describe('fast backend (libsodium WASM for small values)', () => {
     expect(s.seal(1, KEY, seq(12), new Uint8Array(MAX_AAD + 1), new Uint8Array(1), out, 0)).toBe(false);
     expect(s.open(1, KEY, seq(12), AAD, new Uint8Array(MAX_VALUE + 17))).toBeUndefined();
     expect(out.every((b) => b === 0)).toBe(true);
+  });
+});
+
+describe('string paths: sealText / openText (the envelope as base64url text, spec §5)', () => {
+  let s: SodiumAead;
+  beforeAll(async () => {
+    s = (await SodiumAead.load())!;
+  });
+
+  /** The envelope text the general path makes: header, nonce, seal(UTF-8), base64url. */
+  function generalText(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, text: string): string {
+    const pt = utf8(text);
+    const env = new Uint8Array(HEADER_LENGTH + nonce.length + pt.length + 16);
+    env.set(encodeHeader(alg, 7));
+    env.set(nonce, HEADER_LENGTH);
+    nativeBackend.seal(alg, key, nonce, aad, pt, env, HEADER_LENGTH + nonce.length);
+    return encodeBase64url(env);
+  }
+
+  /** A deterministic pooled source (fillInto, as the default CSPRNG pool has). */
+  function pooledCounter(seed: number): PooledRandomSource {
+    const next = counterRandom(seed);
+    return Object.assign((n: number) => next(n), {
+      fillInto(out: Uint8Array, offset: number, n: number) {
+        out.set(next(n), offset);
+      },
+    });
+  }
+
+  const texts = ['', 'a', '4111111111111111', 'x'.repeat(63), 'y'.repeat(65), 'Zoë Ångström 😀 東京', 'é'.repeat(MAX_VALUE / 2), 'z'.repeat(MAX_VALUE)];
+
+  it.each([1, 2] as const)('alg %i: the same text as the general path, from a plain or a pooled random source, and openText opens it', (alg) => {
+    const key = randomBytes(32);
+    const aad = randomBytes(90);
+    const nl = alg === 1 ? 12 : 24;
+    for (const [i, text] of texts.entries()) {
+      for (const random of [counterRandom(i + 1), pooledCounter(i + 1)]) {
+        const sealed = s.sealText(alg, encodeHeader(alg, 7), key, aad, text, random);
+        expect(sealed, text.slice(0, 20)).toBe(generalText(alg, key, counterRandom(i + 1)(nl), aad, text));
+        expect(s.openText(alg, key, sealed!, decodeBase64url(sealed!).length, aad)).toBe(text);
+      }
+    }
+  });
+
+  it('declines values that do not fit (drawing no nonce), and the general path takes them', () => {
+    const drawn: number[] = [];
+    const random: RandomSource = (n) => {
+      drawn.push(n);
+      return new Uint8Array(n);
+    };
+    // Too many characters, UTF-8 longer than the scratch, AAD too long.
+    expect(s.sealText(1, encodeHeader(1, 1), KEY, AAD, 'a'.repeat(MAX_VALUE + 1), random)).toBeUndefined();
+    expect(s.sealText(1, encodeHeader(1, 1), KEY, AAD, 'é'.repeat(MAX_VALUE / 2 + 1), random)).toBeUndefined();
+    expect(s.sealText(1, encodeHeader(1, 1), KEY, new Uint8Array(MAX_AAD + 1), 'a', random)).toBeUndefined();
+    expect(drawn).toEqual([]);
+    const big = generalText(1, KEY, seq(12), AAD, 'q'.repeat(MAX_VALUE + 1));
+    expect(s.openText(1, KEY, big, decodeBase64url(big).length, AAD)).toBeUndefined();
+  });
+
+  it('refuses another AAD, another key, a truncated envelope with one opaque error; a non-UTF-8 value with TypeError', () => {
+    const text = generalText(2, KEY, seq(24), AAD, 'secret value');
+    const length = decodeBase64url(text).length;
+    const failures: Array<() => unknown> = [
+      () => s.openText(2, KEY, text, length, AAD.subarray(1)),
+      () => s.openText(2, seq(32, 0x81), text, length, AAD),
+      () => s.openText(2, KEY, encodeBase64url(decodeBase64url(text).subarray(0, HEADER_LENGTH + 24 + 15)), HEADER_LENGTH + 24 + 15, AAD),
+    ];
+    for (const f of failures) {
+      expect(f).toThrow(DecryptionError);
+      expect(f).toThrow('decryption failed');
+    }
+    const env = new Uint8Array(HEADER_LENGTH + 12 + 2 + 16);
+    env.set(encodeHeader(1, 7));
+    nativeBackend.seal(1, KEY, env.subarray(HEADER_LENGTH, HEADER_LENGTH + 12), AAD, Uint8Array.of(0xc3, 0x28), env, HEADER_LENGTH + 12);
+    expect(() => s.openText(1, KEY, encodeBase64url(env), env.length, AAD)).toThrow(TypeError);
+  });
+
+  it('leaves no key and no value in the WASM heap (stack included), after success and after every failure', () => {
+    const heap = () => Buffer.from(s.heapForTests().buffer, s.heapForTests().byteOffset, s.heapForTests().byteLength);
+    for (const alg of [1, 2] as const) {
+      for (const length of [16, 40, 63, 64, 65, 100, 700]) {
+        const key = randomBytes(32);
+        const secret = randomBytes(length).toString('base64').slice(0, length);
+        const sealed = s.sealText(alg, encodeHeader(alg, 3), key, AAD, secret, counterRandom(length))!;
+        expect(heap().indexOf(Buffer.from(key))).toBe(-1);
+        expect(heap().indexOf(Buffer.from(secret.slice(0, 16))), `sealText, alg ${alg}, ${length} B`).toBe(-1);
+        const decoded = decodeBase64url(sealed).length;
+        expect(s.openText(alg, key, sealed, decoded, AAD)).toBe(secret);
+        expect(() => s.openText(alg, key, sealed, decoded, AAD.subarray(2))).toThrow(DecryptionError);
+        for (const at of [0, length - 16, Math.floor((length - 16) / 2)]) {
+          expect(heap().indexOf(Buffer.from(secret.slice(at, at + 16))), `openText, alg ${alg}, ${length} B, chars ${at}..${at + 16}`).toBe(-1);
+        }
+        expect(heap().indexOf(Buffer.from(key))).toBe(-1);
+      }
+    }
+    // Not UTF-8: refused, and the bytes are wiped all the same.
+    const bad = randomBytes(40);
+    bad[0] = 0xff; // never in UTF-8
+    const env = new Uint8Array(HEADER_LENGTH + 12 + bad.length + 16);
+    env.set(encodeHeader(1, 7));
+    nativeBackend.seal(1, KEY, env.subarray(HEADER_LENGTH, HEADER_LENGTH + 12), AAD, bad, env, HEADER_LENGTH + 12);
+    expect(() => s.openText(1, KEY, encodeBase64url(env), env.length, AAD)).toThrow(TypeError);
+    expect(heap().indexOf(Buffer.from(bad.subarray(0, 16)))).toBe(-1);
+    expect(heap().indexOf(Buffer.from(bad.subarray(24, 40)))).toBe(-1);
   });
 });
