@@ -252,6 +252,8 @@ export class SodiumAead {
    * UTF-8; undefined (nothing done) when too large for the scratch.
    */
   openText(alg: SymmetricAlg, key: Uint8Array, text: string, length: number, aad: Uint8Array): string | undefined {
+    // The text decodes to exactly `length` bytes (the region below is sized by it, never by the text).
+    if (text.length !== Math.floor((4 * length + 2) / 3)) throw new RangeError('envelope text and length disagree');
     const nl = alg === 1 ? 12 : 24;
     const sealedLength = length - HEADER_LENGTH - nl;
     if (sealedLength < TAG) throw new DecryptionError();

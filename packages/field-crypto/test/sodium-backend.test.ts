@@ -235,6 +235,13 @@ describe('string paths: sealText / openText (the envelope as base64url text, spe
     expect(s.openText(1, KEY, big, decodeBase64url(big).length, AAD)).toBeUndefined();
   });
 
+  it('refuses a length that is not the text\'s, before writing anything (the heap region is sized by the length)', () => {
+    const text = generalText(1, KEY, seq(12), AAD, 'x'.repeat(500));
+    const length = decodeBase64url(text).length;
+    for (const wrong of [length - 1, length + 1, 40]) expect(() => s.openText(1, KEY, text, wrong, AAD)).toThrow(RangeError);
+    expect(s.openText(1, KEY, text, length, AAD)).toBe('x'.repeat(500));
+  });
+
   it('refuses another AAD, another key, a truncated envelope with one opaque error; a non-UTF-8 value with TypeError', () => {
     const text = generalText(2, KEY, seq(24), AAD, 'secret value');
     const length = decodeBase64url(text).length;
