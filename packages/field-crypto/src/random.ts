@@ -61,3 +61,15 @@ export function pooledRandom(poolSize: number = DEFAULT_POOL_SIZE): PooledRandom
 
 /** The shared default: one pool per process (per JS realm). */
 export const defaultRandom: PooledRandomSource = pooledRandom();
+
+/** Writes `n` fresh bytes from `random` at out[offset..]: straight from a pooled source, else checked and copied. */
+export function fillFrom(random: RandomSource, out: Uint8Array, offset: number, n: number): void {
+  const { fillInto } = random as Partial<PooledRandomSource>;
+  if (fillInto !== undefined) {
+    fillInto(out, offset, n);
+    return;
+  }
+  const bytes = random(n);
+  if (bytes.length !== n) throw new RangeError(`random source returned ${bytes.length} bytes, expected ${n}`);
+  out.set(bytes, offset);
+}

@@ -15,7 +15,7 @@ import {
   type Envelope,
 } from './envelope.js';
 import { SecretKey, type KeyMaterialAlg, type SymmetricAlg } from './key-provider.js';
-import { defaultRandom, type PooledRandomSource, type RandomSource } from './random.js';
+import { defaultRandom, fillFrom, type RandomSource } from './random.js';
 
 /**
  * Writes one envelope at the start of `out` (at least
@@ -37,16 +37,8 @@ export function sealInto(
 ): void {
   const nl = alg === 1 ? 12 : 24;
   for (let i = 0; i < HEADER_LENGTH; i++) out[i] = header[i]!;
-  let nonce: Uint8Array;
-  const { fillInto } = random as Partial<PooledRandomSource>;
-  if (fillInto !== undefined) {
-    fillInto(out, HEADER_LENGTH, nl);
-    nonce = nonceView ? nonceView(out, nl) : out.subarray(HEADER_LENGTH, HEADER_LENGTH + nl);
-  } else {
-    nonce = random(nl);
-    if (nonce.length !== nl) throw new RangeError(`random source returned ${nonce.length} bytes, expected ${nl}`);
-    out.set(nonce, HEADER_LENGTH);
-  }
+  fillFrom(random, out, HEADER_LENGTH, nl);
+  const nonce = nonceView ? nonceView(out, nl) : out.subarray(HEADER_LENGTH, HEADER_LENGTH + nl);
   backend.seal(alg, key, nonce, aad, plaintext, out, HEADER_LENGTH + nl);
 }
 

@@ -27,7 +27,7 @@ import { decodeBase64urlAt } from './base64url.js';
 import { HEADER_LENGTH } from './envelope.js';
 import { DecryptionError } from './errors.js';
 import type { SymmetricAlg } from './key-provider.js';
-import type { PooledRandomSource, RandomSource } from './random.js';
+import { fillFrom, type RandomSource } from './random.js';
 
 /** Largest plaintext (bytes) handled here; larger values go to node:crypto. */
 export const MAX_VALUE = 2048;
@@ -98,7 +98,7 @@ export class SodiumAead {
       const nonce = new Uint8Array(nl).fill(alg);
       const sealed = new Uint8Array(marker.length + TAG);
       this.seal(alg, key, nonce, new Uint8Array(0), marker, sealed, 0);
-      const opened = this.#decrypt(alg, key, nonce, new Uint8Array(0), sealed);
+      const opened = this.openTransient(alg, key, nonce, new Uint8Array(0), sealed);
       opened?.fill(0);
       const heap = this.#m.HEAPU8;
       for (let at = indexOf(heap, marker, 0); at >= 0; at = indexOf(heap, marker, at + 1)) spots.push(at);
@@ -147,19 +147,52 @@ export class SodiumAead {
     if (n > MAX_VALUE || aad.length > MAX_AAD) return false;
     const m = this.#m;
     const b = this.#base;
+    const heap = m.HEAPU8;
+    heap.set(nonce, b + NONCE);
+    heap.set(plaintext, b + INPUT);
+    this.#encryptAt(alg, key, aad, b + OUTPUT, b + INPUT, n, b + NONCE);
+    out.set(m.HEAPU8.subarray(b + OUTPUT, b + OUTPUT + n + TAG), offset);
+    return true;
+  }
+
+  /**
+   * libsodium's encrypt of the input at `input` (n bytes) to `c`, with the
+   * nonce at `npub`: writes key and AAD into the scratch first, and wipes the
+   * key and the input afterwards, also when it fails.
+   */
+  #encryptAt(alg: SymmetricAlg, key: Uint8Array, aad: Uint8Array, c: number, input: number, n: number, npub: number): void {
+    const m = this.#m;
+    const b = this.#base;
     let heap = m.HEAPU8;
     heap.set(key, b + KEY);
-    heap.set(nonce, b + NONCE);
     heap.set(aad, b + AAD);
-    heap.set(plaintext, b + INPUT);
     const encrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_encrypt : m._crypto_aead_xchacha20poly1305_ietf_encrypt;
-    const rc = encrypt(b + OUTPUT, 0, b + INPUT, n, 0, b + AAD, aad.length, 0, 0, b + NONCE, b + KEY);
+    const rc = encrypt(c, 0, input, n, 0, b + AAD, aad.length, 0, 0, npub, b + KEY);
     heap = m.HEAPU8; // the view is replaced if the heap ever grew
     heap.fill(0, b + KEY, b + KEY + 32);
-    heap.fill(0, b + INPUT, b + INPUT + n);
+    heap.fill(0, input, input + n);
     if (rc !== 0) throw new Error('libsodium encryption failed');
-    out.set(heap.subarray(b + OUTPUT, b + OUTPUT + n + TAG), offset);
-    return true;
+  }
+
+  /**
+   * libsodium's decrypt of `clen` bytes at `c` (ciphertext || tag) to
+   * `out`, with the nonce at `npub`; true when authentic. Writes key and AAD
+   * first; wipes the key and the stack spot where libsodium leaves plaintext
+   * (see StackWindow) afterwards. The plaintext at `out` is the caller's to wipe.
+   */
+  #decryptAt(alg: SymmetricAlg, key: Uint8Array, aad: Uint8Array, out: number, c: number, clen: number, npub: number): boolean {
+    const m = this.#m;
+    const b = this.#base;
+    let heap = m.HEAPU8;
+    heap.set(key, b + KEY);
+    heap.set(aad, b + AAD);
+    const decrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_decrypt : m._crypto_aead_xchacha20poly1305_ietf_decrypt;
+    // libsodium checks the tag before it decrypts anything.
+    const rc = decrypt(out, 0, 0, c, clen, 0, b + AAD, aad.length, 0, npub, b + KEY);
+    heap = m.HEAPU8;
+    heap.fill(0, b + KEY, b + KEY + 32);
+    if (this.#stack !== undefined) heap.fill(0, this.#stack.start, this.#stack.end);
+    return rc === 0;
   }
 
   /**
@@ -179,9 +212,19 @@ export class SodiumAead {
    * until the next call, and the caller must wipe it (fill(0)) once read.
    */
   openTransient(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-    const view = this.#decrypt(alg, key, nonce, aad, sealed);
-    if (view !== undefined && this.#stack !== undefined) this.#m.HEAPU8.fill(0, this.#stack.start, this.#stack.end);
-    return view;
+    const n = sealed.length;
+    if (n < TAG) throw new DecryptionError();
+    if (n - TAG > MAX_VALUE || aad.length > MAX_AAD) return undefined;
+    const m = this.#m;
+    const b = this.#base;
+    const heap = m.HEAPU8;
+    heap.set(nonce, b + NONCE);
+    heap.set(sealed, b + INPUT);
+    if (!this.#decryptAt(alg, key, aad, b + OUTPUT, b + INPUT, n, b + NONCE)) {
+      m.HEAPU8.fill(0, b + OUTPUT, b + OUTPUT + n - TAG);
+      throw new DecryptionError();
+    }
+    return m.HEAPU8.subarray(b + OUTPUT, b + OUTPUT + n - TAG);
   }
 
   #text(heap: Uint8Array): HeapText {
@@ -200,7 +243,7 @@ export class SodiumAead {
     if (text.length > MAX_VALUE || aad.length > MAX_AAD) return undefined;
     const m = this.#m;
     const b = this.#base;
-    let heap = m.HEAPU8;
+    const heap = m.HEAPU8;
     // UTF-8 into the input: ASCII in a JS loop, anything else through TextEncoder (declined if it outgrows MAX_VALUE).
     const input = b + INPUT;
     const chars = text.length;
@@ -223,26 +266,14 @@ export class SodiumAead {
     const nonceAt = ct - nl;
     const start = nonceAt - HEADER_LENGTH;
     for (let i = 0; i < HEADER_LENGTH; i++) heap[start + i] = header[i]!;
-    const { fillInto } = random as Partial<PooledRandomSource>;
-    if (fillInto !== undefined) {
-      fillInto(heap, nonceAt, nl);
-    } else {
-      const nonce = random(nl);
-      if (nonce.length !== nl) {
-        heap.fill(0, input, input + n);
-        throw new RangeError(`random source returned ${nonce.length} bytes, expected ${nl}`);
-      }
-      heap.set(nonce, nonceAt);
+    try {
+      fillFrom(random, heap, nonceAt, nl);
+    } catch (err) {
+      heap.fill(0, input, input + n);
+      throw err;
     }
-    heap.set(key, b + KEY);
-    heap.set(aad, b + AAD);
-    const encrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_encrypt : m._crypto_aead_xchacha20poly1305_ietf_encrypt;
-    const rc = encrypt(ct, 0, input, n, 0, b + AAD, aad.length, 0, 0, nonceAt, b + KEY);
-    heap = m.HEAPU8;
-    heap.fill(0, b + KEY, b + KEY + 32);
-    heap.fill(0, input, input + n);
-    if (rc !== 0) throw new Error('libsodium encryption failed');
-    return this.#text(heap).base64url(start, ct + n + TAG);
+    this.#encryptAt(alg, key, aad, ct, input, n, nonceAt);
+    return this.#text(m.HEAPU8).base64url(start, ct + n + TAG);
   }
 
   /**
@@ -264,16 +295,11 @@ export class SodiumAead {
     let heap = m.HEAPU8;
     const ct = b + ENVELOPE_CT;
     if (decodeBase64urlAt(text, heap, ct - nl - HEADER_LENGTH) !== length) throw new DecryptionError();
-    heap.set(key, b + KEY);
-    heap.set(aad, b + AAD);
     const out = b + OUTPUT;
-    const decrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_decrypt : m._crypto_aead_xchacha20poly1305_ietf_decrypt;
-    const rc = decrypt(out, 0, 0, ct, sealedLength, 0, b + AAD, aad.length, 0, ct - nl, b + KEY);
+    const authentic = this.#decryptAt(alg, key, aad, out, ct, sealedLength, ct - nl);
     heap = m.HEAPU8;
-    heap.fill(0, b + KEY, b + KEY + 32);
-    if (this.#stack !== undefined) heap.fill(0, this.#stack.start, this.#stack.end);
     try {
-      if (rc !== 0) throw new DecryptionError();
+      if (!authentic) throw new DecryptionError();
       let ascii = 0;
       for (let i = out; i < out + n; i++) ascii |= heap[i]!;
       return ascii < 0x80 ? this.#text(heap).latin1(out, out + n) : strictUtf8.decode(heap.subarray(out, out + n));
@@ -282,28 +308,7 @@ export class SodiumAead {
     }
   }
 
-  #decrypt(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
-    const n = sealed.length;
-    if (n < TAG) throw new DecryptionError();
-    if (n - TAG > MAX_VALUE || aad.length > MAX_AAD) return undefined;
-    const m = this.#m;
-    const b = this.#base;
-    let heap = m.HEAPU8;
-    heap.set(key, b + KEY);
-    heap.set(nonce, b + NONCE);
-    heap.set(aad, b + AAD);
-    heap.set(sealed, b + INPUT);
-    const decrypt = alg === 1 ? m._crypto_aead_chacha20poly1305_ietf_decrypt : m._crypto_aead_xchacha20poly1305_ietf_decrypt;
-    // libsodium checks the tag before it decrypts anything.
-    const rc = decrypt(b + OUTPUT, 0, 0, b + INPUT, n, 0, b + AAD, aad.length, 0, b + NONCE, b + KEY);
-    heap = m.HEAPU8;
-    heap.fill(0, b + KEY, b + KEY + 32);
-    if (rc !== 0) {
-      heap.fill(0, b + OUTPUT, b + OUTPUT + n - TAG);
-      throw new DecryptionError();
-    }
-    return heap.subarray(b + OUTPUT, b + OUTPUT + n - TAG);
-  }
+
 }
 
 /** Text from a range of the heap, by Node's native codecs. */
