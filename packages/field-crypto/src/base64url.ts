@@ -267,13 +267,3 @@ export function decodeBase64urlHeaderInto(text: string, out: Uint8Array): Uint8A
   }
   return out;
 }
-
-/**
- * Decodes only the first `byteCount` bytes (a multiple of 3) of a text already
- * checked by base64urlDecodedLength, into a new array (decodeBase64urlHeaderInto
- * is the allocation-free form for the 6 header bytes).
- */
-export function decodeBase64urlPrefix(text: string, byteCount: number): Uint8Array {
-  if (byteCount % 3 !== 0) throw new RangeError('byteCount must be a multiple of 3');
-  return decodeBase64url(text.slice(0, (byteCount / 3) * 4));
-}
