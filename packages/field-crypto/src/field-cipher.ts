@@ -116,7 +116,12 @@ export class FieldCipher {
     const src = asMessage(typeName, message);
     if (!plan.hasSensitive) return { ...src } as T;
     const tenant = tenantOf(plan, src);
-    // Pass 1: which rings hold something to seal (type errors surface here, before any key is asked for).
+    // The steady state: every ring's primary is in the provider's cache. One
+    // pass then checks, copies and seals (sealNode throws the type errors
+    // usedRings would; no key is asked for either way).
+    const cached = this.#cachedPrimaries(plan, tenant);
+    if (cached !== undefined) return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, cached, opts)) as T;
+    // Otherwise, pass 1: which rings hold something to seal (type errors surface here, before any key is asked for).
     const ringCount = plan.rings.length;
     const used = new Array<boolean>(ringCount).fill(false);
     usedRings(plan.root, src, undefined, used);
@@ -142,14 +147,31 @@ export class FieldCipher {
       return (await sealWithHpke({ plan, src, tenant, materials, symmetric, backend: this.#backend, random: this.#random, context, kem: this.#hpke?.kem })) as T;
     }
     // Pass 2: copy and seal, synchronously.
-    const ctx: SealContext = {
+    return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
+  }
+
+  /** The primary of every ring of the plan when the provider has them all cached (none an X25519 ring); else undefined. */
+  #cachedPrimaries(plan: MessagePlan, tenant: string): KeyVersionMaterial[] | undefined {
+    const keys = this.#keys;
+    if (keys.cachedPrimaryKey === undefined) return undefined;
+    const ringCount = plan.rings.length;
+    const materials = new Array<KeyVersionMaterial>(ringCount);
+    for (let i = 0; i < ringCount; i++) {
+      const m = keys.cachedPrimaryKey({ tenant, ring: plan.rings[i]! });
+      if (m === undefined || isX25519Material(m)) return undefined;
+      materials[i] = m;
+    }
+    return materials;
+  }
+
+  #sealContext(plan: MessagePlan, tenant: string, materials: readonly (KeyVersionMaterial | undefined)[], opts: MessageCipherOptions | undefined): SealContext {
+    return {
       backend: this.#backend,
       random: this.#random,
       lpContext: lpContextOf(opts?.context),
       headers: this.#sealHeadersOf(plan, tenant, materials),
       keys: keyBytesOf(materials),
     };
-    return sealNode(plan.root, src, undefined, ctx) as T;
   }
 
   async #primaryKeys(plan: MessagePlan, tenant: string, used: readonly boolean[]): Promise<(KeyVersionMaterial | undefined)[]> {

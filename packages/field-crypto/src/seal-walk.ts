@@ -1,9 +1,11 @@
-// The seal side of the walk, in two passes without per-value bookkeeping:
-// 1. usedRings: which key rings hold a non-empty value (and are all values of
-//    the right JS type?), so sealMessage asks only for the keys it needs;
-// 2. sealNode, after the keys arrived: copies the message along the plan's
-//    paths (copy on write, the input is never mutated) and seals each value
-//    in place. Same traversal and paths as walk.ts (spec §3).
+// The seal side of the walk, without per-value bookkeeping:
+// - usedRings: which key rings hold a non-empty value (and are all values of
+//   the right JS type?), so sealMessage asks only for the keys it needs;
+// - sealNode, once the keys are at hand: copies the message along the plan's
+//   paths (copy on write, the input is never mutated) and seals each value
+//   in place. It checks the JS types as usedRings does (same errors), so when
+//   every ring's primary is already cached sealMessage runs it alone, one pass.
+// Same traversal and paths as walk.ts (spec §3).
 import { joinAadView, joinAadViewPath } from './aad.js';
 import type { CipherBackend } from './backend.js';
 import { base64urlEncoderFor } from './base64url.js';
@@ -55,7 +57,7 @@ function encodeEnvelope(out: Uint8Array, n: number): string {
 
 const pathOf = (field: FieldPlan, dyn: string | undefined): string => dyn ?? field.path;
 
-/** Pass 1: marks used[ringIndex] for every ring holding a non-empty value; throws on wrong JS types. */
+/** Marks used[ringIndex] for every ring holding a non-empty value; throws on wrong JS types. */
 export function usedRings(node: NodePlan, src: Record<string, unknown>, dyn: string | undefined, used: boolean[]): void {
   for (const field of node.fields) {
     const value = src[field.prop];
@@ -79,7 +81,7 @@ export function usedRings(node: NodePlan, src: Record<string, unknown>, dyn: str
   }
 }
 
-/** Pass 2: a copy of `src` with every non-empty sensitive value sealed. */
+/** A copy of `src` with every non-empty sensitive value sealed; throws on wrong JS types (as usedRings). */
 export function sealNode(node: NodePlan, src: Record<string, unknown>, dyn: string | undefined, ctx: SealContext): Record<string, unknown> {
   const out = { ...src };
   for (const field of node.fields) {
@@ -90,11 +92,13 @@ export function sealNode(node: NodePlan, src: Record<string, unknown>, dyn: stri
       if (field.shape === 'singular') {
         if (!isEmpty(value)) out[field.prop] = sealValue(field, value, fieldDyn, ctx);
       } else if (field.shape === 'repeated') {
-        const arr = (value as unknown[]).slice();
+        if (!Array.isArray(value)) throw invalid(field, fieldDyn, 'an array');
+        const arr = value.slice();
         for (let i = 0; i < arr.length; i++) if (!isEmpty(arr[i])) arr[i] = sealValue(field, arr[i], fieldDyn, ctx);
         out[field.prop] = arr;
       } else {
-        const map = { ...(value as Record<string, unknown>) };
+        if (!isPlainObject(value)) throw invalid(field, fieldDyn, 'a plain object (map)');
+        const map = { ...value };
         const base = pathOf(field, fieldDyn);
         for (const key of Object.keys(map)) {
           // A map value is addressed as <field number>[<key>] (spec §3).
@@ -103,20 +107,27 @@ export function sealNode(node: NodePlan, src: Record<string, unknown>, dyn: stri
         out[field.prop] = map;
       }
     } else if (field.shape === 'singular') {
-      out[field.prop] = sealNode(field.node, value as Record<string, unknown>, fieldDyn, ctx);
+      if (!isMessageObject(value)) throw invalid(field, fieldDyn, 'a message object');
+      out[field.prop] = sealNode(field.node, value, fieldDyn, ctx);
     } else if (field.shape === 'repeated') {
-      const arr = (value as unknown[]).slice();
+      if (!Array.isArray(value)) throw invalid(field, fieldDyn, 'an array');
+      const arr = value.slice();
       for (let i = 0; i < arr.length; i++) {
-        const item = arr[i];
-        if (item !== undefined && item !== null) arr[i] = sealNode(field.node, item as Record<string, unknown>, fieldDyn, ctx);
+        const item: unknown = arr[i];
+        if (item === undefined || item === null) continue;
+        if (!isMessageObject(item)) throw invalid(field, fieldDyn, 'message objects');
+        arr[i] = sealNode(field.node, item, fieldDyn, ctx);
       }
       out[field.prop] = arr;
     } else {
-      const map = { ...(value as Record<string, unknown>) };
+      if (!isPlainObject(value)) throw invalid(field, fieldDyn, 'a plain object (map)');
+      const map = { ...value };
       const base = pathOf(field, fieldDyn);
       for (const key of Object.keys(map)) {
         const item = map[key];
-        if (item !== undefined && item !== null) map[key] = sealNode(field.node, item as Record<string, unknown>, `${base}[${key}]`, ctx);
+        if (item === undefined || item === null) continue;
+        if (!isMessageObject(item)) throw invalid(field, fieldDyn, 'message objects');
+        map[key] = sealNode(field.node, item, `${base}[${key}]`, ctx);
       }
       out[field.prop] = map;
     }

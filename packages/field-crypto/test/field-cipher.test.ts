@@ -327,6 +327,30 @@ describe('FieldCipher input errors', () => {
     await expect(cipher.sealMessage(REQUEST, badBytes)).rejects.toThrow(/must hold a Uint8Array/);
   });
 
+  it('wrong JS types get the same errors whether the keys are cached (one pass) or fetched (checked before any key is asked for)', async () => {
+    const bad: Array<[string, unknown]> = [
+      ['a number for a string', { ...exampleRequest(), nationalId: 12345 }],
+      ['a string for bytes', { ...exampleRequest(), biometricTemplate: 'not bytes' }],
+      ['a Map for a map', { ...exampleRequest(), customerAttributes: new Map([['vip', 'yes']]) }],
+      ['a number in a map', { ...exampleRequest(), customerAttributes: { vip: 1 } }],
+      ['a string for a repeated field', { ...exampleRequest(), previousAddresses: 'one street' }],
+      ['undefined in a repeated field', { ...exampleRequest(), previousAddresses: ['a', undefined] }],
+      ['a string for a message', { ...exampleRequest(), card: 'a card' }],
+      ['an object for repeated messages', { ...exampleRequest(), items: { sku: 'a' } }],
+      ['a number among repeated messages', { ...exampleRequest(), items: [1] }],
+      ['a wrong type in a nested message', { ...exampleRequest(), card: { ...exampleRequest().card, number: 4111 } }],
+    ];
+    for (const [what, input] of bad) {
+      const fetched = new RecordingKeys(keyProvider());
+      const viaFetch = (await new FieldCipher({ schema, keys: fetched }).sealMessage(REQUEST, input).catch((e: unknown) => e)) as Error;
+      const viaCache = (await new FieldCipher({ schema, keys: keyProvider() }).sealMessage(REQUEST, input).catch((e: unknown) => e)) as Error;
+      expect(viaFetch, what).toBeInstanceOf(InvalidFieldValueError);
+      expect(viaCache, what).toBeInstanceOf(InvalidFieldValueError);
+      expect(viaCache.message, what).toBe(viaFetch.message);
+      expect(fetched.calls, what).toEqual([]);
+    }
+  });
+
   it('an unknown type or a type without a tenant field is a SchemaError', async () => {
     await expect(cipher.sealMessage('acme.payments.v1.Nope', {})).rejects.toBeInstanceOf(SchemaError);
     await expect(cipher.sealMessage('acme.payments.v1.Card', { number: '1' })).rejects.toThrow(/names no tenant field/);
