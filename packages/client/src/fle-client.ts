@@ -15,7 +15,7 @@ import { FleCallError } from './errors.js';
 /** What the SDK needs from field-crypto's FieldCipher (structurally). */
 export interface MessageSealer {
   sealMessage<T extends object>(typeName: string, msg: T, opts: { context: string }): Promise<T>;
-  openMessage<T extends object>(typeName: string, msg: T, opts: { context: string }): Promise<T>;
+  openMessage<T extends object>(typeName: string, msg: T, opts: { context: string; inPlace?: boolean }): Promise<T>;
 }
 
 /** The shape of a ts-proto grpc-js method definition (e.g. `PaymentServiceService.authorize`). */
@@ -81,7 +81,8 @@ export class FleClient {
     const context = replayContext(stamp);
     const sealed = await this.#opts.cipher.sealMessage(method.requestType, request, { context });
     const sealedResponse = await this.callRaw(def, sealed, stamp, opts.deadlineMs);
-    const response = await this.#opts.cipher.openMessage(method.responseType, sealedResponse, { context });
+    // In place: the response was just decoded for this call alone.
+    const response = await this.#opts.cipher.openMessage(method.responseType, sealedResponse, { context, inPlace: true });
     return { response, stamp };
   }
 

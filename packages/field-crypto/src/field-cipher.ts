@@ -37,6 +37,12 @@ export interface MessageCipherOptions {
   readonly context?: string;
   /** openMessage: told which registered device sealed each alg 4 value (docs/envelope-hpke.md §5). */
   readonly onSender?: SenderListener;
+  /**
+   * openMessage: write the opened values into `message` itself rather than
+   * into a copy, for a caller that owns it (just decoded) and drops it on an
+   * error (it may then be partly opened). Saves copying the message's objects.
+   */
+  readonly inPlace?: boolean;
 }
 
 // A message's lp(context) lives for one synchronous pass only (scratch.ts).
@@ -191,10 +197,11 @@ export class FieldCipher {
   async openMessage<T>(typeName: string, message: T, opts?: MessageCipherOptions): Promise<T> {
     const plan = this.#schema.plan(typeName);
     const src = asMessage(typeName, message);
-    if (!plan.hasSensitive) return { ...src } as T;
+    const copy = opts?.inPlace !== true;
+    if (!plan.hasSensitive) return (copy ? { ...src } : src) as T;
     const tenant = tenantOf(plan, src);
     const slots: Slot[] = [];
-    const out = collectSlots(plan.root, src, undefined, true, slots);
+    const out = collectSlots(plan.root, src, undefined, copy, slots);
     const n = slots.length;
     if (n === 0) return out as T;
 

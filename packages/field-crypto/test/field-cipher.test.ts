@@ -44,6 +44,26 @@ describe.each(backends)('FieldCipher with the %s backend', (_name, backend) => {
     expect(sealed).not.toBe(input);
   });
 
+  it('opens in place when asked (the caller owns the message): same values, the same objects, nothing sealed left', async () => {
+    const sealed = await cipher.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
+    const copied = await cipher.openMessage(REQUEST, structuredClone(sealed), { context: CONTEXT });
+    const owned = structuredClone(sealed);
+    const { card, items, customerAttributes, previousAddresses } = owned;
+    const opened = await cipher.openMessage(REQUEST, owned, { context: CONTEXT, inPlace: true });
+    expect(opened).toBe(owned);
+    expect(opened).toEqual(copied);
+    expect(opened).toEqual(exampleRequest());
+    expect(opened.card).toBe(card);
+    expect(opened.items).toBe(items);
+    expect(opened.items[0]).toBe(items[0]);
+    expect(opened.customerAttributes).toBe(customerAttributes);
+    expect(opened.previousAddresses).toBe(previousAddresses);
+    // Without the option the input stays sealed.
+    const input = structuredClone(sealed);
+    await cipher.openMessage(REQUEST, input, { context: CONTEXT });
+    expect(input).toEqual(sealed);
+  });
+
   it('seals every non-empty sensitive value as an envelope at its spec §3 path, under its ring', async () => {
     const sealed = await cipher.sealMessage(REQUEST, exampleRequest(), { context: CONTEXT });
     const expectOpens = (value: unknown, fieldPath: string, plaintext: Uint8Array, ring: 'default' | 'pci') => {

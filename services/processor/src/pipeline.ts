@@ -102,7 +102,8 @@ export class Pipeline {
     try {
       const context = replayContext(req.stamp);
       const sealedBy = new Map<string, string>();
-      const plain = await this.o.cipher.openMessage(method.requestType, msg, { context, onSender: (path, device) => sealedBy.set(path, device) });
+      // In place: the decoded request is this call's own (dropped on an error).
+      const plain = await this.o.cipher.openMessage(method.requestType, msg, { context, inPlace: true, onSender: (path, device) => sealedBy.set(path, device) });
       if (sealedBy.size > 0) this.o.logger.debug({ tenant, devices: [...new Set(sealedBy.values())] }, 'fields sealed by registered devices');
       this.o.metrics.opens.inc({ type: method.requestType });
       if (this.o.testProbe) await this.#probe(method, plain, req.stamp);

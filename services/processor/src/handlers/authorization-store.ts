@@ -79,7 +79,7 @@ export class AuthorizationStore {
     }
     if (!entry || entry.operation !== 'PUT') return undefined;
     const sealed = this.codec.decode(entry.value);
-    return cipher.openMessage(this.codec.typeName, sealed, { context: storageContext(sealed.requestId) });
+    return cipher.openMessage(this.codec.typeName, sealed, { context: storageContext(sealed.requestId), inPlace: true });
   }
 
   /**
