@@ -11,10 +11,12 @@
 // both, and every sample is assigned to the chunk that was running at its
 // timestamp (perf on CLOCK_MONOTONIC, the clock of process.hrtime).
 //
-// Prints CPU µs per request by process and variant, then per process the
-// functions of this repository, its dependencies and WASM (inclusive time:
-// the function and what it calls) whose cost grows most from plaintext to
-// encrypted; writes bench/results/e2e-profile.json. One process's garbage
+// Prints CPU µs per request by process and variant; per process what the
+// sampled instruction was doing (JS, WASM, GC, V8/Node runtime and builtins,
+// libc, kernel); the functions whose own (self) time grows most; and the
+// functions of this repository, its dependencies and WASM whose inclusive
+// time (the function and what it calls) grows most from plaintext to
+// encrypted. Writes bench/results/e2e-profile.json. One process's garbage
 // collection or a neighbour's burst can land in one variant's chunks: compare
 // a few runs before trusting a small difference.
 // Env: FLE_PROFILE_CONCURRENCY (64), FLE_PROFILE_REQUESTS (per variant, 6000),
@@ -45,6 +47,21 @@ interface Window {
   readonly variant: Variant;
   readonly startNs: bigint;
   readonly endNs: bigint;
+}
+
+/** What the sampled instruction was doing, from its symbol and the object it lives in. */
+type Category = 'gc' | 'kernel' | 'wasm' | 'js' | 'v8/node' | 'openssl' | 'libc' | 'other';
+const CATEGORIES: readonly Category[] = ['js', 'wasm', 'gc', 'v8/node', 'openssl', 'libc', 'kernel', 'other'];
+
+function categoryOf(sym: string, dso: string): Category {
+  if (dso.includes('kernel') || dso.startsWith('[vdso')) return 'kernel';
+  if (/wasm-function/.test(sym)) return 'wasm';
+  if (/libcrypto|libssl/.test(dso)) return 'openssl';
+  if (/libc[.-]|libm[.-]|libstdc|ld-linux|libpthread/.test(dso)) return 'libc';
+  if (/Heap::|Scavenge|MarkCompact|Sweep|Marking|Evacuat|GCTracer|Compactor|Marker|ObjectVisitor|SemiSpace|Collector|Allocat|Minor|Heap\b/.test(sym)) return 'gc';
+  if (/perf-\d+\.map/.test(dso) || /^(?:JS|LazyCompile|Function):/.test(sym)) return 'js';
+  if (dso.includes('node') || /^(?:Builtin|Bytecode|Handler|Stub|RegExp):/.test(sym)) return 'v8/node';
+  return 'other';
 }
 
 if (spawnSync('perf', ['--version']).status !== 0) {
@@ -104,6 +121,35 @@ try {
   }
   console.log(`${'all'.padEnd(12)} ${enc.toFixed(0).padStart(10)} ${plain.toFixed(0).padStart(10)} ${(enc - plain).toFixed(0).padStart(8)}   plaintext ÷ encrypted ${(plain / enc).toFixed(3)}`);
 
+  console.log('\nCPU µs per request by what the sampled frame was doing (encrypted / plaintext)');
+  console.log(`${'process'.padEnd(12)} ${CATEGORIES.map((c) => c.padStart(13)).join('')}`);
+  const categories: Record<string, Record<string, { encryptedUs: number; plaintextUs: number }>> = {};
+  for (const name of names.values()) {
+    const row: Record<string, { encryptedUs: number; plaintextUs: number }> = {};
+    for (const c of CATEGORIES) {
+      row[c] = {
+        encryptedUs: perRequest('encrypted', profile.encrypted.self.get(name)?.get(c) ?? 0),
+        plaintextUs: perRequest('plaintext', profile.plaintext.self.get(name)?.get(c) ?? 0),
+      };
+    }
+    categories[name] = row;
+    console.log(`${name.padEnd(12)} ${CATEGORIES.map((c) => `${row[c]!.encryptedUs.toFixed(0)}/${row[c]!.plaintextUs.toFixed(0)}`.padStart(13)).join('')}`);
+  }
+
+  const selfFunctions: Record<string, Array<{ fn: string; encryptedUs: number; plaintextUs: number }>> = {};
+  for (const name of names.values()) {
+    const e = profile.encrypted.leaves.get(name) ?? new Map<string, number>();
+    const p = profile.plaintext.leaves.get(name) ?? new Map<string, number>();
+    const rows = [...new Set([...e.keys(), ...p.keys()])]
+      .map((fn) => ({ fn, encryptedUs: perRequest('encrypted', e.get(fn) ?? 0), plaintextUs: perRequest('plaintext', p.get(fn) ?? 0) }))
+      .sort((a, b) => b.encryptedUs - b.plaintextUs - (a.encryptedUs - a.plaintextUs))
+      .slice(0, TOP);
+    selfFunctions[name] = rows;
+    if (rows.length === 0) continue;
+    console.log(`\n${name}: functions whose own (self) µs per request grew most (encrypted, plaintext, diff)`);
+    for (const r of rows) console.log(`  ${r.encryptedUs.toFixed(1).padStart(7)} ${r.plaintextUs.toFixed(1).padStart(7)} ${(r.encryptedUs - r.plaintextUs).toFixed(1).padStart(7)}  ${r.fn}`);
+  }
+
   const functions: Record<string, Array<{ fn: string; encryptedUs: number; plaintextUs: number }>> = {};
   for (const name of names.values()) {
     const e = profile.encrypted.inclusive.get(name) ?? new Map<string, number>();
@@ -119,7 +165,7 @@ try {
   }
   mkdirSync(join(here, 'results'), { recursive: true });
   const out = join(here, 'results', 'e2e-profile.json');
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, chunk: CHUNK, hz: HZ, requests, cpuUsPerRequest: { encrypted: enc, plaintext: plain }, functions }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, chunk: CHUNK, hz: HZ, requests, cpuUsPerRequest: { encrypted: enc, plaintext: plain }, categories, selfFunctions, functions }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
 } finally {
   await stack.stop();
@@ -131,20 +177,31 @@ interface VariantProfile {
   readonly total: Map<string, number>;
   /** Samples per process and function anywhere on the stack (counted once per sample). */
   readonly inclusive: Map<string, Map<string, number>>;
+  /** Samples per process and category of the sampled (leaf) frame. */
+  readonly self: Map<string, Map<Category, number>>;
+  /** Samples per process and sampled (leaf) function. */
+  readonly leaves: Map<string, Map<string, number>>;
 }
+
 
 /** Reads `perf script` and counts each sample of a named process under the variant whose window holds it. */
 async function attribute(data: string, windows: readonly Window[], names: ReadonlyMap<number, string>): Promise<Record<Variant, VariantProfile>> {
   const result: Record<Variant, VariantProfile> = {
-    encrypted: { total: new Map(), inclusive: new Map() },
-    plaintext: { total: new Map(), inclusive: new Map() },
+    encrypted: { total: new Map(), inclusive: new Map(), self: new Map(), leaves: new Map() },
+    plaintext: { total: new Map(), inclusive: new Map(), self: new Map(), leaves: new Map() },
   };
-  const script = spawn('perf', ['script', '-i', data, '-F', 'pid,time,ip,sym', '--ns'], { stdio: ['ignore', 'pipe', 'ignore'] });
-  let current: { profile: VariantProfile; name: string; frames: Set<string> } | undefined;
+  const script = spawn('perf', ['script', '-i', data, '-F', 'pid,time,ip,sym,dso', '--ns'], { stdio: ['ignore', 'pipe', 'ignore'] });
+  let current: { profile: VariantProfile; name: string; frames: Set<string>; leaf: Category | undefined; leafFn: string | undefined } | undefined;
   const flush = () => {
     if (!current) return;
-    const { profile, name, frames } = current;
+    const { profile, name, frames, leaf, leafFn } = current;
+    let leaves = profile.leaves.get(name);
+    if (!leaves) profile.leaves.set(name, (leaves = new Map()));
+    leaves.set(leafFn ?? '?', (leaves.get(leafFn ?? '?') ?? 0) + 1);
     profile.total.set(name, (profile.total.get(name) ?? 0) + 1);
+    let cats = profile.self.get(name);
+    if (!cats) profile.self.set(name, (cats = new Map()));
+    cats.set(leaf ?? 'other', (cats.get(leaf ?? 'other') ?? 0) + 1);
     let fns = profile.inclusive.get(name);
     if (!fns) profile.inclusive.set(name, (fns = new Map()));
     for (const f of frames) fns.set(f, (fns.get(f) ?? 0) + 1);
@@ -157,11 +214,18 @@ async function attribute(data: string, windows: readonly Window[], names: Readon
       const name = names.get(Number(header[1]));
       const t = BigInt(header[2]!) * 1_000_000_000n + BigInt(header[3]!.padEnd(9, '0').slice(0, 9));
       const w = windows.find((x) => x.startNs <= t && t <= x.endNs);
-      if (name && w) current = { profile: result[w.variant], name, frames: new Set() };
+      if (name && w) current = { profile: result[w.variant], name, frames: new Set(), leaf: undefined, leafFn: undefined };
       continue;
     }
-    const frame = /^\s+[0-9a-f]+ (.+)$/.exec(line);
-    if (frame && current) current.frames.add(symbolName(frame[1]!));
+    const frame = /^\s+[0-9a-f]+ (.+?)(?: \(([^()]*)\))?$/.exec(line);
+    if (frame && current) {
+      const fn = symbolName(frame[1]!);
+      if (current.leaf === undefined) {
+        current.leaf = categoryOf(frame[1]!, frame[2] ?? '');
+        current.leafFn = fn;
+      }
+      current.frames.add(fn);
+    }
   }
   flush();
   return result;
