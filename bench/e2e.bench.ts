@@ -112,6 +112,9 @@ const suite: BenchSuite = {
       `transport JetStream (stream FLE_REQUESTS, durable pull consumer, reply to the gateway's inbox), plus one cell over core NATS request-reply; mTLS on every hop; processor concurrency ${PROCESSOR_CONCURRENCY}; key cache TTL ${KEY_CACHE_TTL_MS / 1000} s (processor and client); log level warn`,
       `${ENVELOPES_PER_REQUEST} sensitive values per request (nested, repeated, map, oneof, bytes); matrix payload ${sizeLabel(MATRIX_PAYLOAD)} in biometric_template; ${ROUNDS} alternating rounds per cell`,
       `keystore fetches (audit log): ${Object.entries(fetchCheck.fetches).map(([k, n]) => `${k}=${n}/${fetchCheck.windows[k]}w`).join(', ')}; processor metric ${fetchCheck.processorMetric}, client stats ${fetchCheck.clientStats}`,
+      `95% bootstrap intervals of the median ratios (over the rounds; one run's uncertainty): ${[...cells, core]
+        .map((c) => `${c.label} thr ${c.throughputRatioCi.map((x) => x.toFixed(2)).join('-')}, p99 ${c.p99RatioCi.map((x) => x.toFixed(2)).join('-')}`)
+        .join('; ')}`,
       'throughput and p99 ratios = medians of per-round ratios (rounds alternate the variants); p50/p99 columns pool the whole cell; cpu µs = CPU time per request per process (client = the benchmark process); (cpu Nx) = plaintext ÷ encrypted CPU per request summed over the processes, a noise-robust cross-check of the throughput ratio',
     ];
     const detail = {

@@ -4,7 +4,7 @@
 // Per round and variant: latencies, throughput, CPU time and peak RSS of every
 // process of the pipeline (proc-stats.ts).
 import { PaymentServiceService, type AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { median } from '../lib.js';
+import { bootstrapMedianCi, median } from '../lib.js';
 import type { Transport } from '@fle/gateway';
 import type { E2eStack } from './e2e-stack.js';
 import { quantile, runLoad, sortedCopy } from './load.js';
@@ -42,8 +42,12 @@ export interface CellResult {
   readonly plaintext: VariantResult;
   /** Median over rounds of encrypted rps ÷ plaintext rps. */
   readonly throughputRatio: number;
+  /** 95% bootstrap interval of throughputRatio (over the rounds): how far one run's figure can be trusted. */
+  readonly throughputRatioCi: readonly [number, number];
   /** Median over rounds of encrypted p99 ÷ plaintext p99. */
   readonly p99Ratio: number;
+  /** 95% bootstrap interval of p99Ratio. */
+  readonly p99RatioCi: readonly [number, number];
   /** Pooled p99 encrypted ÷ pooled p99 plaintext (every request of the cell). */
   readonly pooledP99Ratio: number;
   readonly p50Ratio: number;
@@ -169,6 +173,8 @@ export class E2eRun {
     }
     const enc = acc.encrypted.result('encrypted');
     const plain = acc.plaintext.result('plaintext');
+    const throughputRatios = enc.roundRps.map((x, i) => x / plain.roundRps[i]!);
+    const p99Ratios = enc.roundP99Ms.map((x, i) => x / plain.roundP99Ms[i]!);
     return {
       label,
       transport,
@@ -176,8 +182,10 @@ export class E2eRun {
       payloadBytes,
       encrypted: enc,
       plaintext: plain,
-      throughputRatio: median(enc.roundRps.map((x, i) => x / plain.roundRps[i]!)),
-      p99Ratio: median(enc.roundP99Ms.map((x, i) => x / plain.roundP99Ms[i]!)),
+      throughputRatio: median(throughputRatios),
+      throughputRatioCi: bootstrapMedianCi(throughputRatios),
+      p99Ratio: median(p99Ratios),
+      p99RatioCi: bootstrapMedianCi(p99Ratios),
       pooledP99Ratio: enc.p99Ms / plain.p99Ms,
       p50Ratio: enc.p50Ms / plain.p50Ms,
       cpuThroughputRatio: cpuSum(plain) / cpuSum(enc),

@@ -24,17 +24,19 @@ const j = JSON.parse(readFileSync(file, 'utf8')) as Latest;
 const f0 = (n: number) => n.toFixed(0);
 const f1 = (n: number) => n.toFixed(1);
 const f2 = (n: number) => n.toFixed(2);
+/** A bootstrap interval, when the run recorded one (runs before it did not). */
+const ci = (r: readonly [number, number] | undefined) => (r ? `(${f2(r[0])}-${f2(r[1])})` : '');
 
 const cells = [...j.byConcurrency, ...j.byPayloadSize.filter((s) => !j.byConcurrency.some((c) => c.label === s.label)), j.coreNats];
 const transport = (c: CellResult) => (c.transport === 'jetstream' ? 'JetStream' : 'core NATS');
 const lines = [
   `Run ${j.date.slice(0, 16).replace('T', ' ')} UTC, ${j.machine}, load average ${f1(j.loadAverage.before.load1)} → ${f1(j.loadAverage.after.load1)}, ${f0(j.seconds)} s:`,
   '',
-  '| transport | concurrency | sensitive payload | plaintext req/s | encrypted req/s | throughput enc ÷ plain | p50 ms plain / enc | p99 ms plain / enc | p99 enc ÷ plain | CPU enc ÷ plain |',
+  '| transport | concurrency | sensitive payload | plaintext req/s | encrypted req/s | throughput enc ÷ plain (95% CI) | p50 ms plain / enc | p99 ms plain / enc | p99 enc ÷ plain (95% CI) | CPU enc ÷ plain |',
   '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...cells.map(
     (c) =>
-      `| ${transport(c)} | ${c.concurrency} | ${sizeLabel(c.payloadBytes)} | ${f0(c.plaintext.rps)} | ${f0(c.encrypted.rps)} | **${f2(c.throughputRatio)}×** | ${f1(c.plaintext.p50Ms)} / ${f1(c.encrypted.p50Ms)} | ${f1(c.plaintext.p99Ms)} / ${f1(c.encrypted.p99Ms)} | **${f2(c.p99Ratio)}×** | ${f2(1 / c.cpuThroughputRatio)}× |`,
+      `| ${transport(c)} | ${c.concurrency} | ${sizeLabel(c.payloadBytes)} | ${f0(c.plaintext.rps)} | ${f0(c.encrypted.rps)} | **${f2(c.throughputRatio)}×** ${ci(c.throughputRatioCi)} | ${f1(c.plaintext.p50Ms)} / ${f1(c.encrypted.p50Ms)} | ${f1(c.plaintext.p99Ms)} / ${f1(c.encrypted.p99Ms)} | **${f2(c.p99Ratio)}×** ${ci(c.p99RatioCi)} | ${f2(1 / c.cpuThroughputRatio)}× |`,
   ),
   '',
   ...j.targets.map((t) => `- ${t.pass ? 'PASS' : 'FAIL'} ${t.name}: ${f2(t.measured)}${t.unit} ${t.comparator} ${t.limit}${t.unit}`),
