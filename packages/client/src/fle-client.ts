@@ -15,6 +15,7 @@ import { FleCallError } from './errors.js';
 /** What the SDK needs from field-crypto's FieldCipher (structurally). */
 export interface MessageSealer {
   sealMessage<T extends object>(typeName: string, msg: T, opts: { context: string }): Promise<T>;
+  /** `inPlace`: the SDK owns `msg` (just decoded) and lets it be opened in place; a wrapper that keeps `msg` must copy it. */
   openMessage<T extends object>(typeName: string, msg: T, opts: { context: string; inPlace?: boolean }): Promise<T>;
 }
 

@@ -93,7 +93,8 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
       return out;
     },
     async openMessage(typeName, msg, opts) {
-      sealedResponse = msg as unknown as AuthorizeResponse;
+      // A copy: the SDK lets the response it decoded be opened in place (opts.inPlace).
+      sealedResponse = structuredClone(msg) as unknown as AuthorizeResponse;
       const t0 = performance.now();
       const out = await cipher.openMessage(typeName, msg, opts);
       timings.open += performance.now() - t0;
