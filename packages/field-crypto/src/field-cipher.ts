@@ -125,25 +125,20 @@ export class FieldCipher {
     // The steady state: every ring's primary is in the provider's cache. One
     // pass then checks, copies and seals (sealNode throws the type errors
     // usedRings would; no key is asked for either way).
-    const cached = this.#cachedPrimaries(plan, tenant);
-    if (cached !== undefined) return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, cached, opts)) as T;
-    // Otherwise, pass 1: which rings hold something to seal (type errors surface here, before any key is asked for).
     const ringCount = plan.rings.length;
+    let materials = new Array<KeyVersionMaterial | undefined>(ringCount);
+    if (this.#cachedPrimaries(plan, tenant, materials)) return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
+    // Otherwise, pass 1: which rings hold something to seal (type errors surface here, before any key is asked for).
     const used = new Array<boolean>(ringCount).fill(false);
     usedRings(plan.root, src, undefined, used);
-    // The primary of each ring in use: from the provider's cache when it has
-    // them all now (no turn of the event loop), else one primaryKey call per
-    // ring, concurrently (Promise.all: a failing ring never leaves another
-    // ring's rejection unhandled).
-    let materials = new Array<KeyVersionMaterial | undefined>(ringCount);
-    const keys = this.#keys;
+    // The primary of each ring in use: the cached ones found above (no turn of
+    // the event loop) when they cover every ring in use, else one primaryKey
+    // call per ring, concurrently (Promise.all: a failing ring never leaves
+    // another ring's rejection unhandled).
     let missing = false;
-    if (keys.cachedPrimaryKey !== undefined) {
-      for (let i = 0; i < ringCount && !missing; i++) {
-        if (used[i]) missing = (materials[i] = keys.cachedPrimaryKey({ tenant, ring: plan.rings[i]! })) === undefined;
-      }
-    } else {
-      missing = used.includes(true);
+    for (let i = 0; i < ringCount; i++) {
+      if (!used[i]) materials[i] = undefined; // an unused ring's key plays no part (nor its alg)
+      else if (materials[i] === undefined) missing = true;
     }
     if (missing) materials = await this.#primaryKeys(plan, tenant, used);
     // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
@@ -156,18 +151,20 @@ export class FieldCipher {
     return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
   }
 
-  /** The primary of every ring of the plan when the provider has them all cached (none an X25519 ring); else undefined. */
-  #cachedPrimaries(plan: MessagePlan, tenant: string): KeyVersionMaterial[] | undefined {
+  /**
+   * Fills `materials` with each ring's primary from the provider's cache
+   * (undefined where it has none); true when it had all of them and none is
+   * an X25519 ring, so the message seals in one pass.
+   */
+  #cachedPrimaries(plan: MessagePlan, tenant: string, materials: (KeyVersionMaterial | undefined)[]): boolean {
     const keys = this.#keys;
-    if (keys.cachedPrimaryKey === undefined) return undefined;
-    const ringCount = plan.rings.length;
-    const materials = new Array<KeyVersionMaterial>(ringCount);
-    for (let i = 0; i < ringCount; i++) {
-      const m = keys.cachedPrimaryKey({ tenant, ring: plan.rings[i]! });
-      if (m === undefined || isX25519Material(m)) return undefined;
-      materials[i] = m;
+    if (keys.cachedPrimaryKey === undefined) return false;
+    let all = true;
+    for (let i = 0; i < materials.length; i++) {
+      const m = (materials[i] = keys.cachedPrimaryKey({ tenant, ring: plan.rings[i]! }));
+      if (m === undefined || isX25519Material(m)) all = false;
     }
-    return materials;
+    return all;
   }
 
   #sealContext(plan: MessagePlan, tenant: string, materials: readonly (KeyVersionMaterial | undefined)[], opts: MessageCipherOptions | undefined): SealContext {
