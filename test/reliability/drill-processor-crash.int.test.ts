@@ -29,7 +29,9 @@ describe('drill: processor crashed inside the handler', () => {
     stack = await startReliabilityStack({
       transports: ['jetstream'],
       routeTimeoutMs: 25_000,
-      processor: { core: false, concurrency: 8, jetstream: { ackWaitMs: 1500, nakBaseMs: 100, nakMaxMs: 500, maxAttempts: 20 } },
+      // Each opened request waits 20 ms before its handler (test probe): a kill
+      // then lands with requests between "opened" and "stored" however fast the machine.
+      processor: { core: false, concurrency: 8, testProbeHoldMs: 20, jetstream: { ackWaitMs: 1500, nakBaseMs: 100, nakMaxMs: 500, maxAttempts: 20 } },
     });
     ledger = await AuthorizationLedger.open(await stack.connect('processor'));
   });

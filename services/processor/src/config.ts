@@ -80,8 +80,12 @@ export interface ProcessorConfig {
     readonly devices: readonly RegisteredDeviceConfig[];
     readonly requireForRegisteredTenants: boolean;
   };
-  /** Test only: append `{nonce, sha256}` of each opened request's protobuf bytes to this file. */
-  readonly testProbe?: { readonly openedDigestFile: string };
+  /**
+   * Test only: append `{nonce, sha256}` of each opened request's protobuf bytes
+   * to this file, then wait `holdMs` (default 0) before the handler, so a
+   * crash drill can reliably kill the process with requests inside the handler.
+   */
+  readonly testProbe?: { readonly openedDigestFile: string; readonly holdMs: number };
   readonly routes: readonly ProcessorRoute[];
 }
 
@@ -149,7 +153,9 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
         : [],
       requireForRegisteredTenants: h?.boolean('requireForRegisteredTenants', true) ?? true,
     },
-    testProbe: r.has('testProbe') ? { openedDigestFile: r.child('testProbe').path('openedDigestFile') } : undefined,
+    testProbe: r.has('testProbe')
+      ? { openedDigestFile: r.child('testProbe').path('openedDigestFile'), holdMs: r.child('testProbe').number('holdMs', 0, 0) }
+      : undefined,
     routes,
   };
 }

@@ -62,7 +62,7 @@ export interface PipelineOptions {
   readonly handlers: readonly BoundHandler[];
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
-  readonly testProbe?: { readonly openedDigestFile: string };
+  readonly testProbe?: { readonly openedDigestFile: string; readonly holdMs?: number };
 }
 
 export class Pipeline {
@@ -132,6 +132,8 @@ export class Pipeline {
   async #probe(method: RegisteredMethod, plain: unknown, stamp: ReplayStamp): Promise<void> {
     const bytes = method.def.requestSerialize(plain);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
-    await appendFile(this.o.testProbe!.openedDigestFile, `${JSON.stringify({ nonce: stamp.nonce, sha256 })}\n`);
+    const { openedDigestFile, holdMs } = this.o.testProbe!;
+    await appendFile(openedDigestFile, `${JSON.stringify({ nonce: stamp.nonce, sha256 })}\n`);
+    if (holdMs) await new Promise((r) => setTimeout(r, holdMs));
   }
 }

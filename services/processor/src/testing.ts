@@ -37,6 +37,8 @@ export interface ProcessorProcessOptions {
   readonly keyCacheGraceMs?: number;
   /** Record `{nonce, sha256}` of each opened request (see `digests()`). Default true. */
   readonly testProbe?: boolean;
+  /** With the probe: wait this long after writing a request's line, before its handler (crash drills). */
+  readonly testProbeHoldMs?: number;
   readonly logLevel?: string;
   /** The config's `hpke` section (envelope alg 3/4: X25519 implementation, registered devices). */
   readonly hpke?: { kem?: 'noble' | 'webcrypto'; devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>; requireForRegisteredTenants?: boolean };
@@ -66,7 +68,7 @@ export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: s
     replay: { windowMs: 60_000, store: 'nats', ...opts.replay },
     metrics: { listen: '127.0.0.1:0' },
     log: { level: opts.logLevel ?? 'info' },
-    ...(digestFile ? { testProbe: { openedDigestFile: digestFile } } : {}),
+    ...(digestFile ? { testProbe: { openedDigestFile: digestFile, ...(opts.testProbeHoldMs ? { holdMs: opts.testProbeHoldMs } : {}) } } : {}),
     ...(opts.hpke ? { hpke: opts.hpke } : {}),
     routes: opts.routes ?? [AUTHORIZE_ROUTE],
   };
