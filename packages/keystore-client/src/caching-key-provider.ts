@@ -4,7 +4,12 @@
 //
 // - TTL: an entry is served for `ttlMs` after its fetch started; then it is
 //   fetched again, so a promotion (new primary) or a disabled version reaches
-//   this process within the TTL.
+//   this process within the TTL (plus the refresh window below).
+// - Refresh window: a caller that finds an entry at most `refreshWindowMs`
+//   past its TTL is served it at once, and starts one background fetch that
+//   replaces it (or drops it: disabled, denied). So in the steady state no
+//   request waits for the keystore, and fetches stay one per TTL (a refresh
+//   starts only once the TTL is over). Past the window, callers wait as on a miss.
 // - Single-flight: concurrent misses for one key share one RPC; a version miss
 //   also waits for a running primary fetch of its ring (and the other way
 //   round), since either may return the wanted key. Under load that keeps the
@@ -29,6 +34,11 @@ export interface KeyCacheOptions {
   ttlMs?: number;
   /** How much longer a key is served while the keystore is unreachable. Default 300 000 ms. */
   graceMs?: number;
+  /**
+   * How long past its TTL an entry is still served while one background fetch
+   * refreshes it; 0: callers wait for the fetch. Default 5000 ms, at most `graceMs`.
+   */
+  refreshWindowMs?: number;
   /** How long "no such version/ring" is remembered. Default 1000 ms. */
   negativeTtlMs?: number;
   /** Backoff between fetch attempts after a keystore failure. Default 100 ms doubling to 2000 ms. */
@@ -46,6 +56,13 @@ interface Entry {
   fetched: FetchedKey;
   /** When the fetch started (conservative: the key's state is at least this fresh). */
   at: number;
+  /**
+   * A background refresh of this entry started, as the ring's primary or as
+   * its version (one entry can be both): at most one each, a failed one is not
+   * retried from the window.
+   */
+  refreshingPrimary?: boolean;
+  refreshingVersion?: boolean;
 }
 
 /** What is cached for one (tenant, ring): its primary and the versions seen. */
@@ -58,6 +75,7 @@ export class CachingKeyProvider implements KeyProvider {
   readonly #fetcher: KeyFetcher;
   readonly #ttl: number;
   readonly #grace: number;
+  readonly #refreshWindow: number;
   readonly #negativeTtl: number;
   readonly #backoffInitial: number;
   readonly #backoffMax: number;
@@ -81,6 +99,8 @@ export class CachingKeyProvider implements KeyProvider {
     this.#fetcher = fetcher;
     this.#ttl = positive(opts.ttlMs ?? 60_000, 'ttlMs');
     this.#grace = nonNegative(opts.graceMs ?? 300_000, 'graceMs');
+    // Never past TTL + grace: an unreachable keystore ends the serving there either way.
+    this.#refreshWindow = Math.min(nonNegative(opts.refreshWindowMs ?? 5000, 'refreshWindowMs'), this.#grace);
     this.#negativeTtl = nonNegative(opts.negativeTtlMs ?? 1000, 'negativeTtlMs');
     this.#backoffInitial = positive(opts.backoff?.initialMs ?? 100, 'backoff.initialMs');
     this.#backoffMax = Math.max(this.#backoffInitial, opts.backoff?.maxMs ?? 2000);
@@ -90,22 +110,51 @@ export class CachingKeyProvider implements KeyProvider {
 
   cachedPrimaryKey(ref: KeyRingRef): KeyVersionMaterial | undefined {
     const cached = this.#ring(ref)?.primary;
-    if (cached === undefined || this.#now() - cached.at >= this.#ttl) return undefined;
+    if (cached === undefined || !this.#usable(cached, ref, undefined)) return undefined;
     this.#metrics.hit();
     return cached.fetched.material;
   }
 
   cachedKeyVersion(ref: KeyRingRef, version: number): KeyVersionMaterial | undefined {
     const cached = this.#ring(ref)?.versions.get(version);
-    if (cached === undefined || this.#now() - cached.at >= this.#ttl) return undefined;
+    if (cached === undefined || !this.#usable(cached, ref, version)) return undefined;
     this.#metrics.hit();
     return cached.fetched.material;
+  }
+
+  /** Fresh, or within the refresh window (then a background refresh runs); false: the caller waits for a fetch. */
+  #usable(entry: Entry, ref: KeyRingRef, version: number | undefined): boolean {
+    const age = this.#now() - entry.at;
+    if (age < this.#ttl) return true;
+    if (age >= this.#ttl + this.#refreshWindow) return false;
+    if (!(version === undefined ? entry.refreshingPrimary : entry.refreshingVersion)) this.#refresh(entry, ref, version);
+    return true;
+  }
+
+  /**
+   * One background fetch of an entry in its refresh window (none while a
+   * fetch for its ring runs, or while backing off after a failure). Its outcome lands in the
+   * cache as a waited-for fetch's would (replaced, dropped when disabled or
+   * denied, backoff when unreachable); the error itself reaches the next caller that waits.
+   */
+  #refresh(entry: Entry, ref: KeyRingRef, version: number | undefined): void {
+    const rk = ringKey(ref);
+    // Any fetch for the ring may bring this key (a primary fetch also caches
+    // its version): one at a time keeps fetches at one per key version and TTL.
+    if ((this.#inflightByRing.get(rk)?.size ?? 0) > 0 || this.#now() < this.#retryAt) return;
+    if (version === undefined) entry.refreshingPrimary = true;
+    else entry.refreshingVersion = true;
+    this.#metrics.refreshStarted();
+    const flightKey = version === undefined ? `p|${rk}` : `v|${rk}|${version}`;
+    const fetch = version === undefined ? () => this.#fetcher.fetchPrimary(ref) : () => this.#fetcher.fetchVersion(ref, version);
+    this.#flight(ref, flightKey, fetch).catch((err: unknown) => this.#failed(ref, version, flightKey, err));
   }
 
   async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
     // Hit path first: no closure, no string.
     const cached = this.cachedPrimaryKey(ref);
     if (cached !== undefined) return cached;
+    this.#metrics.miss();
     const rk = ringKey(ref);
     return this.#get(ref, undefined, `p|${rk}`, () => this.#ring(ref)?.primary, () => this.#fetcher.fetchPrimary(ref));
   }
@@ -114,6 +163,7 @@ export class CachingKeyProvider implements KeyProvider {
     if (!Number.isInteger(version) || version < 1 || version > 0xffff_ffff) throw new UnknownKeyVersionError(ref.tenant, ref.ring, version);
     const cached = this.cachedKeyVersion(ref, version);
     if (cached !== undefined) return cached;
+    this.#metrics.miss();
     const rk = ringKey(ref);
     return this.#get(ref, version, `v|${rk}|${version}`, () => this.#ring(ref)?.versions.get(version), () =>
       this.#fetcher.fetchVersion(ref, version),
@@ -156,7 +206,6 @@ export class CachingKeyProvider implements KeyProvider {
     fetch: () => Promise<FetchedKey>,
   ): Promise<KeyVersionMaterial> {
     const now = this.#now();
-    this.#metrics.miss();
     const negativeUntil = this.#negative.get(flightKey);
     if (negativeUntil !== undefined) {
       if (negativeUntil > now) throw notFound(ref, version);
@@ -175,21 +224,33 @@ export class CachingKeyProvider implements KeyProvider {
     try {
       return (await this.#flight(ref, flightKey, fetch)).fetched.material;
     } catch (err) {
-      const failure = err instanceof FetchFailure ? err : new FetchFailure('failed', 'keystore fetch failed', { cause: err });
+      const failure = this.#failed(ref, version, flightKey, err);
       switch (failure.kind) {
         case 'unavailable':
           return this.#staleOr(ref, lookup, failure);
         case 'denied':
-          this.#forgetRing(ref);
           throw new KeystorePermissionDeniedError(ref.tenant, ref.ring, { cause: failure });
         case 'not-found':
-          this.#forgetVersion(ref, version);
-          if (this.#negativeTtl > 0) this.#remember(flightKey);
           throw notFound(ref, version, failure);
         default:
           throw new KeystoreResponseError(`keystore fetch for ${ref.tenant}/${ref.ring} failed: ${failure.message}`, { cause: failure });
       }
     }
+  }
+
+  /**
+   * What a failed fetch changes in the cache, whoever waited for it: denied
+   * drops the ring, not-found drops the key (and remembers it briefly).
+   * (Unreachable: #fetchAndStore already set the backoff.)
+   */
+  #failed(ref: KeyRingRef, version: number | undefined, flightKey: string, err: unknown): FetchFailure {
+    const failure = err instanceof FetchFailure ? err : new FetchFailure('failed', 'keystore fetch failed', { cause: err });
+    if (failure.kind === 'denied') this.#forgetRing(ref);
+    else if (failure.kind === 'not-found') {
+      this.#forgetVersion(ref, version);
+      if (this.#negativeTtl > 0) this.#remember(flightKey);
+    }
+    return failure;
   }
 
   /**

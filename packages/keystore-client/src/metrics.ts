@@ -4,12 +4,14 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { FetchFailureKind } from './fetcher.js';
 
 export interface KeyCacheStats {
-  /** Calls served from a fresh cache entry. */
+  /** Calls served from the cache without waiting: a fresh entry, or one in its refresh window. */
   hits: number;
   /** Calls that found no fresh entry (they fetched, joined a fetch, or were served stale). */
   misses: number;
   /** Misses served from an entry past its TTL (keystore unreachable, within TTL + grace). */
   staleServed: number;
+  /** Background refreshes started for entries in their refresh window (each is also one of `fetches`). */
+  backgroundRefreshes: number;
   /** RPCs made to the keystore. */
   fetches: number;
   fetchErrors: number;
@@ -25,13 +27,14 @@ export class KeyCacheMetrics {
     hits: 0,
     misses: 0,
     staleServed: 0,
+    backgroundRefreshes: 0,
     fetches: 0,
     fetchErrors: 0,
     fetchLatencyMs: { count: 0, totalMs: 0, maxMs: 0 },
     fetchesByVersion: {},
   };
   readonly #prom:
-    | { hits: Counter; misses: Counter; stale: Counter; fetches: Counter<'outcome'>; latency: Histogram<'outcome'> }
+    | { hits: Counter; misses: Counter; stale: Counter; refreshes: Counter; fetches: Counter<'outcome'>; latency: Histogram<'outcome'> }
     | undefined;
 
   constructor(registry?: Registry) {
@@ -39,9 +42,10 @@ export class KeyCacheMetrics {
     const counter = <L extends string>(name: string, help: string, labelNames: L[] = []): Counter<L> =>
       (registry.getSingleMetric(name) as Counter<L> | undefined) ?? new Counter<L>({ name, help, labelNames, registers: [registry] });
     this.#prom = {
-      hits: counter('fle_keystore_client_cache_hits_total', 'Key lookups served from a fresh cache entry'),
+      hits: counter('fle_keystore_client_cache_hits_total', 'Key lookups served from the cache without waiting (fresh, or refreshing in the background)'),
       misses: counter('fle_keystore_client_cache_misses_total', 'Key lookups without a fresh cache entry'),
       stale: counter('fle_keystore_client_stale_served_total', 'Key lookups served past TTL while the keystore was unreachable'),
+      refreshes: counter('fle_keystore_client_background_refreshes_total', 'Background refetches of keys served in their refresh window'),
       fetches: counter('fle_keystore_client_fetches_total', 'RPCs to the keystore by outcome', ['outcome']),
       latency:
         (registry.getSingleMetric('fle_keystore_client_fetch_duration_seconds') as Histogram<'outcome'> | undefined) ??
@@ -68,6 +72,11 @@ export class KeyCacheMetrics {
   staleServed(): void {
     this.#stats.staleServed++;
     this.#prom?.stale.inc();
+  }
+
+  refreshStarted(): void {
+    this.#stats.backgroundRefreshes++;
+    this.#prom?.refreshes.inc();
   }
 
   fetched(outcome: FetchOutcome, ms: number, versionKey?: string): void {

@@ -43,12 +43,14 @@ class FakeKeystore implements KeyFetcher {
   close(): void {}
 }
 
-function setup(opts: { ttlMs?: number; graceMs?: number; negativeTtlMs?: number; registry?: Registry } = {}) {
+/** Without a refresh window unless asked for: the TTL rules alone (the window's own tests below). */
+function setup(opts: { ttlMs?: number; graceMs?: number; refreshWindowMs?: number; negativeTtlMs?: number; registry?: Registry } = {}) {
   const ks = new FakeKeystore();
   const clock = { t: 1_000_000 };
   const provider = new CachingKeyProvider(ks, {
     ttlMs: opts.ttlMs ?? 1000,
     graceMs: opts.graceMs ?? 5000,
+    refreshWindowMs: opts.refreshWindowMs ?? 0,
     negativeTtlMs: opts.negativeTtlMs ?? 200,
     backoff: { initialMs: 100, maxMs: 400 },
     now: () => clock.t,
@@ -252,5 +254,153 @@ describe('CachingKeyProvider', () => {
     expect(text).toMatch(/fle_keystore_client_fetch_duration_seconds_count\{outcome="ok"\} 1/);
     // a second provider on the same registry shares the metrics instead of failing
     expect(() => setup({ registry })).not.toThrow();
+  });
+  describe('refresh window (serve while refreshing in the background)', () => {
+    /** Lets a background fetch (and what follows it) run. */
+    const settle = () => new Promise((r) => setTimeout(r, 0));
+
+    it('defaults to 5 s: a key past its TTL is served at once while one background fetch replaces it', async () => {
+      const ks = new FakeKeystore();
+      const clock = { t: 1_000_000 };
+      const provider = new CachingKeyProvider(ks, { ttlMs: 1000, now: () => clock.t });
+      const first = await provider.primaryKey(ref);
+      clock.t += 1000; // TTL over, inside the default window
+      let release!: () => void;
+      ks.gate = new Promise<void>((r) => (release = r));
+      // Many callers meanwhile: all served without waiting, one RPC between them.
+      for (let i = 0; i < 50; i++) {
+        expect(provider.cachedPrimaryKey(ref)).toBe(first);
+        expect(provider.cachedKeyVersion(ref, 1)).toBe(first);
+      }
+      expect(await provider.primaryKey(ref)).toBe(first);
+      expect(ks.calls).toEqual(['primary', 'primary']);
+      release();
+      ks.gate = undefined;
+      await settle();
+      // The refreshed entry is fresh for a whole TTL from its fetch: no RPC until then.
+      const refreshed = provider.cachedPrimaryKey(ref)!;
+      expect(refreshed.version).toBe(1);
+      expect(refreshed).not.toBe(first);
+      clock.t += 999;
+      expect(provider.cachedPrimaryKey(ref)).toBe(refreshed);
+      expect(ks.calls).toEqual(['primary', 'primary']);
+      expect(provider.stats()).toMatchObject({ misses: 1, backgroundRefreshes: 1, fetches: 2 });
+    });
+
+    it('past the window callers wait for the fetch, as on a miss', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, refreshWindowMs: 500 });
+      await provider.primaryKey(ref);
+      clock.t += 1500;
+      expect(provider.cachedPrimaryKey(ref)).toBeUndefined();
+      expect(provider.cachedKeyVersion(ref, 1)).toBeUndefined();
+      expect(ks.calls).toEqual(['primary']);
+      expect((await provider.primaryKey(ref)).version).toBe(1);
+      expect(ks.calls).toEqual(['primary', 'primary']);
+      expect(provider.stats().backgroundRefreshes).toBe(0);
+    });
+
+    it('a promotion reaches sealing through the refresh: the old primary is served only until the refresh lands', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, refreshWindowMs: 500 });
+      await provider.primaryKey(ref);
+      ks.states = new Map([
+        [1, 'decrypt-only'],
+        [2, 'primary'],
+      ]);
+      clock.t += 1000;
+      expect(provider.cachedPrimaryKey(ref)!.version).toBe(1);
+      await settle();
+      expect(provider.cachedPrimaryKey(ref)!.version).toBe(2);
+      // The old version still opens what was sealed under it (its own entry, refreshed in turn).
+      expect(provider.cachedKeyVersion(ref, 1)!.version).toBe(1);
+      await settle();
+      expect(ks.calls).toEqual(['primary', 'primary', 'v1']);
+    });
+
+    it('a version disabled meanwhile is dropped by the refresh: the next open is UNKNOWN_KEY_VERSION', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, refreshWindowMs: 500 });
+      ks.states = new Map([
+        [1, 'decrypt-only'],
+        [2, 'primary'],
+      ]);
+      await provider.keyVersion(ref, 1);
+      ks.states.set(1, 'disabled');
+      clock.t += 1000;
+      expect(provider.cachedKeyVersion(ref, 1)!.version).toBe(1); // served while the refresh runs
+      await settle();
+      expect(provider.cachedKeyVersion(ref, 1)).toBeUndefined();
+      await expect(provider.keyVersion(ref, 1)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+      expect(ks.calls).toEqual(['v1', 'v1']); // the "no such version" answer is remembered: no third RPC
+    });
+
+    it('PERMISSION_DENIED on a refresh drops the ring: the next caller gets the typed error', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, refreshWindowMs: 500 });
+      await provider.primaryKey(ref);
+      ks.denied = true;
+      clock.t += 1000;
+      expect(provider.cachedPrimaryKey(ref)).toBeDefined();
+      await settle();
+      expect(provider.cachedPrimaryKey(ref)).toBeUndefined();
+      expect(provider.cachedKeyVersion(ref, 1)).toBeUndefined();
+      await expect(provider.primaryKey(ref)).rejects.toBeInstanceOf(KeystorePermissionDeniedError);
+    });
+
+    it('a failed refresh is not retried from the window; an unreachable keystore then falls back to the grace rules', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, graceMs: 2000, refreshWindowMs: 500 });
+      await provider.primaryKey(ref);
+      let failures = 0;
+      ks.fetchPrimary = async () => {
+        ks.calls.push('primary');
+        failures++;
+        throw new FetchFailure('failed', 'INTERNAL: oops');
+      };
+      clock.t += 1000;
+      for (let i = 0; i < 20; i++) {
+        expect(provider.cachedPrimaryKey(ref)!.version).toBe(1);
+        await settle();
+      }
+      expect(failures).toBe(1);
+      // Unreachable: the refresh sets the backoff, callers past the window get the stale key within grace.
+      const down = setup({ ttlMs: 1000, graceMs: 2000, refreshWindowMs: 50 });
+      await down.provider.primaryKey(ref);
+      down.ks.down = true;
+      down.clock.t += 1000;
+      expect(down.provider.cachedPrimaryKey(ref)!.version).toBe(1);
+      await settle();
+      down.clock.t += 60; // past the window, within grace; still backing off (100 ms): no RPC
+      expect(down.provider.cachedPrimaryKey(ref)).toBeUndefined();
+      expect((await down.provider.primaryKey(ref)).version).toBe(1);
+      expect(down.ks.calls).toEqual(['primary', 'primary']);
+      expect(down.provider.stats()).toMatchObject({ backgroundRefreshes: 1, staleServed: 1, fetchErrors: 1 });
+    });
+
+    it('never serves past TTL + grace: the window is clamped to the grace', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, graceMs: 300, refreshWindowMs: 5000 });
+      await provider.primaryKey(ref);
+      ks.down = true;
+      clock.t += 1000;
+      expect(provider.cachedPrimaryKey(ref)).toBeDefined();
+      await settle();
+      clock.t += 300; // TTL + grace: nothing is served any more
+      expect(provider.cachedPrimaryKey(ref)).toBeUndefined();
+      await expect(provider.primaryKey(ref)).rejects.toBeInstanceOf(KeystoreUnavailableError);
+    });
+
+    it('keeps fetches at one per key version and TTL when sealing and opening use the same key', async () => {
+      const { ks, clock, provider } = setup({ ttlMs: 1000, refreshWindowMs: 500 });
+      await provider.primaryKey(ref); // also caches version 1 (same fetch)
+      for (let period = 1; period <= 5; period++) {
+        clock.t += 1000;
+        // Open (version 1) and seal (primary) of one request, both past the TTL.
+        expect(provider.cachedKeyVersion(ref, 1)!.version).toBe(1);
+        expect(provider.cachedPrimaryKey(ref)!.version).toBe(1);
+        await settle();
+        for (let i = 0; i < 10; i++) {
+          expect(provider.cachedKeyVersion(ref, 1)).toBeDefined();
+          expect(provider.cachedPrimaryKey(ref)).toBeDefined();
+        }
+        expect(ks.calls.length).toBe(1 + period);
+      }
+      expect(provider.stats().fetchesByVersion).toEqual({ 'acme/default/1': 6 });
+    });
   });
 });

@@ -12,6 +12,7 @@
 //     tls: { ca: certs/ca.pem, cert: certs/processor.pem, key: certs/processor-key.pem }
 //     identity: spiffe://fle.local/keystore
 //     cacheTtlMs: 60000        # optional; cacheGraceMs: 300000 (served while the keystore is down)
+//     cacheRefreshWindowMs: 5000   # optional; past its TTL a key is served this long while refetched in the background (0: wait)
 //   core: { enabled: true, queueGroup: fle-processor }
 //   jetstream: { enabled: true, durable: fle-processor, maxAttempts: 10, ackWaitMs: 30000, nakBaseMs: 500, nakMaxMs: 30000 }
 //   concurrency: 32
@@ -57,6 +58,8 @@ export interface ProcessorConfig {
     readonly cacheTtlMs?: number;
     /** How much longer cached keys serve while the keystore is unreachable (keystore-client `graceMs`). */
     readonly cacheGraceMs?: number;
+    /** How long past its TTL a key is served while refetched in the background (keystore-client `refreshWindowMs`). */
+    readonly cacheRefreshWindowMs?: number;
   };
   readonly core: { readonly enabled: boolean; readonly queueGroup: string };
   readonly jetstream: {
@@ -126,6 +129,7 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
           identity: k.string('identity', 'spiffe://fle.local/keystore'),
           cacheTtlMs: k.has('cacheTtlMs') ? k.number('cacheTtlMs') : undefined,
           cacheGraceMs: k.has('cacheGraceMs') ? k.number('cacheGraceMs') : undefined,
+          cacheRefreshWindowMs: k.has('cacheRefreshWindowMs') ? k.number('cacheRefreshWindowMs') : undefined,
         }
       : undefined,
     core: { enabled: core?.boolean('enabled', true) ?? true, queueGroup: core?.string('queueGroup', 'fle-processor') ?? 'fle-processor' },

@@ -20,6 +20,7 @@ async function main(): Promise<void> {
     registry: metrics.registry,
     ...(config.keystore.cacheTtlMs === undefined ? {} : { ttlMs: config.keystore.cacheTtlMs }),
     ...(config.keystore.cacheGraceMs === undefined ? {} : { graceMs: config.keystore.cacheGraceMs }),
+    ...(config.keystore.cacheRefreshWindowMs === undefined ? {} : { refreshWindowMs: config.keystore.cacheRefreshWindowMs }),
   });
   const proc = await startProcessor(config, { logger: log, keys, metrics });
   if (config.portsFile) await writePortsFile(config.portsFile, { grpc: proc.grpcPort ?? 0, metrics: proc.metricsPort ?? 0, pid: process.pid });
