@@ -44,7 +44,14 @@ const CONCURRENCIES = [1, 16, 64] as const;
 const MATRIX_PAYLOAD = 1024;
 const SWEEP_PAYLOADS = [16, 1024, 16 * 1024] as const;
 const SWEEP_CONCURRENCY = 16;
-const ROUNDS = 20;
+/**
+ * Alternating rounds per cell: many short rounds, so each encrypted batch has
+ * a plaintext batch close by in time (this box's load changes second to
+ * second) and a medians' interval of about ±0.02 (at c=1 a round is ~0.25 s).
+ */
+function roundsFor(concurrency: number): number {
+  return concurrency === 1 ? 60 : 40;
+}
 const MAIN_TRANSPORT: Transport = 'jetstream';
 const CORE_TRANSPORT: Transport = 'nats';
 const TENANTS = ['t0', 't1', 't2', 't3'];
@@ -54,10 +61,17 @@ const POOL = 64; // distinct requests per payload size, sent round robin
 const MIN_THROUGHPUT_RATIO = 0.9;
 const MAX_P99_RATIO = 1.15;
 
-/** Requests per variant in a cell (a multiple of ROUNDS). */
+/** Requests per variant in a cell of the matrix (a multiple of its rounds): 50 to 600 per round, ~25 s per variant. */
 function requestsFor(concurrency: number): number {
-  const base = concurrency === 1 ? 1000 : concurrency === 16 ? 5000 : 7000;
-  return Math.max(ROUNDS, Math.round((base * SCALE) / ROUNDS) * ROUNDS);
+  const base = concurrency === 1 ? 3000 : concurrency === 16 ? 16000 : 24000;
+  const rounds = roundsFor(concurrency);
+  return Math.max(rounds, Math.round((base * SCALE) / rounds) * rounds);
+}
+
+/** The field-size sweep's other sizes (no target of their own): a third of a matrix cell. */
+function sweepRequests(): number {
+  const rounds = roundsFor(SWEEP_CONCURRENCY);
+  return Math.max(rounds, Math.round(requestsFor(SWEEP_CONCURRENCY) / 3 / rounds) * rounds);
 }
 
 const suite: BenchSuite = {
@@ -72,7 +86,7 @@ const suite: BenchSuite = {
     let fetchCheck: FetchCheck;
     const js = 'JetStream';
     try {
-      const run = new E2eRun(stack, { tenants: TENANTS, pool: POOL, rounds: ROUNDS });
+      const run = new E2eRun(stack, { tenants: TENANTS, pool: POOL, rounds: roundsFor(SWEEP_CONCURRENCY) });
       const warm = Math.round(300 * Math.max(SCALE, 0.3));
       await run.warmUp([
         ...SWEEP_PAYLOADS.map((payloadBytes) => ({ transport: MAIN_TRANSPORT, payloadBytes, requests: warm, concurrency: SWEEP_CONCURRENCY })),
@@ -80,12 +94,12 @@ const suite: BenchSuite = {
         { transport: CORE_TRANSPORT, payloadBytes: MATRIX_PAYLOAD, requests: warm, concurrency: SWEEP_CONCURRENCY },
       ]);
       cells = [];
-      for (const c of CONCURRENCIES) cells.push(await run.cell(`${js} c=${c} ${sizeLabel(MATRIX_PAYLOAD)}`, MAIN_TRANSPORT, c, MATRIX_PAYLOAD, requestsFor(c)));
+      for (const c of CONCURRENCIES) cells.push(await run.cell(`${js} c=${c} ${sizeLabel(MATRIX_PAYLOAD)}`, MAIN_TRANSPORT, c, MATRIX_PAYLOAD, requestsFor(c), roundsFor(c)));
       sweep = [];
       for (const p of SWEEP_PAYLOADS) {
         // The matrix cell at the sweep's concurrency already measured its payload size.
         const same = cells.find((c) => c.concurrency === SWEEP_CONCURRENCY && c.payloadBytes === p);
-        sweep.push(same ?? (await run.cell(`${js} c=${SWEEP_CONCURRENCY} ${sizeLabel(p)}`, MAIN_TRANSPORT, SWEEP_CONCURRENCY, p, requestsFor(SWEEP_CONCURRENCY))));
+        sweep.push(same ?? (await run.cell(`${js} c=${SWEEP_CONCURRENCY} ${sizeLabel(p)}`, MAIN_TRANSPORT, SWEEP_CONCURRENCY, p, sweepRequests())));
       }
       core = await run.cell(`core NATS c=${SWEEP_CONCURRENCY} ${sizeLabel(MATRIX_PAYLOAD)}`, CORE_TRANSPORT, SWEEP_CONCURRENCY, MATRIX_PAYLOAD, requestsFor(SWEEP_CONCURRENCY));
       fetchCheck = await checkFetches(stack, Date.now(), KEY_CACHE_TTL_MS);
@@ -110,17 +124,17 @@ const suite: BenchSuite = {
     const notes = [
       `${machine}; load average (1 min) ${loadBefore.load1.toFixed(2)} before, ${loadAfter.load1.toFixed(2)} after`,
       `transport JetStream (stream FLE_REQUESTS, durable pull consumer, reply to the gateway's inbox), plus one cell over core NATS request-reply; mTLS on every hop; processor concurrency ${PROCESSOR_CONCURRENCY}; key cache TTL ${KEY_CACHE_TTL_MS / 1000} s (processor and client); log level warn`,
-      `${ENVELOPES_PER_REQUEST} sensitive values per request (nested, repeated, map, oneof, bytes); matrix payload ${sizeLabel(MATRIX_PAYLOAD)} in biometric_template; ${ROUNDS} alternating rounds per cell`,
+      `${ENVELOPES_PER_REQUEST} sensitive values per request (nested, repeated, map, oneof, bytes); matrix payload ${sizeLabel(MATRIX_PAYLOAD)} in biometric_template; ${CONCURRENCIES.map((c) => `${roundsFor(c)} alternating rounds of ${requestsFor(c) / roundsFor(c)} requests per variant at c=${c}`).join(', ')}; sweep sizes other than ${sizeLabel(MATRIX_PAYLOAD)}: ${sweepRequests()} requests per variant`,
       `keystore fetches (audit log): ${Object.entries(fetchCheck.fetches).map(([k, n]) => `${k}=${n}/${fetchCheck.windows[k]}w`).join(', ')}; processor metric ${fetchCheck.processorMetric}, client stats ${fetchCheck.clientStats}`,
-      `95% bootstrap intervals of the median ratios (over the rounds; one run's uncertainty): ${[...cells, core]
+      `95% bootstrap intervals (resampling rounds; one run's uncertainty): ${[...cells, core]
         .map((c) => `${c.label} thr ${c.throughputRatioCi.map((x) => x.toFixed(2)).join('-')}, p99 ${c.p99RatioCi.map((x) => x.toFixed(2)).join('-')}`)
         .join('; ')}`,
-      'throughput and p99 ratios = medians of per-round ratios (rounds alternate the variants); p50/p99 columns pool the whole cell; cpu µs = CPU time per request per process (client = the benchmark process); (cpu Nx) = plaintext ÷ encrypted CPU per request summed over the processes, a noise-robust cross-check of the throughput ratio',
+      'throughput ratio = median of per-round ratios (rounds alternate the variants); p99 ratio = p99 of every request of the cell, encrypted ÷ plaintext (a round is too small for a p99 of its own; the per-round median is shown beside it); p50/p99 columns pool the whole cell; cpu µs = CPU time per request per process (client = the benchmark process); (cpu Nx) = plaintext ÷ encrypted CPU per request summed over the processes, a noise-robust cross-check of the throughput ratio',
     ];
     const detail = {
       machine,
       loadAverage: { before: loadBefore, after: loadAfter },
-      config: { scale: SCALE, rounds: ROUNDS, tenants: TENANTS.length, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transports: { main: MAIN_TRANSPORT, core: CORE_TRANSPORT }, envelopesPerRequest: ENVELOPES_PER_REQUEST },
+      config: { scale: SCALE, rounds: Object.fromEntries(CONCURRENCIES.map((c) => [c, roundsFor(c)])), tenants: TENANTS.length, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transports: { main: MAIN_TRANSPORT, core: CORE_TRANSPORT }, envelopesPerRequest: ENVELOPES_PER_REQUEST },
       byConcurrency: cells,
       byPayloadSize: sweep,
       coreNats: core,

@@ -61,7 +61,26 @@ export function median(xs: readonly number[]): number {
  * replacement. Seeded (mulberry32), so a report can be reproduced from its data.
  */
 export function bootstrapMedianCi(xs: readonly number[], level = 0.95, resamples = 4000, seed = 1): [number, number] {
-  if (xs.length === 0) return [NaN, NaN];
+  const sample = new Array<number>(xs.length);
+  return bootstrapCi(
+    xs.length,
+    (pick) => {
+      for (let i = 0; i < pick.length; i++) sample[i] = xs[pick[i]!]!;
+      return median(sample);
+    },
+    level,
+    resamples,
+    seed,
+  );
+}
+
+/**
+ * A percentile bootstrap confidence interval of any statistic of `n` units
+ * (rounds of a benchmark): `statistic` gets the indexes of one resample (drawn
+ * with replacement, n of them) and returns its value. Seeded (mulberry32).
+ */
+export function bootstrapCi(n: number, statistic: (pick: Int32Array) => number, level = 0.95, resamples = 4000, seed = 1): [number, number] {
+  if (n === 0) return [NaN, NaN];
   let state = seed >>> 0;
   const random = (): number => {
     state = (state + 0x6d2b79f5) >>> 0;
@@ -70,16 +89,42 @@ export function bootstrapMedianCi(xs: readonly number[], level = 0.95, resamples
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
   };
-  const n = xs.length;
-  const sample = new Array<number>(n);
-  const medians = new Float64Array(resamples);
+  const pick = new Int32Array(n);
+  const values = new Float64Array(resamples);
   for (let r = 0; r < resamples; r++) {
-    for (let i = 0; i < n; i++) sample[i] = xs[Math.floor(random() * n)]!;
-    medians[r] = median(sample);
+    for (let i = 0; i < n; i++) pick[i] = Math.floor(random() * n);
+    values[r] = statistic(pick);
   }
-  medians.sort();
+  values.sort();
   const tail = (1 - level) / 2;
-  return [medians[Math.floor(tail * (resamples - 1))]!, medians[Math.ceil((1 - tail) * (resamples - 1))]!];
+  return [values[Math.floor(tail * (resamples - 1))]!, values[Math.ceil((1 - tail) * (resamples - 1))]!];
+}
+
+/**
+ * The q-quantile (nearest rank, as load.ts `quantile`) of the union of the
+ * rounds `pick` names (each round sorted ascending; a round may be named
+ * more than once). Only the top of each round can hold a high quantile, so
+ * only that much of each is gathered and sorted.
+ */
+export function pooledQuantile(rounds: readonly Float64Array[], pick: ArrayLike<number>, q: number): number {
+  let n = 0;
+  for (let i = 0; i < pick.length; i++) n += rounds[pick[i]!]!.length;
+  if (n === 0) return NaN;
+  const rank = Math.min(n - 1, Math.max(0, Math.ceil(q * n) - 1));
+  const fromTop = n - 1 - rank; // 0 = the largest
+  const k = fromTop + 1;
+  let size = 0;
+  for (let i = 0; i < pick.length; i++) size += Math.min(k, rounds[pick[i]!]!.length);
+  const top = new Float64Array(size);
+  let o = 0;
+  for (let i = 0; i < pick.length; i++) {
+    const round = rounds[pick[i]!]!;
+    const from = Math.max(0, round.length - k);
+    top.set(round.subarray(from), o);
+    o += round.length - from;
+  }
+  top.sort();
+  return top[top.length - 1 - fromTop]!;
 }
 
 function isPromise(v: unknown): v is Promise<unknown> {

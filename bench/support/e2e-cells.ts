@@ -4,7 +4,7 @@
 // Per round and variant: latencies, throughput, CPU time and peak RSS of every
 // process of the pipeline (proc-stats.ts).
 import { PaymentServiceService, type AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { bootstrapMedianCi, median } from '../lib.js';
+import { bootstrapCi, bootstrapMedianCi, median, pooledQuantile } from '../lib.js';
 import type { Transport } from '@fle/gateway';
 import type { E2eStack } from './e2e-stack.js';
 import { quantile, runLoad, sortedCopy } from './load.js';
@@ -44,12 +44,17 @@ export interface CellResult {
   readonly throughputRatio: number;
   /** 95% bootstrap interval of throughputRatio (over the rounds): how far one run's figure can be trusted. */
   readonly throughputRatioCi: readonly [number, number];
-  /** Median over rounds of encrypted p99 ÷ plaintext p99. */
+  /**
+   * p99 of every encrypted request of the cell ÷ p99 of every plaintext one.
+   * Pooled: a round holds too few requests for its own p99 (at c=1, 50: its
+   * p99 is its largest value, i.e. whichever round caught a GC pause or a
+   * neighbour's burst); the alternating rounds spread such events over both variants.
+   */
   readonly p99Ratio: number;
-  /** 95% bootstrap interval of p99Ratio. */
+  /** 95% bootstrap interval of p99Ratio, resampling rounds (both variants' batches of a round together). */
   readonly p99RatioCi: readonly [number, number];
-  /** Pooled p99 encrypted ÷ pooled p99 plaintext (every request of the cell). */
-  readonly pooledP99Ratio: number;
+  /** Median over rounds of encrypted p99 ÷ plaintext p99 of the round (for comparison only; see p99Ratio). */
+  readonly roundP99Ratio: number;
   readonly p50Ratio: number;
   /**
    * Plaintext ÷ encrypted CPU time per request, summed over every process:
@@ -62,6 +67,7 @@ export interface CellResult {
 const cpuSum = (v: VariantResult) => Object.values(v.cpuUsPerRequest).reduce((a, b) => a + b, 0);
 
 class Accumulator {
+  /** Latencies of each round, sorted ascending. */
   readonly latencies: Float64Array[] = [];
   ms = 0;
   count = 0;
@@ -144,9 +150,8 @@ export class E2eRun {
     for (const w of plan) for (const v of VARIANTS) await runLoad(this.#caller(w.transport, v, w.payloadBytes), w.requests, w.concurrency);
   }
 
-  /** `requests` per variant, split evenly over the rounds. */
-  async cell(label: string, transport: Transport, concurrency: number, payloadBytes: number, requests: number): Promise<CellResult> {
-    const { rounds } = this.opts;
+  /** `requests` per variant, split evenly over the rounds (default: the run's). */
+  async cell(label: string, transport: Transport, concurrency: number, payloadBytes: number, requests: number, rounds = this.opts.rounds): Promise<CellResult> {
     const pids = this.#pids(transport);
     const perRound = Math.max(1, Math.round(requests / rounds));
     const acc: Record<Variant, Accumulator> = { encrypted: new Accumulator(), plaintext: new Accumulator() };
@@ -162,13 +167,14 @@ export class E2eRun {
           a.cpuMs[p.name] = (a.cpuMs[p.name] ?? 0) + cpuMs(p.pid) - before[i]!;
           a.peak[p.name] = Math.max(a.peak[p.name] ?? 0, peakRssMiB(p.pid));
         });
-        a.latencies.push(res.latenciesMs);
+        const sorted = sortedCopy(res.latenciesMs);
+        a.latencies.push(sorted);
         a.ms += res.ms;
         a.count += res.count;
         a.errors += res.errors;
         for (const [k, n] of Object.entries(res.errorCodes)) a.errorCodes[k] = (a.errorCodes[k] ?? 0) + n;
         a.roundRps.push((res.count / res.ms) * 1000);
-        a.roundP99Ms.push(quantile(sortedCopy(res.latenciesMs), 0.99));
+        a.roundP99Ms.push(quantile(sorted, 0.99));
       }
     }
     const enc = acc.encrypted.result('encrypted');
@@ -184,9 +190,9 @@ export class E2eRun {
       plaintext: plain,
       throughputRatio: median(throughputRatios),
       throughputRatioCi: bootstrapMedianCi(throughputRatios),
-      p99Ratio: median(p99Ratios),
-      p99RatioCi: bootstrapMedianCi(p99Ratios),
-      pooledP99Ratio: enc.p99Ms / plain.p99Ms,
+      p99Ratio: enc.p99Ms / plain.p99Ms,
+      p99RatioCi: bootstrapCi(rounds, (pick) => pooledQuantile(acc.encrypted.latencies, pick, 0.99) / pooledQuantile(acc.plaintext.latencies, pick, 0.99), 0.95, 1000),
+      roundP99Ratio: median(p99Ratios),
       p50Ratio: enc.p50Ms / plain.p50Ms,
       cpuThroughputRatio: cpuSum(plain) / cpuSum(enc),
     };

@@ -19,7 +19,7 @@ export function printTable(cells: readonly CellResult[]): void {
         v.p50Ms.toFixed(2),
         v.p99Ms.toFixed(2),
         String(v.errors),
-        v.variant === 'encrypted' ? `thr ${c.throughputRatio.toFixed(2)}x (cpu ${c.cpuThroughputRatio.toFixed(2)}x) p99 ${c.p99Ratio.toFixed(2)}x (pooled ${c.pooledP99Ratio.toFixed(2)}x)` : '',
+        v.variant === 'encrypted' ? `thr ${c.throughputRatio.toFixed(2)}x (cpu ${c.cpuThroughputRatio.toFixed(2)}x) p99 ${c.p99Ratio.toFixed(2)}x (per round ${c.roundP99Ratio.toFixed(2)}x)` : '',
         ...PROCESSES.map((p) => (v.cpuUsPerRequest[p] ?? NaN).toFixed(0)),
         ...PROCESSES.map((p) => (v.peakRssMiB[p] ?? NaN).toFixed(0)),
       ]);
