@@ -64,7 +64,8 @@ describe('fle keys and fle keystore', () => {
     expect(human.stdout).toMatch(/^acme\/default primary v1 \(alg 1, created .*\)\nacme\/pci primary v1 \(alg 2/);
 
     // seal some envelopes under v1, then rotate/promote and seal under v2
-    const keys = new KeystoreKeyProvider({ address: ks.address, tls: env.pki.files('processor'), ttlMs: 50 });
+    // No refresh window: the first seal past the TTL already waits for the new primary.
+    const keys = new KeystoreKeyProvider({ address: ks.address, tls: env.pki.files('processor'), ttlMs: 50, refreshWindowMs: 0 });
     closers.push(keys);
     const binding = (tenant: string) => ({ tenant, messageType: 'acme.payments.v1.AuthorizationRecord', fieldPath: '4', context: 'record/1' });
     const sealed: Array<{ ref: KeyRingRef; envelope: Uint8Array; plaintext: string }> = [];

@@ -110,24 +110,30 @@ export class CachingKeyProvider implements KeyProvider {
 
   cachedPrimaryKey(ref: KeyRingRef): KeyVersionMaterial | undefined {
     const cached = this.#ring(ref)?.primary;
-    if (cached === undefined || !this.#usable(cached, ref, undefined)) return undefined;
-    this.#metrics.hit();
-    return cached.fetched.material;
+    return cached === undefined || !this.#usable(cached, ref, undefined) ? undefined : cached.fetched.material;
   }
 
   cachedKeyVersion(ref: KeyRingRef, version: number): KeyVersionMaterial | undefined {
     const cached = this.#ring(ref)?.versions.get(version);
-    if (cached === undefined || !this.#usable(cached, ref, version)) return undefined;
-    this.#metrics.hit();
-    return cached.fetched.material;
+    return cached === undefined || !this.#usable(cached, ref, version) ? undefined : cached.fetched.material;
   }
 
-  /** Fresh, or within the refresh window (then a background refresh runs); false: the caller waits for a fetch. */
+  /**
+   * Fresh, or within the refresh window (then a background refresh runs),
+   * and counted as served; false: the caller waits for a fetch. In the
+   * window while the keystore is failing (backing off) it counts as stale.
+   */
   #usable(entry: Entry, ref: KeyRingRef, version: number | undefined): boolean {
-    const age = this.#now() - entry.at;
-    if (age < this.#ttl) return true;
+    const now = this.#now();
+    const age = now - entry.at;
+    if (age < this.#ttl) {
+      this.#metrics.hit();
+      return true;
+    }
     if (age >= this.#ttl + this.#refreshWindow) return false;
     if (!(version === undefined ? entry.refreshingPrimary : entry.refreshingVersion)) this.#refresh(entry, ref, version);
+    if (now < this.#retryAt) this.#metrics.staleServed();
+    else this.#metrics.hit();
     return true;
   }
 

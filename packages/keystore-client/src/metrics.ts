@@ -4,11 +4,11 @@ import { Counter, Histogram, type Registry } from 'prom-client';
 import type { FetchFailureKind } from './fetcher.js';
 
 export interface KeyCacheStats {
-  /** Calls served from the cache without waiting: a fresh entry, or one in its refresh window. */
+  /** Calls served from the cache without waiting: a fresh entry, or one in its refresh window (keystore not failing). */
   hits: number;
   /** Calls that found no fresh entry (they fetched, joined a fetch, or were served stale). */
   misses: number;
-  /** Misses served from an entry past its TTL (keystore unreachable, within TTL + grace). */
+  /** Calls served from an entry past its TTL while the keystore is unreachable (within TTL + grace; in the refresh window, while backing off). */
   staleServed: number;
   /** Background refreshes started for entries in their refresh window (each is also one of `fetches`). */
   backgroundRefreshes: number;

@@ -365,12 +365,14 @@ describe('CachingKeyProvider', () => {
       down.ks.down = true;
       down.clock.t += 1000;
       expect(down.provider.cachedPrimaryKey(ref)!.version).toBe(1);
+      expect(down.provider.stats()).toMatchObject({ hits: 1, staleServed: 0 }); // the refresh has not failed yet
       await settle();
+      expect(down.provider.cachedPrimaryKey(ref)!.version).toBe(1); // still in the window, keystore failing: stale
       down.clock.t += 60; // past the window, within grace; still backing off (100 ms): no RPC
       expect(down.provider.cachedPrimaryKey(ref)).toBeUndefined();
       expect((await down.provider.primaryKey(ref)).version).toBe(1);
       expect(down.ks.calls).toEqual(['primary', 'primary']);
-      expect(down.provider.stats()).toMatchObject({ backgroundRefreshes: 1, staleServed: 1, fetchErrors: 1 });
+      expect(down.provider.stats()).toMatchObject({ backgroundRefreshes: 1, staleServed: 2, fetchErrors: 1 });
     });
 
     it('never serves past TTL + grace: the window is clamped to the grace', async () => {

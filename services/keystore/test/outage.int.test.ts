@@ -40,6 +40,8 @@ describe('keystore outage', () => {
       graceMs: GRACE,
       rpcTimeoutMs: 500,
       backoff: { initialMs: 50, maxMs: 200 },
+      // The grace path itself: callers past the TTL wait for the (failing) fetch. The refresh window's outage rules are unit-tested.
+      refreshWindowMs: 0,
       channelOptions: { 'grpc.use_local_subchannel_pool': 1 },
     });
     closers.push(keys);
