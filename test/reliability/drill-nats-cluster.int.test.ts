@@ -74,19 +74,29 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
     const writesBefore = await ledger.writes();
     const direct = await sealMany(stack.cipher, DIRECT);
     const viaGateway = await sealMany(stack.cipher, VIA_GATEWAY);
+    // Paced (at least 1.8 s of publishing), so the kill lands mid-stream however fast the processor drains.
     const paced = <T, R>(items: readonly T[], fn: (x: T) => Promise<R>) =>
       inWaves(items, 3, async (x) => {
-        await new Promise((r) => setTimeout(r, 40));
+        await new Promise((r) => setTimeout(r, 60));
         return fn(x);
       });
-    const directRun = paced(direct, (r) => publishReliably(asGateway, r, 30_000));
+    let ackedDirect = 0;
+    const directRun = paced(direct, async (r) => {
+      const p = await publishReliably(asGateway, r, 30_000);
+      if (p.acked) ackedDirect++;
+      return p;
+    });
     const callRun: Promise<Array<CallOutcome<AuthorizeResponse>>> = paced(viaGateway, (r: SealedRequest) =>
       settle(stack.clients.jetstream!.fle.callRaw(PaymentServiceService.authorize, r.sealed, r.stamp, 25_000)),
     );
 
     const directNonces = direct.map((r) => r.stamp.nonce);
     const allNonces = [...directNonces, ...viaGateway.map((r) => r.stamp.nonce)];
-    await waitFor('traffic under way', async () => ((await ledger.present('t1', directNonces)).present.length >= DIRECT / 4 ? true : undefined), 20_000, 20);
+    // By the producer's progress, not by records stored: on a loaded machine the
+    // ledger query alone can outlast the remaining traffic (the kill then found
+    // everything done). A record stored shows the consumer is delivering.
+    await waitFor('traffic under way', async () => (ackedDirect >= DIRECT / 4 ? true : undefined), 20_000, 10);
+    await waitFor('processing under way', async () => ((await ledger.present('t1', directNonces)).present.length > 0 ? true : undefined), 20_000, 20);
     await stack.nats.killNode(victim);
     const killedAt = Date.now();
     const failover = newConsumerLeader(jsm, victimName, FAILOVER_MS).then(async (leader) => {
@@ -94,9 +104,11 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
       return leader;
     });
     const storedAtKill = new Set((await ledger.present('t1', allNonces)).present);
-    expect(storedAtKill.size).toBeLessThan(allNonces.length); // really mid-stream
 
     const [published, calls] = await Promise.all([directRun, callRun]);
+    // Really mid-stream: the stream acknowledged publishes on both sides of the kill.
+    expect(published.some((p) => p.ackedAt !== undefined && p.ackedAt < killedAt)).toBe(true);
+    expect(published.some((p) => p.ackedAt !== undefined && p.ackedAt > killedAt)).toBe(true);
     expect(published.filter((p) => !p.acked)).toEqual([]); // the producer got everything in across the failover
     for (const o of calls) if (!o.ok) expect(isTransientRefusal(o), `${o.status} ${o.code} ${o.details}`).toBe(true);
     const okCalls = viaGateway.filter((_, i) => calls[i]!.ok).map((r) => r.stamp.nonce);
