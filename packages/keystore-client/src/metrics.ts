@@ -6,7 +6,7 @@ import type { FetchFailureKind } from './fetcher.js';
 export interface KeyCacheStats {
   /** Calls served from the cache without waiting: a fresh entry, or one in its refresh window (keystore not failing). */
   hits: number;
-  /** Calls that found no fresh entry (they fetched, joined a fetch, or were served stale). */
+  /** Calls that waited: no entry, or one past its refresh window (they fetched, joined a fetch, or were served stale within the grace). */
   misses: number;
   /** Calls served from an entry past its TTL while the keystore is unreachable (within TTL + grace; in the refresh window, while backing off). */
   staleServed: number;
