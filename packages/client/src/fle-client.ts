@@ -9,6 +9,8 @@
 //   swapped in from another request fails authentication).
 import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { schemaRoot } from '@fle/schema';
+import { encodeToBuffer } from '@fle/schema/encode';
+import { messageFns, serviceDefinitions } from '@fle/schema/gen/message-registry.js';
 import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/service-kit';
 import { FleCallError } from './errors.js';
 
@@ -59,17 +61,20 @@ export interface CallResult<Res> {
 export class FleClient {
   readonly #client: Client;
   readonly #opts: FleClientOptions;
-  readonly #methods = new Map<string, RpcMethod>();
+  readonly #methods = new Map<string, KnownMethod>();
 
   constructor(opts: FleClientOptions) {
     this.#opts = opts;
     this.#client = new Client(opts.address, opts.credentials, opts.channelOptions);
   }
 
-  #method(path: string): RpcMethod {
+  #method(path: string): KnownMethod {
     let m = this.#methods.get(path);
     if (!m) {
-      m = resolveRpcMethod(schemaRoot(), path);
+      const rpc = resolveRpcMethod(schemaRoot(), path);
+      const fns = messageFns[rpc.requestType];
+      const generated = generatedRequestSerializers().get(path);
+      m = { ...rpc, generatedSerialize: generated, fastSerialize: fns && generated ? (value: unknown) => encodeToBuffer(fns, value) : undefined };
       this.#methods.set(path, m);
     }
     return m;
@@ -81,7 +86,9 @@ export class FleClient {
     const stamp = opts.stamp ?? newReplayStamp({ now: this.#opts.now, randomBytes: this.#opts.randomBytes });
     const context = replayContext(stamp);
     const sealed = await this.#opts.cipher.sealMessage(method.requestType, request, { context });
-    const sealedResponse = await this.callRaw(def, sealed, stamp, opts.deadlineMs);
+    // The same bytes as the generated serializer, on a reused writer; a caller's own serializer (a wrapping def) is always used.
+    const serialize = def.requestSerialize === method.generatedSerialize && method.fastSerialize ? method.fastSerialize : def.requestSerialize;
+    const sealedResponse = await this.#invoke(def, serialize, sealed, stamp, opts.deadlineMs);
     // In place: the response was just decoded for this call alone.
     const response = await this.#opts.cipher.openMessage(method.responseType, sealedResponse, { context, inPlace: true });
     return { response, stamp };
@@ -92,11 +99,15 @@ export class FleClient {
    * given stamp; returns the still-sealed response. For tests and tools.
    */
   callRaw<Req, Res>(def: UnaryMethodDefinition<Req, Res>, request: Req, stamp: ReplayStamp | undefined, deadlineMs?: number): Promise<Res> {
+    return this.#invoke(def, def.requestSerialize, request, stamp, deadlineMs);
+  }
+
+  #invoke<Req, Res>(def: UnaryMethodDefinition<Req, Res>, serialize: (value: Req) => Buffer, request: Req, stamp: ReplayStamp | undefined, deadlineMs?: number): Promise<Res> {
     const md = new Metadata();
     if (stamp) stampToMetadata(stamp, md);
     const deadline = Date.now() + (deadlineMs ?? this.#opts.deadlineMs ?? 10_000);
     return new Promise<Res>((resolve, reject) => {
-      this.#client.makeUnaryRequest(def.path, def.requestSerialize, def.responseDeserialize, request, md, { deadline }, (err: ServiceError | null, value?: Res) => {
+      this.#client.makeUnaryRequest(def.path, serialize, def.responseDeserialize, request, md, { deadline }, (err: ServiceError | null, value?: Res) => {
         if (err) reject(new FleCallError(err));
         else resolve(value as Res);
       });
@@ -111,4 +122,24 @@ export class FleClient {
   close(): void {
     this.#client.close();
   }
+}
+
+/** A method of the schema, with its request encoder on the reused writer (@fle/schema/encode) when the registry has the type. */
+interface KnownMethod extends RpcMethod {
+  /** The ts-proto service definition's requestSerialize for this path. */
+  readonly generatedSerialize: ((value: never) => Buffer) | undefined;
+  readonly fastSerialize: ((value: unknown) => Buffer) | undefined;
+}
+
+let generatedSerializers: Map<string, (value: never) => Buffer> | undefined;
+
+/** Path -> requestSerialize of every generated service definition. */
+function generatedRequestSerializers(): Map<string, (value: never) => Buffer> {
+  if (!generatedSerializers) {
+    generatedSerializers = new Map();
+    for (const service of serviceDefinitions) {
+      for (const def of Object.values(service) as Array<{ path: string; requestSerialize: (value: never) => Buffer }>) generatedSerializers.set(def.path, def.requestSerialize);
+    }
+  }
+  return generatedSerializers;
 }

@@ -21,6 +21,8 @@ import {
   type RpcRegistry,
   type ServiceMetrics,
 } from '@fle/service-kit';
+import { encodeToBuffer } from '@fle/schema/encode';
+import { messageFns, serviceDefinitions } from '@fle/schema/gen/message-registry.js';
 import type { ProcessorRoute } from './config.js';
 import type { Handler } from './handlers/handler.js';
 
@@ -68,10 +70,17 @@ export interface PipelineOptions {
 export class Pipeline {
   readonly #byPath = new Map<string, BoundHandler>();
   readonly #byRoute = new Map<string, BoundHandler>();
+  /** Response encoders on the reused writer (@fle/schema/encode), by method path; the method's own serializer otherwise. */
+  readonly #encodeResponse = new Map<string, (response: unknown) => Buffer>();
   constructor(private readonly o: PipelineOptions) {
     for (const h of o.handlers) {
       this.#byPath.set(h.method.path, h);
       this.#byRoute.set(h.route.route, h);
+      // The generated serializer's bytes on a reused writer; a service definition of another origin keeps its own.
+      const generated = (serviceDefinitions as readonly object[]).includes(h.method.serviceDef);
+      const fns = messageFns[h.method.responseType];
+      const encode = generated && fns ? (r: unknown) => encodeToBuffer(fns, r) : (r: unknown) => h.method.def.responseSerialize(r);
+      this.#encodeResponse.set(h.method.path, encode);
     }
   }
 
@@ -118,7 +127,7 @@ export class Pipeline {
       });
       const sealed = await this.o.cipher.sealMessage(method.responseType, response, { context });
       this.o.metrics.seals.inc({ type: method.responseType });
-      return { bytes: method.def.responseSerialize(sealed), tenant, route: bound.route.route, claim };
+      return { bytes: this.#encodeResponse.get(method.path)!(sealed), tenant, route: bound.route.route, claim };
     } catch (err) {
       // A transient failure frees the nonce (the retry is the same request);
       // a permanent one consumes it: the same stamp is never accepted again.

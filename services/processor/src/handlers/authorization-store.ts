@@ -12,6 +12,7 @@
 // baseline route (sealMessage finds nothing to seal there), same bucket, same work otherwise.
 import type { JetStreamClient, KV } from 'nats';
 import type { FieldCipher } from '@fle/field-crypto';
+import { encodeMessage } from '@fle/schema/encode';
 import { AuthorizationRecord, AuthorizationRecordPlain } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { KV_NAMES, RoutingError } from '@fle/service-kit';
 
@@ -26,14 +27,14 @@ export interface RecordCodec {
 
 export const AUTHORIZATION_RECORD: RecordCodec = {
   typeName: RECORD_TYPE,
-  encode: (r) => AuthorizationRecord.encode(r).finish(),
+  encode: (r) => encodeMessage(AuthorizationRecord, r),
   decode: (b) => AuthorizationRecord.decode(b),
 };
 
 /** The benchmark baseline's twin: same fields, nothing sensitive (proto: AuthorizationRecordPlain). */
 export const AUTHORIZATION_RECORD_PLAIN: RecordCodec = {
   typeName: 'acme.payments.v1.AuthorizationRecordPlain',
-  encode: (r) => AuthorizationRecordPlain.encode(r).finish(),
+  encode: (r) => encodeMessage(AuthorizationRecordPlain, r),
   decode: (b) => AuthorizationRecordPlain.decode(b),
 };
 
