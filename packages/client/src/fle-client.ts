@@ -9,8 +9,7 @@
 //   swapped in from another request fails authentication).
 import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import { schemaRoot } from '@fle/schema';
-import { encodeToBuffer } from '@fle/schema/encode';
-import { messageFns, serviceDefinitions } from '@fle/schema/gen/message-registry.js';
+import { serializerFor } from '@fle/schema/serializers';
 import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/service-kit';
 import { FleCallError } from './errors.js';
 
@@ -61,23 +60,31 @@ export interface CallResult<Res> {
 export class FleClient {
   readonly #client: Client;
   readonly #opts: FleClientOptions;
-  readonly #methods = new Map<string, KnownMethod>();
+  readonly #methods = new Map<string, RpcMethod>();
+  /** Request serializer per method definition (serializerFor: the reused writer for generated ones). */
+  readonly #serializers = new WeakMap<object, (value: never) => Buffer>();
 
   constructor(opts: FleClientOptions) {
     this.#opts = opts;
     this.#client = new Client(opts.address, opts.credentials, opts.channelOptions);
   }
 
-  #method(path: string): KnownMethod {
+  #method(path: string): RpcMethod {
     let m = this.#methods.get(path);
     if (!m) {
-      const rpc = resolveRpcMethod(schemaRoot(), path);
-      const fns = messageFns[rpc.requestType];
-      const generated = generatedRequestSerializers().get(path);
-      m = { ...rpc, generatedSerialize: generated, fastSerialize: fns && generated ? (value: unknown) => encodeToBuffer(fns, value) : undefined };
+      m = resolveRpcMethod(schemaRoot(), path);
       this.#methods.set(path, m);
     }
     return m;
+  }
+
+  #serializer<Req>(def: UnaryMethodDefinition<Req, unknown>, typeName: string): (value: Req) => Buffer {
+    let s = this.#serializers.get(def) as ((value: Req) => Buffer) | undefined;
+    if (!s) {
+      s = serializerFor(def, typeName, def.requestSerialize);
+      this.#serializers.set(def, s as (value: never) => Buffer);
+    }
+    return s;
   }
 
   /** Seal `request`, call `def.path` on the gateway, open and return the response. */
@@ -86,9 +93,7 @@ export class FleClient {
     const stamp = opts.stamp ?? newReplayStamp({ now: this.#opts.now, randomBytes: this.#opts.randomBytes });
     const context = replayContext(stamp);
     const sealed = await this.#opts.cipher.sealMessage(method.requestType, request, { context });
-    // The same bytes as the generated serializer, on a reused writer; a caller's own serializer (a wrapping def) is always used.
-    const serialize = def.requestSerialize === method.generatedSerialize && method.fastSerialize ? method.fastSerialize : def.requestSerialize;
-    const sealedResponse = await this.#invoke(def, serialize, sealed, stamp, opts.deadlineMs);
+    const sealedResponse = await this.#invoke(def, this.#serializer(def, method.requestType), sealed, stamp, opts.deadlineMs);
     // In place: the response was just decoded for this call alone.
     const response = await this.#opts.cipher.openMessage(method.responseType, sealedResponse, { context, inPlace: true });
     return { response, stamp };
@@ -122,24 +127,4 @@ export class FleClient {
   close(): void {
     this.#client.close();
   }
-}
-
-/** A method of the schema, with its request encoder on the reused writer (@fle/schema/encode) when the registry has the type. */
-interface KnownMethod extends RpcMethod {
-  /** The ts-proto service definition's requestSerialize for this path. */
-  readonly generatedSerialize: ((value: never) => Buffer) | undefined;
-  readonly fastSerialize: ((value: unknown) => Buffer) | undefined;
-}
-
-let generatedSerializers: Map<string, (value: never) => Buffer> | undefined;
-
-/** Path -> requestSerialize of every generated service definition. */
-function generatedRequestSerializers(): Map<string, (value: never) => Buffer> {
-  if (!generatedSerializers) {
-    generatedSerializers = new Map();
-    for (const service of serviceDefinitions) {
-      for (const def of Object.values(service) as Array<{ path: string; requestSerialize: (value: never) => Buffer }>) generatedSerializers.set(def.path, def.requestSerialize);
-    }
-  }
-  return generatedSerializers;
 }

@@ -4,6 +4,7 @@ import { encodeMessage, encodeToBuffer } from '@fle/schema/encode';
 import { AuthorizationRecord, AuthorizeRequest, AuthorizeResponse, Card, PaymentServiceService } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { KeystoreAdminServiceService, KeystoreServiceService } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { messageFns, serviceDefinitions } from '@fle/schema/gen/message-registry.js';
+import { serializerFor } from '@fle/schema/serializers';
 
 const request = (i: number, payload: number) =>
   AuthorizeRequest.fromPartial({
@@ -61,5 +62,16 @@ describe('@fle/schema/encode (one reused writer per process)', () => {
     expect(Object.keys(messageFns).sort()).toEqual(ours.sort());
     expect(messageFns['acme.payments.v1.AuthorizeRequest']).toBe(AuthorizeRequest);
     expect(new Set(serviceDefinitions)).toEqual(new Set([PaymentServiceService, KeystoreServiceService, KeystoreAdminServiceService]));
+  });
+
+  it('serializerFor: a generated definition gets the reused writer (same bytes), any other keeps its own serializer', () => {
+    const def = PaymentServiceService.authorize;
+    const fast = serializerFor(def, 'acme.payments.v1.AuthorizeRequest', def.requestSerialize);
+    expect(fast).not.toBe(def.requestSerialize);
+    const msg = request(7, 1024);
+    expect(Buffer.compare(fast(msg), def.requestSerialize(msg))).toBe(0);
+    const wrapper = { ...def, requestSerialize: (v: AuthorizeRequest) => def.requestSerialize(v) };
+    expect(serializerFor(wrapper, 'acme.payments.v1.AuthorizeRequest', wrapper.requestSerialize)).toBe(wrapper.requestSerialize);
+    expect(serializerFor(def, 'no.such.Type', def.requestSerialize)).toBe(def.requestSerialize);
   });
 });

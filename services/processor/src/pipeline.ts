@@ -21,8 +21,7 @@ import {
   type RpcRegistry,
   type ServiceMetrics,
 } from '@fle/service-kit';
-import { encodeToBuffer } from '@fle/schema/encode';
-import { messageFns, serviceDefinitions } from '@fle/schema/gen/message-registry.js';
+import { serializerFor } from '@fle/schema/serializers';
 import type { ProcessorRoute } from './config.js';
 import type { Handler } from './handlers/handler.js';
 
@@ -76,11 +75,7 @@ export class Pipeline {
     for (const h of o.handlers) {
       this.#byPath.set(h.method.path, h);
       this.#byRoute.set(h.route.route, h);
-      // The generated serializer's bytes on a reused writer; a service definition of another origin keeps its own.
-      const generated = (serviceDefinitions as readonly object[]).includes(h.method.serviceDef);
-      const fns = messageFns[h.method.responseType];
-      const encode = generated && fns ? (r: unknown) => encodeToBuffer(fns, r) : (r: unknown) => h.method.def.responseSerialize(r);
-      this.#encodeResponse.set(h.method.path, encode);
+      this.#encodeResponse.set(h.method.path, serializerFor(h.method.def, h.method.responseType, (r: unknown) => h.method.def.responseSerialize(r)));
     }
   }
 
