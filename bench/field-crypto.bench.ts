@@ -3,6 +3,8 @@
 // uses in Node: libsodium WASM up to 2 KiB, node:crypto above) beside raw
 // node:crypto ChaCha20-Poly1305, and sealing a whole AuthorizeRequest beside
 // the raw AEAD calls for its fields and beside protobuf-encoding it.
+// Then, per hop of one end-to-end request (support/hop-work.ts), what
+// encryption adds to the client's, the gateway's and the processor's own work.
 // Targets (issue 2), on the backend a caller gets unless they pick one:
 //   16 KiB native seal+open throughput >= 80% of raw (native, as specified);
 //   one 16 B seal (default backend) <= 1.5x one raw AEAD call;
@@ -28,6 +30,7 @@ import {
   type CipherBackend,
 } from '@fle/field-crypto';
 import { interleaved, pairedRatio, rowOf, target, type BenchSuite, type Row, type Target } from './lib.js';
+import { hopWorkGroup } from './support/hop-work.js';
 
 const TYPE = 'acme.payments.v1.AuthorizeRequest';
 const CONTEXT = 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA';
@@ -199,6 +202,7 @@ const suite: BenchSuite = {
     const notes: string[] = [];
     await envelopeGroups(rows, targets, notes);
     await messageGroup(rows, targets, notes);
+    await hopWorkGroup(rows, notes);
     return {
       rows,
       targets,
