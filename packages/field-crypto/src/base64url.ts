@@ -12,6 +12,8 @@ const INVALID = 0xff;
 const DECODE = new Uint8Array(128).fill(INVALID);
 for (let i = 0; i < ALPHABET.length; i++) DECODE[ALPHABET.charCodeAt(i)] = i;
 
+/** The alphabet only (JS `$` is the end of the input, never before a final newline); V8 runs it faster than a loop over the characters. */
+const BASE64URL_TEXT = /^[A-Za-z0-9_-]*$/;
 /** ASCII codes of the alphabet, to build the text as bytes. */
 const ENCODE = new Uint8Array(64);
 for (let i = 0; i < 64; i++) ENCODE[i] = ALPHABET.charCodeAt(i);
@@ -132,16 +134,7 @@ export function base64urlDecodedLength(text: string, fieldPath?: string): number
   const n = text.length;
   const rest = n & 3;
   if (rest === 1) throw new EnvelopeFormatError('invalid base64url length', fieldPath);
-  let codes = 0;
-  let bits = 0;
-  for (let i = 0; i < n; i++) {
-    const c = text.charCodeAt(i);
-    codes |= c;
-    bits |= DECODE[c & 0x7f]!;
-  }
-  if (codes & ~0x7f || bits & 0xc0) {
-    throw new EnvelopeFormatError('invalid base64url character', fieldPath);
-  }
+  if (!BASE64URL_TEXT.test(text)) throw new EnvelopeFormatError('invalid base64url character', fieldPath);
   checkTrailingBits(text, rest, fieldPath);
   return ((n - rest) / 4) * 3 + (rest === 0 ? 0 : rest - 1);
 }
@@ -183,9 +176,8 @@ function decodeInto(text: string, fieldPath: string | undefined, scratch: boolea
 /**
  * Strict decoding (see base64urlDecodedLength) of `text` into out[offset..]:
  * the caller has made room for all its bytes. Returns how many were written.
- * For a caller with memory of its own to decode into (the WASM heap of sodium-aead.ts).
  */
-export function decodeBase64urlAt(text: string, out: Uint8Array, offset: number, fieldPath?: string): number {
+function decodeBase64urlAt(text: string, out: Uint8Array, offset: number, fieldPath?: string): number {
   const n = text.length;
   const rest = n & 3;
   if (rest === 1) throw new EnvelopeFormatError('invalid base64url length', fieldPath);
