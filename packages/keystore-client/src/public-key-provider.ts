@@ -8,6 +8,14 @@
 // pending version only after the longest client TTL, and keep the old version
 // decrypt-only until then). Concurrent misses share one RPC. While the keystore
 // is unreachable, a key is served up to TTL + grace after its fetch.
+//
+// Refresh window (as the secret-key cache, caching-key-provider.ts): a caller
+// that finds a key at most `refreshWindowMs` past its TTL gets it at once and
+// starts one background fetch that replaces it, or drops it when the keystore
+// answers that the ring is gone or the identity is denied. So a sender never
+// waits for the keystore in the steady state, and fetches stay one per TTL. A
+// refresh that finds the keystore unreachable is not retried from the window:
+// the next caller waits for a fetch, and the grace rule above applies.
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { UnknownKeyRingError, type KeyRingRef } from '@fle/field-crypto';
 import {
@@ -33,15 +41,30 @@ export interface PublicKeyCacheOptions {
   ttlMs?: number;
   /** How much longer it is served while the keystore is unreachable. Default 300 000 ms. */
   graceMs?: number;
+  /**
+   * How long past its TTL a cached key is still handed out at once while one
+   * background fetch refreshes it; 0: callers wait for the fetch. Default 5000 ms, at most `graceMs`.
+   */
+  refreshWindowMs?: number;
   /** Clock (ms); tests inject one. */
   now?: () => number;
 }
 
-export interface KeystorePublicKeyProviderOptions extends KeystoreConnectionOptions, PublicKeyCacheOptions {}
+/** One GetPublicKey call; the provider makes its own gRPC client unless tests inject this. */
+export type PublicKeyFetch = (ref: KeyRingRef) => Promise<FetchedPublicKey>;
+
+export interface KeystorePublicKeyProviderOptions extends KeystoreConnectionOptions, PublicKeyCacheOptions {
+  /** Tests: stands in for the keystore (no connection is made). */
+  fetch?: PublicKeyFetch;
+}
 
 interface Entry {
-  key: FetchedPublicKey;
-  at: number;
+  readonly key: FetchedPublicKey;
+  readonly at: number;
+  /** A background fetch for this entry runs (refresh window). */
+  refreshing: boolean;
+  /** A background fetch for this entry found the keystore unreachable: the window no longer serves it. */
+  refreshFailed: boolean;
 }
 
 /**
@@ -50,44 +73,51 @@ interface Entry {
  */
 export class KeystorePublicKeyProvider {
   readonly address: string;
-  readonly #client: KeystoreServiceClient;
+  readonly #client: KeystoreServiceClient | undefined;
+  readonly #fetchKey: PublicKeyFetch;
   readonly #timeoutMs: number;
   readonly #ttl: number;
   readonly #grace: number;
+  readonly #refreshWindow: number;
   readonly #now: () => number;
   readonly #cache = new Map<string, Entry>();
   readonly #inflight = new Map<string, Promise<Entry>>();
 
   constructor(opts: KeystorePublicKeyProviderOptions) {
     this.address = keystoreAddress(opts.address);
-    this.#client = new KeystoreServiceClient(this.address, keystoreCredentials(opts), { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions });
     this.#timeoutMs = opts.rpcTimeoutMs ?? 2000;
     this.#ttl = opts.ttlMs ?? 60_000;
     this.#grace = opts.graceMs ?? 300_000;
-    if (!(this.#ttl > 0) || !(this.#grace >= 0)) throw new RangeError('ttlMs must be positive and graceMs not negative');
+    const window = opts.refreshWindowMs ?? 5000;
+    if (!(this.#ttl > 0) || !(this.#grace >= 0) || !(window >= 0)) throw new RangeError('ttlMs must be positive, graceMs and refreshWindowMs not negative');
+    // Never past TTL + grace: an unreachable keystore ends the serving there either way.
+    this.#refreshWindow = Math.min(window, this.#grace);
     this.#now = opts.now ?? Date.now;
+    if (opts.fetch) {
+      this.#fetchKey = opts.fetch;
+    } else {
+      const client = new KeystoreServiceClient(this.address, keystoreCredentials(opts), { ...DEFAULT_CHANNEL_OPTIONS, ...opts.channelOptions });
+      this.#client = client;
+      this.#fetchKey = (ref) => this.#fetch(client, ref);
+    }
   }
 
   /** The public key of the ring's primary version (cached). */
   async recipientKey(ref: KeyRingRef): Promise<FetchedPublicKey> {
     const k = JSON.stringify([ref.tenant, ref.ring]);
     const cached = this.#cache.get(k);
-    if (cached && this.#now() - cached.at < this.#ttl) return cached.key;
-    let flight = this.#inflight.get(k);
-    if (!flight) {
-      const at = this.#now();
-      flight = this.#fetch(ref).then((key) => ({ key, at }));
-      this.#inflight.set(k, flight);
-      const done = (): void => void this.#inflight.delete(k);
-      flight.then(done, done);
+    if (cached) {
+      const age = this.#now() - cached.at;
+      if (age < this.#ttl) return cached.key;
+      if (age < this.#ttl + this.#refreshWindow && !cached.refreshFailed) {
+        if (!cached.refreshing && !this.#inflight.has(k)) this.#refresh(k, ref, cached);
+        return cached.key;
+      }
     }
     try {
-      const entry = await flight;
-      this.#cache.set(k, entry);
-      return entry.key;
+      return (await this.#flight(k, ref)).key;
     } catch (err) {
       if (err instanceof KeystoreUnavailableError && cached && this.#now() - cached.at < this.#ttl + this.#grace) return cached.key;
-      if (!(err instanceof KeystoreUnavailableError)) this.#cache.delete(k);
       throw err;
     }
   }
@@ -99,12 +129,48 @@ export class KeystorePublicKeyProvider {
 
   close(): void {
     this.clear();
-    this.#client.close();
+    this.#client?.close();
   }
 
-  #fetch(ref: KeyRingRef): Promise<FetchedPublicKey> {
+  /**
+   * The one fetch for `k` (shared by every caller that waits, and by a
+   * refresh): a fetched key replaces the cached one; an answer that the ring is
+   * gone or the identity denied drops it; an unreachable keystore leaves it.
+   */
+  #flight(k: string, ref: KeyRingRef): Promise<Entry> {
+    let flight = this.#inflight.get(k);
+    if (!flight) {
+      const at = this.#now();
+      flight = this.#fetchKey(ref).then(
+        (key) => {
+          const entry: Entry = { key, at, refreshing: false, refreshFailed: false };
+          this.#cache.set(k, entry);
+          return entry;
+        },
+        (err: unknown) => {
+          if (!(err instanceof KeystoreUnavailableError)) this.#cache.delete(k);
+          throw err;
+        },
+      );
+      this.#inflight.set(k, flight);
+      const done = (): void => void this.#inflight.delete(k);
+      flight.then(done, done);
+    }
+    return flight;
+  }
+
+  /** One background fetch for an entry in its refresh window; its error reaches the next caller that waits. */
+  #refresh(k: string, ref: KeyRingRef, entry: Entry): void {
+    entry.refreshing = true;
+    this.#flight(k, ref).catch((err: unknown) => {
+      entry.refreshing = false;
+      if (err instanceof KeystoreUnavailableError) entry.refreshFailed = true;
+    });
+  }
+
+  #fetch(client: KeystoreServiceClient, ref: KeyRingRef): Promise<FetchedPublicKey> {
     return new Promise((resolve, reject) => {
-      this.#client.getPublicKey({ tenant: ref.tenant, ring: ref.ring }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (err, res) => {
+      client.getPublicKey({ tenant: ref.tenant, ring: ref.ring }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (err, res) => {
         if (err) {
           reject(failure(err, ref));
           return;
