@@ -14,7 +14,7 @@
 //              seal + encode the response
 import { checkSealed, compileSchema, FieldCipher, readTenant, StaticKeyProvider, type StaticKeyRing } from '@fle/field-crypto';
 import { schemaRoot } from '@fle/schema';
-import { encodeMessage, encodeToBuffer } from '@fle/schema/encode';
+import { encodeMessage, encodeToBuffer, type MessageEncoder } from '@fle/schema/encode';
 import {
   AuthorizationRecord,
   AuthorizationRecordPlain,
@@ -23,16 +23,23 @@ import {
   AuthorizeRequest,
   AuthorizeResponse,
 } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { interleaved, pairedRatio, rowOf, type Row } from '../lib.js';
+import { interleaved, median, pairedRatio, rowOf, type Row } from '../lib.js';
 import { benchRequest } from './requests.js';
 
+/** A ts-proto message's encode/decode with its full protobuf name; a twin type is used as the encrypted one (same fields). */
+interface MessageFns<T> extends MessageEncoder<T> {
+  readonly name: string;
+  decode(bytes: Uint8Array): T;
+}
 const P = 'acme.payments.v1.';
+const typed = <T>(fns: { encode: MessageEncoder<never>['encode']; decode(bytes: Uint8Array): unknown }, name: string): MessageFns<T> =>
+  ({ encode: fns.encode, decode: fns.decode, name: P + name }) as MessageFns<T>;
 const TENANTS = ['t0', 't1', 't2', 't3'];
 /** As the client SDK binds a request (replayContext): `req/<ms>/<nonce>`. */
 const CONTEXT = 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA';
 const POOL = 64;
 
-function record(i: number): AuthorizationRecord {
+function recordOf(i: number): AuthorizationRecord {
   return {
     tenantId: TENANTS[i % TENANTS.length]!,
     requestId: `bench-${i}`,
@@ -46,7 +53,7 @@ function record(i: number): AuthorizationRecord {
   };
 }
 
-function response(i: number): AuthorizeResponse {
+function responseOf(i: number): AuthorizeResponse {
   return {
     tenantId: TENANTS[i % TENANTS.length]!,
     requestId: `bench-${i}`,
@@ -69,78 +76,80 @@ export async function hopWorkGroup(rows: Row[], notes: string[]): Promise<void> 
   const storeCtx = (i: number) => ({ context: `store/authorization/bench-${i}` });
 
   const requests = Array.from({ length: POOL }, (_, i) => benchRequest(TENANTS[i % TENANTS.length]!, i, 1024));
-  const sealedRequests = await Promise.all(requests.map((r) => cipher.sealMessage(`${P}AuthorizeRequest`, r, ctx)));
-  const requestBytes = sealedRequests.map((r) => encodeToBuffer(AuthorizeRequest, r));
-  const plainRequestBytes = requests.map((r) => encodeToBuffer(AuthorizePlainRequest, r));
-  const responseBytes = await Promise.all(requests.map(async (_, i) => encodeToBuffer(AuthorizeResponse, await cipher.sealMessage(`${P}AuthorizeResponse`, response(i), ctx))));
-  const plainResponseBytes = requests.map((_, i) => encodeToBuffer(AuthorizePlainResponse, response(i)));
+  /** One variant's types; both variants run the very same steps on them (below). */
+  interface Variant {
+    readonly request: MessageFns<AuthorizeRequest>;
+    readonly response: MessageFns<AuthorizeResponse>;
+    readonly record: MessageFns<AuthorizationRecord>;
+    readonly requestBytes: Buffer[];
+    readonly responseBytes: Buffer[];
+  }
+  async function variant(request: MessageFns<AuthorizeRequest>, response: MessageFns<AuthorizeResponse>, record: MessageFns<AuthorizationRecord>): Promise<Variant> {
+    const seal = <T>(fns: MessageFns<T>, m: T) => cipher.sealMessage(fns.name, m, ctx);
+    return {
+      request,
+      response,
+      record,
+      requestBytes: await Promise.all(requests.map(async (r) => encodeToBuffer(request, await seal(request, r)))),
+      responseBytes: await Promise.all(requests.map(async (_, n) => encodeToBuffer(response, await seal(response, responseOf(n))))),
+    };
+  }
+  const variants = {
+    encrypted: await variant(typed(AuthorizeRequest, 'AuthorizeRequest'), typed(AuthorizeResponse, 'AuthorizeResponse'), typed(AuthorizationRecord, 'AuthorizationRecord')),
+    plaintext: await variant(
+      typed(AuthorizePlainRequest, 'AuthorizePlainRequest'),
+      typed(AuthorizePlainResponse, 'AuthorizePlainResponse'),
+      typed(AuthorizationRecordPlain, 'AuthorizationRecordPlain'),
+    ),
+  };
 
   let i = 0;
   const next = (): number => (i = (i + 1) % POOL);
-  const hops = [
+  const steps: { hop: string; run: (v: Variant) => Promise<unknown> | unknown }[] = [
     {
       hop: 'client',
-      encrypted: async () => {
+      run: async (v) => {
         const n = next();
-        encodeToBuffer(AuthorizeRequest, await cipher.sealMessage(`${P}AuthorizeRequest`, requests[n]!, ctx));
-        return cipher.openMessage(`${P}AuthorizeResponse`, AuthorizeResponse.decode(responseBytes[n]!), open);
-      },
-      plaintext: async () => {
-        const n = next();
-        encodeToBuffer(AuthorizePlainRequest, await cipher.sealMessage(`${P}AuthorizePlainRequest`, requests[n]!, ctx));
-        return cipher.openMessage(`${P}AuthorizePlainResponse`, AuthorizePlainResponse.decode(plainResponseBytes[n]!), open);
+        encodeToBuffer(v.request, await cipher.sealMessage(v.request.name, requests[n]!, ctx));
+        return cipher.openMessage(v.response.name, v.response.decode(v.responseBytes[n]!), open);
       },
     },
     {
       hop: 'gateway',
-      encrypted: () => {
+      run: (v) => {
         const n = next();
-        const req = AuthorizeRequest.decode(requestBytes[n]!);
-        readTenant(schema, `${P}AuthorizeRequest`, req);
-        checkSealed(schema, `${P}AuthorizeRequest`, req);
-        return checkSealed(schema, `${P}AuthorizeResponse`, AuthorizeResponse.decode(responseBytes[n]!));
-      },
-      plaintext: () => {
-        const n = next();
-        const req = AuthorizePlainRequest.decode(plainRequestBytes[n]!);
-        readTenant(schema, `${P}AuthorizePlainRequest`, req);
-        checkSealed(schema, `${P}AuthorizePlainRequest`, req);
-        return checkSealed(schema, `${P}AuthorizePlainResponse`, AuthorizePlainResponse.decode(plainResponseBytes[n]!));
+        const req = v.request.decode(v.requestBytes[n]!);
+        readTenant(schema, v.request.name, req);
+        checkSealed(schema, v.request.name, req);
+        return checkSealed(schema, v.response.name, v.response.decode(v.responseBytes[n]!));
       },
     },
     {
       hop: 'processor',
-      encrypted: async () => {
+      run: async (v) => {
         const n = next();
-        await cipher.openMessage(`${P}AuthorizeRequest`, AuthorizeRequest.decode(requestBytes[n]!), open);
-        encodeMessage(AuthorizationRecord, await cipher.sealMessage(`${P}AuthorizationRecord`, record(n), storeCtx(n)));
-        return encodeToBuffer(AuthorizeResponse, await cipher.sealMessage(`${P}AuthorizeResponse`, response(n), ctx));
-      },
-      plaintext: async () => {
-        const n = next();
-        await cipher.openMessage(`${P}AuthorizePlainRequest`, AuthorizePlainRequest.decode(plainRequestBytes[n]!), open);
-        encodeMessage(AuthorizationRecordPlain, await cipher.sealMessage(`${P}AuthorizationRecordPlain`, record(n), storeCtx(n)));
-        return encodeToBuffer(AuthorizePlainResponse, await cipher.sealMessage(`${P}AuthorizePlainResponse`, response(n), ctx));
+        await cipher.openMessage(v.request.name, v.request.decode(v.requestBytes[n]!), open);
+        encodeMessage(v.record, await cipher.sealMessage(v.record.name, recordOf(n), storeCtx(n)));
+        return encodeToBuffer(v.response, await cipher.sealMessage(v.response.name, responseOf(n), ctx));
       },
     },
   ];
   const measured = await interleaved(
-    hops.flatMap((h) => [
-      { name: `${h.hop}, encrypted`, fn: h.encrypted },
-      { name: `${h.hop}, plaintext twin`, fn: h.plaintext },
+    steps.flatMap((h) => [
+      { name: `${h.hop}, encrypted`, fn: () => h.run(variants.encrypted) },
+      { name: `${h.hop}, plaintext twin`, fn: () => h.run(variants.plaintext) },
     ]),
     { rounds: 15, batchMs: 30 },
   );
   const extras: string[] = [];
   let total = 0;
-  for (let h = 0; h < hops.length; h++) {
+  for (let h = 0; h < steps.length; h++) {
     const enc = measured[2 * h]!;
     const plain = measured[2 * h + 1]!;
     // Median of per-round differences: both batches of a round saw the same load.
-    const diffs = enc.samples.map((s, r) => s - plain.samples[r]!).sort((a, b) => a - b);
-    const extraUs = diffs[diffs.length >> 1]! / 1000;
+    const extraUs = median(enc.samples.map((s, r) => s - plain.samples[r]!)) / 1000;
     total += extraUs;
-    extras.push(`${hops[h]!.hop} +${extraUs.toFixed(1)} µs`);
+    extras.push(`${steps[h]!.hop} +${extraUs.toFixed(1)} µs`);
     rows.push(rowOf('per hop, one e2e request', enc, `${pairedRatio(enc, plain).toFixed(2)}x twin, +${extraUs.toFixed(1)} µs`));
     rows.push(rowOf('per hop, one e2e request', plain));
   }
