@@ -1,13 +1,13 @@
-// Headless Chromium for browser tests: Debian's `chromium` (/usr/bin/chromium,
-// installed by .ci/run) driven by playwright-core, with a fresh profile that is
+// Headless Chromium for browser tests: the binary @fle/testkit findChromium
+// picks (FLE_CHROMIUM, else PATH, else Debian's /usr/bin/chromium, which
+// .ci/run installs when missing) driven by playwright-core, with a fresh profile that is
 // removed on close, and a loopback HTTP server for the page and its bundle.
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-
-export const CHROMIUM_PATH = '/usr/bin/chromium';
+import { findChromium } from '@fle/testkit';
 
 /** No GPU, no network beyond what the page asks for, no background traffic to anywhere. */
 export const CHROMIUM_ARGS = [
@@ -30,11 +30,12 @@ export interface Chromium {
 }
 
 export async function launchChromium(): Promise<Chromium> {
+  const executablePath = findChromium();
   const profile = mkdtempSync(join(tmpdir(), 'fle-chromium-'));
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
-      executablePath: CHROMIUM_PATH,
+      executablePath,
       headless: true,
       args: CHROMIUM_ARGS,
       timeout: 30_000,
