@@ -1,5 +1,5 @@
-// .ci/run on a fresh machine (issue 21 item 5): it must install nats-server
-// and Chromium exactly when the tests would not find them, non-interactively
+// .ci/run on a fresh machine (issue 21 item 5): it must install nats-server,
+// Chromium and redis-server exactly when the tests would not find them, non-interactively
 // with apt-get. scripts/find-tool.ts decides; .ci/run is run for real with
 // `apt-get`, `sudo` and `npm` replaced by recorders on PATH (npx, tsx and the
 // finder are the real ones), so nothing is installed and no suite runs.
@@ -26,6 +26,9 @@ function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run>
   });
 }
 
+/** What a machine without any of the three looks like to the finders. */
+const NOTHING_INSTALLED = { NATS_SERVER_BIN: '/nonexistent/nats-server', FLE_CHROMIUM: '/nonexistent/chromium', REDIS_SERVER_BIN: '/nonexistent/redis-server' };
+
 const findTool = (args: string[], env: NodeJS.ProcessEnv): Promise<Run> => run(process.execPath, ['--import', 'tsx', 'scripts/find-tool.ts', ...args], env);
 
 /** A folder of recorders: each appends `<name> <args>` (and DEBIAN_FRONTEND for apt-get) to log.txt. */
@@ -45,9 +48,9 @@ async function recorders(): Promise<{ bin: string; log: () => string[] }> {
 
 describe('scripts/find-tool.ts', () => {
   it('names the Debian packages of the tools the tests cannot find', async () => {
-    const r = await findTool(['--missing', 'nats-server', 'chromium'], { NATS_SERVER_BIN: '/nonexistent/nats-server', FLE_CHROMIUM: '/nonexistent/chromium' });
+    const r = await findTool(['--missing', 'nats-server', 'chromium', 'redis-server'], NOTHING_INSTALLED);
     expect(r.code, r.stderr).toBe(0);
-    expect(r.stdout).toBe('nats-server chromium\n');
+    expect(r.stdout).toBe('nats-server chromium redis-server\n');
   });
 
   it('fails naming what is missing, and prints the path of what it found', async () => {
@@ -61,16 +64,17 @@ describe('scripts/find-tool.ts', () => {
 describe('.ci/run', () => {
   it('on a machine without nats-server and Chromium: installs both with apt-get, non-interactively, before the tests', async () => {
     const { bin, log } = await recorders();
-    const r = await run('bash', ['.ci/run'], { PATH: `${bin}:${process.env['PATH']}`, NATS_SERVER_BIN: '/nonexistent/nats-server', FLE_CHROMIUM: '/nonexistent/chromium' });
-    expect(log()).toEqual(['npm ci --no-audit --no-fund', 'apt-get DEBIAN_FRONTEND=noninteractive update -q', 'apt-get DEBIAN_FRONTEND=noninteractive install -y -q nats-server chromium']);
+    const r = await run('bash', ['.ci/run'], { PATH: `${bin}:${process.env['PATH']}`, ...NOTHING_INSTALLED });
+    expect(log()).toEqual(['npm ci --no-audit --no-fund', 'apt-get DEBIAN_FRONTEND=noninteractive update -q', 'apt-get DEBIAN_FRONTEND=noninteractive install -y -q nats-server chromium redis-server']);
     // The recorders installed nothing, so the check after the install stops the run before `npm test`.
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('not found: nats-server, chromium');
+    expect(r.stderr).toContain('not found: nats-server, chromium, redis-server');
   });
 
-  it('with both present: installs nothing and runs the tests', async () => {
+  it('with all three present: installs nothing and runs the tests', async () => {
     const { bin, log } = await recorders();
-    const r = await run('bash', ['.ci/run'], { PATH: `${bin}:${process.env['PATH']}`, NATS_SERVER_BIN: process.execPath, FLE_CHROMIUM: process.execPath });
+    // Any executable stands in for each: none is run (the suite's Redis already answers on 127.0.0.1:6379).
+    const r = await run('bash', ['.ci/run'], { PATH: `${bin}:${process.env['PATH']}`, NATS_SERVER_BIN: process.execPath, FLE_CHROMIUM: process.execPath, REDIS_SERVER_BIN: process.execPath });
     expect(r.code, r.stderr).toBe(0);
     expect(log()).toEqual(['npm ci --no-audit --no-fund', 'npm test']);
   });
