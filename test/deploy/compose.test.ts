@@ -103,6 +103,32 @@ function stringsIn(value: unknown): string[] {
 
 const certsDir = resolve(repoRoot, '.fle/certs');
 
+/** Whose certificate each container presents: its NATS user, or its gRPC identity. */
+const CERT_IDENTITY: Readonly<Record<string, string>> = {
+  'nats-0': 'nats',
+  'nats-1': 'nats',
+  'nats-2': 'nats',
+  keystore: 'keystore',
+  processor: 'processor',
+  'jetstream-replicas': 'processor',
+  gateway: 'gateway',
+};
+
+/**
+ * The certificate-folder files a container can read: a mounted file is
+ * itself; a mounted folder (or any folder holding the certificate folder)
+ * exposes every file `fle certs init` and cluster-certs.ts write there.
+ */
+function certificateFilesVisible(svc: ComposeService): string[] {
+  const everything = ['ca.pem', 'ca-key.pem', ...['gateway', 'processor', 'keystore', 'client', 'admin', 'nats', 'observer'].flatMap((n) => [`${n}.pem`, `${n}-key.pem`])];
+  const out = new Set<string>();
+  for (const m of bindMounts(svc)) {
+    if (m.source === certsDir || certsDir.startsWith(m.source + '/')) for (const f of everything) out.add(f);
+    else if (m.source.startsWith(certsDir + '/')) out.add(m.source.slice(certsDir.length + 1));
+  }
+  return [...out].sort();
+}
+
 describe('docker-compose.yml', () => {
   it('validates against the Compose Specification JSON schema', () => {
     const validate = composeValidator('checked');
@@ -206,13 +232,23 @@ describe('docker-compose.yml', () => {
     for (const [name, svc] of Object.entries(services)) {
       for (const m of bindMounts(svc)) {
         expect(m.readOnly, `${name}: ${m.target} is mounted read-only`).toBe(true);
-        if (m.source === certsDir) continue;
+        if (m.source.startsWith(certsDir + '/')) continue; // made by `fle certs init` / cluster-certs.ts, not in the repository
         expect(existsSync(m.source), `${name}: ${relative(repoRoot, m.source)}`).toBe(true);
       }
     }
     for (const [name, secret] of Object.entries(compose.secrets ?? {})) {
       const file = resolve(composeDir, interpolate(secret.file!));
       expect(relative(repoRoot, file).startsWith('.fle/'), `secret ${name} comes from the git-ignored .fle folder`).toBe(true);
+    }
+  });
+
+  it("gives each container only its own certificate and key and the CA certificate (never the CA key, never another identity's key)", () => {
+    expect(Object.keys(services).sort()).toEqual(Object.keys(CERT_IDENTITY).sort());
+    for (const [name, svc] of Object.entries(services)) {
+      const id = CERT_IDENTITY[name]!;
+      expect(certificateFilesVisible(svc), name).toEqual(['ca.pem', `${id}-key.pem`, `${id}.pem`].sort());
+      // Each at the path the configs and health checks name.
+      for (const f of ['ca.pem', `${id}.pem`, `${id}-key.pem`]) expect(hostPathFor(svc, `/etc/fle/certs/${f}`), `${name}: ${f}`).toBe(join(certsDir, f));
     }
   });
 

@@ -285,6 +285,23 @@ describe('rendered manifests (kubectl kustomize)', () => {
     expect(isRecord(one('Namespace', 'fle').metadata.labels)).toBe(true);
   });
 
+  it("mounts into each workload only its own certificate and key and the CA certificate (never another identity's key)", () => {
+    const identityOf: Record<string, string> = { gateway: 'gateway', processor: 'processor', keystore: 'keystore', nats: 'nats', 'jetstream-replicas': 'processor' };
+    expect(workloads().map((w) => w.metadata.name).sort()).toEqual(Object.keys(identityOf).sort());
+    for (const w of workloads()) {
+      const id = identityOf[w.metadata.name]!;
+      const spec = w.spec.template.spec;
+      const mounted = new Set(spec.containers.flatMap((c) => (c.volumeMounts ?? []).map((m) => m.name)));
+      const files = (spec.volumes ?? [])
+        .filter((v) => v.secret && mounted.has(v.name))
+        .flatMap((v) => {
+          const secret = objects.find((o) => o.kind === 'Secret' && o.metadata.name === v.secret!.secretName)!;
+          return v.secret!.items ? v.secret!.items.map((i) => i.key) : dataKeys(secret);
+        });
+      expect(files.sort(), w.metadata.name).toEqual(['ca.pem', `${id}-key.pem`, `${id}.pem`].sort());
+    }
+  });
+
   it('names certificate Secrets without a hash, so a rotated certificate updates in place', () => {
     for (const name of ['keystore-tls', 'gateway-tls', 'processor-tls', 'nats-tls']) expect(generated('Secret', name).map((s) => s.metadata.name)).toEqual([name]);
     expect(generated('ConfigMap', 'fle-config')[0]!.metadata.name).toMatch(/^fle-config-[a-z0-9]+$/);
