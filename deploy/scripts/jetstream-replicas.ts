@@ -13,6 +13,7 @@
 // (compose service `jetstream-replicas`, Kubernetes Job `jetstream-replicas`).
 import { pathToFileURL } from 'node:url';
 import { connect, type JetStreamManager } from 'nats';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions } from '@fle/pki';
 import { loadProcessorConfig } from '@fle/processor';
 
@@ -69,6 +70,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const nc = await connect({
     servers: [...config.nats.servers],
     name: 'fle-jetstream-replicas',
+    inboxPrefix: natsInboxPrefix('processor'), // it runs as the processor identity
     ...(config.nats.tls ? { tls: natsTlsOptions(config.nats.tls) } : {}),
   });
   try {

@@ -14,7 +14,7 @@ import { promisify } from 'node:util';
 import { connect, nanos, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevPki, natsTlsOptions, pkiPaths } from '@fle/pki';
-import { findNatsServer, spawnNatsServer, type NatsServerProcess } from '@fle/nats-setup';
+import { findNatsServer, natsInboxPrefix, spawnNatsServer, type NatsServerProcess } from '@fle/nats-setup';
 import { NATS_DNS_NAMES, issueClusterCerts } from '../../deploy/scripts/cluster-certs.js';
 import { PROCESSOR_STREAMS, scaleStreams, scaleStreamsWhenReady } from '../../deploy/scripts/jetstream-replicas.js';
 import { CERTS_DIR, NATS_NODES, STORE_DIR, renderShippedNatsConfigs } from '../../deploy/scripts/nats-config.js';
@@ -133,6 +133,7 @@ describe('a 3-node cluster from the shipped configs', () => {
     const nc = await connect({
       servers: clientPorts.map((p) => `127.0.0.1:${p}`),
       tls: natsTlsOptions(pkiPaths(dir).files(name)),
+      inboxPrefix: natsInboxPrefix(name),
       reconnect: false,
       timeout: 3000,
     });

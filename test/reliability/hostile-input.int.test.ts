@@ -18,6 +18,7 @@ import { channelCredentials } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import { AuthorizeRequest, AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { newReplayStamp, replayContext, stampToHeaders, stampToMetadata, type ReplayStamp } from '@fle/service-kit';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { makeTestPki } from '@fle/testkit';
 import { createInbox, headers as natsHeaders, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -575,7 +576,7 @@ async function send(route: 'core' | 'jetstream', tenant: string, routeName: stri
   if (route === 'core') {
     return asGateway.request(`fle.rpc.${tenant}.${routeName}`, data, { timeout: 5000, ...(headers ? { headers } : {}) });
   }
-  const inbox = createInbox();
+  const inbox = createInbox(natsInboxPrefix('gateway'));
   const sub = asGateway.subscribe(inbox, { max: 1, timeout: 5000 });
   const h = headers ?? natsHeaders();
   h.set('Fle-Reply-To', inbox);

@@ -16,6 +16,7 @@ import { connect, Events, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo, demoTargetFromStack, settingsFromEnv, startStack, type RunningStack } from '@fle/devstack';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { channelCredentials, createDevPki, issueIdentity, natsTlsOptions, pkiPaths, spiffeId, type DevPki, type TlsFiles } from '@fle/pki';
 import { makeTestPki, startNats, tempDir } from '@fle/testkit';
 import { alive } from './support/start-process.js';
@@ -116,6 +117,25 @@ describe('NATS of the running stack', () => {
     expect(await violations('gateway', (nc) => void nc.subscribe('fle.js.>', { callback: () => undefined }))).toBeGreaterThan(0);
     expect(await violations('observer', (nc) => void nc.subscribe('fle.js.>', { callback: () => undefined }))).toBe(0);
   });
+
+  it('keeps replies private: admin and keystore cannot subscribe to the shared or another identity\'s inbox, only to their own', async () => {
+    const violations = async (identity: string, subject: string): Promise<number> => {
+      const nc = await connect({ ...opts, tls: natsTlsOptions(files(identity)), inboxPrefix: natsInboxPrefix(identity) });
+      let n = 0;
+      void (async () => {
+        for await (const s of nc.status()) if (s.type === Events.Error) n++;
+      })();
+      nc.subscribe(subject, { callback: () => undefined });
+      await nc.flush().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 300));
+      await nc.close().catch(() => undefined);
+      return n;
+    };
+    for (const identity of ['admin', 'keystore']) {
+      for (const subject of ['_INBOX.>', '_INBOX_gateway.>', '_INBOX_processor.>', '>']) expect(await violations(identity, subject), `${identity}: ${subject}`).toBeGreaterThan(0);
+      expect(await violations(identity, `_INBOX_${identity}.>`), `${identity}: its own inbox`).toBe(0);
+    }
+  });
 });
 
 describe('certificate rotation without a restart', () => {
@@ -188,7 +208,7 @@ describe('certificate rotation without a restart', () => {
       await issueIdentity({ dir, name: 'processor' });
       for (let i = 0; i < 100 && reconnects.length === 0; i++) await new Promise((r) => setTimeout(r, 100));
       expect(reconnects.length, events.join('\n')).toBeGreaterThan(0);
-      const echo = nc.subscribe('_INBOX.rotation-check', { max: 1 });
+      const echo = nc.subscribe('_INBOX_processor.rotation-check', { max: 1 });
       await nc.flush();
       expect(echo.isClosed()).toBe(false); // a working, authorised connection again
     } finally {

@@ -100,7 +100,7 @@ describe('npm start', () => {
     expect(rest).toMatch(/card\.number as routed: AQEAAAAB\S+… \(\d+-byte envelope, key version 1\)/);
     expect(rest).toMatch(/3\. NATS — ciphertext only/);
     expect(rest).toMatch(/request\s+fle\.js\.demo\.authorize \(\d+ bytes\)/);
-    expect(rest).toMatch(/reply\s+_INBOX\.… \(\d+ bytes\)/);
+    expect(rest).toMatch(/reply\s+_INBOX_gateway\.… \(\d+ bytes\)/);
     expect(rest).toMatch(/4\. processor — plaintext inside its boundary/);
     expect(rest).toContain(`Luhn check of the opened card number: passed; last four it returned: ${card!.slice(-4)} (matches)`);
     expect(rest).toContain('plaintext outside the processor: none');

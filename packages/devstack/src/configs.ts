@@ -2,7 +2,7 @@
 // top of each service's src/config.ts, and the keystore policy and NATS users.
 // Every certificate path comes from the dev PKI in the state folder; every
 // listener is on the loopback address; every link is mTLS.
-import { FLE_NATS_PERMISSIONS, type NatsPermissions } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS, natsInbox, type NatsPermissions } from '@fle/nats-setup';
 import { spiffeId, type PkiPaths } from '@fle/pki';
 import type { StackSettings } from './settings.js';
 import type { StateLayout } from './state-dir.js';
@@ -12,7 +12,8 @@ export const AUTHORIZE_ROUTE = 'authorize';
 
 /**
  * A development-only identity that may watch the request, reply and
- * dead-letter subjects and the stored-authorization puts, and publish nothing:
+ * dead-letter subjects, the gateway's and the processor's inboxes (replies,
+ * JetStream deliveries) and the stored-authorization puts, and publish nothing:
  * it lets the demo show what NATS carried. It exists only in the config
  * `npm start` renders; the shipped configs (deploy/nats, FLE_NATS_PERMISSIONS)
  * have no such user, so a production certificate named `observer` cannot log in.
@@ -20,7 +21,7 @@ export const AUTHORIZE_ROUTE = 'authorize';
 export const OBSERVER_IDENTITY = 'observer';
 export const OBSERVER_PERMISSIONS: NatsPermissions = Object.freeze({
   publish: [], // rendered as deny-all (an empty nats-server allow-list would mean "anything")
-  subscribe: ['fle.rpc.>', 'fle.js.>', 'fle.dlq.>', '_INBOX.>', '$KV.fle_authorizations.>'],
+  subscribe: ['fle.rpc.>', 'fle.js.>', 'fle.dlq.>', natsInbox('gateway'), natsInbox('processor'), '$KV.fle_authorizations.>'],
 }) as NatsPermissions;
 
 /** The identities the stack's PKI holds: the project's defaults plus the dev observer. */

@@ -123,6 +123,8 @@ export function renderNatsConfig(opts: NatsConfigOptions = {}): string {
       out.push(`      { user: ${q(spiffeId(name, td))}, permissions: {`);
       out.push(`          publish: ${allowOnly(perms.publish)}`);
       out.push(`          subscribe: ${allowOnly(perms.subscribe)}`);
+      // One reply per request received, to that request's reply subject only.
+      if (perms.allowResponses) out.push('          allow_responses: true');
       out.push('      } }');
     }
     out.push('    ]', '  }', '}');

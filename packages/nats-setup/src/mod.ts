@@ -7,6 +7,8 @@ export {
   STREAMS,
   SUBJECTS,
   kvBucket,
+  natsInbox,
+  natsInboxPrefix,
   streamConsumption,
   streamManagement,
   type NatsPermissions,

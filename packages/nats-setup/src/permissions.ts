@@ -9,20 +9,42 @@
 //   $JS.ACK.<stream>.>  $JS.FC.<stream>.>       acks and flow-control replies
 //   $KV.<bucket>.>                              KV puts (stream KV_<bucket>)
 //   $JS.API.DIRECT.GET.KV_<bucket>[.>]          KV gets
-// and every JetStream user may ask `$JS.API.INFO` (nats.js checks it) and
-// receives API replies on `_INBOX.>`.
+// and every JetStream user may ask `$JS.API.INFO` (nats.js checks it).
+//
+// Replies are private (issue 17 item 4): each identity has its own inbox
+// prefix, `_INBOX_<identity>` (nats.js `inboxPrefix`; natsInboxPrefix below),
+// and may subscribe to that inbox only. JetStream API replies, pull
+// deliveries, publish acks and request replies all arrive there, so no
+// identity can read another's (a shared `_INBOX.>` let admin and keystore
+// receive the processor's deliveries and every reply). Every fle connection
+// sets its identity's prefix; without it, it cannot even read its own replies.
 
 export interface NatsPermissions {
   publish: string[];
   subscribe: string[];
+  /**
+   * May answer the requests it receives (nats-server `allow_responses`): one
+   * reply to each request's reply subject, whatever inbox that is.
+   */
+  allowResponses?: boolean;
 }
 
 export const SUBJECTS = {
   rpc: 'fle.rpc.>',
   js: 'fle.js.>',
   dlq: 'fle.dlq.>',
-  inbox: '_INBOX.>',
 } as const;
+
+/** The nats.js `inboxPrefix` of an identity: its replies arrive on `_INBOX_<identity>.<id>`. */
+export function natsInboxPrefix(identity: string): string {
+  if (!/^[A-Za-z0-9_-]+$/.test(identity)) throw new TypeError(`identity ${JSON.stringify(identity)} must be one NATS subject token`);
+  return `_INBOX_${identity}`;
+}
+
+/** Everything under an identity's inbox prefix: what it may subscribe to for replies. */
+export function natsInbox(identity: string): string {
+  return `${natsInboxPrefix(identity)}.>`;
+}
 
 export const STREAMS = { requests: 'FLE_REQUESTS', deadLetters: 'FLE_DLQ' } as const;
 export const KV_BUCKETS = { nonces: 'fle_nonces', authorizations: 'fle_authorizations', keystore: 'fle_keystore' } as const;
@@ -67,16 +89,19 @@ export function kvBucket(bucket: string): string[] {
  * absent: the client identity has no NATS user and cannot connect at all.
  */
 export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = Object.freeze({
-  // Publishes requests (core and JetStream) and receives replies and publish acks.
+  // Publishes requests (core and JetStream); replies and publish acks come to its own inbox.
   gateway: {
     publish: [SUBJECTS.rpc, SUBJECTS.js, ...JS_BASE, `$JS.API.STREAM.INFO.${STREAMS.requests}`],
-    subscribe: [SUBJECTS.inbox],
+    subscribe: [natsInbox('gateway')],
   },
   // Serves requests, consumes FLE_REQUESTS, dead-letters into FLE_DLQ, keeps
   // replay nonces and stored authorizations in KV, and creates what it uses.
+  // Replies: to a core request through allow_responses (only to a request it
+  // received); to a JetStream request on the inbox its `Fle-Reply-To` header
+  // names, which must be the gateway's (nothing else may receive a reply).
   processor: {
     publish: [
-      SUBJECTS.inbox,
+      natsInbox('gateway'),
       SUBJECTS.dlq,
       ...JS_BASE,
       ...streamManagement(STREAMS.requests),
@@ -86,12 +111,13 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
       ...kvBucket(KV_BUCKETS.nonces),
       ...kvBucket(KV_BUCKETS.authorizations),
     ],
-    subscribe: [SUBJECTS.rpc, SUBJECTS.inbox],
+    subscribe: [SUBJECTS.rpc, natsInbox('processor')],
+    allowResponses: true,
   },
   // Its own storage bucket and nothing else.
   keystore: {
     publish: [...JS_BASE, ...kvBucket(KV_BUCKETS.keystore)],
-    subscribe: [SUBJECTS.inbox],
+    subscribe: [natsInbox('keystore')],
   },
   // Operators: inspect streams and consumers, read and re-drive dead letters.
   // No request subjects and no KV reads (the keystore bucket is not theirs).
@@ -107,6 +133,6 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
       ...streamConsumption(STREAMS.deadLetters),
       SUBJECTS.js,
     ],
-    subscribe: [SUBJECTS.inbox],
+    subscribe: [natsInbox('admin')],
   },
 });

@@ -21,10 +21,20 @@ describe('renderNatsConfig', () => {
   });
 
   it('keeps the gateway off the processor subjects and the keystore off the processor buckets', () => {
-    expect(FLE_NATS_PERMISSIONS['gateway']!.subscribe).toEqual(['_INBOX.>']);
+    expect(FLE_NATS_PERMISSIONS['gateway']!.subscribe).toEqual(['_INBOX_gateway.>']);
     expect(FLE_NATS_PERMISSIONS['processor']!.subscribe).toContain('fle.rpc.>');
     expect(FLE_NATS_PERMISSIONS['keystore']!.publish.some((s) => s.includes('fle_nonces'))).toBe(false);
     expect(FLE_NATS_PERMISSIONS['admin']!.publish.some((s) => s.includes('KV_fle_keystore'))).toBe(false);
+  });
+
+  it('gives every identity its own reply inbox and nobody the shared _INBOX.>; only the processor answers requests', () => {
+    for (const [name, p] of Object.entries(FLE_NATS_PERMISSIONS)) {
+      expect(p.subscribe.filter((s) => s.startsWith('_INBOX')), name).toEqual([`_INBOX_${name}.>`]);
+      expect([...p.publish, ...p.subscribe], name).not.toContain('_INBOX.>');
+      expect(p.allowResponses === true, name).toBe(name === 'processor');
+    }
+    const text = renderNatsConfig({ tls: files });
+    expect(text.match(/allow_responses: true/g)).toHaveLength(1);
   });
 
   it('writes an empty allow-list as deny-all (nats-server reads `allow: []` as no restriction)', () => {

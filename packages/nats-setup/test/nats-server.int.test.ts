@@ -30,10 +30,26 @@ afterAll(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
-async function as(name: string): Promise<NatsConnection> {
-  const nc = await connect({ servers: server.urls, tls: natsTlsOptions(pki.files(name)), reconnect: false, timeout: 3000 });
+/** Connects as `name`, with that identity's own reply-inbox prefix (as every fle service does). */
+async function as(name: string, inboxPrefix = `_INBOX_${name}`): Promise<NatsConnection> {
+  const nc = await connect({ servers: server.urls, tls: natsTlsOptions(pki.files(name)), reconnect: false, timeout: 3000, inboxPrefix });
   conns.push(nc);
   return nc;
+}
+
+/** Subscribes and resolves with the server's verdict: 'allowed', or the permissions violation. */
+async function trySubscribe(nc: NatsConnection, subject: string): Promise<'allowed' | { code: string; message: string }> {
+  const sub = nc.subscribe(subject);
+  const verdict = (async () => {
+    for await (const _m of sub) return 'allowed' as const;
+    return 'allowed' as const;
+  })().catch((e: { code: string; message: string }) => ({ code: e.code, message: e.message }));
+  // A refusal comes back right after the SUB; a flush round-trip later, none came.
+  await nc.flush();
+  await new Promise((r) => setTimeout(r, 100));
+  const settled = await Promise.race([verdict, Promise.resolve('pending' as const)]);
+  sub.unsubscribe();
+  return settled === 'pending' ? 'allowed' : settled;
 }
 
 describe('spawnNatsServer', () => {
@@ -72,7 +88,7 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'] });
     await jsm.consumers.add('FLE_REQUESTS', { durable_name: 'processor', ack_policy: AckPolicy.Explicit });
 
-    const inbox = gateway.subscribe('_INBOX.fle-test.reply', { max: 1 });
+    const inbox = gateway.subscribe('_INBOX_gateway.fle-test.reply', { max: 1 });
     const ack = await gateway.jetstream().publish('fle.js.acme.authorize', sc.encode('sealed-request'));
     expect(ack.stream).toBe('FLE_REQUESTS');
 
@@ -80,7 +96,7 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     const msg = await consumer.next({ expires: 2000 });
     expect(msg && sc.decode(msg.data)).toBe('sealed-request');
     msg!.ack();
-    processor.publish('_INBOX.fle-test.reply', sc.encode('sealed-reply'));
+    processor.publish('_INBOX_gateway.fle-test.reply', sc.encode('sealed-reply'));
     for await (const m of inbox) expect(sc.decode(m.data)).toBe('sealed-reply');
 
     const dlqAck = await processor.jetstream().publish('fle.dlq.acme.authorize', sc.encode('dead'));
@@ -112,5 +128,57 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     const admin = await as('admin');
     const bound = await admin.jetstream().views.kv('fle_keystore');
     await expect(bound.get('tenant.acme')).rejects.toThrow(/permission/i);
+  });
+});
+
+describe('private reply inboxes (issue 17 item 4)', () => {
+  const VIOLATION = { code: 'PERMISSIONS_VIOLATION' };
+
+  it('refuses admin and keystore any inbox but their own: no JetStream deliveries, no replies of others', async () => {
+    for (const name of ['admin', 'keystore']) {
+      const nc = await as(name);
+      for (const subject of ['_INBOX.>', '_INBOX_gateway.>', '_INBOX_processor.>', '>', '_INBOX_processor.abc', `_INBOX_${name === 'admin' ? 'keystore' : 'admin'}.>`]) {
+        expect(await trySubscribe(nc, subject), `${name} subscribing to ${subject}`).toMatchObject(VIOLATION);
+      }
+      expect(await trySubscribe(nc, `_INBOX_${name}.>`), `${name} subscribing to its own inbox`).toBe('allowed');
+    }
+  });
+
+  it('refuses the gateway and the processor each other\'s inbox, and the shared _INBOX.>', async () => {
+    const gateway = await as('gateway');
+    const processor = await as('processor');
+    for (const subject of ['_INBOX.>', '_INBOX_processor.>', '_INBOX_admin.>']) expect(await trySubscribe(gateway, subject), `gateway: ${subject}`).toMatchObject(VIOLATION);
+    for (const subject of ['_INBOX.>', '_INBOX_gateway.>', '_INBOX_keystore.>']) expect(await trySubscribe(processor, subject), `processor: ${subject}`).toMatchObject(VIOLATION);
+  });
+
+  it('a connection without its prefix cannot even receive JetStream API replies', async () => {
+    const admin = await as('admin', '_INBOX');
+    await expect(admin.jetstreamManager({ timeout: 2000 })).rejects.toThrow(/permission|timeout/i);
+  });
+
+  it('still answers a core request from the gateway (the processor replies to the request it received)', async () => {
+    const processor = await as('processor');
+    processor.subscribe('fle.rpc.>', { queue: 'processors', callback: (_e, m) => m.respond(sc.encode(`handled ${m.subject}`)) });
+    await processor.flush();
+    const gateway = await as('gateway');
+    const reply = await gateway.request('fle.rpc.acme.authorize', sc.encode('sealed'), { timeout: 3000 });
+    expect(sc.decode(reply.data)).toBe('handled fle.rpc.acme.authorize');
+  });
+
+  it('does not let the processor publish into the inboxes of admin or keystore', async () => {
+    const processor = await as('processor');
+    const errors: string[] = [];
+    void (async () => {
+      for await (const st of processor.status()) if (st.type === 'error') errors.push(String(st.data));
+    })();
+    const admin = await as('admin');
+    const got: string[] = [];
+    admin.subscribe('_INBOX_admin.>', { callback: (_e, m) => got.push(m.subject) });
+    await admin.flush();
+    processor.publish('_INBOX_admin.forged', sc.encode('forged reply'));
+    await processor.flush();
+    await new Promise((r) => setTimeout(r, 200));
+    expect(got).toEqual([]);
+    expect(errors.join(' ')).toMatch(/PERMISSIONS_VIOLATION|Permissions Violation/i);
   });
 });

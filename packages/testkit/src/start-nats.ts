@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { connect, type ConnectionOptions, type NatsConnection } from 'nats';
 import { natsTlsOptions, NATS_SERVER_IDENTITY, type PkiPaths } from '@fle/pki';
-import type { NatsConfigOptions } from '@fle/nats-setup';
+import { natsInboxPrefix, type NatsConfigOptions } from '@fle/nats-setup';
 import { freePort, tempDir } from './cleanup.js';
 import { ContainerNode, containerNetwork } from './container-nodes.js';
 import { HarnessError } from './errors.js';
@@ -286,6 +286,8 @@ function connectOptionsFor(urls: string[], pki: PkiPaths | undefined, identity: 
     maxReconnectAttempts: 200,
     timeout: 5000,
     ...(pki && identity ? { tls: natsTlsOptions(pki.files(identity)) } : {}),
+    // The identity's own reply inbox: the fle users may read no other (nats-setup permissions).
+    ...(identity ? { inboxPrefix: natsInboxPrefix(identity) } : {}),
     ...extra,
   };
 }

@@ -29,6 +29,7 @@ import type { Forwarder } from './forwarders/forwarder.js';
 import { GrpcForwarder } from './forwarders/grpc.js';
 import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
+import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
 import { KNOWN_SERVICES } from './known-services.js';
 import { checkRequest, checkResponse } from './request-check.js';
 
@@ -64,6 +65,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       servers: [...config.nats.servers],
       tls: config.nats.tls ? natsTlsOptions(config.nats.tls) : undefined,
       name: config.nats.name,
+      inboxPrefix: GATEWAY_INBOX_PREFIX, // replies are private to the gateway identity (nats-setup permissions)
       maxReconnectAttempts: -1,
       reconnectTimeWait: 250,
     });

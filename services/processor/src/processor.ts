@@ -3,6 +3,7 @@
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import { FieldCipher, StaticSenderPolicy, compileSchema, type KeyProvider } from '@fle/field-crypto';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import {
@@ -58,6 +59,7 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
     servers: [...config.nats.servers],
     tls: config.nats.tls ? natsTlsOptions(config.nats.tls) : undefined,
     name: config.nats.name,
+    inboxPrefix: natsInboxPrefix('processor'), // replies and pull deliveries are private to the processor identity
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
   });

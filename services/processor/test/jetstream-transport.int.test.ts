@@ -65,10 +65,10 @@ describe('JetStreamTransport (real NATS)', () => {
 
   async function send(kind: string) {
     const stamp = newReplayStamp();
-    const inbox = nc.subscribe(`_INBOX.test.${stamp.nonce}`, { max: 1, timeout: 10_000 });
+    const inbox = nc.subscribe(`_INBOX_gateway.test.${stamp.nonce}`, { max: 1, timeout: 10_000 });
     const h = natsHeaders();
     stampToHeaders(stamp, h);
-    h.set('Fle-Reply-To', `_INBOX.test.${stamp.nonce}`);
+    h.set('Fle-Reply-To', `_INBOX_gateway.test.${stamp.nonce}`);
     await nc.jetstream().publish('fle.js.t1.authorize', new TextEncoder().encode(kind), { headers: h });
     return { stamp, inbox };
   }

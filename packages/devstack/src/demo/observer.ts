@@ -3,8 +3,9 @@
 // keeps every message it sees, so the demo can show what NATS carried and
 // check that no plaintext was among it. It can publish nothing.
 import { connect, type Msg, type NatsConnection } from 'nats';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions, type TlsFiles } from '@fle/pki';
-import { OBSERVER_PERMISSIONS } from '../configs.js';
+import { OBSERVER_IDENTITY, OBSERVER_PERMISSIONS } from '../configs.js';
 
 export interface ObservedMessage {
   readonly subject: string;
@@ -26,7 +27,7 @@ export class NatsObserver {
   }
 
   static async connect(url: string, tls: TlsFiles, timeoutMs = 3000): Promise<NatsObserver> {
-    const nc = await connect({ servers: [url], tls: natsTlsOptions(tls), name: 'fle-demo-observer', timeout: timeoutMs, maxReconnectAttempts: 0 });
+    const nc = await connect({ servers: [url], tls: natsTlsOptions(tls), name: 'fle-demo-observer', inboxPrefix: natsInboxPrefix(OBSERVER_IDENTITY), timeout: timeoutMs, maxReconnectAttempts: 0 });
     const o = new NatsObserver(nc);
     for (const subject of OBSERVER_PERMISSIONS.subscribe) nc.subscribe(subject, { callback: (_err, m) => o.#record(subject, m) });
     await nc.flush(); // the server has every subscription before the request is sent

@@ -14,6 +14,7 @@ import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { FleClient, type MessageSealer } from '@fle/client';
 import { schemaRoot } from '@fle/schema';
 import { AuthorizeRequest, AuthorizeResponse, PaymentServiceService } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { natsInbox } from '@fle/nats-setup';
 import { FLE_HEADERS, STAMP_HEADERS, type ReplayStamp } from '@fle/service-kit';
 import { OBSERVER_IDENTITY } from '../configs.js';
 import { DevStackError } from '../errors.js';
@@ -153,7 +154,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
 
   const clientHop = clientHopOf(plaintextValues, sealedRequest ?? ({} as AuthorizeRequest), schema.plan(REQUEST_TYPE), wireRequest.byteLength);
   const routedSubject = t.transport === 'jetstream' ? `fle.js.${t.tenant}.authorize` : t.transport === 'nats' ? `fle.rpc.${t.tenant}.authorize` : undefined;
-  const isRequest = (m: ObservedMessage): boolean => m.headers.get(STAMP_HEADERS.nonce)?.[0] === stamp.nonce && m.via !== '_INBOX.>';
+  const isRequest = (m: ObservedMessage): boolean => m.headers.get(STAMP_HEADERS.nonce)?.[0] === stamp.nonce && !isInboxSubscription(m.via);
   const replyInbox = (seen: readonly ObservedMessage[]): string | undefined => {
     const req = seen.find(isRequest);
     return req?.headers.get(FLE_HEADERS.replyTo)?.[0] ?? req?.reply;
@@ -199,7 +200,8 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
     ...(notObserved ? { reason: notObserved } : {}),
     messages: seen.flatMap((m): NatsMessageSummary[] => {
       const what = classify(m, { isRequest: isRequest(m), inbox, nonce: stamp.nonce });
-      return what ? [{ subject: m.subject.startsWith('_INBOX.') ? '_INBOX.…' : m.subject.replace(stamp.nonce, '<nonce>'), bytes: m.data.byteLength, what }] : [];
+      const inboxOf = /^(_INBOX_[A-Za-z0-9_-]+)\./.exec(m.subject)?.[1];
+      return what ? [{ subject: inboxOf ? `${inboxOf}.…` : m.subject.replace(stamp.nonce, '<nonce>'), bytes: m.data.byteLength, what }] : [];
     }),
     scannedMessages: seen.length,
     scannedBytes: seen.reduce((n, m) => n + m.wire.byteLength, 0),
@@ -294,11 +296,16 @@ function clientHopOf(plain: readonly SensitiveValue[], sealed: AuthorizeRequest,
 function classify(m: ObservedMessage, ctx: { isRequest: boolean; inbox: string | undefined; nonce: string }): NatsMessageSummary['what'] | undefined {
   const nonceHeader = m.headers.get(STAMP_HEADERS.nonce)?.[0];
   if (ctx.isRequest) return 'request';
-  if (nonceHeader === ctx.nonce && m.via === '_INBOX.>') return 'delivery to the processor';
+  if (nonceHeader === ctx.nonce && m.via === natsInbox('processor')) return 'delivery to the processor';
   if (ctx.inbox && m.subject === ctx.inbox) return 'reply';
   if (m.subject.startsWith('$KV.fle_authorizations.') && m.subject.includes(ctx.nonce)) return 'stored record';
   if (m.subject.startsWith('fle.dlq.') && nonceHeader === ctx.nonce) return 'dead letter';
   return undefined;
+}
+
+/** The observer's subscriptions to the gateway's and the processor's reply inboxes. */
+function isInboxSubscription(via: string): boolean {
+  return via === natsInbox('gateway') || via === natsInbox('processor');
 }
 
 function pick(line: Record<string, unknown> | undefined, keys: readonly string[]): Record<string, unknown> | undefined {

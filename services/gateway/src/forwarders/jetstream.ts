@@ -5,7 +5,7 @@
 import { createInbox, type JetStreamClient, type NatsConnection } from 'nats';
 import { FLE_HEADERS, jsSubject } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
-import { mapNatsError, replyBytes, requestHeaders } from './nats-reply.js';
+import { GATEWAY_INBOX_PREFIX, mapNatsError, replyBytes, requestHeaders } from './nats-reply.js';
 
 export class JetStreamForwarder implements Forwarder {
   readonly #js: JetStreamClient;
@@ -14,7 +14,7 @@ export class JetStreamForwarder implements Forwarder {
   }
 
   async forward(req: ForwardRequest): Promise<Uint8Array> {
-    const inbox = createInbox();
+    const inbox = createInbox(GATEWAY_INBOX_PREFIX);
     // Subscribe before publishing so a fast reply cannot be missed.
     const sub = this.nc.subscribe(inbox, { max: 1, timeout: req.route.timeoutMs });
     try {

@@ -5,6 +5,7 @@
 // never lose an update. The bucket keeps history 1: a destroyed key's wrapped
 // bytes must not linger as an older revision.
 import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
 import { assertRingRecord, type KeyRingRecord } from '../model.js';
 import type { KeyStorage, StoredRing } from './types.js';
@@ -42,6 +43,7 @@ export class NatsKvKeyStorage implements KeyStorage {
       nc = await connect({
         servers: opts.servers,
         name: 'fle-keystore',
+        inboxPrefix: natsInboxPrefix('keystore'), // its KV replies are private to the keystore identity
         maxReconnectAttempts: -1,
         ...(opts.tls ? { tls: { caFile: opts.tls.ca, certFile: opts.tls.cert, keyFile: opts.tls.key } } : {}),
         ...opts.connection,

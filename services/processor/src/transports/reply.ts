@@ -1,7 +1,10 @@
 // Replies over NATS: the sealed response bytes, or the typed error payload
 // (header `Fle-Error-Code`, body `{code, message}`; no plaintext).
 import { headers as natsHeaders, type MsgHdrs } from 'nats';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { ERROR_HEADER, encodeErrorPayload, errorPayloadOf } from '@fle/service-kit';
+
+const GATEWAY_INBOX = new RegExp(`^${natsInboxPrefix('gateway')}\\.[A-Za-z0-9_.-]+$`);
 
 export function errorReply(err: unknown): { data: Uint8Array; headers: MsgHdrs } {
   const payload = errorPayloadOf(err);
@@ -10,7 +13,11 @@ export function errorReply(err: unknown): { data: Uint8Array; headers: MsgHdrs }
   return { data: encodeErrorPayload(payload), headers };
 }
 
-/** A reply inbox must be a core inbox: the header must not steer a publish elsewhere. */
+/**
+ * A JetStream reply goes only to a gateway inbox (`_INBOX_gateway.…`, the
+ * only inbox the processor may publish to): the header must not steer a
+ * publish anywhere else.
+ */
 export function isInbox(subject: string | undefined): subject is string {
-  return !!subject && /^_INBOX\.[A-Za-z0-9_.-]+$/.test(subject) && !subject.includes('..');
+  return !!subject && GATEWAY_INBOX.test(subject) && !subject.includes('..');
 }
