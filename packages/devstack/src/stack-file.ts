@@ -51,6 +51,18 @@ export async function removeStackFile(path: string): Promise<void> {
   await rm(path, { force: true });
 }
 
+/**
+ * The stack a live `npm start` runs from this state folder, or undefined. Live
+ * means its process exists and its gateway port is taken (so a stale file
+ * whose process id was reused by something else does not count).
+ */
+export async function runningStack(path: string, portTaken: (host: string, port: number) => Promise<boolean>): Promise<StackInfo | undefined> {
+  const info = readStackFile(path);
+  if (!info || info.pid === process.pid || !processAlive(info.pid)) return undefined;
+  const m = /^(.+):(\d+)$/.exec(info.gateway);
+  return m && (await portTaken(m[1]!, Number(m[2]))) ? info : undefined;
+}
+
 /** True when a process with this id exists (signal 0 probes without signalling). */
 export function processAlive(pid: number): boolean {
   try {

@@ -12,10 +12,10 @@ import { KeystoreAdminClient } from '@fle/keystore-client';
 import { gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig, stackIdentities } from './configs.js';
 import { DevStackError } from './errors.js';
 import { startStackNats, type StackNats } from './nats-runner.js';
-import { assertPortsFree } from './ports.js';
+import { assertPortsFree, probePort } from './ports.js';
 import { startServiceChild, type ServiceChild } from './service-child.js';
 import type { StackSettings } from './settings.js';
-import { removeStackFile, writeStackFile, type StackInfo } from './stack-file.js';
+import { removeStackFile, runningStack, writeStackFile, type StackInfo } from './stack-file.js';
 import { ensureMasterKey, prepareStateDirs, stateLayout, type StateLayout } from './state-dir.js';
 
 /** The key rings of the demo tenant: `default`, and `pci` (card fields name it in the schema). */
@@ -63,6 +63,9 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
   const step = opts.onStep ?? (() => undefined);
   const layout = stateLayout(settings.home);
   const started: Stoppable[] = [];
+  // Files this run wrote: only these are removed on the way out (a failed
+  // second start must not delete a running stack's stack file or ports files).
+  let wroteStackFile = false;
   let stopping = false;
   let stopped: Promise<void> | undefined;
   let reportFailure: (e: DevStackError) => void = () => undefined;
@@ -78,8 +81,10 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
     (stopped ??= (async () => {
       stopping = true;
       for (const s of [...started].reverse()) await s.stop().catch(() => s.killNow());
-      await removeStackFile(layout.stackFile).catch(() => undefined);
-      for (const name of ['processor', 'gateway'] as const) await rm(layout.portsFile(name), { force: true }).catch(() => undefined);
+      if (wroteStackFile) await removeStackFile(layout.stackFile).catch(() => undefined);
+      for (const name of ['processor', 'gateway'] as const) {
+        if (started.some((s) => s.name === name)) await rm(layout.portsFile(name), { force: true }).catch(() => undefined);
+      }
       process.off('exit', killAll);
     })());
 
@@ -93,6 +98,16 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
   const checkAborted = (): void => {
     if (opts.signal?.aborted) throw new DevStackError('DEVSTACK_SERVICE_FAILED', 'start-up was interrupted');
   };
+
+  // A stack already running from this folder is left exactly as it is.
+  const other = await runningStack(layout.stackFile, async (host, port) => !(await probePort(host, port).then(() => true, () => false)));
+  if (other) {
+    process.off('exit', killAll);
+    throw new DevStackError(
+      'DEVSTACK_ALREADY_RUNNING',
+      `a stack is already running from ${layout.home} (pid ${other.pid}, gateway ${other.gateway}): use it (npx fle demo), stop it first (Ctrl-C where it runs), or set FLE_HOME to another folder`,
+    );
+  }
 
   try {
     await prepareStateDirs(layout);
@@ -171,6 +186,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       ],
     };
     await writeStackFile(layout.stackFile, info);
+    wroteStackFile = true;
     return { info, settings, layout, pki, failed, stop, killNow: killAll };
   } catch (err) {
     await stop();

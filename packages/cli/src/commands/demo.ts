@@ -1,8 +1,9 @@
 // `fle demo [--json]`: one demo AuthorizeRequest through a running stack
 // (`npm start`), and per hop what it saw. Addresses come from the flags, else
 // from the stack file the running `npm start` wrote (FLE_HOME/run/stack.json),
-// else the fixed defaults. Exit 0 when the request was approved and no
-// plaintext was seen outside the processor; otherwise 1 with one line on stderr.
+// else the fixed defaults. Exit 0 when the request was approved, every hop
+// was observed (NATS view, gateway and processor logs) and no plaintext was
+// seen outside the processor; otherwise 1 with one line on stderr.
 import type { Command } from 'commander';
 import { DevStackError, formatDemo, resolveDemoTarget, runDemo, type DemoFlags } from '@fle/devstack';
 

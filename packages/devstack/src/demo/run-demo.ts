@@ -246,6 +246,14 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
     ...(observer ? [`${seen.length} NATS messages (subjects, headers, payloads)`] : []),
     ...otherLogs,
   ];
+  // A hop the demo reports on but could not look at is a failure, never a
+  // silent "nothing leaked" (issue 17 item 9): without the NATS view or a
+  // service's log, the leak checks of that hop did not run.
+  const logHint = 'run it against the stack npm start wrote (FLE_HOME/run/stack.json), or pass --home';
+  if (!observer) problems.push(`NATS hop not observed: ${notObserved ?? 'no observer'}`);
+  if (gatewayLogText === undefined) problems.push(`gateway hop not observed: its log is not readable (${logHint})`);
+  if (processorLogText === undefined) problems.push(`processor hop not observed: its log is not readable (${logHint})`);
+
   const leaked = gatewayHop.plaintextFound.length > 0 || natsHop.plaintextFound.length > 0 || otherHits.length > 0;
   if (leaked) problems.push(`plaintext seen outside the processor: ${[...new Set([...gatewayHop.plaintextFound, ...natsHop.plaintextFound, ...otherHits])].join(', ')}`);
 
