@@ -6,7 +6,9 @@
 // Then, per hop of one end-to-end request (support/hop-work.ts), what
 // encryption adds to the client's, the gateway's and the processor's own work.
 // Targets (issue 2), on the backend a caller gets unless they pick one:
-//   16 KiB native seal+open throughput >= 80% of raw (native, as specified);
+//   16 KiB native seal+open throughput >= 80% of raw (native, as specified;
+//     a bytes field's envelope: see sixteenKiBGroup for how it is measured
+//     and what a string field adds);
 //   one 16 B seal (default backend) <= 1.5x one raw AEAD call;
 //   whole-message seal (default backend) <= 1.25x the sum of raw AEAD calls.
 // The native-only ratios of the last two are printed as notes.
@@ -29,14 +31,16 @@ import {
   type AadBinding,
   type CipherBackend,
 } from '@fle/field-crypto';
-import { interleaved, pairedRatio, rowOf, target, type BenchSuite, type Row, type Target } from './lib.js';
+import { interleaved, pairedRatio, pairedRatioCi, rowOf, target, type BenchSuite, type Row, type Target } from './lib.js';
 import { hopWorkGroup } from './support/hop-work.js';
 
 const TYPE = 'acme.payments.v1.AuthorizeRequest';
 const CONTEXT = 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA';
 const KEY = Uint8Array.from({ length: 32 }, (_, i) => i * 7 + 1);
 const NONCE = new Uint8Array(12).fill(9);
-const SIZES: [string, number][] = [['16 B', 16], ['1 KiB', 1024], ['16 KiB', 16 * 1024], ['1 MiB', 1024 * 1024]];
+/** 16 KiB has a group of its own (sixteenKiBGroup). */
+const SIZES: [string, number][] = [['16 B', 16], ['1 KiB', 1024], ['1 MiB', 1024 * 1024]];
+const SIXTEEN_KIB = 16 * 1024;
 
 function rawSeal(plaintext: Uint8Array, aad: Uint8Array): [Buffer, Buffer] {
   const c = createCipheriv('chacha20-poly1305', KEY, NONCE, { authTagLength: 16 });
@@ -109,7 +113,7 @@ async function envelopeGroups(rows: Row[], targets: Target[], notes: string[]): 
     const plaintext = new Uint8Array(size).fill(0x5a);
     const big = size >= 1024 * 1024;
     const rawRoundTrip = { name: 'raw node:crypto', fn: () => { const [c, t] = rawSeal(plaintext, aad); return rawOpen(c, t, aad); }, bytes: size };
-    const opts = big ? { rounds: 8, batchMs: 40, warmupMs: 100 } : size === 16 * 1024 ? { rounds: 40, batchMs: 25 } : { rounds: 10, batchMs: 20 };
+    const opts = big ? { rounds: 8, batchMs: 40, warmupMs: 100 } : { rounds: 10, batchMs: 20 };
     // node:crypto-based candidates are interleaved together; noble (10-20x slower,
     // a very different memory pattern) is paired with raw in its own run.
     const [raw, native, dflt] = await interleaved(
@@ -128,10 +132,6 @@ async function envelopeGroups(rows: Row[], targets: Target[], notes: string[]): 
     rows.push(rowOf(group, raw!));
     for (const m of [native!, dflt!]) rows.push(rowOf(group, m, `${pairedRatio(m, raw!).toFixed(2)}x raw`));
     rows.push(rowOf(group, noble!, `${pairedRatio(noble!, rawForNoble!).toFixed(2)}x raw`));
-    if (size === 16 * 1024) {
-      const share = pairedRatio(raw!, native!) * 100;
-      targets.push(target('16 KiB native seal+open throughput vs raw node:crypto', share, '>=', 80, '%'));
-    }
   }
 
   const small = new Uint8Array(16).fill(0x5a);
@@ -150,6 +150,71 @@ async function envelopeGroups(rows: Row[], targets: Target[], notes: string[]): 
   rows.push(rowOf('seal 16 B', noble!, `${pairedRatio(noble!, rawForNoble!).toFixed(2)}x raw`));
   targets.push(target(`one 16 B seal (default: ${defaultBackend.name}) vs one raw AEAD call`, pairedRatio(dflt!, raw!), '<=', 1.5, 'x'));
   notes.push(`one 16 B seal, native backend: ${pairedRatio(native!, raw!).toFixed(2)}x one raw AEAD call`);
+}
+
+const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
+
+/**
+ * The 16 KiB target (issue 2, re-measured for issue 23.5): seal+open of one
+ * 16 KiB value, fle's envelope beside raw node:crypto, as throughput (raw
+ * time ÷ fle time). What a bytes field costs (sealEnvelope/openEnvelope: the
+ * binary envelope is the field's value) is the target; a string field
+ * (FieldCipher, the envelope as base64url text, spec §5: UTF-8 in, base64url
+ * out and back) is measured beside it and reported, not judged.
+ *
+ * How: 200 rounds of ~4 ms batches, every candidate once per round in
+ * rotating order, each batch ending with a scavenge inside its timed window
+ * (lib.ts scavengeInside): a candidate pays for collecting its own buffers.
+ * The ratio is the median of per-round ratios with its 95% bootstrap
+ * interval. Batches of 25 ms (the measurement before) allocate ~50 MB of
+ * 16 KiB buffers each with little JS garbage, so V8 runs major GCs driven by
+ * external memory inside some batches and not others: raw's own time moved
+ * between ~20 and ~33 µs and its per-round spread reached ±13-21 %. In that
+ * regime fle pays most for the one thing node:crypto makes it do beyond raw:
+ * a seal cannot write into the envelope, so each one allocates a second
+ * 16 KiB buffer (the envelope) and copies the ciphertext into it. The figure
+ * for long batches is printed beside the target as a note: a request path
+ * allocates enough JS objects that scavenges free its buffers, but where a
+ * process's major GCs are driven by Buffers (README: the e2e client and
+ * gateway, about one per 400 requests) part of that cost is real.
+ */
+async function sixteenKiBGroup(rows: Row[], targets: Target[], notes: string[]): Promise<void> {
+  const aad = aadFor(binding);
+  const plaintext = new Uint8Array(SIXTEEN_KIB).fill(0x5a);
+  const rawRoundTrip = { name: 'raw node:crypto', fn: () => { const [c, t] = rawSeal(plaintext, aad); return rawOpen(c, t, aad); }, bytes: SIXTEEN_KIB };
+  const schema = compileSchema(schemaRoot());
+  const keys = new StaticKeyProvider([{ tenant: 'acme-eu', versions: [{ version: 1, key: KEY }] }]);
+  const cipher = new FieldCipher({ schema, keys });
+  // national_id (field 6) is a sensitive string field; 16 KiB of ASCII text.
+  const text: Partial<AuthorizeRequest> = { tenantId: 'acme-eu', nationalId: 'x'.repeat(SIXTEEN_KIB) };
+  const ctx = { context: CONTEXT };
+  const [raw, native, dflt, str] = await interleaved(
+    [
+      rawRoundTrip,
+      { name: 'fle native, bytes field (envelope)', fn: fleRoundTrip(nativeBackend, plaintext), bytes: SIXTEEN_KIB },
+      { name: `fle default (${defaultBackend.name}), bytes field`, fn: fleRoundTrip(defaultBackend, plaintext), bytes: SIXTEEN_KIB },
+      {
+        name: `fle default, string field (base64url text)`,
+        fn: async () => cipher.openMessage(TYPE, await cipher.sealMessage(TYPE, text, ctx), ctx),
+        bytes: SIXTEEN_KIB,
+      },
+    ],
+    { rounds: 200, batchMs: 4, warmupMs: 300, scavengeInside: true },
+  );
+  const group = 'seal+open 16 KiB';
+  rows.push(rowOf(group, raw!));
+  const shares = [native!, dflt!, str!].map((m) => ({ m, ...pairedRatioCi(raw!, m) }));
+  for (const { m, ratio, ci } of shares) {
+    rows.push(rowOf(group, m, `${pairedRatio(m, raw!).toFixed(2)}x raw`));
+    notes.push(`16 KiB seal+open throughput vs raw node:crypto, ${m.name}: ${pct(ratio)} (95% CI ${pct(ci[0])}-${pct(ci[1])}; 200 interleaved rounds)`);
+  }
+  targets.push(target('16 KiB native seal+open throughput vs raw node:crypto (bytes field)', shares[0]!.ratio * 100, '>=', 80, '%'));
+  // The same pair in long batches without scavenges in between (a tight loop that allocates little but buffers).
+  const [rawLong, nativeLong] = await interleaved([rawRoundTrip, { name: 'fle native', fn: fleRoundTrip(nativeBackend, plaintext), bytes: SIXTEEN_KIB }], { rounds: 30, batchMs: 40 });
+  const long = pairedRatioCi(rawLong!, nativeLong!);
+  notes.push(
+    `16 KiB, long batches (40 ms, major GCs from external memory inside them): native ${pct(long.ratio)} of raw (95% CI ${pct(long.ci[0])}-${pct(long.ci[1])}); raw ${(rawLong!.nsPerOp / 1000).toFixed(1)} µs per seal+open there against ${(raw!.nsPerOp / 1000).toFixed(1)} µs in short batches`,
+  );
 }
 
 async function messageGroup(rows: Row[], targets: Target[], notes: string[]): Promise<void> {
@@ -201,6 +266,7 @@ const suite: BenchSuite = {
     const targets: Target[] = [];
     const notes: string[] = [];
     await envelopeGroups(rows, targets, notes);
+    await sixteenKiBGroup(rows, targets, notes);
     await messageGroup(rows, targets, notes);
     await hopWorkGroup(rows, notes);
     return {

@@ -47,6 +47,13 @@ export interface IntervalOptions {
   readonly batchMs?: number;
   /** Warm-up (JIT, pools) per candidate before calibration. */
   readonly warmupMs?: number;
+  /**
+   * End every batch with a scavenge inside its timed window, so each candidate
+   * pays for collecting its own young garbage (and the buffers it holds) rather
+   * than leaving it to the untimed scavenge before the next batch. For
+   * candidates that allocate large buffers (bench/field-crypto.bench.ts, 16 KiB).
+   */
+  readonly scavengeInside?: boolean;
 }
 
 export function median(xs: readonly number[]): number {
@@ -136,7 +143,7 @@ function isPromise(v: unknown): v is Promise<unknown> {
  * in ns. CPU time rather than wall time: on a shared box, time spent
  * descheduled is someone else's load, not the code's cost.
  */
-async function batch(fn: BenchFn | AsyncBenchFn, isAsync: boolean, n: number): Promise<number> {
+async function batch(fn: BenchFn | AsyncBenchFn, isAsync: boolean, n: number, scavengeInside = false): Promise<number> {
   gc({ type: 'minor', execution: 'sync' });
   const start = process.cpuUsage();
   if (isAsync) {
@@ -144,6 +151,7 @@ async function batch(fn: BenchFn | AsyncBenchFn, isAsync: boolean, n: number): P
   } else {
     for (let i = 0; i < n; i++) fn();
   }
+  if (scavengeInside) gc({ type: 'minor', execution: 'sync' });
   const used = process.cpuUsage(start);
   return (used.user + used.system) * 1000;
 }
@@ -177,7 +185,7 @@ export async function interleaved(candidates: readonly Candidate[], opts: Interv
     // Rotate the order every round so no candidate always follows the same one.
     for (let j = 0; j < plan.length; j++) {
       const p = plan[(j + r) % plan.length]!;
-      p.samples.push((await batch(p.c.fn, p.isAsync, p.n)) / p.n);
+      p.samples.push((await batch(p.c.fn, p.isAsync, p.n, opts.scavengeInside)) / p.n);
     }
   }
   return plan.map(({ c, samples }) => {
@@ -198,6 +206,18 @@ export async function interleaved(candidates: readonly Candidate[], opts: Interv
 export function pairedRatio(a: Measurement, b: Measurement): number {
   const n = Math.min(a.samples.length, b.samples.length);
   return median(Array.from({ length: n }, (_, r) => a.samples[r]! / b.samples[r]!));
+}
+
+/** pairedRatio with its 95% bootstrap interval (the rounds resampled, seeded). */
+export function pairedRatioCi(a: Measurement, b: Measurement): { ratio: number; ci: [number, number] } {
+  const n = Math.min(a.samples.length, b.samples.length);
+  const ratios = Array.from({ length: n }, (_, r) => a.samples[r]! / b.samples[r]!);
+  const sample = new Array<number>(n);
+  const ci = bootstrapCi(n, (pick) => {
+    for (let i = 0; i < n; i++) sample[i] = ratios[pick[i]!]!;
+    return median(sample);
+  });
+  return { ratio: median(ratios), ci };
 }
 
 /** One row of a suite's table. */

@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { createLogger, RoutingError } from '../src/mod.js';
+import { createLogger, RoutingError, scrubForLog } from '../src/mod.js';
 
 function capture() {
   const lines: string[] = [];
@@ -23,6 +23,48 @@ describe('createLogger', () => {
     expect(out).toContain('"tenant":"t1"');
     expect(out).toContain('"size":42');
     expect(out).toContain('[redacted]');
+  });
+
+  it('keeps a secret key out at any depth, in arrays, and whatever its case', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: 'test', destination });
+    const fields = {
+      tenant: 't1',
+      a: { b: { c: { d: { e: { key: 'CANARY-DEEP-KEY' } } } } },
+      hops: [{ route: 'r1', token: 'CANARY-IN-ARRAY' }],
+      headers: { Authorization: 'Bearer CANARY-HEADER' },
+      NonceBytes: 'CANARY-CASE',
+    };
+    log.info(fields, 'handled');
+    const out = lines.join('');
+    expect(out).not.toMatch(/CANARY/);
+    const line = JSON.parse(out) as { a: { b: { c: { d: { e: { key: string } } } } }; hops: { route: string; token: string }[] };
+    expect(line.a.b.c.d.e.key).toBe('[redacted]');
+    expect(line.hops[0]).toEqual({ route: 'r1', token: '[redacted]' });
+    // The caller's object is not changed.
+    expect(fields.a.b.c.d.e.key).toBe('CANARY-DEEP-KEY');
+    expect(fields.hops[0]!.token).toBe('CANARY-IN-ARRAY');
+  });
+
+  it('prints byte arrays as their length, under any key, and nothing nested too deep', () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: 'test', destination });
+    let deep: Record<string, unknown> = { note: 'CANARY-TOO-DEEP' };
+    for (let i = 0; i < 12; i++) deep = { next: deep };
+    log.info({ size: 12, frame: Buffer.from('CANARY-BYTES'), inner: { view: new TextEncoder().encode('CANARY-VIEW') }, deep }, 'handled');
+    const out = lines.join('');
+    expect(out).not.toMatch(/CANARY/);
+    expect(out).toContain('"frame":"[12 bytes]"');
+    expect(out).toContain('"view":"[11 bytes]"');
+    expect(out).toContain('"size":12');
+  });
+
+  it('returns a line with nothing to hide as it is (no copy)', () => {
+    const fields = { method: '/svc/M', route: 'r', tenant: 't0', size: 1900, routes: ['a->b'], at: new Date(0) };
+    expect(scrubForLog(fields)).toBe(fields);
+    const clean = scrubForLog({ ...fields, nested: { secret: 's' } }) as { nested: { secret: string }; routes: string[] };
+    expect(clean.nested.secret).toBe('[redacted]');
+    expect(clean.routes).toBe(fields.routes);
   });
 
   it('logs typed errors by code; untyped keep their cause in the log only', () => {
