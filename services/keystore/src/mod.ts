@@ -7,7 +7,20 @@ export { Keystore, type KeystoreOptions, type KeyMaterialResult } from './keysto
 export { KeyWrapper, wrapAad, type WrapContext } from './wrap.js';
 export { MASTER_KEY_ENV, deriveFromMaster, loadMasterKey, masterKeyFromHex, masterKeyId, readMasterKeyFile } from './master-key.js';
 export { Policy, type Decision, type PolicyAction, type PolicyDocument } from './policy.js';
-export { FileAuditLog, MemoryAuditLog, type AuditEntry, type AuditSink } from './audit.js';
+export {
+  AUDIT_GENESIS,
+  AuditChainVerifier,
+  FileAuditLog,
+  MemoryAuditLog,
+  auditKeyFromMaster,
+  verifyAuditFile,
+  verifyAuditText,
+  type AuditBreak,
+  type AuditChainResult,
+  type AuditEntry,
+  type AuditLine,
+  type AuditSink,
+} from './audit.js';
 export type { KeyStorage, StoredRing } from './storage/types.js';
 export { FileKeyStorage, writeAtomically, readStoreFile, FILE_FORMAT } from './storage/file.js';
 export { NatsKvKeyStorage, KEYSTORE_BUCKET, type NatsKvStorageOptions } from './storage/nats-kv.js';

@@ -2,7 +2,7 @@
 // audit log, mTLS credentials and the gRPC server.
 import { serverCredentials } from '@fle/pki';
 import { pino, type Logger } from 'pino';
-import { FileAuditLog } from './audit.js';
+import { FileAuditLog, auditKeyFromMaster } from './audit.js';
 import type { KeystoreConfig } from './config.js';
 import { Keystore } from './keystore.js';
 import { loadMasterKey, masterKeyId } from './master-key.js';
@@ -32,11 +32,12 @@ export async function runKeystore(config: KeystoreConfig, log: Logger = createKe
   const masterKey = loadMasterKey({ file: config.masterKeyFile });
   let policy = Policy.fromFile(config.policyFile);
   const storage = await openStorage(config.storage);
+  let audit: FileAuditLog | undefined;
   try {
     await storage.init(masterKeyId(masterKey));
     const keystore = new Keystore({ storage, masterKey });
-    masterKey.destroy(); // the Keystore keeps only the derived wrapping key
-    const audit = new FileAuditLog(config.auditLog);
+    audit = await FileAuditLog.open(config.auditLog, { macKey: auditKeyFromMaster(masterKey) });
+    masterKey.destroy(); // the Keystore and the audit log keep only keys derived from it
     const started = await startGrpcServer({
       address: config.listen,
       credentials: serverCredentials(config.tls),
@@ -53,11 +54,12 @@ export async function runKeystore(config: KeystoreConfig, log: Logger = createKe
       },
       close: async () => {
         await started.close();
-        audit.close();
+        audit!.close();
         await storage.close();
       },
     };
   } catch (err) {
+    audit?.close();
     await storage.close().catch(() => undefined);
     throw err;
   }

@@ -1,7 +1,8 @@
-// `fle keystore serve | init | backup | split-master | restore`: running the
-// reference keystore and recovering it (DESIGN.md "Keys": losing the master
-// key must not mean losing the data). Nothing here prints a key; the master key
-// leaves this process only as recovery shares, and only when asked for.
+// `fle keystore serve | init | backup | split-master | restore | audit verify`:
+// running the reference keystore, recovering it (DESIGN.md "Keys": losing the
+// master key must not mean losing the data) and checking its audit log. Nothing
+// here prints a key; the master key leaves this process only as recovery
+// shares, and only when asked for.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -20,6 +21,8 @@ import {
   restoreRecords,
   serveKeystore,
   splitMasterKey,
+  auditKeyFromMaster,
+  verifyAuditFile,
   writeBackup,
   type KeystoreConfig,
 } from '@fle/keystore';
@@ -185,6 +188,35 @@ export function registerKeystoreCommands(program: Command): void {
         }
       } finally {
         master.destroy();
+      }
+    });
+
+  const audit = keystore.command('audit').description("check the keystore's audit log");
+  audit
+    .command('verify')
+    .description('check the hash chain of an audit log; prints the first break and exits 1 if there is one')
+    .argument('[file]', "the audit log (default: the config's auditLog)")
+    .option('--config <file>', 'keystore YAML config: also check every line\'s mac under its master key (default: env FLE_CONFIG)')
+    .option('--json', 'JSON output')
+    .action(async (file: string | undefined, opts: { config?: string; json?: boolean }) => {
+      const cfg = opts.config !== undefined || (file === undefined && process.env.FLE_CONFIG) ? config(opts.config) : undefined;
+      const path = file ?? cfg?.auditLog;
+      if (!path) throw new Error('name the audit log file, or pass --config');
+      const master = cfg ? loadMasterKey({ file: cfg.masterKeyFile }) : undefined;
+      const macKey = master ? auditKeyFromMaster(master) : undefined;
+      master?.destroy();
+      let result;
+      try {
+        result = await verifyAuditFile(path, macKey ? { macKey } : {});
+      } finally {
+        macKey?.destroy();
+      }
+      if (opts.json) out(JSON.stringify({ file: path, ok: !result.break, ...result }));
+      if (result.break) throw new Error(`audit log ${path} is broken at line ${result.break.line}: ${result.break.problem}`);
+      if (!opts.json) {
+        const legacy = result.legacyLines > 0 ? `; the first ${result.legacyLines} line(s) predate the chain and are not verifiable` : '';
+        const macs = result.macsChecked ? 'macs checked under the master key' : 'macs not checked (pass --config to check them)';
+        out(`ok: ${path}: ${result.lines} line(s), chain intact up to seq ${result.lastSeq} (head ${result.head})${legacy}; ${macs}`);
       }
     });
 }

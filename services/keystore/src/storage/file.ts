@@ -7,11 +7,12 @@
 // One process owns the file at a time (a lock file holding its pid); several
 // keystore instances share state through the NATS KV backend instead.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
 import { assertRingRecord, type KeyRingRecord } from '../model.js';
+import { releaseLock, takeLock } from '../pid-lock.js';
 import type { KeyStorage, StoredRing } from './types.js';
 
 export const FILE_FORMAT = 'fle-keystore-file/v1';
@@ -215,40 +216,5 @@ function removeStaleTempFiles(path: string): void {
   const prefix = `${basename(path)}.tmp-`;
   for (const name of readdirSync(dirname(path))) {
     if (name.startsWith(prefix)) unlinkSync(join(dirname(path), name));
-  }
-}
-
-/** A pid lock file; a lock left by a dead process (kill -9) is taken over. */
-function takeLock(lockPath: string): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StorageError(`cannot create lock ${lockPath}`, { cause: err });
-    }
-    const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new StorageError(`store is in use by process ${pid} (lock ${lockPath})`);
-    }
-    unlinkSync(lockPath);
-  }
-  throw new StorageError(`cannot take lock ${lockPath}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function releaseLock(lockPath: string): void {
-  try {
-    if (Number.parseInt(readFileSync(lockPath, 'utf8'), 10) === process.pid) unlinkSync(lockPath);
-  } catch {
-    // gone already
   }
 }
