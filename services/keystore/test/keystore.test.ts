@@ -107,7 +107,6 @@ describe('Keystore', () => {
       get: (t, r) => storage.get(t, r),
       create: (r) => storage.create(r),
       list: (t) => storage.list(t),
-      put: (r) => storage.put(r),
       close: () => storage.close(),
       update: async (r, rev): Promise<StoredRing> => {
         if (conflicts-- > 0) throw new StorageConflictError('lost');
