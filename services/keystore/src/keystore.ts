@@ -311,13 +311,15 @@ export class Keystore {
   /**
    * The one-time migration of a store written before records were
    * authenticated (`fle keystore seal-records`): tags every record as it is
-   * now, generation 1. Refused when any record already carries a tag, or the
+   * now, generation 1 (nothing to do when every record carries a tag).
+   * Refused when only some records carry a tag, or the
    * anchor (the audit log) shows authenticated records were seen: then an
    * untagged record was stripped of its tag, and sealing it would bless an edit.
    */
   async sealUnsealedRecords(): Promise<KeyRingView[]> {
     const all = await this.storage.list();
     const tagged = all.filter((s) => s.seal !== undefined);
+    if (tagged.length === all.length) return []; // nothing untagged: sealed already, or empty
     if (tagged.length > 0) {
       throw new UnsealedRecordsError(
         `not sealing: ${tagged.length} of the store's ${all.length} record(s) are authenticated already, so the untagged ones were stripped of their tags (tampering); restore them from a backup`,

@@ -154,7 +154,7 @@ export function registerKeystoreCommands(program: Command): void {
             });
           }
           if (opts.json) out(JSON.stringify({ sealed: sealed.map((r) => ({ tenant: r.tenant, ring: r.ring, primaryVersion: r.primaryVersion })) }));
-          else if (sealed.length === 0) out('nothing to seal: the store holds no key ring records');
+          else if (sealed.length === 0) out('nothing to seal: every key ring record in the store is authenticated already');
           else for (const r of sealed) out(`sealed ${r.tenant}/${r.ring} (primary v${r.primaryVersion})`);
         } finally {
           await state.close();
