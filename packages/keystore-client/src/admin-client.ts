@@ -14,8 +14,11 @@ import {
   type KeyVersionInfo,
   type ListKeyRingsResponse,
   type ListKeyVersionsResponse,
+  type GetRotationPolicyResponse,
   type PromoteKeyVersionResponse,
   type RotateKeyRingResponse,
+  type RotationPolicy as RotationPolicyMessage,
+  type SetRotationPolicyResponse,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { KeystorePermissionDeniedError, KeystoreResponseError, KeystoreUnavailableError } from './errors.js';
 import { DEFAULT_CHANNEL_OPTIONS, classifyStatus } from './grpc-fetcher.js';
@@ -34,6 +37,34 @@ export interface KeyVersionSummary {
   state: VersionStateName;
   createdAt: string;
   stateChangedAt: string;
+  /** Seals reported under this version (ReportSealCounts). */
+  sealCount: number;
+}
+
+/** A ring's rotation policy (durations in milliseconds; `maxEnvelopes` null: no volume limit). */
+export interface RotationPolicySummary {
+  rotateAfterMs: number;
+  maxEnvelopes: number | null;
+  propagationDelayMs: number;
+}
+
+/** Where a ring stands against its rotation policy. */
+export interface RotationStatusSummary {
+  tenant: string;
+  ring: string;
+  /** null: rotated by hand only. */
+  policy: RotationPolicySummary | null;
+  primary: KeyVersionSummary;
+  pending: KeyVersionSummary | null;
+  /** When the primary is due by age (null without a policy). */
+  rotateAt: string | null;
+  /** When the pending version is due for promotion (null without one or without a policy). */
+  promoteAt: string | null;
+}
+
+function policyOf(p: RotationPolicyMessage | undefined): RotationPolicySummary | null {
+  if (!p) return null;
+  return { rotateAfterMs: p.rotateAfterMs, maxEnvelopes: p.maxEnvelopes === 0 ? null : p.maxEnvelopes, propagationDelayMs: p.propagationDelayMs };
 }
 
 export interface KeyRingSummary {
@@ -66,6 +97,7 @@ function version(v: KeyVersionInfo | undefined): KeyVersionSummary {
     state: STATE_NAMES[v.state] ?? (String(v.state) as VersionStateName),
     createdAt: new Date(v.createdAtUnixMs).toISOString(),
     stateChangedAt: new Date(v.stateChangedAtUnixMs).toISOString(),
+    sealCount: v.sealCount,
   };
 }
 
@@ -95,10 +127,19 @@ export class KeystoreAdminClient {
     this.#timeoutMs = opts.rpcTimeoutMs ?? 5000;
   }
 
-  /** `alg: 3` creates an X25519 key ring (key pairs for HPKE, envelope alg 3/4); default 1. */
+  /**
+   * `alg: 3` creates an X25519 key ring (key pairs for HPKE, envelope alg 3/4);
+   * without `alg` the keystore's default applies (alg 2, XChaCha20-Poly1305).
+   */
   async createKeyRing(tenant: string, ringName: string, opts: { alg?: RingAlg } = {}): Promise<KeyVersionSummary> {
     const x25519 = opts.alg === 3;
-    const alg = x25519 ? KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 : opts.alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
+    const alg = x25519
+      ? KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305
+      : opts.alg === 2
+        ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305
+        : opts.alg === 1
+          ? KeyAlg.KEY_ALG_CHACHA20_POLY1305
+          : KeyAlg.KEY_ALG_UNSPECIFIED;
     const kind = x25519 ? KeyKind.KEY_KIND_X25519 : KeyKind.KEY_KIND_SYMMETRIC;
     const res = await this.#call<CreateKeyRingResponse>(tenant, ringName, (cb) => this.#client.createKeyRing({ tenant, ring: ringName, kind, alg }, new Metadata(), this.#opts(), cb));
     return version(res.version);
@@ -132,6 +173,30 @@ export class KeystoreAdminClient {
   async listVersions(tenant: string, ringName: string): Promise<KeyVersionSummary[]> {
     const res = await this.#call<ListKeyVersionsResponse>(tenant, ringName, (cb) => this.#client.listKeyVersions({ tenant, ring: ringName }, new Metadata(), this.#opts(), cb));
     return res.versions.map(version);
+  }
+
+  /** Sets the ring's rotation policy; `null` removes it (rotation by hand only). */
+  async setRotationPolicy(tenant: string, ringName: string, policy: RotationPolicySummary | null): Promise<RotationPolicySummary | null> {
+    const msg = policy === null ? undefined : { rotateAfterMs: policy.rotateAfterMs, maxEnvelopes: policy.maxEnvelopes ?? 0, propagationDelayMs: policy.propagationDelayMs };
+    const res = await this.#call<SetRotationPolicyResponse>(tenant, ringName, (cb) =>
+      this.#client.setRotationPolicy({ tenant, ring: ringName, policy: msg }, new Metadata(), this.#opts(), cb),
+    );
+    return policyOf(res.policy);
+  }
+
+  async getRotationPolicy(tenant: string, ringName: string): Promise<RotationStatusSummary> {
+    const res = await this.#call<GetRotationPolicyResponse>(tenant, ringName, (cb) =>
+      this.#client.getRotationPolicy({ tenant, ring: ringName }, new Metadata(), this.#opts(), cb),
+    );
+    return {
+      tenant,
+      ring: ringName,
+      policy: policyOf(res.policy),
+      primary: version(res.primary),
+      pending: res.pending ? version(res.pending) : null,
+      rotateAt: res.rotateAtUnixMs ? new Date(res.rotateAtUnixMs).toISOString() : null,
+      promoteAt: res.promoteAtUnixMs ? new Date(res.promoteAtUnixMs).toISOString() : null,
+    };
   }
 
   /** Rings of `tenant`, or of every tenant the caller administers when undefined. */

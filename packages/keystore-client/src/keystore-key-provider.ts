@@ -1,9 +1,12 @@
 // field-crypto's KeyProvider over the keystore's mTLS gRPC API, with the cache
-// of caching-key-provider.ts in front.
+// of caching-key-provider.ts in front, counting the primaries it hands out to
+// seal with and reporting those counts to the keystore (seal-counts.ts).
 import type { ChannelCredentials, ChannelOptions } from '@grpc/grpc-js';
+import type { KeyRingRef, KeyVersionMaterial } from '@fle/field-crypto';
 import { channelCredentials, spiffeId, type TlsFiles } from '@fle/pki';
 import { CachingKeyProvider, type KeyCacheOptions } from './caching-key-provider.js';
 import { GrpcKeyFetcher } from './grpc-fetcher.js';
+import { SealCounter, SealReporter, type SealReportStats } from './seal-counts.js';
 
 export const KEYSTORE_ADDR_ENV = 'FLE_KEYSTORE_ADDR';
 export const DEFAULT_KEYSTORE_ADDR = '127.0.0.1:7443';
@@ -25,7 +28,14 @@ export interface KeystoreConnectionOptions {
   channelOptions?: ChannelOptions;
 }
 
-export interface KeystoreKeyProviderOptions extends KeystoreConnectionOptions, KeyCacheOptions {}
+export interface KeystoreKeyProviderOptions extends KeystoreConnectionOptions, KeyCacheOptions {
+  /**
+   * Reports of the seals made under each version (ReportSealCounts), which
+   * the keystore's rotation policy checks alg 1 rings' envelope budget
+   * against. Default every 60 000 ms; `false` turns them off.
+   */
+  sealReports?: { intervalMs?: number; onError?: (err: Error, ring: { tenant: string; ring: string }) => void } | false;
+}
 
 export function keystoreAddress(address: string | undefined, env: NodeJS.ProcessEnv = process.env): string {
   return address ?? env[KEYSTORE_ADDR_ENV] ?? DEFAULT_KEYSTORE_ADDR;
@@ -44,17 +54,62 @@ export function keystoreCredentials(opts: KeystoreConnectionOptions): ChannelCre
  */
 export class KeystoreKeyProvider extends CachingKeyProvider {
   readonly address: string;
+  /** Seals counted per version (every primary handed out). */
+  readonly seals = new SealCounter();
+  readonly #reporter: SealReporter | undefined;
+
   constructor(opts: KeystoreKeyProviderOptions) {
     const address = keystoreAddress(opts.address);
+    const credentials = keystoreCredentials(opts);
     super(
       new GrpcKeyFetcher({
         address,
-        credentials: keystoreCredentials(opts),
+        credentials,
         ...(opts.rpcTimeoutMs === undefined ? {} : { rpcTimeoutMs: opts.rpcTimeoutMs }),
         ...(opts.channelOptions === undefined ? {} : { channelOptions: opts.channelOptions }),
       }),
       opts,
     );
     this.address = address;
+    if (opts.sealReports !== false) {
+      const r = opts.sealReports ?? {};
+      this.#reporter = new SealReporter(this.seals, {
+        address,
+        credentials,
+        ...(opts.channelOptions === undefined ? {} : { channelOptions: opts.channelOptions }),
+        ...(r.intervalMs === undefined ? {} : { intervalMs: r.intervalMs }),
+        ...(r.onError === undefined ? {} : { onError: r.onError }),
+      });
+      this.#reporter.start();
+    }
+  }
+
+  override cachedPrimaryKey(ref: KeyRingRef): KeyVersionMaterial | undefined {
+    const m = super.cachedPrimaryKey(ref);
+    if (m !== undefined) this.seals.count(ref, m);
+    return m;
+  }
+
+  override async primaryKey(ref: KeyRingRef): Promise<KeyVersionMaterial> {
+    // A hit is counted by cachedPrimaryKey; only a fetched primary is counted here.
+    const hit = this.cachedPrimaryKey(ref);
+    if (hit !== undefined) return hit;
+    const m = await super.primaryKey(ref);
+    this.seals.count(ref, m);
+    return m;
+  }
+
+  /** Reports the seals counted so far now (before a graceful shutdown); a no-op with reports off. */
+  async flushSealCounts(): Promise<void> {
+    await this.#reporter?.flush();
+  }
+
+  sealReportStats(): SealReportStats | undefined {
+    return this.#reporter?.stats();
+  }
+
+  override close(): void {
+    this.#reporter?.close();
+    super.close();
   }
 }

@@ -27,8 +27,11 @@ export {
   type KeyRingSummary,
   type KeyVersionSummary,
   type RingAlg,
+  type RotationPolicySummary,
+  type RotationStatusSummary,
   type VersionStateName,
 } from './admin-client.js';
+export { SealCounter, SealReporter, type PendingSeals, type SealReporterOptions, type SealReportStats } from './seal-counts.js';
 export {
   KeystorePublicKeyProvider,
   type FetchedPublicKey,

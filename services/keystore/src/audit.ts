@@ -1,13 +1,29 @@
 // Audit log: one JSON line per request that reached the keystore's handlers:
 // who (identity), what (action, tenant, ring, version), the policy decision
-// and the outcome. The entry type has no field that could hold key material.
+// and the outcome, plus the generation of the ring record it read or wrote
+// (record-auth.ts: the audit log is the anchor that a restored old record
+// cannot go behind). The entry type has no field that could hold key material.
 //
 // Lines are appended synchronously before the response is sent, so a client
 // that got an answer can find its line, and a request whose line cannot be
 // written is refused (fail closed: no unaudited key release).
-import { closeSync, mkdirSync, openSync, writeSync } from 'node:fs';
+//
+// Tamper evidence (issue 18 item 5). Every line carries
+//   seq   its number in the chain (1, 2, …; after a prefix of older unchained lines, their count + 1)
+//   prev  SHA-256 (hex) of the previous line's bytes; 64 zeros for the first
+//   mac   HMAC-SHA256 (hex) of the line's text before `,"mac"`, under HKDF(master, "audit")
+// Removing, inserting, editing or reordering lines breaks `prev`/`seq`, which
+// anyone can check (`fle keystore audit verify <file>`); rewriting the chain
+// from the edit on needs the master key for the `mac`s, which the keystore
+// checks at start (and `verify --config` does). A chain cannot show on its own
+// that its tail was cut off: ship lines off the host as they are written.
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { closeSync, createReadStream, mkdirSync, openSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { AuditError } from './errors.js';
+import { SecretKey } from '@fle/field-crypto';
+import { AuditChainError, AuditError, KeystoreError } from './errors.js';
+import { deriveFromMaster } from './master-key.js';
+import { releaseLock, takeLock } from './pid-lock.js';
 
 export interface AuditEntry {
   /** ISO 8601, set by the log. */
@@ -17,6 +33,8 @@ export interface AuditEntry {
   tenant: string | null;
   ring: string | null;
   version: number | null;
+  /** Generation of the ring record the request read or wrote, once it authenticated (record-auth.ts). */
+  generation?: number | null;
   allowed: boolean;
   /** Policy reason, or the error that ended the request. */
   reason: string;
@@ -24,48 +42,263 @@ export interface AuditEntry {
   outcome: string;
 }
 
+/** A line as written to the file. */
+export interface AuditLine extends Required<AuditEntry> {
+  seq: number;
+  prev: string;
+  mac: string;
+}
+
 export interface AuditSink {
   record(entry: AuditEntry): void;
   close(): void;
 }
 
+/** `prev` of the first line of a chain. */
+export const AUDIT_GENESIS = '0'.repeat(64);
+
+/** The key that authenticates audit lines: HKDF(master, "audit"). */
+export function auditKeyFromMaster(master: SecretKey): SecretKey {
+  return new SecretKey(deriveFromMaster(master, 'audit'));
+}
+
+function sha256Hex(text: string): string {
+  return createHash('sha256').update(text, 'utf8').digest('hex');
+}
+
+function macHex(key: SecretKey, text: string): string {
+  return createHmac('sha256', key.exposeBytes()).update(text, 'utf8').digest('hex');
+}
+
+const MAC_SUFFIX = /,"mac":"([0-9a-f]{64})"\}$/;
+
+/** Where a chain broke: the 1-based line number in the file and what is wrong there. */
+export interface AuditBreak {
+  line: number;
+  problem: string;
+}
+
+export interface AuditChainResult {
+  /** Lines read (complete lines; a torn last line is a break). */
+  lines: number;
+  /** Lines at the start of the file written before the chain existed (no seq/prev): not verifiable. */
+  legacyLines: number;
+  /** seq of the last chained line (0: none). */
+  lastSeq: number;
+  /** SHA-256 of the last line (what the next line's prev must be); AUDIT_GENESIS for an empty file. */
+  head: string;
+  /** The first break, if any: nothing after it is trusted. */
+  break?: AuditBreak;
+  /** Whether `mac`s were checked (a key was given). */
+  macsChecked: boolean;
+}
+
+/**
+ * Checks a chain line by line (streaming: the keystore's log can be large).
+ * `onLine` sees each line that verified, for the keystore's generation anchor.
+ */
+export class AuditChainVerifier {
+  readonly #macKey: SecretKey | undefined;
+  readonly #onLine: ((line: AuditLine) => void) | undefined;
+  #lines = 0;
+  #legacy = 0;
+  #lastSeq = 0;
+  #head = AUDIT_GENESIS;
+  #chained = false;
+  #break: AuditBreak | undefined;
+
+  constructor(opts: { macKey?: SecretKey; onLine?: (line: AuditLine) => void } = {}) {
+    this.#macKey = opts.macKey;
+    this.#onLine = opts.onLine;
+  }
+
+  /** One complete line, without its newline. Returns the break once there is one. */
+  push(text: string): AuditBreak | undefined {
+    if (this.#break) return this.#break;
+    const n = ++this.#lines;
+    const fail = (problem: string): AuditBreak => (this.#break = { line: n, problem });
+    let parsed: Partial<AuditLine>;
+    try {
+      parsed = JSON.parse(text) as Partial<AuditLine>;
+    } catch {
+      return fail('not a JSON line');
+    }
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return fail('not a JSON object');
+    if (parsed.prev === undefined && parsed.seq === undefined && parsed.mac === undefined) {
+      // Written before the chain existed: accepted only before the first chained line.
+      if (this.#chained) return fail('carries no seq/prev after chained lines (inserted, or the chain fields were stripped)');
+      this.#legacy++;
+      this.#head = sha256Hex(text);
+      return undefined;
+    }
+    if (parsed.prev !== this.#head) {
+      return fail(
+        n === 1 || !this.#chained
+          ? `prev is not ${n === 1 ? 'the genesis value (lines were removed before it)' : `the hash of line ${n - 1}`}`
+          : `prev is not the hash of line ${n - 1}: line ${n - 1} was edited, or lines were removed, inserted or reordered here`,
+      );
+    }
+    const expectedSeq = this.#chained ? this.#lastSeq + 1 : this.#legacy + 1;
+    if (parsed.seq !== expectedSeq) return fail(`seq is ${JSON.stringify(parsed.seq)}, expected ${expectedSeq}`);
+    const m = MAC_SUFFIX.exec(text);
+    if (!m) return fail('has no mac as its last field');
+    if (this.#macKey) {
+      const body = `${text.slice(0, m.index)}}`;
+      const want = Buffer.from(macHex(this.#macKey, body), 'hex');
+      if (!timingSafeEqual(want, Buffer.from(m[1]!, 'hex'))) return fail('mac does not verify under this master key (edited, or written by someone else)');
+    }
+    this.#chained = true;
+    this.#lastSeq = expectedSeq;
+    this.#head = sha256Hex(text);
+    this.#onLine?.(parsed as AuditLine);
+    return undefined;
+  }
+
+  /** End of input; `rest` is whatever followed the last newline (a torn write when not empty). */
+  end(rest = ''): AuditChainResult {
+    if (rest !== '' && !this.#break) this.#break = { line: this.#lines + 1, problem: 'is incomplete (no newline at the end: a torn write or a cut file)' };
+    return {
+      lines: this.#lines,
+      legacyLines: this.#legacy,
+      lastSeq: this.#lastSeq,
+      head: this.#head,
+      macsChecked: this.#macKey !== undefined,
+      ...(this.#break ? { break: this.#break } : {}),
+    };
+  }
+}
+
+/** Checks a whole log held in memory. */
+export function verifyAuditText(text: string, opts: { macKey?: SecretKey } = {}): AuditChainResult {
+  const v = new AuditChainVerifier(opts);
+  const parts = text.split('\n');
+  const rest = parts.pop()!;
+  for (const line of parts) if (v.push(line)) break;
+  return v.end(rest);
+}
+
+/** Checks a log file without reading it whole. A missing file is an empty chain. */
+export async function verifyAuditFile(path: string, opts: { macKey?: SecretKey; onLine?: (line: AuditLine) => void } = {}): Promise<AuditChainResult> {
+  const v = new AuditChainVerifier(opts);
+  let rest = '';
+  try {
+    for await (const chunk of createReadStream(path, { encoding: 'utf8' })) {
+      const parts = (rest + (chunk as string)).split('\n');
+      rest = parts.pop()!;
+      for (const line of parts) v.push(line);
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return v.end();
+    throw new AuditError(`cannot read audit log ${path}`, { cause: err });
+  }
+  return v.end(rest);
+}
+
+/** One line of text for the chain: fields in a fixed order, then prev, then the mac over all of that. */
+function lineText(entry: AuditEntry, seq: number, time: string, prev: string, macKey: SecretKey): string {
+  const body = JSON.stringify({
+    seq,
+    time,
+    identity: entry.identity,
+    action: entry.action,
+    tenant: entry.tenant,
+    ring: entry.ring,
+    version: entry.version,
+    generation: entry.generation ?? null,
+    allowed: entry.allowed,
+    reason: entry.reason,
+    outcome: entry.outcome,
+    prev,
+  });
+  return `${body.slice(0, -1)},"mac":"${macHex(macKey, body)}"}`;
+}
+
+export interface FileAuditLogOptions {
+  /** Authenticates each line (auditKeyFromMaster). */
+  macKey: SecretKey;
+  /** Sees every verified line of the existing file (the keystore's generation anchor). */
+  onLine?: (line: AuditLine) => void;
+  now?: () => Date;
+}
+
 export class FileAuditLog implements AuditSink {
   readonly path: string;
+  readonly #macKey: SecretKey;
+  readonly #now: () => Date;
+  readonly #lockPath: string;
   #fd: number | undefined;
+  #seq: number;
+  #head: string;
 
-  constructor(path: string) {
+  private constructor(path: string, fd: number, chain: AuditChainResult, opts: FileAuditLogOptions, lockPath: string) {
     this.path = path;
+    this.#fd = fd;
+    this.#macKey = opts.macKey;
+    this.#now = opts.now ?? (() => new Date());
+    this.#lockPath = lockPath;
+    this.#seq = chain.lastSeq === 0 ? chain.legacyLines : chain.lastSeq;
+    this.#head = chain.head;
+  }
+
+  /**
+   * Opens the log for appending, continuing its chain. One writer at a time
+   * (a lock file beside it). The existing lines are verified first, macs
+   * included: a broken chain is refused (AuditChainError), since the log is
+   * the anchor of the key records' generations and can no longer be trusted.
+   */
+  static async open(path: string, opts: FileAuditLogOptions): Promise<FileAuditLog> {
     try {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
-      this.#fd = openSync(path, 'a', 0o600);
     } catch (err) {
+      throw new AuditError(`cannot open audit log ${path}`, { cause: err });
+    }
+    const lockPath = `${path}.lock`;
+    try {
+      takeLock(lockPath, `audit log ${path}`);
+    } catch (err) {
+      throw new AuditError((err as Error).message, { cause: err });
+    }
+    try {
+      const chain = await verifyAuditFile(path, { macKey: opts.macKey, ...(opts.onLine ? { onLine: opts.onLine } : {}) });
+      if (chain.break) {
+        throw new AuditChainError(
+          `audit log ${path} is broken at line ${chain.break.line} (${chain.break.problem}). ` +
+            `Check it with \`fle keystore audit verify ${path}\`, keep it as evidence, and move it away to start a new chain`,
+        );
+      }
+      let fd: number;
+      try {
+        fd = openSync(path, 'a', 0o600);
+      } catch (err) {
+        throw new AuditError(`cannot open audit log ${path}`, { cause: err });
+      }
+      return new FileAuditLog(path, fd, chain, opts, lockPath);
+    } catch (err) {
+      releaseLock(lockPath);
+      if (err instanceof KeystoreError) throw err;
       throw new AuditError(`cannot open audit log ${path}`, { cause: err });
     }
   }
 
   record(entry: AuditEntry): void {
     if (this.#fd === undefined) throw new AuditError('audit log is closed');
-    const line: AuditEntry = {
-      time: new Date().toISOString(),
-      identity: entry.identity,
-      action: entry.action,
-      tenant: entry.tenant,
-      ring: entry.ring,
-      version: entry.version,
-      allowed: entry.allowed,
-      reason: entry.reason,
-      outcome: entry.outcome,
-    };
+    const seq = this.#seq + 1;
+    const text = lineText(entry, seq, this.#now().toISOString(), this.#head, this.#macKey);
     try {
-      writeSync(this.#fd, `${JSON.stringify(line)}\n`);
+      writeSync(this.#fd, `${text}\n`);
     } catch (err) {
+      // Nothing advanced: the next line chains onto the last one written.
       throw new AuditError(`cannot write audit log ${this.path}`, { cause: err });
     }
+    this.#seq = seq;
+    this.#head = sha256Hex(text);
   }
 
   close(): void {
-    if (this.#fd !== undefined) closeSync(this.#fd);
+    if (this.#fd === undefined) return;
+    closeSync(this.#fd);
     this.#fd = undefined;
+    releaseLock(this.#lockPath);
   }
 }
 

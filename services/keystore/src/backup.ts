@@ -6,15 +6,20 @@
 //
 // A backup keeps versions destroyed after it was taken: destroying a key for
 // good also means expiring the backups that hold it.
+//
+// Only records that authenticate go into a backup (a tampered one would be
+// tagged afresh by a restore); the backup's AEAD authenticates them from then
+// on, and a restore tags each again with a generation past any anchor
+// (Keystore.restoreRecord).
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type { SecretKey } from '@fle/field-crypto';
 import { BackupError, MasterKeyError } from './errors.js';
 import { deriveFromMaster, masterKeyId } from './master-key.js';
-import { assertRingRecord, type KeyRingRecord } from './model.js';
+import { assertRingRecord, type KeyRingRecord, type KeyRingView } from './model.js';
+import type { Keystore } from './keystore.js';
 import { writeAtomically } from './storage/file.js';
-import type { KeyStorage } from './storage/types.js';
 
 export const BACKUP_FORMAT = 'fle-keystore-backup/v1';
 
@@ -67,12 +72,14 @@ export function openBackup(file: BackupFile, master: SecretKey): KeyRingRecord[]
   }
   const doc = JSON.parse(plain.toString('utf8')) as { rings?: unknown };
   if (!Array.isArray(doc.rings)) throw new BackupError('backup holds no ring list');
-  for (const r of doc.rings) assertRingRecord(r);
+  // Backups from before generations existed hold records without one.
+  for (const r of doc.rings) assertRingRecord(r, { legacy: true });
   return doc.rings as KeyRingRecord[];
 }
 
-export async function writeBackup(storage: KeyStorage, master: SecretKey, path: string): Promise<{ rings: number }> {
-  const records = await storage.list();
+/** Every record of the keystore's storage, authenticated (a refused ring fails the backup). */
+export async function writeBackup(keystore: Keystore, master: SecretKey, path: string): Promise<{ rings: number }> {
+  const records = await keystore.exportRecords();
   mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
   await writeAtomically(path, `${JSON.stringify(sealBackup(records, master), null, 2)}\n`);
   return { rings: records.length };
@@ -92,17 +99,20 @@ export function readBackupFile(path: string): BackupFile {
 }
 
 /**
- * Writes every ring of the backup into `storage`. Refuses to overwrite a ring
- * that exists unless `force` (a restore must not silently undo newer changes).
+ * Writes every ring of the backup through the keystore (tagged, generation
+ * past any anchor). Refuses to overwrite a ring that exists unless `force` (a
+ * restore must not silently undo newer changes): checked for every ring before
+ * any is written.
  */
-export async function restoreRecords(storage: KeyStorage, records: KeyRingRecord[], opts: { force?: boolean } = {}): Promise<{ rings: number }> {
+export async function restoreRecords(keystore: Keystore, records: KeyRingRecord[], opts: { force?: boolean } = {}): Promise<{ rings: number; restored: KeyRingView[] }> {
   if (!opts.force) {
     for (const r of records) {
-      if (await storage.get(r.tenant, r.ring)) {
+      if (await keystore.storage.get(r.tenant, r.ring)) {
         throw new BackupError(`key ring ${r.tenant}/${r.ring} exists in the store; pass --force to overwrite it from the backup`);
       }
     }
   }
-  for (const r of records) await storage.put(r);
-  return { rings: records.length };
+  const restored: KeyRingView[] = [];
+  for (const r of records) restored.push(await keystore.restoreRecord(r, { force: Boolean(opts.force) }));
+  return { rings: records.length, restored };
 }

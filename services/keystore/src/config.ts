@@ -12,10 +12,13 @@
 //     path: data/keystore.json
 //   # storage: { kind: nats, url: tls://127.0.0.1:4222, bucket: fle_keystore, replicas: 1,
 //   #            tls: { ca: ..., cert: ..., key: ... } }
+//   rotation: { checkIntervalMs: 60000 }   # how often rings' rotation policies are applied
+//   metrics: { listen: 127.0.0.1:9466 }    # optional: GET /metrics (loopback)
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError } from './errors.js';
+import { DEFAULT_ROTATION_CHECK_MS } from './rotation-scheduler.js';
 
 export const CONFIG_ENV = 'FLE_CONFIG';
 export const DEFAULT_LISTEN = '127.0.0.1:7443';
@@ -40,6 +43,8 @@ export interface KeystoreConfig {
   auditLog: string;
   storage: StorageConfig;
   logLevel: string;
+  rotation: { checkIntervalMs: number };
+  metrics?: { host: string; port: number };
 }
 
 export function loadConfig(path: string): KeystoreConfig {
@@ -69,7 +74,7 @@ export function parseConfig(doc: unknown, source: string): KeystoreConfig {
   const base = dirname(resolve(source));
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const o = mapping(doc, 'config');
-  allowOnly(o, ['listen', 'tls', 'policyFile', 'masterKeyFile', 'auditLog', 'storage', 'logLevel'], 'config');
+  allowOnly(o, ['listen', 'tls', 'policyFile', 'masterKeyFile', 'auditLog', 'storage', 'logLevel', 'rotation', 'metrics'], 'config');
   const listen = o.listen === undefined ? DEFAULT_LISTEN : str(o.listen, 'listen');
   if (!/^[^\s]+:\d{1,5}$/.test(listen)) throw new ConfigError('listen must be host:port');
   const storageDoc = o.storage === undefined ? { kind: 'file', path: 'data/keystore.json' } : mapping(o.storage, 'storage');
@@ -101,7 +106,29 @@ export function parseConfig(doc: unknown, source: string): KeystoreConfig {
     auditLog: at(str(o.auditLog, 'auditLog')),
     storage,
     logLevel: o.logLevel === undefined ? 'info' : str(o.logLevel, 'logLevel'),
+    rotation: rotationConfig(o.rotation),
+    ...(o.metrics === undefined ? {} : { metrics: metricsConfig(o.metrics) }),
   };
+}
+
+function rotationConfig(v: unknown): { checkIntervalMs: number } {
+  if (v === undefined) return { checkIntervalMs: DEFAULT_ROTATION_CHECK_MS };
+  const o = mapping(v, 'rotation');
+  allowOnly(o, ['checkIntervalMs'], 'rotation');
+  const ms = o.checkIntervalMs === undefined ? DEFAULT_ROTATION_CHECK_MS : o.checkIntervalMs;
+  if (typeof ms !== 'number' || !Number.isInteger(ms) || ms < 100 || ms > 86_400_000) {
+    throw new ConfigError('rotation.checkIntervalMs must be a whole number of milliseconds from 100 to 86400000');
+  }
+  return { checkIntervalMs: ms };
+}
+
+function metricsConfig(v: unknown): { host: string; port: number } {
+  const o = mapping(v, 'metrics');
+  allowOnly(o, ['listen'], 'metrics');
+  const listen = str(o.listen, 'metrics.listen');
+  const m = /^([^\s]+):(\d{1,5})$/.exec(listen);
+  if (!m || Number(m[2]) > 65535) throw new ConfigError('metrics.listen must be host:port');
+  return { host: m[1]!, port: Number(m[2]) };
 }
 
 function tlsFiles(v: unknown, where: string, at: (p: string) => string): TlsFiles {

@@ -15,7 +15,11 @@ export type KeystoreErrorCode =
   | 'MASTER_KEY'
   | 'CONFIG'
   | 'BACKUP'
-  | 'AUDIT';
+  | 'AUDIT'
+  | 'AUDIT_CHAIN'
+  | 'RECORD_INTEGRITY'
+  | 'RECORD_ROLLBACK'
+  | 'RECORDS_UNSEALED';
 
 export class KeystoreError extends Error {
   readonly code: KeystoreErrorCode;
@@ -103,6 +107,42 @@ export class AuditError extends KeystoreError {
   }
 }
 
+/** The audit log's hash chain is broken (audit.ts): it cannot anchor anything any more. */
+export class AuditChainError extends KeystoreError {
+  constructor(message: string) {
+    super('AUDIT_CHAIN', message);
+  }
+}
+
+/**
+ * A ring record in storage does not authenticate under this master key
+ * (record-auth.ts): it was edited outside the keystore, or stripped of its tag.
+ * Served as DATA_LOSS; the record is never used.
+ */
+export class RecordIntegrityError extends KeystoreError {
+  constructor(message: string) {
+    super('RECORD_INTEGRITY', message);
+  }
+}
+
+/**
+ * A ring record authenticates but is older than one this keystore already
+ * saw or wrote (its generation is behind the audit log's): an old copy was put
+ * back. Served as DATA_LOSS; the record is never used.
+ */
+export class RecordRollbackError extends KeystoreError {
+  constructor(message: string) {
+    super('RECORD_ROLLBACK', message);
+  }
+}
+
+/** The store holds records written before records were authenticated: `fle keystore seal-records` once. */
+export class UnsealedRecordsError extends KeystoreError {
+  constructor(message: string) {
+    super('RECORDS_UNSEALED', message);
+  }
+}
+
 /**
  * The one mapping from an error to what a gRPC client sees. Anything that is
  * not a client-facing KeystoreError becomes INTERNAL with a fixed message: the
@@ -127,6 +167,10 @@ export function grpcStatusOf(err: unknown): { code: status; details: string } {
         return { code: status.ABORTED, details: 'concurrent update, retry' };
       case 'STORAGE':
         return { code: status.UNAVAILABLE, details: 'keystore storage unavailable' };
+      // The caller may fetch this ring (policy is decided first): it learns the ring is unusable, not why in detail.
+      case 'RECORD_INTEGRITY':
+      case 'RECORD_ROLLBACK':
+        return { code: status.DATA_LOSS, details: err.message };
       default:
         break;
     }

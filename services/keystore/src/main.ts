@@ -1,7 +1,7 @@
 // `node --import tsx services/keystore/src/main.ts --config <file>` (or env
 // FLE_CONFIG): runs the keystore until SIGTERM/SIGINT. SIGHUP reloads the policy.
 // Once listening it logs one line `{"msg":"keystore listening","port":N,...}`
-// on stdout; test helpers wait for it (testing.ts).
+// on stdout (with `metricsPort` when metrics are served); test helpers wait for it (testing.ts).
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { configPathFrom, loadConfig } from './config.js';
@@ -12,7 +12,8 @@ export async function serveKeystore(configFlag: string | undefined): Promise<voi
   const log = createKeystoreLogger(config.logLevel);
   const ks = await runKeystore(config, log);
   // The readiness line is written whatever the log level: supervisors and tests wait for it.
-  process.stdout.write(`${JSON.stringify({ msg: 'keystore listening', port: ks.port, listen: config.listen, storage: config.storage.kind })}\n`);
+  const ready = { msg: 'keystore listening', port: ks.port, listen: config.listen, storage: config.storage.kind, ...(ks.metricsPort === undefined ? {} : { metricsPort: ks.metricsPort }) };
+  process.stdout.write(`${JSON.stringify(ready)}\n`);
   process.on('SIGHUP', () => {
     try {
       ks.reloadPolicy();

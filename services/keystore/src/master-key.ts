@@ -58,8 +58,13 @@ export function loadMasterKey(opts: { file?: string | undefined; env?: NodeJS.Pr
 
 const SALT = Buffer.from('fle.keystore.v1', 'utf8');
 
-/** Separate keys per purpose (HKDF-SHA256, RFC 5869): wrapping, backups, the key id. */
-export function deriveFromMaster(master: SecretKey, purpose: 'wrap' | 'backup' | 'key-id', length = 32): Uint8Array {
+/**
+ * Separate keys per purpose (HKDF-SHA256, RFC 5869): wrapping, backups, the key
+ * id, authenticating ring records (record-auth.ts) and audit lines (audit.ts).
+ */
+export type MasterKeyPurpose = 'wrap' | 'backup' | 'key-id' | 'record' | 'audit';
+
+export function deriveFromMaster(master: SecretKey, purpose: MasterKeyPurpose, length = 32): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', master.exposeBytes(), SALT, Buffer.from(purpose, 'utf8'), length));
 }
 

@@ -3,12 +3,37 @@
 export * from './errors.js';
 export * from './model.js';
 export * as stateMachine from './state-machine.js';
-export { Keystore, type KeystoreOptions, type KeyMaterialResult } from './keystore.js';
+export {
+  Keystore,
+  type KeystoreOptions,
+  type KeyMaterialResult,
+  type RecordCheck,
+  type RefusedRecord,
+  type RotationStatus,
+  type RotationStep,
+} from './keystore.js';
+export { GenerationAnchor, RecordAuthenticator, canonicalRecord, type RecordSeal } from './record-auth.js';
+export { anchorFromAudit, openKeystoreState, recordRefusedLine, type KeystoreState, type OpenStateOptions } from './keystore-state.js';
+export { KeystoreMetrics } from './metrics.js';
+export { DEFAULT_ROTATION_CHECK_MS, RotationScheduler, type RotationSchedulerOptions, type RotationTickResult } from './rotation-scheduler.js';
 export { KeyWrapper, wrapAad, type WrapContext } from './wrap.js';
 export { MASTER_KEY_ENV, deriveFromMaster, loadMasterKey, masterKeyFromHex, masterKeyId, readMasterKeyFile } from './master-key.js';
 export { Policy, type Decision, type PolicyAction, type PolicyDocument } from './policy.js';
-export { FileAuditLog, MemoryAuditLog, type AuditEntry, type AuditSink } from './audit.js';
-export type { KeyStorage, StoredRing } from './storage/types.js';
+export {
+  AUDIT_GENESIS,
+  AuditChainVerifier,
+  FileAuditLog,
+  MemoryAuditLog,
+  auditKeyFromMaster,
+  verifyAuditFile,
+  verifyAuditText,
+  type AuditBreak,
+  type AuditChainResult,
+  type AuditEntry,
+  type AuditLine,
+  type AuditSink,
+} from './audit.js';
+export type { KeyStorage, SealedRing, StoredRing } from './storage/types.js';
 export { FileKeyStorage, writeAtomically, readStoreFile, FILE_FORMAT } from './storage/file.js';
 export { NatsKvKeyStorage, KEYSTORE_BUCKET, type NatsKvStorageOptions } from './storage/nats-kv.js';
 export { openStorage } from './storage/open.js';

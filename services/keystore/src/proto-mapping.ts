@@ -5,9 +5,18 @@ import {
   KeyVersionState,
   type KeyRingInfo,
   type KeyVersionInfo,
+  type RotationPolicy as RotationPolicyMessage,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { InvalidArgumentError } from './errors.js';
-import { HPKE_ALG_BYTE, type KeyAlgByte, type KeyKindName, type KeyRingView, type KeyVersionView, type VersionState } from './model.js';
+import {
+  HPKE_ALG_BYTE,
+  type KeyAlgByte,
+  type KeyKindName,
+  type KeyRingView,
+  type KeyVersionView,
+  type RotationPolicy,
+  type VersionState,
+} from './model.js';
 
 const STATE: Record<VersionState, KeyVersionState> = {
   pending: KeyVersionState.KEY_VERSION_STATE_PENDING,
@@ -59,7 +68,17 @@ export function versionInfo(v: KeyVersionView): KeyVersionInfo {
     state: stateToProto(v.state),
     createdAtUnixMs: v.createdAt,
     stateChangedAtUnixMs: v.stateChangedAt,
+    sealCount: v.sealCount,
   };
+}
+
+/** max_envelopes 0 means no budget; the ranges are checked by model.ts assertRotationPolicy. */
+export function rotationFromProto(p: RotationPolicyMessage): RotationPolicy {
+  return { rotateAfterMs: p.rotateAfterMs, maxEnvelopes: p.maxEnvelopes === 0 ? null : p.maxEnvelopes, propagationDelayMs: p.propagationDelayMs };
+}
+
+export function rotationToProto(p: RotationPolicy): RotationPolicyMessage {
+  return { rotateAfterMs: p.rotateAfterMs, maxEnvelopes: p.maxEnvelopes ?? 0, propagationDelayMs: p.propagationDelayMs };
 }
 
 export function ringInfo(r: KeyRingView): KeyRingInfo {

@@ -10,6 +10,7 @@ import {
   KeystoreAdminServiceService,
   KeystoreServiceService,
   type KeyMaterial,
+  type KeyVersionInfo,
   type KeystoreAdminServiceServer,
   type PublicKey,
   type KeystoreServiceServer,
@@ -17,9 +18,9 @@ import {
 import type { AuditSink } from './audit.js';
 import { KeystoreError, PermissionDeniedError, UnauthenticatedError, grpcStatusOf } from './errors.js';
 import type { Keystore, KeyMaterialResult, PublicKeyResult } from './keystore.js';
-import type { KeyAlgByte, KeyKindName } from './model.js';
+import type { KeyAlgByte, KeyKindName, KeyVersionView } from './model.js';
 import type { Decision, Policy, PolicyAction } from './policy.js';
-import { algFromProto, kindFromProto, ringInfo, versionInfo } from './proto-mapping.js';
+import { algFromProto, kindFromProto, ringInfo, rotationFromProto, rotationToProto, versionInfo } from './proto-mapping.js';
 
 export interface KeystoreServiceOptions {
   keystore: Keystore;
@@ -43,12 +44,23 @@ export function callerIdentity(call: Call): string | undefined {
   return identityFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate);
 }
 
+/**
+ * What a handler returns: the response, and for its audit line the version
+ * handed out (when the caller asked for "the primary") and the generation of
+ * the ring record the request read or wrote (record-auth.ts: the anchor).
+ */
+interface Served<Res> {
+  res: Res;
+  version?: number;
+  generation?: number;
+}
+
 function unary<Req, Res>(
   opts: KeystoreServiceOptions,
   action: string,
-  permission: PolicyAction | ((policy: Policy, identity: string) => Decision),
+  permission: PolicyAction | ((policy: Policy, identity: string, req: Req) => Decision),
   target: (req: Req) => Target,
-  run: (req: Req, identity: string) => Promise<Res>,
+  run: (req: Req, identity: string) => Promise<Served<Res>>,
 ): grpc.handleUnaryCall<Req, Res> {
   return (call, callback) => {
     const identity = callerIdentity(call as Call);
@@ -58,7 +70,7 @@ function unary<Req, Res>(
       const s = grpcStatusOf(err);
       if (!(err instanceof KeystoreError) || s.code === grpc.status.INTERNAL || s.code === grpc.status.UNAVAILABLE) opts.onError?.(err, action);
       try {
-        opts.audit.record({ ...base, allowed, reason, outcome: grpc.status[s.code] });
+        opts.audit.record({ ...base, generation: null, allowed, reason, outcome: grpc.status[s.code] });
       } catch (auditErr) {
         opts.onError?.(auditErr, action);
       }
@@ -69,7 +81,7 @@ function unary<Req, Res>(
       return;
     }
     const decision =
-      typeof permission === 'function' ? permission(opts.policy(), identity) : opts.policy().decide(identity, permission, t.tenant, t.ring);
+      typeof permission === 'function' ? permission(opts.policy(), identity, call.request) : opts.policy().decide(identity, permission, t.tenant, t.ring);
     if (!decision.allowed) {
       const what = permission === 'fetch' ? 'fetch keys of' : permission === 'fetch-public' ? 'fetch public keys of' : 'administer';
       const ringPart = t.ring === undefined ? '' : ` ring ${t.ring}`;
@@ -77,17 +89,23 @@ function unary<Req, Res>(
       return;
     }
     run(call.request, identity).then(
-      (res) => {
+      (served) => {
         try {
           // Audited before the answer leaves: no unaudited key release. The
           // version handed out is recorded even when the caller asked for "the primary".
-          const version = (res as { key?: { info?: { version?: number } } }).key?.info?.version ?? base.version;
-          opts.audit.record({ ...base, version, allowed: true, reason: decision.reason, outcome: 'OK' });
+          opts.audit.record({
+            ...base,
+            version: served.version ?? base.version,
+            generation: served.generation ?? null,
+            allowed: true,
+            reason: decision.reason,
+            outcome: 'OK',
+          });
         } catch (err) {
           fail(err, true, 'audit log unavailable');
           return;
         }
-        callback(null, res);
+        callback(null, served.res);
       },
       (err: unknown) => fail(err, true, err instanceof KeystoreError ? err.message : 'internal error'),
     );
@@ -109,24 +127,39 @@ function publicKey(p: PublicKeyResult): PublicKey {
   return { info: versionInfo(p.info), x25519PublicKey: Buffer.from(p.publicKey) };
 }
 
+/** A response built from one version view, audited with its version and generation. */
+function served<Res>(view: KeyVersionView, res: Res): Served<Res> {
+  return { res, version: view.version, generation: view.generation };
+}
+
 export function keystoreServiceImpl(opts: KeystoreServiceOptions): KeystoreServiceServer {
   const ks = opts.keystore;
   return {
-    getPrimaryKey: unary(opts, 'GetPrimaryKey', 'fetch', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => ({
-      key: material(await ks.primaryKey(r.tenant, r.ring)),
-    })),
+    getPrimaryKey: unary(opts, 'GetPrimaryKey', 'fetch', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => {
+      const m = await ks.primaryKey(r.tenant, r.ring);
+      return served(m.info, { key: material(m) });
+    }),
     getKeyVersion: unary(
       opts,
       'GetKeyVersion',
       'fetch',
       (r) => ({ tenant: r.tenant, ring: r.ring, version: r.version }),
-      async (r) => ({ key: material(await ks.keyVersion(r.tenant, r.ring, r.version)) }),
+      async (r) => {
+        const m = await ks.keyVersion(r.tenant, r.ring, r.version);
+        return served(m.info, { key: material(m) });
+      },
     ),
     // Public keys only: `fetch-public` identities (clients that seal with HPKE) get
     // this and nothing else; `fetch` implies it (policy.ts).
-    getPublicKey: unary(opts, 'GetPublicKey', 'fetch-public', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => ({
-      key: publicKey(await ks.publicKey(r.tenant, r.ring)),
-    })),
+    getPublicKey: unary(opts, 'GetPublicKey', 'fetch-public', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => {
+      const p = await ks.publicKey(r.tenant, r.ring);
+      return served(p.info, { key: publicKey(p) });
+    }),
+    // Whoever may fetch (and so seal with) a ring's keys may report its seals.
+    reportSealCounts: unary(opts, 'ReportSealCounts', 'fetch', (r) => ({ tenant: r.tenant, ring: r.ring }), async (r) => {
+      const view = await ks.addSealCounts(r.tenant, r.ring, r.counts.map((c) => ({ version: c.version, seals: c.seals })));
+      return { res: {}, generation: view.generation };
+    }),
   };
 }
 
@@ -138,45 +171,56 @@ export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): Keystore
     ring: r.ring,
     version: r.version,
   });
+  const one = (v: KeyVersionView): Served<{ version: KeyVersionInfo }> => served(v, { version: versionInfo(v) });
   return {
-    createKeyRing: unary(opts, 'CreateKeyRing', 'admin', ringOf, async (r) => ({
-      version: versionInfo(await ks.createRing(r.tenant, r.ring, createOptions(r.kind, r.alg))),
-    })),
-    rotateKeyRing: unary(opts, 'RotateKeyRing', 'admin', ringOf, async (r) => ({
-      version: versionInfo(await ks.rotate(r.tenant, r.ring)),
-    })),
+    createKeyRing: unary(opts, 'CreateKeyRing', 'admin', ringOf, async (r) => one(await ks.createRing(r.tenant, r.ring, createOptions(r.kind, r.alg)))),
+    rotateKeyRing: unary(opts, 'RotateKeyRing', 'admin', ringOf, async (r) => one(await ks.rotate(r.tenant, r.ring))),
     promoteKeyVersion: unary(opts, 'PromoteKeyVersion', 'admin', versionOf, async (r) => {
       const out = await ks.promote(r.tenant, r.ring, r.version);
-      return { version: versionInfo(out.version), previousPrimary: versionInfo(out.previousPrimary) };
+      return served(out.version, { version: versionInfo(out.version), previousPrimary: versionInfo(out.previousPrimary) });
     }),
-    disableKeyVersion: unary(opts, 'DisableKeyVersion', 'admin', versionOf, async (r) => ({
-      version: versionInfo(await ks.disable(r.tenant, r.ring, r.version)),
-    })),
-    enableKeyVersion: unary(opts, 'EnableKeyVersion', 'admin', versionOf, async (r) => ({
-      version: versionInfo(await ks.enable(r.tenant, r.ring, r.version)),
-    })),
-    destroyKeyVersion: unary(opts, 'DestroyKeyVersion', 'admin', versionOf, async (r) => ({
-      version: versionInfo(await ks.destroy(r.tenant, r.ring, r.version)),
-    })),
-    listKeyVersions: unary(opts, 'ListKeyVersions', 'admin', ringOf, async (r) => ({
-      versions: (await ks.listVersions(r.tenant, r.ring)).map(versionInfo),
-    })),
+    disableKeyVersion: unary(opts, 'DisableKeyVersion', 'admin', versionOf, async (r) => one(await ks.disable(r.tenant, r.ring, r.version))),
+    enableKeyVersion: unary(opts, 'EnableKeyVersion', 'admin', versionOf, async (r) => one(await ks.enable(r.tenant, r.ring, r.version))),
+    destroyKeyVersion: unary(opts, 'DestroyKeyVersion', 'admin', versionOf, async (r) => one(await ks.destroy(r.tenant, r.ring, r.version))),
+    listKeyVersions: unary(opts, 'ListKeyVersions', 'admin', ringOf, async (r) => {
+      const versions = await ks.listVersions(r.tenant, r.ring);
+      return { res: { versions: versions.map(versionInfo) }, generation: versions[0]?.generation };
+    }),
     // An empty tenant lists every ring the caller administers, so the policy is
     // applied per ring below; a named tenant is checked up front like the rest.
     listKeyRings: (call, callback) => {
       if (call.request.tenant !== '') {
         unary(opts, 'ListKeyRings', 'admin', (r: { tenant: string }) => ({ tenant: r.tenant }), async (r) => ({
-          rings: (await ks.listRings(r.tenant)).map(ringInfo),
+          res: { rings: (await ks.listRings(r.tenant)).map(ringInfo) },
         }))(call, callback);
         return;
       }
       const anyAdmin = (policy: Policy, identity: string): Decision => policy.decideAny(identity, 'admin');
       unary(opts, 'ListKeyRings', anyAdmin, () => ({ tenant: '*' }), async (_r, identity) => ({
-        rings: (await ks.listRings())
-          .filter((ring) => opts.policy().decide(identity, 'admin', ring.tenant, ring.ring).allowed)
-          .map(ringInfo),
+        res: {
+          rings: (await ks.listRings())
+            .filter((ring) => opts.policy().decide(identity, 'admin', ring.tenant, ring.ring).allowed)
+            .map(ringInfo),
+        },
       }))(call, callback);
     },
+    setRotationPolicy: unary(opts, 'SetRotationPolicy', 'admin', ringOf, async (r) => {
+      const ring = await ks.setRotationPolicy(r.tenant, r.ring, r.policy === undefined ? null : rotationFromProto(r.policy));
+      return { res: { policy: ring.rotation === null ? undefined : rotationToProto(ring.rotation) }, generation: ring.generation };
+    }),
+    getRotationPolicy: unary(opts, 'GetRotationPolicy', 'admin', ringOf, async (r) => {
+      const st = await ks.rotationStatus(r.tenant, r.ring);
+      return {
+        res: {
+          policy: st.policy === null ? undefined : rotationToProto(st.policy),
+          primary: versionInfo(st.primary),
+          pending: st.pending === undefined ? undefined : versionInfo(st.pending),
+          rotateAtUnixMs: st.rotateAt ?? 0,
+          promoteAtUnixMs: st.promoteAt ?? 0,
+        },
+        generation: st.primary.generation,
+      };
+    }),
   };
 }
 

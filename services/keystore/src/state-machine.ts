@@ -24,6 +24,7 @@ export function newRing(
     kind: args.kind,
     alg: args.alg,
     createdAt: now,
+    generation: 1,
     versions: [{ version: 1, state: 'primary', createdAt: now, stateChangedAt: now, wrapped: wrapNew(1) }],
   };
 }

@@ -49,6 +49,10 @@ export interface KeystoreTestEnvOptions {
   storage?: TestStorage;
   /** 64 hex characters; default random. */
   masterKeyHex?: string;
+  /** rotation.checkIntervalMs of the config; default the keystore's (60 s). */
+  rotationCheckMs?: number;
+  /** Serve GET /metrics on a free loopback port (its port: KeystoreProcess.metricsPort). */
+  metrics?: boolean;
 }
 
 export interface KeystoreTestEnv {
@@ -64,6 +68,8 @@ export interface KeystoreTestEnv {
   /** host:port written into the config; port 0 until a process has bound one. */
   listen: string;
   storage: TestStorage;
+  rotationCheckMs: number | undefined;
+  metrics: boolean;
   /** Rewrites the policy file (send SIGHUP or restart to apply). */
   writePolicy(policy: PolicyDocument): void;
   /** Rewrites the config file from the fields above. */
@@ -89,6 +95,8 @@ export async function createKeystoreTestEnv(opts: KeystoreTestEnvOptions = {}): 
     storePath: join(dir, 'data', 'keystore.json'),
     listen: '127.0.0.1:0',
     storage: opts.storage ?? { kind: 'file' },
+    rotationCheckMs: opts.rotationCheckMs,
+    metrics: opts.metrics ?? false,
     writePolicy(policy) {
       writeFileSync(env.policyPath, stringify(policy));
     },
@@ -107,6 +115,8 @@ export async function createKeystoreTestEnv(opts: KeystoreTestEnvOptions = {}): 
           auditLog: env.auditLog,
           storage,
           logLevel: 'warn',
+          ...(env.rotationCheckMs === undefined ? {} : { rotation: { checkIntervalMs: env.rotationCheckMs } }),
+          ...(env.metrics ? { metrics: { listen: '127.0.0.1:0' } } : {}),
         }),
       );
     },
@@ -152,6 +162,8 @@ export interface KeystoreProcess {
   port: number;
   /** `127.0.0.1:<port>`: what clients dial. */
   address: string;
+  /** GET /metrics port, when the env asked for metrics. */
+  metricsPort: number | undefined;
   /** Resolves when the process has exited. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   output(): { stdout: string; stderr: string };
@@ -195,6 +207,7 @@ export async function startKeystoreProcess(
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
     child.once('exit', (code, signal) => resolve({ code, signal })),
   );
+  let metricsPort: number | undefined;
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
@@ -205,8 +218,10 @@ export async function startKeystoreProcess(
       for (const line of stdout.split('\n')) {
         if (!line.includes('keystore listening')) continue;
         try {
-          const p = (JSON.parse(line) as { port?: number }).port;
+          const ready = JSON.parse(line) as { port?: number; metricsPort?: number };
+          const p = ready.port;
           if (typeof p === 'number') {
+            metricsPort = ready.metricsPort;
             clearTimeout(timer);
             resolve(p);
           }
@@ -229,6 +244,7 @@ export async function startKeystoreProcess(
     pid: child.pid!,
     port,
     address: `127.0.0.1:${port}`,
+    metricsPort,
     exited,
     output: () => ({ stdout, stderr }),
     async stop() {

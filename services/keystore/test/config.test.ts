@@ -25,7 +25,18 @@ describe('keystore config', () => {
       auditLog: join(dir, 'audit.jsonl'),
       storage: { kind: 'file', path: join(dir, 'data/keystore.json') },
       logLevel: 'info',
+      rotation: { checkIntervalMs: 60_000 },
     });
+  });
+
+  it('reads the rotation check interval and the metrics listener', () => {
+    const base = { tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l' };
+    const c = parseConfig({ ...base, rotation: { checkIntervalMs: 500 }, metrics: { listen: '127.0.0.1:9466' } }, '/etc/fle/keystore.yaml');
+    expect(c.rotation).toEqual({ checkIntervalMs: 500 });
+    expect(c.metrics).toEqual({ host: '127.0.0.1', port: 9466 });
+    expect(() => parseConfig({ ...base, rotation: { checkIntervalMs: 5 } }, 'k.yaml')).toThrow(/rotation.checkIntervalMs must be/);
+    expect(() => parseConfig({ ...base, rotation: { checkIntervalMS: 500 } }, 'k.yaml')).toThrow(/rotation: unknown key "checkIntervalMS"/);
+    expect(() => parseConfig({ ...base, metrics: { listen: 'nope' } }, 'k.yaml')).toThrow(/metrics.listen must be host:port/);
   });
 
   it('reads a NATS storage section', () => {

@@ -102,7 +102,7 @@ describe('keystore policy over mTLS', () => {
     for (const enc of ['hex', 'base64', 'base64url'] as const) expect(text).not.toContain(Buffer.from(key).toString(enc));
     const entry = (await env.readAudit()).find((e) => e.identity === 'spiffe://fle.local/processor' && e.tenant === 'globex');
     expect(entry).toMatchObject({ action: 'GetPrimaryKey', ring: 'default', version: 1, allowed: true, outcome: 'OK' });
-    expect(Object.keys(entry!).sort()).toEqual(['action', 'allowed', 'identity', 'outcome', 'reason', 'ring', 'tenant', 'time', 'version']);
+    expect(Object.keys(entry!).sort()).toEqual(['action', 'allowed', 'generation', 'identity', 'mac', 'outcome', 'prev', 'reason', 'ring', 'seq', 'tenant', 'time', 'version']);
   });
 
   it('invalid transitions are FAILED_PRECONDITION with a clear message', async () => {

@@ -26,7 +26,7 @@ describe('Keystore', () => {
     const { ks, storage } = await open();
     await ks.createRing('acme', 'default');
     const v1 = await ks.primaryKey('acme', 'default');
-    expect(v1.info).toMatchObject({ version: 1, state: 'primary', alg: 1 });
+    expect(v1.info).toMatchObject({ version: 1, state: 'primary', alg: 2 });
     expect(v1.key.exposeBytes()).toHaveLength(32);
     const pending = await ks.rotate('acme', 'default');
     expect(pending).toMatchObject({ version: 2, state: 'pending' });
@@ -62,6 +62,16 @@ describe('Keystore', () => {
     expect(JSON.parse(file).rings['acme/pci'].record.versions[0]).toMatchObject({ state: 'destroyed', wrapped: null });
     expect((await ks.listVersions('acme', 'pci')).map((v) => v.state)).toEqual(['destroyed', 'primary']);
     expect(await ks.listRings('acme')).toEqual([expect.objectContaining({ ring: 'pci', primaryVersion: 2, alg: 2 })]);
+    await storage.close();
+  });
+
+  it('new symmetric rings are alg 2 (XChaCha20-Poly1305) unless alg 1 is asked for', async () => {
+    const { ks, storage } = await open();
+    expect(await ks.createRing('acme', 'default')).toMatchObject({ kind: 'symmetric', alg: 2 });
+    expect(await ks.createRing('acme', 'legacy', { alg: 1 })).toMatchObject({ kind: 'symmetric', alg: 1 });
+    expect(await ks.createRing('acme', 'hpke', { kind: 'x25519' })).toMatchObject({ kind: 'x25519', alg: 3 });
+    // rotation keeps the ring's alg
+    expect(await ks.rotate('acme', 'legacy')).toMatchObject({ version: 2, alg: 1 });
     await storage.close();
   });
 
@@ -107,7 +117,6 @@ describe('Keystore', () => {
       get: (t, r) => storage.get(t, r),
       create: (r) => storage.create(r),
       list: (t) => storage.list(t),
-      put: (r) => storage.put(r),
       close: () => storage.close(),
       update: async (r, rev): Promise<StoredRing> => {
         if (conflicts-- > 0) throw new StorageConflictError('lost');

@@ -96,15 +96,15 @@ describe('NATS KV storage shared by two keystore instances', () => {
     await b.promote('gone', 'default', 2);
     const nc = await nats.connect('keystore');
     const kv = await nc.jetstream().views.kv(KEYSTORE_BUCKET, { bindOnly: true });
-    const before = JSON.parse((await kv.get('ring.gone.default'))!.string()) as { versions: Array<{ wrapped: string | null }> };
-    const wrapped = before.versions[0]!.wrapped!;
+    const before = JSON.parse((await kv.get('ring.gone.default'))!.string()) as { record: { versions: Array<{ wrapped: string | null }> } };
+    const wrapped = before.record.versions[0]!.wrapped!;
     await b.disable('gone', 'default', 1);
     await a.destroy('gone', 'default', 1);
     const history: string[] = [];
     for await (const e of await kv.history({ key: 'ring.gone.default' })) history.push(e.string());
     expect(history).toHaveLength(1);
     expect(history.join('')).not.toContain(wrapped);
-    expect(JSON.parse(history[0]!).versions[0]).toMatchObject({ state: 'destroyed', wrapped: null });
+    expect(JSON.parse(history[0]!).record.versions[0]).toMatchObject({ state: 'destroyed', wrapped: null });
     const viaB = new KeystoreKeyProvider({ address: procB.address, tls: pki.files('processor'), negativeTtlMs: 0 });
     closers.push(viaB);
     await expect(viaB.keyVersion({ tenant: 'gone', ring: 'default' }, 1)).rejects.toMatchObject({ code: 'UNKNOWN_KEY_VERSION' });

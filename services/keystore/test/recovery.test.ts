@@ -55,7 +55,7 @@ describe('backups', () => {
       Buffer.from((await ks.keyVersion('globex', 'pci', 1)).key.exposeBytes()),
     ];
     const backupPath = join(root, 'a', 'backup.json');
-    expect(await writeBackup(storage, master, backupPath)).toEqual({ rings: 2 });
+    expect(await writeBackup(ks, master, backupPath)).toEqual({ rings: 2 });
     await storage.close();
 
     const text = readFileSync(backupPath, 'utf8');
@@ -66,8 +66,8 @@ describe('backups', () => {
     const wiped = FileKeyStorage.open(path);
     await wiped.init(masterKeyId(master));
     const records = openBackup(readBackupFile(backupPath), master);
-    expect(await restoreRecords(wiped, records)).toEqual({ rings: 2 });
     const restored = new Keystore({ storage: wiped, masterKey: master });
+    expect(await restoreRecords(restored, records)).toMatchObject({ rings: 2 });
     const after = [
       Buffer.from((await restored.keyVersion('acme', 'default', 1)).key.exposeBytes()),
       Buffer.from((await restored.keyVersion('acme', 'default', 2)).key.exposeBytes()),
@@ -76,8 +76,8 @@ describe('backups', () => {
     expect(after).toEqual(before);
     expect((await restored.keyVersion('acme', 'default', 2)).info.state).toBe('pending');
     // a restore does not silently overwrite what exists
-    await expect(restoreRecords(wiped, records)).rejects.toThrow(/pass --force/);
-    await restoreRecords(wiped, records, { force: true });
+    await expect(restoreRecords(restored, records)).rejects.toThrow(/pass --force/);
+    await restoreRecords(restored, records, { force: true });
     await wiped.close();
   });
 

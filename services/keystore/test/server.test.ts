@@ -111,6 +111,28 @@ describe('keystore gRPC handlers', () => {
     expect(res!.rings.map((r) => r.tenant)).toEqual(['acme']);
   });
 
+  it('seal count reports: only for rings the caller may fetch; added to the totals and audited with the generation', async () => {
+    const audit = new MemoryAuditLog();
+    const { svc, admin } = make(audit);
+    const p = 'URI:spiffe://fle.local/processor';
+    const report = { tenant: 'acme', ring: 'default', counts: [{ version: 1, seals: 42 }] };
+    expect((await invoke(svc.reportSealCounts, report, p)).err).toBeNull();
+    expect((await invoke(svc.reportSealCounts, report, 'URI:spiffe://fle.local/gateway')).err?.code).toBe(status.PERMISSION_DENIED);
+    // an admin is not a fetcher: it may not report
+    expect((await invoke(svc.reportSealCounts, report, 'URI:spiffe://fle.local/admin')).err?.code).toBe(status.PERMISSION_DENIED);
+    expect((await invoke(svc.reportSealCounts, { ...report, counts: [{ version: 9, seals: 1 }] }, p)).err?.code).toBe(status.NOT_FOUND);
+    const { res } = await invoke<unknown, { primary: { sealCount: number } }>(admin.getRotationPolicy, { tenant: 'acme', ring: 'default' }, 'URI:spiffe://fle.local/admin');
+    expect(res!.primary.sealCount).toBe(42);
+    expect(audit.entries.map((e) => [e.identity, e.action, e.outcome])).toEqual([
+      ['spiffe://fle.local/processor', 'ReportSealCounts', 'OK'],
+      ['spiffe://fle.local/gateway', 'ReportSealCounts', 'PERMISSION_DENIED'],
+      ['spiffe://fle.local/admin', 'ReportSealCounts', 'PERMISSION_DENIED'],
+      ['spiffe://fle.local/processor', 'ReportSealCounts', 'NOT_FOUND'],
+      ['spiffe://fle.local/admin', 'GetRotationPolicy', 'OK'],
+    ]);
+    expect(typeof audit.entries[0]!.generation).toBe('number');
+  });
+
   it('fails closed when the audit log cannot be written: no key leaves unaudited', async () => {
     const broken: AuditSink = {
       record() {

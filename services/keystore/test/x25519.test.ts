@@ -70,7 +70,7 @@ describe('x25519 key rings', () => {
   });
 
   it('stored records are checked: kind x25519 needs alg 3, symmetric alg 1 or 2', async () => {
-    const base = { tenant: 'acme', ring: 'r', createdAt: 1, versions: [{ version: 1, state: 'primary', createdAt: 1, stateChangedAt: 1, wrapped: 'AA==' }] };
+    const base = { tenant: 'acme', ring: 'r', createdAt: 1, generation: 1, versions: [{ version: 1, state: 'primary', createdAt: 1, stateChangedAt: 1, wrapped: 'AA==' }] };
     expect(() => assertRingRecord({ ...base, kind: 'x25519', alg: 3 })).not.toThrow();
     expect(() => assertRingRecord({ ...base, kind: 'x25519', alg: 1 })).toThrow(/alg/);
     expect(() => assertRingRecord({ ...base, kind: 'symmetric', alg: 3 })).toThrow(/alg/);

@@ -1,6 +1,6 @@
-// `fle keys create | rotate | promote | disable | enable | destroy | list`
-// against a running keystore, over mTLS as the admin identity. Key bytes never
-// reach this command: the admin API returns metadata only.
+// `fle keys create | rotate | promote | disable | enable | destroy | list |
+// policy set | policy show` against a running keystore, over mTLS as the admin
+// identity. Key bytes never reach this command: the admin API returns metadata only.
 //
 // Connection: --address (env FLE_KEYSTORE_ADDR, default 127.0.0.1:7443) and the
 // admin's certificate files: --certs-dir (env FLE_CERTS_DIR, default .fle/certs)
@@ -14,6 +14,8 @@ import {
   keystoreAddress,
   type KeyRingSummary,
   type KeyVersionSummary,
+  type RotationPolicySummary,
+  type RotationStatusSummary,
 } from '@fle/keystore-client';
 
 interface ConnectionFlags {
@@ -89,6 +91,37 @@ async function run<T>(flags: ConnectionFlags, call: (c: KeystoreAdminClient) => 
   }
 }
 
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** `90s`, `10m`, `12h`, `30d`, `500ms`, or a number of milliseconds. */
+export function parseDuration(text: string, flag: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h|d)?$/.exec(text.trim());
+  const ms = m ? Math.round(Number(m[1]) * UNIT_MS[m[2] ?? 'ms']!) : NaN;
+  if (!Number.isSafeInteger(ms)) throw new Error(`${flag} must be a duration such as 90s, 10m, 12h or 30d`);
+  return ms;
+}
+
+/** The largest unit that divides `ms` exactly: 30d, 10m, 1500ms. */
+export function formatDuration(ms: number): string {
+  for (const unit of ['d', 'h', 'm', 's'] as const) if (ms > 0 && ms % UNIT_MS[unit]! === 0) return `${ms / UNIT_MS[unit]!}${unit}`;
+  return `${ms}ms`;
+}
+
+function policyLine(tenant: string, ring: string, p: RotationPolicySummary | null): string {
+  if (!p) return `${tenant}/${ring}: no rotation policy (rotated by hand)`;
+  const budget = p.maxEnvelopes === null ? 'no envelope budget' : `envelope budget ${p.maxEnvelopes}`;
+  return `${tenant}/${ring}: rotate after ${formatDuration(p.rotateAfterMs)}, propagation delay ${formatDuration(p.propagationDelayMs)}, ${budget}`;
+}
+
+function statusLines(st: RotationStatusSummary): string[] {
+  const lines = [policyLine(st.tenant, st.ring, st.policy)];
+  const p = st.primary;
+  lines.push(`primary v${p.version} (alg ${p.alg}) since ${p.stateChangedAt}, ${p.sealCount} seal(s) reported${st.rotateAt ? `; due by age at ${st.rotateAt}` : ''}`);
+  if (st.pending) lines.push(`pending v${st.pending.version} since ${st.pending.createdAt}${st.promoteAt ? `; promoted at ${st.promoteAt}` : ''}`);
+  else lines.push('no pending version');
+  return lines;
+}
+
 function versionLine(v: KeyVersionSummary): string {
   return `${v.tenant}/${v.ring} v${v.version} ${v.state} (alg ${v.alg}, since ${v.stateChangedAt})`;
 }
@@ -102,10 +135,11 @@ export function registerKeysCommands(program: Command): void {
 
   ringOptions(keys.command('create'))
     .description('create a key ring; version 1 becomes its primary')
-    .option('--alg <alg>', '1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305, 3 = X25519 key pairs for HPKE (envelope alg 3/4, untrusted clients)', '1')
-    .action(async (f: RingFlags & { alg: string }) => {
-      if (f.alg !== '1' && f.alg !== '2' && f.alg !== '3') throw new Error('--alg must be 1, 2 or 3');
-      await run(f, (c) => c.createKeyRing(f.tenant, f.ring, { alg: Number(f.alg) as 1 | 2 | 3 }), (v) => [`created ${versionLine(v)}`]);
+    .option('--alg <alg>', '2 = XChaCha20-Poly1305 (the default), 1 = ChaCha20-Poly1305 (96-bit nonces: rotate by volume), 3 = X25519 key pairs for HPKE (envelope alg 3/4, untrusted clients)')
+    .action(async (f: RingFlags & { alg?: string }) => {
+      if (f.alg !== undefined && f.alg !== '1' && f.alg !== '2' && f.alg !== '3') throw new Error('--alg must be 1, 2 or 3');
+      const opts = f.alg === undefined ? {} : { alg: Number(f.alg) as 1 | 2 | 3 };
+      await run(f, (c) => c.createKeyRing(f.tenant, f.ring, opts), (v) => [`created ${versionLine(v)}`]);
     });
 
   ringOptions(keys.command('rotate'))
@@ -154,5 +188,35 @@ export function registerKeysCommands(program: Command): void {
       } else {
         await run(f, (c) => c.listRings(f.tenant), (rs) => (rs.length === 0 ? ['no key rings'] : rs.map(ringLine)));
       }
+    });
+
+  const policy = keys.command('policy').description("a key ring's rotation policy: the keystore rotates by age (and alg 1 rings by volume) and promotes after a delay");
+
+  ringOptions(policy.command('set'))
+    .description('set the rotation policy of a ring (or remove it with --clear)')
+    .option('--rotate-after <duration>', 'add a pending version once the primary has been primary this long (e.g. 30d)')
+    .option('--propagation-delay <duration>', 'promote the pending version this long after it was added: at least the longest client cache TTL + refresh window (e.g. 10m)')
+    .option('--max-envelopes <n>', 'alg 1 rings only: also rotate once services reported this many seals under the primary')
+    .option('--clear', 'remove the policy (rotation by hand only)')
+    .action(async (f: RingFlags & { rotateAfter?: string; propagationDelay?: string; maxEnvelopes?: string; clear?: boolean }) => {
+      let p: RotationPolicySummary | null = null;
+      if (f.clear) {
+        if (f.rotateAfter !== undefined || f.propagationDelay !== undefined || f.maxEnvelopes !== undefined) throw new Error('--clear takes no other policy option');
+      } else {
+        if (f.rotateAfter === undefined || f.propagationDelay === undefined) throw new Error('give --rotate-after and --propagation-delay (or --clear)');
+        let maxEnvelopes: number | null = null;
+        if (f.maxEnvelopes !== undefined) {
+          maxEnvelopes = Number(f.maxEnvelopes);
+          if (!Number.isSafeInteger(maxEnvelopes) || maxEnvelopes < 1) throw new Error('--max-envelopes must be a positive integer');
+        }
+        p = { rotateAfterMs: parseDuration(f.rotateAfter, '--rotate-after'), propagationDelayMs: parseDuration(f.propagationDelay, '--propagation-delay'), maxEnvelopes };
+      }
+      await run(f, (c) => c.setRotationPolicy(f.tenant, f.ring, p), (got) => [policyLine(f.tenant, f.ring, got)]);
+    });
+
+  ringOptions(policy.command('show'))
+    .description("show a ring's rotation policy and where the ring stands against it")
+    .action(async (f: RingFlags) => {
+      await run(f, (c) => c.getRotationPolicy(f.tenant, f.ring), statusLines);
     });
 }

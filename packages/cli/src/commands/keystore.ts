@@ -1,7 +1,8 @@
-// `fle keystore serve | init | backup | split-master | restore`: running the
-// reference keystore and recovering it (DESIGN.md "Keys": losing the master
-// key must not mean losing the data). Nothing here prints a key; the master key
-// leaves this process only as recovery shares, and only when asked for.
+// `fle keystore serve | init | backup | split-master | restore | seal-records | audit verify`:
+// running the reference keystore, recovering it (DESIGN.md "Keys": losing the
+// master key must not mean losing the data) and checking its audit log. Nothing
+// here prints a key; the master key leaves this process only as recovery
+// shares, and only when asked for.
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -14,12 +15,14 @@ import {
   loadMasterKey,
   masterKeyId,
   openBackup,
-  openStorage,
+  openKeystoreState,
   readBackupFile,
   readMasterKeyFile,
   restoreRecords,
   serveKeystore,
   splitMasterKey,
+  auditKeyFromMaster,
+  verifyAuditFile,
   writeBackup,
   type KeystoreConfig,
 } from '@fle/keystore';
@@ -110,15 +113,54 @@ export function registerKeystoreCommands(program: Command): void {
     .action(async (opts: { config?: string; out: string; json?: boolean }) => {
       const cfg = config(opts.config);
       const master = loadMasterKey({ file: cfg.masterKeyFile });
-      const storage = await openStorage(cfg.storage, { readOnly: true });
       try {
-        await storage.init(masterKeyId(master));
-        const { rings } = await writeBackup(storage, master, opts.out);
-        if (opts.json) out(JSON.stringify({ out: opts.out, rings, masterKeyId: masterKeyId(master) }));
-        else out(`wrote ${opts.out}: ${rings} key ring(s), master key ${masterKeyId(master)}`);
+        // Read-only: the running keystore keeps its store and audit log; every record is authenticated first.
+        const state = await openKeystoreState(cfg, master, { readOnly: true });
+        try {
+          const { rings } = await writeBackup(state.keystore, master, opts.out);
+          if (opts.json) out(JSON.stringify({ out: opts.out, rings, masterKeyId: masterKeyId(master) }));
+          else out(`wrote ${opts.out}: ${rings} key ring(s), master key ${masterKeyId(master)}`);
+        } finally {
+          await state.close();
+        }
       } finally {
         master.destroy();
-        await storage.close();
+      }
+    });
+
+  keystore
+    .command('seal-records')
+    .description('once, with the keystore stopped: authenticate the key ring records of a store written before records were authenticated')
+    .option('--config <file>', 'keystore YAML config (default: env FLE_CONFIG)')
+    .option('--json', 'JSON output')
+    .action(async (opts: { config?: string; json?: boolean }) => {
+      const cfg = config(opts.config);
+      const master = loadMasterKey({ file: cfg.masterKeyFile });
+      try {
+        const state = await openKeystoreState(cfg, master);
+        try {
+          const sealed = await state.keystore.sealUnsealedRecords();
+          for (const r of sealed) {
+            state.audit!.record({
+              identity: null,
+              action: 'SealRecord',
+              tenant: r.tenant,
+              ring: r.ring,
+              version: null,
+              generation: r.generation,
+              allowed: true,
+              reason: 'fle keystore seal-records: a record written before records were authenticated, tagged as it was',
+              outcome: 'OK',
+            });
+          }
+          if (opts.json) out(JSON.stringify({ sealed: sealed.map((r) => ({ tenant: r.tenant, ring: r.ring, primaryVersion: r.primaryVersion })) }));
+          else if (sealed.length === 0) out('nothing to seal: every key ring record in the store is authenticated already');
+          else for (const r of sealed) out(`sealed ${r.tenant}/${r.ring} (primary v${r.primaryVersion})`);
+        } finally {
+          await state.close();
+        }
+      } finally {
+        master.destroy();
       }
     });
 
@@ -165,13 +207,26 @@ export function registerKeystoreCommands(program: Command): void {
         if (keyFileExists && masterKeyId(readMasterKeyFile(masterKeyFile)) !== id) {
           throw new MasterKeyError(`${masterKeyFile} holds another master key; move it away to restore this backup`);
         }
-        const storage = await openStorage(cfg.storage);
+        const state = await openKeystoreState(cfg, master);
         let rings: number;
         try {
-          await storage.init(id);
-          ({ rings } = await restoreRecords(storage, records, { force: Boolean(opts.force) }));
+          const done = await restoreRecords(state.keystore, records, { force: Boolean(opts.force) });
+          rings = done.rings;
+          for (const r of done.restored) {
+            state.audit!.record({
+              identity: null,
+              action: 'RestoreRecord',
+              tenant: r.tenant,
+              ring: r.ring,
+              version: null,
+              generation: r.generation,
+              allowed: true,
+              reason: `fle keystore restore from ${opts.backup}`,
+              outcome: 'OK',
+            });
+          }
         } finally {
-          await storage.close();
+          await state.close();
         }
         // The key file last: a failed restore leaves no master key lying around.
         if (!keyFileExists) {
@@ -185,6 +240,35 @@ export function registerKeystoreCommands(program: Command): void {
         }
       } finally {
         master.destroy();
+      }
+    });
+
+  const audit = keystore.command('audit').description("check the keystore's audit log");
+  audit
+    .command('verify')
+    .description('check the hash chain of an audit log; prints the first break and exits 1 if there is one')
+    .argument('[file]', "the audit log (default: the config's auditLog)")
+    .option('--config <file>', 'keystore YAML config: also check every line\'s mac under its master key (default: env FLE_CONFIG)')
+    .option('--json', 'JSON output')
+    .action(async (file: string | undefined, opts: { config?: string; json?: boolean }) => {
+      const cfg = opts.config !== undefined || (file === undefined && process.env.FLE_CONFIG) ? config(opts.config) : undefined;
+      const path = file ?? cfg?.auditLog;
+      if (!path) throw new Error('name the audit log file, or pass --config');
+      const master = cfg ? loadMasterKey({ file: cfg.masterKeyFile }) : undefined;
+      const macKey = master ? auditKeyFromMaster(master) : undefined;
+      master?.destroy();
+      let result;
+      try {
+        result = await verifyAuditFile(path, macKey ? { macKey } : {});
+      } finally {
+        macKey?.destroy();
+      }
+      if (opts.json) out(JSON.stringify({ file: path, ok: !result.break, ...result }));
+      if (result.break) throw new Error(`audit log ${path} is broken at line ${result.break.line}: ${result.break.problem}`);
+      if (!opts.json) {
+        const legacy = result.legacyLines > 0 ? `; the first ${result.legacyLines} line(s) predate the chain and are not verifiable` : '';
+        const macs = result.macsChecked ? 'macs checked under the master key' : 'macs not checked (pass --config to check them)';
+        out(`ok: ${path}: ${result.lines} line(s), chain intact up to seq ${result.lastSeq} (head ${result.head})${legacy}; ${macs}`);
       }
     });
 }

@@ -551,6 +551,10 @@ export const descriptorJson = {
                     "stateChangedAtUnixMs": {
                       "type": "int64",
                       "id": 8
+                    },
+                    "sealCount": {
+                      "type": "uint64",
+                      "id": 9
                     }
                   }
                 },
@@ -650,6 +654,38 @@ export const descriptorJson = {
                     }
                   }
                 },
+                "VersionSealCount": {
+                  "fields": {
+                    "version": {
+                      "type": "uint32",
+                      "id": 1
+                    },
+                    "seals": {
+                      "type": "uint64",
+                      "id": 2
+                    }
+                  }
+                },
+                "ReportSealCountsRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "counts": {
+                      "rule": "repeated",
+                      "type": "VersionSealCount",
+                      "id": 3
+                    }
+                  }
+                },
+                "ReportSealCountsResponse": {
+                  "fields": {}
+                },
                 "KeystoreService": {
                   "methods": {
                     "GetPrimaryKey": {
@@ -663,6 +699,10 @@ export const descriptorJson = {
                     "GetPublicKey": {
                       "requestType": "GetPublicKeyRequest",
                       "responseType": "GetPublicKeyResponse"
+                    },
+                    "ReportSealCounts": {
+                      "requestType": "ReportSealCountsRequest",
+                      "responseType": "ReportSealCountsResponse"
                     }
                   }
                 },
@@ -880,6 +920,82 @@ export const descriptorJson = {
                     }
                   }
                 },
+                "RotationPolicy": {
+                  "fields": {
+                    "rotateAfterMs": {
+                      "type": "int64",
+                      "id": 1
+                    },
+                    "maxEnvelopes": {
+                      "type": "uint64",
+                      "id": 2
+                    },
+                    "propagationDelayMs": {
+                      "type": "int64",
+                      "id": 3
+                    }
+                  }
+                },
+                "SetRotationPolicyRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "policy": {
+                      "type": "RotationPolicy",
+                      "id": 3
+                    }
+                  }
+                },
+                "SetRotationPolicyResponse": {
+                  "fields": {
+                    "policy": {
+                      "type": "RotationPolicy",
+                      "id": 1
+                    }
+                  }
+                },
+                "GetRotationPolicyRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ring": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "GetRotationPolicyResponse": {
+                  "fields": {
+                    "policy": {
+                      "type": "RotationPolicy",
+                      "id": 1
+                    },
+                    "primary": {
+                      "type": "KeyVersionInfo",
+                      "id": 2
+                    },
+                    "pending": {
+                      "type": "KeyVersionInfo",
+                      "id": 3
+                    },
+                    "rotateAtUnixMs": {
+                      "type": "int64",
+                      "id": 4
+                    },
+                    "promoteAtUnixMs": {
+                      "type": "int64",
+                      "id": 5
+                    }
+                  }
+                },
                 "KeystoreAdminService": {
                   "methods": {
                     "CreateKeyRing": {
@@ -913,6 +1029,14 @@ export const descriptorJson = {
                     "ListKeyRings": {
                       "requestType": "ListKeyRingsRequest",
                       "responseType": "ListKeyRingsResponse"
+                    },
+                    "SetRotationPolicy": {
+                      "requestType": "SetRotationPolicyRequest",
+                      "responseType": "SetRotationPolicyResponse"
+                    },
+                    "GetRotationPolicy": {
+                      "requestType": "GetRotationPolicyRequest",
+                      "responseType": "GetRotationPolicyResponse"
                     }
                   }
                 }

@@ -7,19 +7,36 @@
 // One process owns the file at a time (a lock file holding its pid); several
 // keystore instances share state through the NATS KV backend instead.
 import { randomBytes } from 'node:crypto';
-import { mkdirSync, readdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
 import { assertRingRecord, type KeyRingRecord } from '../model.js';
-import type { KeyStorage, StoredRing } from './types.js';
+import { releaseLock, takeLock } from '../pid-lock.js';
+import type { KeyStorage, SealedRing, StoredRing } from './types.js';
 
 export const FILE_FORMAT = 'fle-keystore-file/v1';
+
+/** One ring in the file: the record, its revision, and its tag (absent in stores written before tags). */
+interface FileRing {
+  record: KeyRingRecord;
+  revision: number;
+  mac?: string;
+  prevRevision?: number;
+}
 
 interface FileContents {
   format: typeof FILE_FORMAT;
   masterKeyId: string | null;
-  rings: Record<string, StoredRing>;
+  rings: Record<string, FileRing>;
+}
+
+function toStored(f: FileRing): StoredRing {
+  return {
+    record: f.record,
+    revision: f.revision,
+    seal: f.mac === undefined ? undefined : { mac: f.mac, prevRevision: f.prevRevision ?? -1 },
+  };
 }
 
 // Paths this process holds open: a lock file with our own pid that is not in
@@ -76,44 +93,41 @@ export class FileKeyStorage implements KeyStorage {
   }
 
   async get(tenant: string, ring: string): Promise<StoredRing | undefined> {
-    return this.#state.rings[keyOf(tenant, ring)];
+    const f = this.#state.rings[keyOf(tenant, ring)];
+    return f && toStored(f);
   }
 
-  async create(record: KeyRingRecord): Promise<StoredRing> {
+  async create({ record, seal }: SealedRing): Promise<StoredRing> {
     const key = keyOf(record.tenant, record.ring);
-    let stored!: StoredRing;
+    let stored!: FileRing;
     await this.#commit((s) => {
       if (s.rings[key]) throw new AlreadyExistsError(`key ring ${record.tenant}/${record.ring} already exists`);
-      stored = { record, revision: 1 };
+      stored = { record, revision: 1, mac: seal.mac, prevRevision: seal.prevRevision };
       return { ...s, rings: { ...s.rings, [key]: stored } };
     });
-    return stored;
+    return toStored(stored);
   }
 
-  async update(record: KeyRingRecord, revision: number): Promise<StoredRing> {
+  async update({ record, seal }: SealedRing, revision: number): Promise<StoredRing> {
     const key = keyOf(record.tenant, record.ring);
-    let stored!: StoredRing;
+    if (seal.prevRevision !== revision) throw new StorageError(`key ring ${record.tenant}/${record.ring}: tag bound to revision ${seal.prevRevision}, written over ${revision}`);
+    let stored!: FileRing;
     await this.#commit((s) => {
       const current = s.rings[key];
       if (!current || current.revision !== revision) {
         throw new StorageConflictError(`key ring ${record.tenant}/${record.ring} changed concurrently`);
       }
-      stored = { record, revision: revision + 1 };
+      stored = { record, revision: revision + 1, mac: seal.mac, prevRevision: seal.prevRevision };
       return { ...s, rings: { ...s.rings, [key]: stored } };
     });
-    return stored;
+    return toStored(stored);
   }
 
-  async put(record: KeyRingRecord): Promise<void> {
-    const key = keyOf(record.tenant, record.ring);
-    await this.#commit((s) => ({ ...s, rings: { ...s.rings, [key]: { record, revision: (s.rings[key]?.revision ?? 0) + 1 } } }));
-  }
-
-  async list(tenant?: string): Promise<KeyRingRecord[]> {
+  async list(tenant?: string): Promise<StoredRing[]> {
     return Object.values(this.#state.rings)
-      .map((s) => s.record)
-      .filter((r) => tenant === undefined || r.tenant === tenant)
-      .sort((a, b) => (a.tenant === b.tenant ? cmp(a.ring, b.ring) : cmp(a.tenant, b.tenant)));
+      .filter((f) => tenant === undefined || f.record.tenant === tenant)
+      .sort((a, b) => (a.record.tenant === b.record.tenant ? cmp(a.record.ring, b.record.ring) : cmp(a.record.tenant, b.record.tenant)))
+      .map(toStored);
   }
 
   async close(): Promise<void> {
@@ -199,13 +213,18 @@ export function readStoreFile(path: string): FileContents {
     throw new StorageError(`${path} is not a ${FILE_FORMAT} store`);
   }
   for (const [key, stored] of Object.entries(parsed.rings)) {
+    const tagged = stored?.mac !== undefined;
     try {
-      assertRingRecord(stored.record);
+      // Untagged records (older stores) may lack a generation; the Keystore refuses them until sealed.
+      assertRingRecord(stored?.record, { legacy: !tagged });
     } catch (err) {
       throw new StorageError(`${path}: ring ${key}: ${(err as Error).message}`);
     }
     if (keyOf(stored.record.tenant, stored.record.ring) !== key || !Number.isInteger(stored.revision)) {
       throw new StorageError(`${path}: ring ${key} is inconsistent`);
+    }
+    if (tagged && (typeof stored.mac !== 'string' || !Number.isSafeInteger(stored.prevRevision))) {
+      throw new StorageError(`${path}: ring ${key} has a malformed tag`);
     }
   }
   return parsed;
@@ -215,40 +234,5 @@ function removeStaleTempFiles(path: string): void {
   const prefix = `${basename(path)}.tmp-`;
   for (const name of readdirSync(dirname(path))) {
     if (name.startsWith(prefix)) unlinkSync(join(dirname(path), name));
-  }
-}
-
-/** A pid lock file; a lock left by a dead process (kill -9) is taken over. */
-function takeLock(lockPath: string): void {
-  for (let attempt = 0; attempt < 2; attempt++) {
-    try {
-      writeFileSync(lockPath, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
-      return;
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw new StorageError(`cannot create lock ${lockPath}`, { cause: err });
-    }
-    const pid = Number.parseInt(readFileSync(lockPath, 'utf8'), 10);
-    if (Number.isInteger(pid) && pid > 0 && pid !== process.pid && isAlive(pid)) {
-      throw new StorageError(`store is in use by process ${pid} (lock ${lockPath})`);
-    }
-    unlinkSync(lockPath);
-  }
-  throw new StorageError(`cannot take lock ${lockPath}`);
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
-function releaseLock(lockPath: string): void {
-  try {
-    if (Number.parseInt(readFileSync(lockPath, 'utf8'), 10) === process.pid) unlinkSync(lockPath);
-  } catch {
-    // gone already
   }
 }

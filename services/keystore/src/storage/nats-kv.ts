@@ -4,11 +4,16 @@
 // revision (JetStream's expected-last-subject-sequence), so concurrent admins
 // never lose an update. The bucket keeps history 1: a destroyed key's wrapped
 // bytes must not linger as an older revision.
+//
+// A value is `{ record, mac, prevRevision }` (record-auth.ts): prevRevision is
+// the KV revision the write replaced, bound into the tag, so the Keystore can
+// tell a value written by its compare-and-set from one put there otherwise.
+// Values written before tags existed are the bare record (refused until sealed).
 import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
 import { natsInboxPrefix } from '@fle/nats-setup';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
-import { assertRingRecord, type KeyRingRecord } from '../model.js';
-import type { KeyStorage, StoredRing } from './types.js';
+import { assertRingRecord } from '../model.js';
+import type { KeyStorage, SealedRing, StoredRing } from './types.js';
 
 export const KEYSTORE_BUCKET = 'fle_keystore';
 const META_KEY = 'meta';
@@ -98,42 +103,39 @@ export class NatsKvKeyStorage implements KeyStorage {
   async get(tenant: string, ring: string): Promise<StoredRing | undefined> {
     const e = await this.#call(() => this.#kv.get(keyOf(tenant, ring)));
     if (!e || e.operation !== 'PUT') return undefined;
-    return { record: decodeRecord(e.value, e.key), revision: e.revision };
+    return decodeEntry(e.value, e.key, e.revision);
   }
 
-  async create(record: KeyRingRecord): Promise<StoredRing> {
+  async create({ record, seal }: SealedRing): Promise<StoredRing> {
     try {
-      const revision = await this.#kv.create(keyOf(record.tenant, record.ring), encode(record));
-      return { record, revision };
+      const revision = await this.#kv.create(keyOf(record.tenant, record.ring), encode({ record, mac: seal.mac, prevRevision: seal.prevRevision }));
+      return { record, revision, seal };
     } catch (err) {
       if (isWrongLastSequence(err)) throw new AlreadyExistsError(`key ring ${record.tenant}/${record.ring} already exists`);
       throw new StorageError('cannot write to the keystore KV bucket', { cause: err });
     }
   }
 
-  async update(record: KeyRingRecord, revision: number): Promise<StoredRing> {
+  async update({ record, seal }: SealedRing, revision: number): Promise<StoredRing> {
+    if (seal.prevRevision !== revision) throw new StorageError(`key ring ${record.tenant}/${record.ring}: tag bound to revision ${seal.prevRevision}, written over ${revision}`);
     try {
-      const next = await this.#kv.update(keyOf(record.tenant, record.ring), encode(record), revision);
-      return { record, revision: next };
+      const next = await this.#kv.update(keyOf(record.tenant, record.ring), encode({ record, mac: seal.mac, prevRevision: seal.prevRevision }), revision);
+      return { record, revision: next, seal };
     } catch (err) {
       if (isWrongLastSequence(err)) throw new StorageConflictError(`key ring ${record.tenant}/${record.ring} changed concurrently`);
       throw new StorageError('cannot write to the keystore KV bucket', { cause: err });
     }
   }
 
-  async put(record: KeyRingRecord): Promise<void> {
-    await this.#call(() => this.#kv.put(keyOf(record.tenant, record.ring), encode(record)));
-  }
-
-  async list(tenant?: string): Promise<KeyRingRecord[]> {
+  async list(tenant?: string): Promise<StoredRing[]> {
     const keys: string[] = [];
     const it = await this.#call(() => this.#kv.keys(tenant === undefined ? 'ring.>' : `ring.${tenant}.*`));
     for await (const k of it) keys.push(k);
     keys.sort();
-    const out: KeyRingRecord[] = [];
+    const out: StoredRing[] = [];
     for (const k of keys) {
       const e = await this.#call(() => this.#kv.get(k));
-      if (e && e.operation === 'PUT') out.push(decodeRecord(e.value, k));
+      if (e && e.operation === 'PUT') out.push(decodeEntry(e.value, k, e.revision));
     }
     return out;
   }
@@ -160,12 +162,18 @@ function encode(value: unknown): Uint8Array {
   return new TextEncoder().encode(JSON.stringify(value));
 }
 
-function decodeRecord(value: Uint8Array, key: string): KeyRingRecord {
+function decodeEntry(value: Uint8Array, key: string, revision: number): StoredRing {
   try {
-    const record = JSON.parse(new TextDecoder().decode(value)) as unknown;
-    assertRingRecord(record);
+    const doc = JSON.parse(new TextDecoder().decode(value)) as { record?: unknown; mac?: unknown; prevRevision?: unknown };
+    // A bare record: written before records carried tags.
+    const tagged = typeof doc === 'object' && doc !== null && 'record' in doc;
+    const record = tagged ? doc.record : doc;
+    assertRingRecord(record, { legacy: !tagged });
     if (keyOf(record.tenant, record.ring) !== key) throw new Error('key does not match record');
-    return record;
+    if (!tagged) return { record, revision, seal: undefined };
+    for (const k of Object.keys(doc)) if (!['record', 'mac', 'prevRevision'].includes(k)) throw new Error(`unknown field ${k}`);
+    if (typeof doc.mac !== 'string' || !Number.isSafeInteger(doc.prevRevision)) throw new Error('malformed tag');
+    return { record, revision, seal: { mac: doc.mac, prevRevision: doc.prevRevision as number } };
   } catch (err) {
     throw new StorageError(`KV entry ${key} is malformed`, { cause: err });
   }

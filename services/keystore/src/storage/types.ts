@@ -2,12 +2,23 @@
 // compare-and-set on a per-ring revision so several writers (requests in one
 // process, or several keystore instances sharing a KV bucket) never lose an
 // update: a stale write throws StorageConflictError and the caller retries.
+// Storage keeps each record's authentication tag (record-auth.ts) beside it and
+// checks only its shape; the Keystore, which holds the key, checks the tag.
 import type { KeyRingRecord } from '../model.js';
+import type { RecordSeal } from '../record-auth.js';
 
 export interface StoredRing {
   record: KeyRingRecord;
   /** Opaque to callers; pass it back to `update`. */
   revision: number;
+  /** Undefined: a record written before records were authenticated (or stripped of its tag). */
+  seal: RecordSeal | undefined;
+}
+
+/** A record with its tag, ready to write. */
+export interface SealedRing {
+  record: KeyRingRecord;
+  seal: RecordSeal;
 }
 
 export interface KeyStorage {
@@ -17,13 +28,14 @@ export interface KeyStorage {
    */
   init(masterKeyId: string): Promise<void>;
   get(tenant: string, ring: string): Promise<StoredRing | undefined>;
-  /** AlreadyExistsError when the ring exists. Resolves once durable. */
-  create(record: KeyRingRecord): Promise<StoredRing>;
-  /** StorageConflictError when the ring changed since `revision`. Resolves once durable. */
-  update(record: KeyRingRecord, revision: number): Promise<StoredRing>;
+  /** AlreadyExistsError when the ring exists. `seal.prevRevision` is 0. Resolves once durable. */
+  create(sealed: SealedRing): Promise<StoredRing>;
+  /**
+   * StorageConflictError when the ring changed since `revision`, which is
+   * `seal.prevRevision`. Resolves once durable.
+   */
+  update(sealed: SealedRing, revision: number): Promise<StoredRing>;
   /** Every ring of a tenant, or of every tenant when `tenant` is undefined. */
-  list(tenant?: string): Promise<KeyRingRecord[]>;
-  /** Writes a ring whatever is there (restore). Resolves once durable. */
-  put(record: KeyRingRecord): Promise<void>;
+  list(tenant?: string): Promise<StoredRing[]>;
   close(): Promise<void>;
 }

@@ -213,6 +213,8 @@ export interface KeyVersionInfo {
   createdAtUnixMs: number;
   /** When the state last changed. */
   stateChangedAtUnixMs: number;
+  /** Envelopes sealed under this version, as services reported them (ReportSealCounts). */
+  sealCount: number;
 }
 
 /** A key version with its secret material. */
@@ -266,13 +268,30 @@ export interface GetPublicKeyResponse {
   key: PublicKey | undefined;
 }
 
+/** Seals made under one version since the reporter's last report. */
+export interface VersionSealCount {
+  version: number;
+  seals: number;
+}
+
+export interface ReportSealCountsRequest {
+  tenant: string;
+  ring: string;
+  /** At most 16 entries; versions the ring does not have are NOT_FOUND. */
+  counts: VersionSealCount[];
+}
+
+export interface ReportSealCountsResponse {
+}
+
 export interface CreateKeyRingRequest {
   tenant: string;
   ring: string;
   /** KEY_KIND_UNSPECIFIED means KEY_KIND_SYMMETRIC. */
   kind: KeyKind;
   /**
-   * KEY_ALG_UNSPECIFIED means KEY_ALG_CHACHA20_POLY1305 for a symmetric ring and
+   * KEY_ALG_UNSPECIFIED means KEY_ALG_XCHACHA20_POLY1305 for a symmetric ring
+   * (192-bit nonces: no practical limit on envelopes per version) and
    * KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 for an X25519 ring; any other pairing
    * of kind and alg is INVALID_ARGUMENT.
    */
@@ -366,8 +385,73 @@ export interface ListKeyRingsResponse {
   rings: KeyRingInfo[];
 }
 
+/**
+ * How the keystore rotates a ring by itself (staged, as by hand): it adds a
+ * PENDING version once the primary is due, and promotes it after the
+ * propagation delay, the old primary becoming DECRYPT_ONLY.
+ */
+export interface RotationPolicy {
+  /** Due once the primary has been primary this long. At least 1000. */
+  rotateAfterMs: number;
+  /**
+   * Alg 1 rings only: due once services reported this many seals under the
+   * primary (ReportSealCounts). 0: no volume limit. INVALID_ARGUMENT on other algs.
+   */
+  maxEnvelopes: number;
+  /**
+   * How long a PENDING version is handed to openers before it is promoted: at
+   * least the longest client cache TTL plus refresh window. Below rotate_after_ms.
+   */
+  propagationDelayMs: number;
+}
+
+export interface SetRotationPolicyRequest {
+  tenant: string;
+  ring: string;
+  /** Unset: remove the policy (rotation by hand only). */
+  policy: RotationPolicy | undefined;
+}
+
+export interface SetRotationPolicyResponse {
+  policy: RotationPolicy | undefined;
+}
+
+export interface GetRotationPolicyRequest {
+  tenant: string;
+  ring: string;
+}
+
+export interface GetRotationPolicyResponse {
+  /** Unset: the ring is rotated by hand only. */
+  policy:
+    | RotationPolicy
+    | undefined;
+  /** With its reported seal count. */
+  primary:
+    | KeyVersionInfo
+    | undefined;
+  /** Unset when the ring has no PENDING version. */
+  pending:
+    | KeyVersionInfo
+    | undefined;
+  /** When the primary is due by age (0 without a policy). */
+  rotateAtUnixMs: number;
+  /** When the PENDING version is due for promotion (0 without one, or without a policy). */
+  promoteAtUnixMs: number;
+}
+
 function createBaseKeyVersionInfo(): KeyVersionInfo {
-  return { tenant: "", ring: "", version: 0, kind: 0, alg: 0, state: 0, createdAtUnixMs: 0, stateChangedAtUnixMs: 0 };
+  return {
+    tenant: "",
+    ring: "",
+    version: 0,
+    kind: 0,
+    alg: 0,
+    state: 0,
+    createdAtUnixMs: 0,
+    stateChangedAtUnixMs: 0,
+    sealCount: 0,
+  };
 }
 
 export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
@@ -395,6 +479,9 @@ export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
     }
     if (message.stateChangedAtUnixMs !== 0) {
       writer.uint32(64).int64(message.stateChangedAtUnixMs);
+    }
+    if (message.sealCount !== 0) {
+      writer.uint32(72).uint64(message.sealCount);
     }
     return writer;
   },
@@ -476,6 +563,14 @@ export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
             message.stateChangedAtUnixMs = longToNumber(reader.int64());
             continue;
           }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.sealCount = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -506,6 +601,11 @@ export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
         : isSet(object.state_changed_at_unix_ms)
         ? globalThis.Number(object.state_changed_at_unix_ms)
         : 0,
+      sealCount: isSet(object.sealCount)
+        ? globalThis.Number(object.sealCount)
+        : isSet(object.seal_count)
+        ? globalThis.Number(object.seal_count)
+        : 0,
     };
   },
 
@@ -535,6 +635,9 @@ export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
     if (message.stateChangedAtUnixMs !== 0) {
       obj.stateChangedAtUnixMs = Math.round(message.stateChangedAtUnixMs);
     }
+    if (message.sealCount !== 0) {
+      obj.sealCount = Math.round(message.sealCount);
+    }
     return obj;
   },
 
@@ -551,6 +654,7 @@ export const KeyVersionInfo: MessageFns<KeyVersionInfo> = {
     message.state = object.state ?? 0;
     message.createdAtUnixMs = object.createdAtUnixMs ?? 0;
     message.stateChangedAtUnixMs = object.stateChangedAtUnixMs ?? 0;
+    message.sealCount = object.sealCount ?? 0;
     return message;
   },
 };
@@ -1250,6 +1354,246 @@ export const GetPublicKeyResponse: MessageFns<GetPublicKeyResponse> = {
   fromPartial(object: DeepPartial<GetPublicKeyResponse>): GetPublicKeyResponse {
     const message = createBaseGetPublicKeyResponse();
     message.key = (object.key !== undefined && object.key !== null) ? PublicKey.fromPartial(object.key) : undefined;
+    return message;
+  },
+};
+
+function createBaseVersionSealCount(): VersionSealCount {
+  return { version: 0, seals: 0 };
+}
+
+export const VersionSealCount: MessageFns<VersionSealCount> = {
+  encode(message: VersionSealCount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.version !== 0) {
+      writer.uint32(8).uint32(message.version);
+    }
+    if (message.seals !== 0) {
+      writer.uint32(16).uint64(message.seals);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): VersionSealCount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseVersionSealCount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.version = reader.uint32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.seals = longToNumber(reader.uint64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): VersionSealCount {
+    return {
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      seals: isSet(object.seals) ? globalThis.Number(object.seals) : 0,
+    };
+  },
+
+  toJSON(message: VersionSealCount): unknown {
+    const obj: any = {};
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.seals !== 0) {
+      obj.seals = Math.round(message.seals);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<VersionSealCount>): VersionSealCount {
+    return VersionSealCount.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<VersionSealCount>): VersionSealCount {
+    const message = createBaseVersionSealCount();
+    message.version = object.version ?? 0;
+    message.seals = object.seals ?? 0;
+    return message;
+  },
+};
+
+function createBaseReportSealCountsRequest(): ReportSealCountsRequest {
+  return { tenant: "", ring: "", counts: [] };
+}
+
+export const ReportSealCountsRequest: MessageFns<ReportSealCountsRequest> = {
+  encode(message: ReportSealCountsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.ring !== "") {
+      writer.uint32(18).string(message.ring);
+    }
+    for (const v of message.counts) {
+      VersionSealCount.encode(v!, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportSealCountsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportSealCountsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ring = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.counts.push(VersionSealCount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ReportSealCountsRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      ring: isSet(object.ring) ? globalThis.String(object.ring) : "",
+      counts: globalThis.Array.isArray(object?.counts)
+        ? object.counts.map((e: any) => VersionSealCount.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ReportSealCountsRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.ring !== "") {
+      obj.ring = message.ring;
+    }
+    if (message.counts?.length) {
+      obj.counts = message.counts.map((e) => VersionSealCount.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportSealCountsRequest>): ReportSealCountsRequest {
+    return ReportSealCountsRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ReportSealCountsRequest>): ReportSealCountsRequest {
+    const message = createBaseReportSealCountsRequest();
+    message.tenant = object.tenant ?? "";
+    message.ring = object.ring ?? "";
+    message.counts = object.counts?.map((e) => VersionSealCount.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseReportSealCountsResponse(): ReportSealCountsResponse {
+  return {};
+}
+
+export const ReportSealCountsResponse: MessageFns<ReportSealCountsResponse> = {
+  encode(_: ReportSealCountsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ReportSealCountsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseReportSealCountsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ReportSealCountsResponse {
+    return {};
+  },
+
+  toJSON(_: ReportSealCountsResponse): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create(base?: DeepPartial<ReportSealCountsResponse>): ReportSealCountsResponse {
+    return ReportSealCountsResponse.fromPartial(base ?? {});
+  },
+  fromPartial(_: DeepPartial<ReportSealCountsResponse>): ReportSealCountsResponse {
+    const message = createBaseReportSealCountsResponse();
     return message;
   },
 };
@@ -2747,10 +3091,529 @@ export const ListKeyRingsResponse: MessageFns<ListKeyRingsResponse> = {
   },
 };
 
+function createBaseRotationPolicy(): RotationPolicy {
+  return { rotateAfterMs: 0, maxEnvelopes: 0, propagationDelayMs: 0 };
+}
+
+export const RotationPolicy: MessageFns<RotationPolicy> = {
+  encode(message: RotationPolicy, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.rotateAfterMs !== 0) {
+      writer.uint32(8).int64(message.rotateAfterMs);
+    }
+    if (message.maxEnvelopes !== 0) {
+      writer.uint32(16).uint64(message.maxEnvelopes);
+    }
+    if (message.propagationDelayMs !== 0) {
+      writer.uint32(24).int64(message.propagationDelayMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RotationPolicy {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRotationPolicy();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.rotateAfterMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.maxEnvelopes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.propagationDelayMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RotationPolicy {
+    return {
+      rotateAfterMs: isSet(object.rotateAfterMs)
+        ? globalThis.Number(object.rotateAfterMs)
+        : isSet(object.rotate_after_ms)
+        ? globalThis.Number(object.rotate_after_ms)
+        : 0,
+      maxEnvelopes: isSet(object.maxEnvelopes)
+        ? globalThis.Number(object.maxEnvelopes)
+        : isSet(object.max_envelopes)
+        ? globalThis.Number(object.max_envelopes)
+        : 0,
+      propagationDelayMs: isSet(object.propagationDelayMs)
+        ? globalThis.Number(object.propagationDelayMs)
+        : isSet(object.propagation_delay_ms)
+        ? globalThis.Number(object.propagation_delay_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: RotationPolicy): unknown {
+    const obj: any = {};
+    if (message.rotateAfterMs !== 0) {
+      obj.rotateAfterMs = Math.round(message.rotateAfterMs);
+    }
+    if (message.maxEnvelopes !== 0) {
+      obj.maxEnvelopes = Math.round(message.maxEnvelopes);
+    }
+    if (message.propagationDelayMs !== 0) {
+      obj.propagationDelayMs = Math.round(message.propagationDelayMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RotationPolicy>): RotationPolicy {
+    return RotationPolicy.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RotationPolicy>): RotationPolicy {
+    const message = createBaseRotationPolicy();
+    message.rotateAfterMs = object.rotateAfterMs ?? 0;
+    message.maxEnvelopes = object.maxEnvelopes ?? 0;
+    message.propagationDelayMs = object.propagationDelayMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseSetRotationPolicyRequest(): SetRotationPolicyRequest {
+  return { tenant: "", ring: "", policy: undefined };
+}
+
+export const SetRotationPolicyRequest: MessageFns<SetRotationPolicyRequest> = {
+  encode(message: SetRotationPolicyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.ring !== "") {
+      writer.uint32(18).string(message.ring);
+    }
+    if (message.policy !== undefined) {
+      RotationPolicy.encode(message.policy, writer.uint32(26).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetRotationPolicyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetRotationPolicyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ring = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.policy = RotationPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetRotationPolicyRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      ring: isSet(object.ring) ? globalThis.String(object.ring) : "",
+      policy: isSet(object.policy) ? RotationPolicy.fromJSON(object.policy) : undefined,
+    };
+  },
+
+  toJSON(message: SetRotationPolicyRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.ring !== "") {
+      obj.ring = message.ring;
+    }
+    if (message.policy !== undefined) {
+      obj.policy = RotationPolicy.toJSON(message.policy);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetRotationPolicyRequest>): SetRotationPolicyRequest {
+    return SetRotationPolicyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetRotationPolicyRequest>): SetRotationPolicyRequest {
+    const message = createBaseSetRotationPolicyRequest();
+    message.tenant = object.tenant ?? "";
+    message.ring = object.ring ?? "";
+    message.policy = (object.policy !== undefined && object.policy !== null)
+      ? RotationPolicy.fromPartial(object.policy)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseSetRotationPolicyResponse(): SetRotationPolicyResponse {
+  return { policy: undefined };
+}
+
+export const SetRotationPolicyResponse: MessageFns<SetRotationPolicyResponse> = {
+  encode(message: SetRotationPolicyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.policy !== undefined) {
+      RotationPolicy.encode(message.policy, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetRotationPolicyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetRotationPolicyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.policy = RotationPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetRotationPolicyResponse {
+    return { policy: isSet(object.policy) ? RotationPolicy.fromJSON(object.policy) : undefined };
+  },
+
+  toJSON(message: SetRotationPolicyResponse): unknown {
+    const obj: any = {};
+    if (message.policy !== undefined) {
+      obj.policy = RotationPolicy.toJSON(message.policy);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<SetRotationPolicyResponse>): SetRotationPolicyResponse {
+    return SetRotationPolicyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<SetRotationPolicyResponse>): SetRotationPolicyResponse {
+    const message = createBaseSetRotationPolicyResponse();
+    message.policy = (object.policy !== undefined && object.policy !== null)
+      ? RotationPolicy.fromPartial(object.policy)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetRotationPolicyRequest(): GetRotationPolicyRequest {
+  return { tenant: "", ring: "" };
+}
+
+export const GetRotationPolicyRequest: MessageFns<GetRotationPolicyRequest> = {
+  encode(message: GetRotationPolicyRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.ring !== "") {
+      writer.uint32(18).string(message.ring);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRotationPolicyRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRotationPolicyRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.ring = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRotationPolicyRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      ring: isSet(object.ring) ? globalThis.String(object.ring) : "",
+    };
+  },
+
+  toJSON(message: GetRotationPolicyRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.ring !== "") {
+      obj.ring = message.ring;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRotationPolicyRequest>): GetRotationPolicyRequest {
+    return GetRotationPolicyRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRotationPolicyRequest>): GetRotationPolicyRequest {
+    const message = createBaseGetRotationPolicyRequest();
+    message.tenant = object.tenant ?? "";
+    message.ring = object.ring ?? "";
+    return message;
+  },
+};
+
+function createBaseGetRotationPolicyResponse(): GetRotationPolicyResponse {
+  return { policy: undefined, primary: undefined, pending: undefined, rotateAtUnixMs: 0, promoteAtUnixMs: 0 };
+}
+
+export const GetRotationPolicyResponse: MessageFns<GetRotationPolicyResponse> = {
+  encode(message: GetRotationPolicyResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.policy !== undefined) {
+      RotationPolicy.encode(message.policy, writer.uint32(10).fork()).join();
+    }
+    if (message.primary !== undefined) {
+      KeyVersionInfo.encode(message.primary, writer.uint32(18).fork()).join();
+    }
+    if (message.pending !== undefined) {
+      KeyVersionInfo.encode(message.pending, writer.uint32(26).fork()).join();
+    }
+    if (message.rotateAtUnixMs !== 0) {
+      writer.uint32(32).int64(message.rotateAtUnixMs);
+    }
+    if (message.promoteAtUnixMs !== 0) {
+      writer.uint32(40).int64(message.promoteAtUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetRotationPolicyResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetRotationPolicyResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.policy = RotationPolicy.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.primary = KeyVersionInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pending = KeyVersionInfo.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rotateAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.promoteAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetRotationPolicyResponse {
+    return {
+      policy: isSet(object.policy) ? RotationPolicy.fromJSON(object.policy) : undefined,
+      primary: isSet(object.primary) ? KeyVersionInfo.fromJSON(object.primary) : undefined,
+      pending: isSet(object.pending) ? KeyVersionInfo.fromJSON(object.pending) : undefined,
+      rotateAtUnixMs: isSet(object.rotateAtUnixMs)
+        ? globalThis.Number(object.rotateAtUnixMs)
+        : isSet(object.rotate_at_unix_ms)
+        ? globalThis.Number(object.rotate_at_unix_ms)
+        : 0,
+      promoteAtUnixMs: isSet(object.promoteAtUnixMs)
+        ? globalThis.Number(object.promoteAtUnixMs)
+        : isSet(object.promote_at_unix_ms)
+        ? globalThis.Number(object.promote_at_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: GetRotationPolicyResponse): unknown {
+    const obj: any = {};
+    if (message.policy !== undefined) {
+      obj.policy = RotationPolicy.toJSON(message.policy);
+    }
+    if (message.primary !== undefined) {
+      obj.primary = KeyVersionInfo.toJSON(message.primary);
+    }
+    if (message.pending !== undefined) {
+      obj.pending = KeyVersionInfo.toJSON(message.pending);
+    }
+    if (message.rotateAtUnixMs !== 0) {
+      obj.rotateAtUnixMs = Math.round(message.rotateAtUnixMs);
+    }
+    if (message.promoteAtUnixMs !== 0) {
+      obj.promoteAtUnixMs = Math.round(message.promoteAtUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetRotationPolicyResponse>): GetRotationPolicyResponse {
+    return GetRotationPolicyResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetRotationPolicyResponse>): GetRotationPolicyResponse {
+    const message = createBaseGetRotationPolicyResponse();
+    message.policy = (object.policy !== undefined && object.policy !== null)
+      ? RotationPolicy.fromPartial(object.policy)
+      : undefined;
+    message.primary = (object.primary !== undefined && object.primary !== null)
+      ? KeyVersionInfo.fromPartial(object.primary)
+      : undefined;
+    message.pending = (object.pending !== undefined && object.pending !== null)
+      ? KeyVersionInfo.fromPartial(object.pending)
+      : undefined;
+    message.rotateAtUnixMs = object.rotateAtUnixMs ?? 0;
+    message.promoteAtUnixMs = object.promoteAtUnixMs ?? 0;
+    return message;
+  },
+};
+
 /**
  * Fetching key material. NOT_FOUND: no such ring or version. FAILED_PRECONDITION:
  * the version exists but is disabled or destroyed. PERMISSION_DENIED: the policy
- * does not name the caller for this tenant and ring.
+ * does not name the caller for this tenant and ring. DATA_LOSS: the ring's
+ * stored record failed its integrity check or is older than one the keystore
+ * saw before (it is refused, never served).
  */
 export type KeystoreServiceService = typeof KeystoreServiceService;
 export const KeystoreServiceService = {
@@ -2791,6 +3654,22 @@ export const KeystoreServiceService = {
       Buffer.from(GetPublicKeyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetPublicKeyResponse => GetPublicKeyResponse.decode(value),
   },
+  /**
+   * Adds the caller's seal counts per version to the ring's totals, which the
+   * rotation policy's envelope budget is checked against. Needs a `fetch`
+   * policy entry for the ring: whoever may seal under it may report.
+   */
+  reportSealCounts: {
+    path: "/fle.keystore.v1.KeystoreService/ReportSealCounts" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ReportSealCountsRequest): Buffer =>
+      Buffer.from(ReportSealCountsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ReportSealCountsRequest => ReportSealCountsRequest.decode(value),
+    responseSerialize: (value: ReportSealCountsResponse): Buffer =>
+      Buffer.from(ReportSealCountsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ReportSealCountsResponse => ReportSealCountsResponse.decode(value),
+  },
 } as const;
 
 export interface KeystoreServiceServer extends UntypedServiceImplementation {
@@ -2804,6 +3683,12 @@ export interface KeystoreServiceServer extends UntypedServiceImplementation {
    * symmetric ring.
    */
   getPublicKey: handleUnaryCall<GetPublicKeyRequest, GetPublicKeyResponse>;
+  /**
+   * Adds the caller's seal counts per version to the ring's totals, which the
+   * rotation policy's envelope budget is checked against. Needs a `fetch`
+   * policy entry for the ring: whoever may seal under it may report.
+   */
+  reportSealCounts: handleUnaryCall<ReportSealCountsRequest, ReportSealCountsResponse>;
 }
 
 export interface KeystoreServiceClient extends Client {
@@ -2858,6 +3743,26 @@ export interface KeystoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetPublicKeyResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Adds the caller's seal counts per version to the ring's totals, which the
+   * rotation policy's envelope budget is checked against. Needs a `fetch`
+   * policy entry for the ring: whoever may seal under it may report.
+   */
+  reportSealCounts(
+    request: ReportSealCountsRequest,
+    callback: (error: ServiceError | null, response: ReportSealCountsResponse) => void,
+  ): ClientUnaryCall;
+  reportSealCounts(
+    request: ReportSealCountsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ReportSealCountsResponse) => void,
+  ): ClientUnaryCall;
+  reportSealCounts(
+    request: ReportSealCountsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ReportSealCountsResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -2968,6 +3873,30 @@ export const KeystoreAdminServiceService = {
       Buffer.from(ListKeyRingsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListKeyRingsResponse => ListKeyRingsResponse.decode(value),
   },
+  /** Sets (or with no policy, removes) the ring's rotation policy. */
+  setRotationPolicy: {
+    path: "/fle.keystore.v1.KeystoreAdminService/SetRotationPolicy" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetRotationPolicyRequest): Buffer =>
+      Buffer.from(SetRotationPolicyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetRotationPolicyRequest => SetRotationPolicyRequest.decode(value),
+    responseSerialize: (value: SetRotationPolicyResponse): Buffer =>
+      Buffer.from(SetRotationPolicyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SetRotationPolicyResponse => SetRotationPolicyResponse.decode(value),
+  },
+  /** The ring's rotation policy and where the ring stands against it. */
+  getRotationPolicy: {
+    path: "/fle.keystore.v1.KeystoreAdminService/GetRotationPolicy" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetRotationPolicyRequest): Buffer =>
+      Buffer.from(GetRotationPolicyRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetRotationPolicyRequest => GetRotationPolicyRequest.decode(value),
+    responseSerialize: (value: GetRotationPolicyResponse): Buffer =>
+      Buffer.from(GetRotationPolicyResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetRotationPolicyResponse => GetRotationPolicyResponse.decode(value),
+  },
 } as const;
 
 export interface KeystoreAdminServiceServer extends UntypedServiceImplementation {
@@ -2986,6 +3915,10 @@ export interface KeystoreAdminServiceServer extends UntypedServiceImplementation
   listKeyVersions: handleUnaryCall<ListKeyVersionsRequest, ListKeyVersionsResponse>;
   /** The tenant's rings; an empty tenant lists every tenant the caller administers. */
   listKeyRings: handleUnaryCall<ListKeyRingsRequest, ListKeyRingsResponse>;
+  /** Sets (or with no policy, removes) the ring's rotation policy. */
+  setRotationPolicy: handleUnaryCall<SetRotationPolicyRequest, SetRotationPolicyResponse>;
+  /** The ring's rotation policy and where the ring stands against it. */
+  getRotationPolicy: handleUnaryCall<GetRotationPolicyRequest, GetRotationPolicyResponse>;
 }
 
 export interface KeystoreAdminServiceClient extends Client {
@@ -3115,6 +4048,38 @@ export interface KeystoreAdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListKeyRingsResponse) => void,
+  ): ClientUnaryCall;
+  /** Sets (or with no policy, removes) the ring's rotation policy. */
+  setRotationPolicy(
+    request: SetRotationPolicyRequest,
+    callback: (error: ServiceError | null, response: SetRotationPolicyResponse) => void,
+  ): ClientUnaryCall;
+  setRotationPolicy(
+    request: SetRotationPolicyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: SetRotationPolicyResponse) => void,
+  ): ClientUnaryCall;
+  setRotationPolicy(
+    request: SetRotationPolicyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: SetRotationPolicyResponse) => void,
+  ): ClientUnaryCall;
+  /** The ring's rotation policy and where the ring stands against it. */
+  getRotationPolicy(
+    request: GetRotationPolicyRequest,
+    callback: (error: ServiceError | null, response: GetRotationPolicyResponse) => void,
+  ): ClientUnaryCall;
+  getRotationPolicy(
+    request: GetRotationPolicyRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetRotationPolicyResponse) => void,
+  ): ClientUnaryCall;
+  getRotationPolicy(
+    request: GetRotationPolicyRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetRotationPolicyResponse) => void,
   ): ClientUnaryCall;
 }
 
