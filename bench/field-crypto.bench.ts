@@ -160,7 +160,8 @@ const pct = (x: number) => `${(x * 100).toFixed(1)} %`;
  * time ÷ fle time). What a bytes field costs (sealEnvelope/openEnvelope: the
  * binary envelope is the field's value) is the target; a string field
  * (FieldCipher, the envelope as base64url text, spec §5: UTF-8 in, base64url
- * out and back) is measured beside it and reported, not judged.
+ * out and back) is measured in a run of its own beside raw (its JS garbage
+ * moved its neighbours' ratios) and reported, not judged.
  *
  * How: 200 rounds of ~4 ms batches, every candidate once per round in
  * rotating order, each batch ending with a scavenge inside its timed window
