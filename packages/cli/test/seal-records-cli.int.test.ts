@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('a store from before authenticated records', () => {
-  it('is refused at start with the command to run, sealed once by `fle keystore seal-records`, then served unchanged', async () => {
+  it('is refused at start with the command to run, sealed once by `fle keystore seal-records`, then served unchanged', { timeout: 240_000 }, async () => {
     ks = await startKeystoreProcess(env);
     const admin = new KeystoreAdminClient({ address: ks.address, tls: env.pki.files('admin') });
     closers.push(admin);

@@ -114,11 +114,6 @@ export class Keystore {
     this.#rng = opts.rng ?? ((n) => new Uint8Array(randomBytes(n)));
   }
 
-  /** The keystore's clock (the rotation scheduler shares it). */
-  now(): number {
-    return this.#now();
-  }
-
   async createRing(tenant: string, ring: string, opts: { kind?: KeyKindName; alg?: KeyAlgByte } = {}): Promise<KeyVersionView> {
     assertTenant(tenant);
     assertRing(ring);
@@ -174,7 +169,9 @@ export class Keystore {
         return { next: rest, result: undefined };
       }
       assertRotationPolicy(policy, r.alg);
-      return { next: { ...r, rotation: { ...policy } }, result: undefined };
+      // Field by field: a record holds nothing its tag does not cover (model.ts refuses unknown fields).
+      const rotation = { rotateAfterMs: policy.rotateAfterMs, maxEnvelopes: policy.maxEnvelopes, propagationDelayMs: policy.propagationDelayMs };
+      return { next: { ...r, rotation }, result: undefined };
     });
     return ringView(record);
   }

@@ -6,6 +6,11 @@
 // `fetch-public` names identities that may fetch only the public key of an
 // X25519 ring's primary version (clients sealing with HPKE); a `fetch` rule
 // also allows that (whoever may hold the private key may hold the public one).
+// `exclusive` names rings that only the identities it lists may fetch (keys or
+// public keys), whatever broader fetch rules say: data at rest is sealed under
+// a ring only the storing service may fetch (DESIGN.md "Keys"), so a client's
+// `tenants: [acme]` rule does not reach acme's `records` ring. Administering
+// an exclusive ring is unaffected (admins never get keys).
 //
 //   deny:
 //     - spiffe://fle.local/gateway
@@ -19,6 +24,10 @@
 //   admin:
 //     - identity: spiffe://fle.local/admin
 //       tenants: ["*"]
+//   exclusive:
+//     - rings: [records]
+//       tenants: ["*"]          # optional, default all tenants
+//       identities: [spiffe://fle.local/processor]
 //
 // Patterns: `*` matches any run of characters (including none); every other
 // character matches itself. A pattern is matched against the whole string.
@@ -39,6 +48,14 @@ export interface PolicyDocument {
   fetch?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   'fetch-public'?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   admin?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
+  exclusive?: Array<{ rings: string[]; tenants?: string[]; identities: string[] }>;
+}
+
+interface ExclusiveRule {
+  rings: RegExp[];
+  tenants: RegExp[];
+  identities: RegExp[];
+  index: number;
 }
 
 export interface Decision {
@@ -50,15 +67,17 @@ export interface Decision {
 export class Policy {
   readonly #deny: RegExp[];
   readonly #rules: Record<PolicyAction, Array<{ identity: RegExp; tenants: RegExp[]; rings: RegExp[]; index: number }>>;
+  readonly #exclusive: ExclusiveRule[];
 
   constructor(doc: PolicyDocument) {
     const where = 'policy';
     if (typeof doc !== 'object' || doc === null) throw new ConfigError(`${where}: must be a mapping`);
     for (const key of Object.keys(doc)) {
-      if (!['deny', 'fetch', 'fetch-public', 'admin'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+      if (!['deny', 'fetch', 'fetch-public', 'admin', 'exclusive'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
     }
     this.#deny = stringList(doc.deny ?? [], `${where}.deny`).map(compile);
     this.#rules = { fetch: rules(doc.fetch, 'fetch'), 'fetch-public': rules(doc['fetch-public'], 'fetch-public'), admin: rules(doc.admin, 'admin') };
+    this.#exclusive = exclusiveRules(doc.exclusive);
   }
 
   static fromYaml(text: string): Policy {
@@ -85,6 +104,14 @@ export class Policy {
   decide(identity: string | undefined, action: PolicyAction, tenant: string, ring?: string): Decision {
     if (!identity) return { allowed: false, reason: 'no client identity' };
     if (this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
+    if (action !== 'admin' && ring !== undefined) {
+      for (const x of this.#exclusive) {
+        if (!x.tenants.some((t) => t.test(tenant)) || !x.rings.some((r) => r.test(ring))) continue;
+        if (!x.identities.some((i) => i.test(identity))) {
+          return { allowed: false, reason: `ring ${ring} of tenant ${tenant} is exclusive to the identities exclusive[${x.index}] names` };
+        }
+      }
+    }
     // A public key is also handed to whoever may fetch the private key.
     const actions: PolicyAction[] = action === 'fetch-public' ? ['fetch-public', 'fetch'] : [action];
     for (const a of actions) {
@@ -126,6 +153,25 @@ function rules(value: unknown, action: PolicyAction): Array<{ identity: RegExp; 
     if (tenants.length === 0) throw new ConfigError(`${where}.tenants must name at least one tenant (or "*")`);
     const rings = r.rings === undefined ? ['*'] : stringList(r.rings, `${where}.rings`);
     return { identity: compile(r.identity), tenants: tenants.map(compile), rings: rings.map(compile), index };
+  });
+}
+
+function exclusiveRules(value: unknown): ExclusiveRule[] {
+  if (value === undefined || value === null) return [];
+  if (!Array.isArray(value)) throw new ConfigError('policy.exclusive must be a list');
+  return value.map((raw, index) => {
+    const where = `policy.exclusive[${index}]`;
+    if (typeof raw !== 'object' || raw === null) throw new ConfigError(`${where} must be a mapping`);
+    const r = raw as Record<string, unknown>;
+    for (const key of Object.keys(r)) {
+      if (!['rings', 'tenants', 'identities'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+    }
+    const rings = stringList(r.rings, `${where}.rings`);
+    const identities = stringList(r.identities, `${where}.identities`);
+    if (rings.length === 0) throw new ConfigError(`${where}.rings must name at least one ring`);
+    if (identities.length === 0) throw new ConfigError(`${where}.identities must name at least one identity`);
+    const tenants = r.tenants === undefined ? ['*'] : stringList(r.tenants, `${where}.tenants`);
+    return { rings: rings.map(compile), tenants: tenants.map(compile), identities: identities.map(compile), index };
   });
 }
 

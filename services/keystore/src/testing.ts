@@ -21,6 +21,9 @@ import type { PolicyDocument } from './policy.js';
 
 export const MAIN_PATH = fileURLToPath(new URL('./main.ts', import.meta.url));
 
+/** How long a start may take: a loaded CI machine takes several seconds to load the TypeScript. */
+const START_TIMEOUT_MS = 60_000;
+
 
 /** Processor and client may fetch every tenant's keys, admin administers, the gateway gets nothing. */
 export const DEFAULT_TEST_POLICY: PolicyDocument = {
@@ -211,8 +214,8 @@ export async function startKeystoreProcess(
   const port = await new Promise<number>((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
-      reject(new Error(`keystore did not start within ${opts.timeoutMs ?? 20_000} ms: ${stderr}`));
-    }, opts.timeoutMs ?? 20_000);
+      reject(new Error(`keystore did not start within ${opts.timeoutMs ?? START_TIMEOUT_MS} ms: ${stderr}`));
+    }, opts.timeoutMs ?? START_TIMEOUT_MS);
     child.stdout!.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
       for (const line of stdout.split('\n')) {

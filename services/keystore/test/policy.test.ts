@@ -66,4 +66,34 @@ describe('policy', () => {
   it('an empty policy denies everything', () => {
     expect(Policy.fromYaml('').decide('spiffe://fle.local/processor', 'fetch', 'acme', 'default').allowed).toBe(false);
   });
+
+  it('an exclusive ring goes only to the identities it names, whatever broader fetch rules say', () => {
+    const p = Policy.fromYaml(`
+fetch:
+  - { identity: spiffe://fle.local/processor, tenants: ["*"] }
+  - { identity: spiffe://fle.local/client, tenants: [acme] }
+fetch-public:
+  - { identity: spiffe://fle.local/browser, tenants: [acme] }
+exclusive:
+  - { rings: [records], identities: [spiffe://fle.local/processor] }
+  - { tenants: [globex], rings: ["vault-*"], identities: [spiffe://fle.local/vault] }
+`);
+    expect(p.decide('spiffe://fle.local/processor', 'fetch', 'acme', 'records')).toEqual({ allowed: true, reason: 'fetch[0]' });
+    expect(p.decide('spiffe://fle.local/client', 'fetch', 'acme', 'default')).toEqual({ allowed: true, reason: 'fetch[1]' });
+    expect(p.decide('spiffe://fle.local/client', 'fetch', 'acme', 'records')).toEqual({
+      allowed: false,
+      reason: 'ring records of tenant acme is exclusive to the identities exclusive[0] names',
+    });
+    expect(p.decide('spiffe://fle.local/client', 'fetch-public', 'acme', 'records').allowed).toBe(false);
+    expect(p.decide('spiffe://fle.local/browser', 'fetch-public', 'acme', 'records').allowed).toBe(false);
+    // named by the exclusive rule but by no fetch rule: still denied
+    expect(p.decide('spiffe://fle.local/vault', 'fetch', 'globex', 'vault-1').allowed).toBe(false);
+    expect(p.decide('spiffe://fle.local/processor', 'fetch', 'globex', 'vault-1').allowed).toBe(false);
+    expect(p.decide('spiffe://fle.local/processor', 'fetch', 'acme', 'vault-1').allowed).toBe(true);
+    // administering is not fetching: admins still manage exclusive rings
+    const a = Policy.fromYaml('admin: [{ identity: spiffe://fle.local/admin, tenants: ["*"] }]\nexclusive: [{ rings: [records], identities: [spiffe://fle.local/processor] }]');
+    expect(a.decide('spiffe://fle.local/admin', 'admin', 'acme', 'records').allowed).toBe(true);
+    expect(() => Policy.fromYaml('exclusive: [{ rings: [records] }]')).toThrow(/policy.exclusive\[0\].identities must be a list of non-empty strings/);
+    expect(() => Policy.fromYaml('exclusive: [{ ring: [records], identities: [x] }]')).toThrow(/policy.exclusive\[0\]: unknown key "ring"/);
+  });
 });

@@ -70,7 +70,7 @@ async function expectRefused(env: KeystoreTestEnv, fetch: Promise<unknown>, tena
 }
 
 describe('file storage', () => {
-  it('a disabled version marked primary in the store JSON is refused, not served', async () => {
+  it('a disabled version marked primary in the store JSON is refused, not served', { timeout: 240_000 }, async () => {
     const env = await createKeystoreTestEnv({ dir: mkdtempSync(join(root, 'f1-')), pki });
     let { ks, admin, keys } = await start(env);
     await disabledV1(admin, 'acme');
@@ -89,7 +89,7 @@ describe('file storage', () => {
     await ks.stop();
   });
 
-  it('an older copy of the store put back does not bring a destroyed version back', async () => {
+  it('an older copy of the store put back does not bring a destroyed version back', { timeout: 240_000 }, async () => {
     const env = await createKeystoreTestEnv({ dir: mkdtempSync(join(root, 'f2-')), pki });
     let { ks, admin, keys } = await start(env);
     await admin.createKeyRing('acme', 'default');
@@ -127,7 +127,7 @@ describe('NATS KV storage', () => {
     closers.push({ close: () => void nc.close() });
   });
 
-  it('a disabled version marked primary in the KV entry is refused, not served', async () => {
+  it('a disabled version marked primary in the KV entry is refused, not served', { timeout: 240_000 }, async () => {
     const { ks, admin, keys } = await start(env);
     await disabledV1(admin, 'kvedit');
     kv = await nc.jetstream().views.kv(KEYSTORE_BUCKET, { bindOnly: true });
@@ -141,7 +141,7 @@ describe('NATS KV storage', () => {
     await ks.stop();
   });
 
-  it('an older KV value put back does not bring a destroyed version back, in the running keystore or after a restart', async () => {
+  it('an older KV value put back does not bring a destroyed version back, in the running keystore or after a restart', { timeout: 240_000 }, async () => {
     let { ks, admin, keys } = await start(env);
     await admin.createKeyRing('kvold', 'default');
     await admin.rotate('kvold', 'default');

@@ -9,6 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { MemoryAuditLog } from '../src/audit.js';
 import { InvalidArgumentError, NotFoundError } from '../src/errors.js';
 import { Keystore } from '../src/keystore.js';
+import type { RotationPolicy } from '../src/model.js';
 import { masterKeyId } from '../src/master-key.js';
 import { KeystoreMetrics } from '../src/metrics.js';
 import { RotationScheduler } from '../src/rotation-scheduler.js';
@@ -134,6 +135,9 @@ describe('rotation policy', () => {
     await expect(ks.setRotationPolicy('acme', 'x1', { ...ok, propagationDelayMs: DAY })).rejects.toThrow(/propagationDelay must be shorter than rotateAfter/);
     await expect(ks.setRotationPolicy('acme', 'x1', { ...ok, maxEnvelopes: 0 })).rejects.toThrow(/maxEnvelopes must be a positive integer/);
     expect((await ks.setRotationPolicy('acme', 'x1', { ...ok, maxEnvelopes: 10 })).rotation).toMatchObject({ maxEnvelopes: 10 });
+    // whatever else the caller's object holds stays out of the record (which refuses fields its tag does not cover)
+    await ks.setRotationPolicy('acme', 'x1', { ...ok, surprise: true } as RotationPolicy);
+    expect((await ks.rotationStatus('acme', 'x1')).policy).toEqual(ok);
     expect((await ks.setRotationPolicy('acme', 'x1', null)).rotation).toBeNull();
     await expect(ks.setRotationPolicy('acme', 'nope', ok)).rejects.toBeInstanceOf(NotFoundError);
     await storage.close();
