@@ -3,5 +3,5 @@ export { HarnessError, type HarnessErrorCode } from './errors.js';
 export { freePort, tempDir } from './cleanup.js';
 export { makeTestPki } from './test-pki.js';
 export { chooseProvider, dockerReachable, type NatsProvider } from './provider.js';
-export { startNats, type NatsHarness, type StartNatsOptions } from './start-nats.js';
+export { startNats, type NatsHarness, type NatsNodeView, type StartNatsOptions } from './start-nats.js';
 export type { NatsNode } from './nodes.js';
