@@ -78,7 +78,7 @@ describe('consumer watchdog (real NATS)', () => {
     const createdBefore = (await jsm.consumers.info('FLE_REQUESTS', 'wd')).created;
 
     await jsm.consumers.delete('FLE_REQUESTS', 'wd');
-    const whileGone = [];
+    const whileGone: string[] = [];
     for (let i = 0; i < 5; i++) whileGone.push(await publish());
     expect((await jsm.streams.info('FLE_REQUESTS')).state.messages).toBeGreaterThanOrEqual(5); // stored, nobody to deliver them
 

@@ -23,8 +23,9 @@
 //      pulls by durable name and the server routes pulls and acks to the
 //      current leader, so the pull subscription is the only client state.
 //   2. `recreate`: delete the durable and create it again from the stream's
-//      state, with the configuration it had, so that its new raft group elects
-//      a leader among the nodes that are up. Nothing unprocessed is skipped: on
+//      state, with the configuration it had (replicas: as many as the
+//      stream's), so that its new raft group elects a leader among the nodes
+//      that are up. Nothing unprocessed is skipped: on
 //      a work-queue stream (FLE_REQUESTS) an acked message is removed, so every
 //      stored message is unprocessed work and the new durable delivers all of
 //      them (JetStream requires deliver-all there anyway); on another retention
@@ -33,9 +34,10 @@
 //      answered from the stored effect (replay guard: same origin = resumed;
 //      the handler's record is created once per nonce), never done twice.
 //      Repeated, with backoff, while the trouble lasts.
-// Several processor instances each run a watchdog: before deleting, it looks
-// again and leaves a durable alone that works now or that another instance
-// has just recreated.
+// Several processor instances each run a watchdog: a durable another instance
+// has just recreated answers with a leader or shows a new creation time, which
+// ends the trouble or counts as progress, so it is left alone. Were two to
+// recreate at once, the cost is redeliveries, answered from stored effects.
 import { AckPolicy, DeliverPolicy, RetentionPolicy, type ConsumerConfig, type ConsumerInfo, type JetStreamManager, type NatsConnection } from 'nats';
 import { Counter, type Registry } from 'prom-client';
 import type { Logger } from '@fle/service-kit';
@@ -296,19 +298,10 @@ export class ConsumerWatchdog {
       } else {
         const known = this.#lastInfo;
         if (!known) throw new Error('no configuration of the durable seen yet to recreate it from');
-        // Look once more: it may have found a leader meanwhile, or another instance may have recreated it.
-        const again = await this.o.ops.observe();
-        const fresh = again.observation.kind === 'info' ? again.observation.state : undefined;
-        if (fresh && (fresh.leader !== undefined || !fresh.clustered) && (d.trouble !== 'stalled' || fresh.created !== known.created)) {
-          this.#lastInfo = again.info;
-          this.o.logger.warn({ ...where, step, leader: fresh.leader }, 'consumer watchdog: the durable answers again (or another instance recreated it): resubscribing instead');
-          await this.o.ops.resubscribe();
-        } else {
-          const latest = again.info ?? known;
-          const at = await this.o.ops.recreate(latest.config, latest.ack_floor?.stream_seq);
-          this.#lastInfo = latest; // its configuration (and a floor no later than the new durable's) until the next look
-          this.o.logger.warn({ ...where, step, ...at, ms: this.#now() - started }, 'consumer watchdog: recreated the durable from the stream and re-subscribed');
-        }
+        // The decision rests on this very look: still leaderless, missing, or stalled (a durable another
+        // instance has just recreated shows a new `created`, which counts as progress, not as a stall).
+        const at = await this.o.ops.recreate(known.config, known.ack_floor?.stream_seq);
+        this.o.logger.warn({ ...where, step, ...at, ms: this.#now() - started }, 'consumer watchdog: recreated the durable from the stream and re-subscribed');
       }
       this.#recoveries.inc({ step, result: 'ok' });
       this.policy.stepTaken(step, true, this.#now());
@@ -411,7 +404,8 @@ export async function natsConsumerOps(o: NatsConsumerOpsOptions): Promise<Consum
         if (f.failure !== 'not_found' && f.failure !== 'timeout') throw err;
       }
       await waitGone(observe, timeout);
-      const { deliver_policy: _d, opt_start_seq: _s, opt_start_time: _t, ...rest } = config;
+      // Replicas as the stream's (num_replicas 0): a durable kept smaller than its stream could be placed on a dead node again.
+      const { deliver_policy: _d, opt_start_seq: _s, opt_start_time: _t, num_replicas: _r, ...rest } = config;
       const fresh: Partial<ConsumerConfig> = {
         ...rest,
         durable_name: o.durable,
