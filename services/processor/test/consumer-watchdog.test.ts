@@ -56,9 +56,19 @@ describe('WatchdogPolicy', () => {
     // 10 s after the first leaderless look.
     const first = p.decide(timeout, 13_000);
     expect(first).toMatchObject({ trouble: 'no_leader', step: 'resubscribe' });
-    p.stepTaken('resubscribe', false, 13_500);
-    expect(p.decide(timeout, 16_000).step).toBeUndefined(); // escalation waits 8 s after the last step
-    expect(p.decide(timeout, 21_500).step).toBe('recreate');
+    // The resubscribe could not even fetch the durable's info: the recreate follows at the next look.
+    p.stepTaken('resubscribe', false, 15_000);
+    expect(p.decide(timeout, 17_000).step).toBe('recreate');
+  });
+
+  it('gives a step that worked time to show it before the next', () => {
+    const p = new WatchdogPolicy(T);
+    p.decide(timeout, 0);
+    expect(p.decide(timeout, 10_000).step).toBe('resubscribe');
+    p.stepTaken('resubscribe', true, 10_500);
+    expect(p.decide(timeout, 12_000).step).toBeUndefined();
+    expect(p.decide(timeout, 18_000).step).toBeUndefined();
+    expect(p.decide(timeout, 18_500).step).toBe('recreate'); // 8 s after the resubscribe
   });
 
   it('a consumer that finds its leader within the wait costs nothing', () => {
@@ -87,12 +97,13 @@ describe('WatchdogPolicy', () => {
       }
       t += 1000;
     }
-    expect(steps.slice(0, 5)).toEqual([
+    expect(steps.slice(0, 6)).toEqual([
       [10_000, 'resubscribe'],
-      [18_000, 'recreate'],
-      [26_000, 'recreate'],
-      [42_000, 'recreate'],
-      [74_000, 'recreate'],
+      [11_000, 'recreate'], // the resubscribe failed: at once
+      [19_000, 'recreate'], // then 8 s, 16 s, 32 s, ... between recreates
+      [35_000, 'recreate'],
+      [67_000, 'recreate'],
+      [127_000, 'recreate'], // capped at 60 s
     ]);
     const gaps = steps.slice(1).map(([at], i) => at - steps[i]![0]);
     expect(Math.max(...gaps)).toBe(60_000);

@@ -84,7 +84,7 @@ export interface WatchdogTiming {
   readonly missingAfterMs: number;
   /** Work outstanding and no delivery/ack progress this long = stalled; raised to 3 × ack wait and 2 × the longest NAK delay. */
   readonly stallAfterMs: number;
-  /** Between steps of one episode; doubles after each recreate, up to `maxBackoffMs`. */
+  /** After a step that worked, before the next; doubles after each recreate, up to `maxBackoffMs`. A failed step escalates at the next look. */
   readonly escalateAfterMs: number;
   readonly maxBackoffMs: number;
   /** Bound on each JetStream API request the watchdog makes. */
@@ -92,13 +92,13 @@ export interface WatchdogTiming {
 }
 
 export const DEFAULT_WATCHDOG_TIMING: WatchdogTiming = {
-  checkEveryMs: 3000,
+  checkEveryMs: 2000,
   leaderlessAfterMs: 10_000,
   missingAfterMs: 5000,
   stallAfterMs: 30_000,
   escalateAfterMs: 8000,
   maxBackoffMs: 60_000,
-  requestTimeoutMs: 4000,
+  requestTimeoutMs: 3000,
 };
 
 export interface Decision {
@@ -120,6 +120,7 @@ export class WatchdogPolicy {
   #trouble: Trouble | undefined;
   #steps = 0;
   #lastStepAt = 0;
+  #lastStepOk = false;
   #progress: { marker: string; at: number } | undefined;
   #subscriptionEnded = false;
 
@@ -134,6 +135,7 @@ export class WatchdogPolicy {
   stepTaken(step: RecoveryStep, ok: boolean, now: number): void {
     this.#steps++;
     this.#lastStepAt = now;
+    this.#lastStepOk = ok;
     if (ok) this.#subscriptionEnded = false;
     if (ok && step === 'recreate') this.#progress = undefined; // a new durable: its sequences start again
   }
@@ -168,8 +170,11 @@ export class WatchdogPolicy {
     const waitFirst = trouble === 'no_leader' ? this.timing.leaderlessAfterMs : trouble === 'missing' ? this.timing.missingAfterMs : trouble === 'stalled' ? stallAfterMs : 0;
     if (now - this.#troubleSince < waitFirst) return { trouble, reason };
     if (this.#steps > 0) {
+      // A step that worked gets time to show it; one that failed (e.g. the resubscribe could not even fetch the
+      // durable's info: no leader) leads to the next step at once. The last step repeats with a doubling backoff.
       const recreates = Math.max(0, this.#steps - (ladder.length - 1));
-      const wait = Math.min(this.timing.maxBackoffMs, this.timing.escalateAfterMs * 2 ** Math.max(0, recreates - 1));
+      const escalating = !this.#lastStepOk && this.#steps < ladder.length;
+      const wait = escalating ? 0 : Math.min(this.timing.maxBackoffMs, this.timing.escalateAfterMs * 2 ** Math.max(0, recreates - 1));
       if (now - this.#lastStepAt < wait) return { trouble, reason };
     }
     const step = ladder[Math.min(this.#steps, ladder.length - 1)]!;
