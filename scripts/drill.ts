@@ -37,6 +37,7 @@ interface RunReport {
   watchdogLog?: string[];
   deadLetters?: number;
   restarted?: boolean;
+  evidence?: string;
   error?: string;
 }
 

@@ -79,6 +79,8 @@ interface RunReport {
   watchdogLog?: string[];
   deadLetters?: number;
   restarted?: boolean;
+  /** Where a natural run that did not simply find a new leader left its evidence. */
+  evidence?: string;
   error?: string;
 }
 
@@ -242,6 +244,11 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
         });
         expect(effects.lost, dump.summary).toEqual([]);
         expect(effects.writes, `an effect was written twice\n${dump.summary}`).toBe(effects.stored);
+      }
+      if (mode === 'natural' && report.path !== 'new leader') {
+        // nats-server took the leaderless path by itself: keep the evidence (each node's view, the leader timeline, the logs; FLE_NATS_DEBUG=1 adds the raft lines).
+        const snap = await snapshotCluster(stack.nats, jsm, STREAM, DURABLE);
+        report.evidence = writeFailureDump({ label: 'cluster-drill-natural-leaderless', snapshots: [...snapshots, snap], facts: { victim: victimName, watchdog: steps, restarted, leaderTimeline: timeline.samples }, logs: await allLogs() }).path;
       }
       if (mode === 'leaderless') {
         // The forced path really was leaderless, and the processor, not a restart, brought the durable back.
