@@ -32,6 +32,10 @@
 // every server and service log (test/support/cluster-diagnostics.ts), in the
 // assertion message and a dump under test/reliability/results/.
 //
+// The guarantee checked is replication and failover: a nats-server process is
+// killed, not a machine, so the page cache survives and fsync (`sync_interval`)
+// is not exercised (docs/production.md "NATS cluster: losing a node").
+//
 // `npm run drill -- cluster --runs 20` repeats this file and tallies the
 // runs (scripts/drill.ts); FLE_DRILL_REPORT names the file a run's figures go to.
 import { writeFileSync } from 'node:fs';
