@@ -25,11 +25,11 @@
 //   2. `recreate`: delete the durable and create it again from the stream's
 //      state, with the configuration it had (replicas: as many as the
 //      stream's), so that its new raft group elects a leader among the nodes
-//      that are up. Nothing unprocessed is skipped: on
-//      a work-queue stream (FLE_REQUESTS) an acked message is removed, so every
-//      stored message is unprocessed work and the new durable delivers all of
-//      them (JetStream requires deliver-all there anyway); on another retention
-//      it starts at the last ack floor seen + 1. Requests that were processed
+//      that are up. Nothing unprocessed is skipped: on a work-queue stream
+//      (FLE_REQUESTS) an acked message is removed, so every stored message is
+//      unprocessed work and the new durable delivers all of them (JetStream
+//      requires deliver-all there anyway); on another retention it starts at
+//      the last ack floor seen + 1. Requests that were processed
 //      but whose ack was lost come again with the same stream sequence and are
 //      answered from the stored effect (replay guard: same origin = resumed;
 //      the handler's record is created once per nonce), never done twice.
@@ -399,7 +399,7 @@ export async function natsConsumerOps(o: NatsConsumerOpsOptions): Promise<Consum
       const stream = await jsm.streams.info(o.stream);
       const workQueue = stream.config.retention === RetentionPolicy.Workqueue;
       // Work queue: everything still stored is unacked (acked = removed), and JetStream insists on deliver-all there.
-      // Otherwise: from the last ack floor seen (+1), never past the oldest stored message.
+      // Otherwise: after the last ack floor seen (everything at or below it was acked), or from the first stored message.
       const startSeq = workQueue ? undefined : Math.max(1, lastAckFloorStreamSeq !== undefined ? lastAckFloorStreamSeq + 1 : stream.state.first_seq);
       try {
         await jsm.consumers.delete(o.stream, o.durable);
