@@ -3,7 +3,7 @@
 // escalates and backs off, when an episode ends; and what the runtime does with
 // them against fake operations (steps taken, logged, counted).
 import { Writable } from 'node:stream';
-import type { ConsumerConfig, ConsumerInfo } from 'nats';
+import { RetentionPolicy, type ConsumerConfig, type ConsumerInfo } from 'nats';
 import { Registry } from 'prom-client';
 import { createLogger } from '@fle/service-kit';
 import { describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import {
   DEFAULT_WATCHDOG_TIMING,
   WatchdogPolicy,
   classifyFailure,
+  recreateStart,
   stateOf,
   type ConsumerOps,
   type ConsumerState,
@@ -165,6 +166,16 @@ describe('WatchdogPolicy', () => {
     const p = new WatchdogPolicy(T);
     expect(p.decide(info({ leader: undefined, clustered: false }), 0).trouble).toBeUndefined();
     expect(p.decide(info({ leader: undefined, clustered: false }), 60_000).trouble).toBeUndefined();
+  });
+});
+
+describe('recreateStart', () => {
+  it('delivers everything stored on a work queue (all of it is unacked), skips only what was acked elsewhere', () => {
+    expect(recreateStart(RetentionPolicy.Workqueue, 41, 42)).toBeUndefined();
+    expect(recreateStart(RetentionPolicy.Workqueue, undefined, 1)).toBeUndefined();
+    expect(recreateStart(RetentionPolicy.Limits, 41, 1)).toBe(42);
+    expect(recreateStart(RetentionPolicy.Interest, undefined, 17)).toBe(17);
+    expect(recreateStart(RetentionPolicy.Limits, 0, 1)).toBe(1);
   });
 });
 

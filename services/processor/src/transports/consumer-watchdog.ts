@@ -397,10 +397,7 @@ export async function natsConsumerOps(o: NatsConsumerOpsOptions): Promise<Consum
     resubscribe: o.resubscribe,
     async recreate(config, lastAckFloorStreamSeq) {
       const stream = await jsm.streams.info(o.stream);
-      const workQueue = stream.config.retention === RetentionPolicy.Workqueue;
-      // Work queue: everything still stored is unacked (acked = removed), and JetStream insists on deliver-all there.
-      // Otherwise: after the last ack floor seen (everything at or below it was acked), or from the first stored message.
-      const startSeq = workQueue ? undefined : Math.max(1, lastAckFloorStreamSeq !== undefined ? lastAckFloorStreamSeq + 1 : stream.state.first_seq);
+      const startSeq = recreateStart(stream.config.retention, lastAckFloorStreamSeq, stream.state.first_seq);
       try {
         await jsm.consumers.delete(o.stream, o.durable);
       } catch (err) {
@@ -428,6 +425,17 @@ export async function natsConsumerOps(o: NatsConsumerOpsOptions): Promise<Consum
       return startSeq === undefined ? { deliver: 'all' } : { deliver: 'by_start_sequence', startSeq };
     },
   };
+}
+
+/**
+ * Where a recreated durable starts: undefined = deliver all. Work queue:
+ * everything still stored is unacked (acked = removed), and JetStream insists
+ * on deliver-all there. Otherwise: after the last ack floor seen (everything at
+ * or below it was acked), or from the first stored message when none was seen.
+ */
+export function recreateStart(retention: RetentionPolicy, lastAckFloorStreamSeq: number | undefined, firstStoredSeq: number): number | undefined {
+  if (retention === RetentionPolicy.Workqueue) return undefined;
+  return Math.max(1, lastAckFloorStreamSeq !== undefined ? lastAckFloorStreamSeq + 1 : firstStoredSeq);
 }
 
 /** Bounded: until consumer info says "not found" (a few tries). */
