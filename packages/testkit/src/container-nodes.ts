@@ -101,6 +101,11 @@ export class ContainerNode implements NatsNode {
     this.stopped = true;
   }
 
+  /** Not kept for containers (`docker logs` has them while the container exists). */
+  async serverLog(): Promise<string | undefined> {
+    return undefined;
+  }
+
   /** Removes the container for good (end of the test file). */
   async remove(): Promise<void> {
     const c = this.container;

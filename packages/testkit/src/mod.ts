@@ -4,5 +4,5 @@ export { freePort, tempDir } from './cleanup.js';
 export { makeTestPki } from './test-pki.js';
 export { CHROMIUM_ENV, CHROMIUM_INSTALL_HINT, CHROMIUM_NAMES, findChromium, locateChromium } from './chromium.js';
 export { chooseProvider, dockerReachable, type NatsProvider } from './provider.js';
-export { startNats, type NatsHarness, type StartNatsOptions } from './start-nats.js';
+export { startNats, type NatsHarness, type NatsNodeView, type StartNatsOptions } from './start-nats.js';
 export type { NatsNode } from './nodes.js';

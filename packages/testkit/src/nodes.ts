@@ -1,6 +1,7 @@
 // One NATS server the harness controls, whatever runs it. Every provider keeps
 // a node's client port and JetStream store across restarts, so clients
 // reconnect to the same URL and accepted messages survive.
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { spawnNatsServer, type NatsConfigOptions, type NatsServerProcess } from '@fle/nats-setup';
 import { forgetPid, killOnExit } from './cleanup.js';
@@ -18,6 +19,12 @@ export interface NatsNode {
   stop(): Promise<void>;
   /** Abrupt death (SIGKILL): the crash a fault drill wants. */
   kill(): Promise<void>;
+  /**
+   * Everything the server logged so far, across restarts (killed runs
+   * included), for a failed drill to explain itself; undefined where the
+   * provider does not keep it (containers).
+   */
+  serverLog(): Promise<string | undefined>;
 }
 
 /** A nats-server process from @fle/nats-setup, config regenerated with the learnt ports on restart. */
@@ -46,9 +53,14 @@ export class BinaryNode implements NatsNode {
 
   async start(): Promise<void> {
     if (this.proc) return;
+    // A log file in the node's folder (nats-server appends): it outlives a SIGKILL
+    // and a restart, so a failed drill can show what every node said.
     const proc = await spawnNatsServer({
       workDir: this.workDir,
-      config: { ...this.config, port: this.port, httpPort: this.httpPort, portsFileDir: join(this.workDir, 'ports') },
+      config: { ...this.config, port: this.port, httpPort: this.httpPort, portsFileDir: join(this.workDir, 'ports'), logFile: this.logFile() },
+    }).catch(async (err: unknown) => {
+      const log = await this.serverLog();
+      throw log ? new Error(`${(err as Error).message}\n${log.split('\n').slice(-20).join('\n')}`, { cause: err }) : err;
     });
     killOnExit(proc.pid);
     this.proc = proc;
@@ -63,6 +75,14 @@ export class BinaryNode implements NatsNode {
 
   async kill(): Promise<void> {
     await this.end((p) => p.kill('SIGKILL'));
+  }
+
+  async serverLog(): Promise<string | undefined> {
+    return readFile(this.logFile(), 'utf8').catch(() => undefined);
+  }
+
+  private logFile(): string {
+    return join(this.workDir, 'nats.log');
   }
 
   private async end(how: (p: NatsServerProcess) => Promise<void>): Promise<void> {

@@ -30,6 +30,16 @@ export interface StartNatsOptions {
   cluster?: number;
   /** Overrides env FLE_NATS. */
   provider?: NatsProvider;
+  /** Server debug logging (raft elections, catch-ups). Default: env FLE_NATS_DEBUG=1. */
+  debug?: boolean;
+}
+
+/** What the harness knows of one node, for diagnostics. */
+export interface NatsNodeView {
+  readonly name: string;
+  readonly running: boolean;
+  /** HTTP monitoring base URL (`/jsz`, `/varz`: outside client TLS and auth), when the node has one. */
+  readonly monitorUrl: string | undefined;
 }
 
 export interface NatsHarness {
@@ -50,6 +60,10 @@ export interface NatsHarness {
   killNode(i: number): Promise<void>;
   /** Starts node `i` again with its ports and store. */
   restartNode(i: number): Promise<void>;
+  /** Every node, running or not, in index order. */
+  nodeViews(): NatsNodeView[];
+  /** Node `i`'s server log so far, across restarts (binary nodes; undefined for containers). */
+  serverLog(i: number): Promise<string | undefined>;
   /** Closes harness connections, stops every node, removes containers. */
   stop(): Promise<void>;
 }
@@ -64,6 +78,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsHarnes
   }
   const users = pki ? (opts.users ?? 'fle') : 'none';
   const jetstream = opts.jetstream ?? true;
+  const debug = opts.debug ?? process.env['FLE_NATS_DEBUG'] === '1';
 
   if (provider === 'url') return urlHarness(pki);
 
@@ -76,6 +91,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsHarnes
       const dir = join(root, `node-${i}`);
       const config: Omit<NatsConfigOptions, 'port' | 'httpPort' | 'portsFileDir'> = {
         serverName: `fle-nats-${i}`,
+        debug,
         jetstream: jetstream ? { storeDir: join(dir, 'jetstream'), maxFileStore: '1GB', maxMemoryStore: '128MB' } : false,
         users,
         ...(pki ? { tls: pki.files(NATS_SERVER_IDENTITY) } : {}),
@@ -96,6 +112,7 @@ export async function startNats(opts: StartNatsOptions = {}): Promise<NatsHarnes
         ...(pki ? { tls: pki.files(NATS_SERVER_IDENTITY) } : {}),
         config: {
           serverName: `fle-nats-${i}`,
+          debug,
           jetstream,
           users,
           // Routes stay inside the private Docker network; the dev certificate
@@ -179,6 +196,14 @@ class NodesHarness implements NatsHarness {
   async restartNode(i: number): Promise<void> {
     await this.node(i).start();
     await this.waitForJetStream();
+  }
+
+  nodeViews(): NatsNodeView[] {
+    return this.nodes.map((n) => ({ name: n.name, running: n.running(), monitorUrl: n.monitorUrl() }));
+  }
+
+  serverLog(i: number): Promise<string | undefined> {
+    return this.node(i).serverLog();
   }
 
   async stop(): Promise<void> {
@@ -311,6 +336,8 @@ function urlHarness(pki: PkiPaths | undefined): NatsHarness {
       return nc;
     },
     waitForJetStream: async () => undefined,
+    nodeViews: () => urls.map((u) => ({ name: u, running: true, monitorUrl: undefined })),
+    serverLog: async () => undefined,
     restart: unsupported('restart()'),
     killNode: unsupported('killNode()'),
     restartNode: unsupported('restartNode()'),

@@ -72,8 +72,13 @@ describe('startNats({ cluster: 3 })', () => {
     }
     expect([...seen].sort()).toEqual(Array.from({ length: total }, (_, i) => `req-${i}`).sort());
 
+    expect(nats.nodeViews()[victim]).toMatchObject({ name: `fle-nats-${victim}`, running: false });
     await nats.restartNode(victim);
     const after = await jsm.streams.info('FLE_REQUESTS');
     expect(after.state.messages).toBe(total);
+    // The killed node's log survives its death and restart (a failed drill shows it): two starts in one file.
+    expect(nats.nodeViews().every((n) => n.running && n.monitorUrl?.startsWith('http://127.0.0.1:'))).toBe(true);
+    const log = (await nats.serverLog(victim)) ?? '';
+    expect(log.match(/Starting nats-server/g)).toHaveLength(2);
   });
 });

@@ -13,6 +13,7 @@ import { FLE_HEADERS, STREAM_NAMES, classifyError, parseRequestSubject, stampFro
 import type { Limiter } from '../concurrency.js';
 import type { DeadLetterPublisher } from '../dead-letter.js';
 import type { Pipeline } from '../pipeline.js';
+import { ConsumerWatchdog, natsConsumerOps, type WatchdogTiming } from './consumer-watchdog.js';
 import { errorReply, isInbox } from './reply.js';
 
 export interface JetStreamTransportOptions {
@@ -27,6 +28,8 @@ export interface JetStreamTransportOptions {
   readonly nakMaxMs: number;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
+  /** Consumer watchdog timing (issue 16; defaults in consumer-watchdog.ts). */
+  readonly watchdog?: Partial<WatchdogTiming>;
 }
 
 /** Delay before delivery n+1 after n failed deliveries: base·2^(n-1), capped. */
@@ -37,21 +40,38 @@ export function nakDelay(deliveries: number, baseMs: number, maxMs: number): num
 export class JetStreamTransport {
   #messages: ConsumerMessages | undefined;
   #loop: Promise<void> | undefined;
+  #watchdog: ConsumerWatchdog | undefined;
   constructor(private readonly o: JetStreamTransportOptions) {}
 
   async start(): Promise<void> {
+    const consumer = await this.#subscribe();
+    // Recover without an operator when the durable stalls or loses its leader (issue 16).
+    const ops = await natsConsumerOps({ nc: this.o.nc, stream: STREAM_NAMES.requests, durable: this.o.durable, resubscribe: async () => void (await this.#subscribe()), requestTimeoutMs: this.o.watchdog?.requestTimeoutMs });
+    this.#watchdog = new ConsumerWatchdog({ stream: STREAM_NAMES.requests, durable: this.o.durable, ops, logger: this.o.logger, registry: this.o.metrics.registry, nakMaxMs: this.o.nakMaxMs, timing: this.o.watchdog });
+    this.#watchdog.seed(await consumer.info(true));
+    this.#watchdog.start();
+  }
+
+  /** A fresh handle on the durable and a new pull subscription, replacing the previous one. */
+  async #subscribe(): Promise<Consumer> {
     const consumer: Consumer = await this.o.js.consumers.get(STREAM_NAMES.requests, this.o.durable);
     // Pull no more than we can work on, so other instances get the rest.
     // Short-lived pulls (5 s, heartbeats every 2.5 s): a pull parked on a NATS
     // node that dies is noticed and re-issued to the new consumer leader within
     // seconds, not after nats.js's default 30 s (issue 6 cluster drill).
-    this.#messages = await consumer.consume({ max_messages: Math.max(1, this.o.limiter.limit), expires: 5000 });
-    const messages = this.#messages;
+    const messages = await consumer.consume({ max_messages: Math.max(1, this.o.limiter.limit), expires: 5000 });
+    this.#messages?.stop();
+    this.#messages = messages;
     this.#loop = (async () => {
       // Take the next message only when a slot is free: with max_messages this
       // bounds what one instance holds, and the rest stays for other instances.
       for await (const m of messages) await this.o.limiter.startWhenFree(() => this.#onMessage(m));
-    })().catch((err: unknown) => this.o.logger.error({ err }, 'JetStream consume loop ended'));
+    })()
+      .catch((err: unknown) => this.o.logger.error({ err }, 'JetStream consume loop ended'))
+      .finally(() => {
+        if (this.#messages === messages) this.#watchdog?.subscriptionEnded();
+      });
+    return consumer;
   }
 
   async #onMessage(m: JsMsg): Promise<void> {
@@ -107,7 +127,10 @@ export class JetStreamTransport {
   }
 
   async stop(): Promise<void> {
-    this.#messages?.stop();
+    await this.#watchdog?.stop();
+    const messages = this.#messages;
+    this.#messages = undefined;
+    messages?.stop();
     await this.#loop;
   }
 }
