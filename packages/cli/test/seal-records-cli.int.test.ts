@@ -3,7 +3,7 @@
 // does not start silently broken: the keystore refuses to start and names
 // `fle keystore seal-records`, which tags the records once; then it serves
 // the same keys, and the audit chain continues after the old lines.
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
 import { auditKeyFromMaster, masterKeyFromHex, verifyAuditFile } from '@fle/keystore';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
@@ -64,6 +64,7 @@ describe('a store from before authenticated records', () => {
     const oldLine = (action: string, ring: string): string =>
       JSON.stringify({ time: '2025-01-01T00:00:00.000Z', identity: 'spiffe://fle.local/admin', action, tenant: 'demo', ring, version: 1, allowed: true, reason: 'admin[0]', outcome: 'OK' });
     writeFileSync(env.auditLog, `${oldLine('CreateKeyRing', 'default')}\n${oldLine('CreateKeyRing', 'pci')}\n`);
+    rmSync(`${env.auditLog}.checkpoint`); // older versions wrote none
 
     await expect(startKeystoreProcess(env)).rejects.toThrow(/written before records were authenticated: stop the keystore and run `fle keystore seal-records --config/);
 

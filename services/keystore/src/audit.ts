@@ -17,8 +17,15 @@
 // from the edit on needs the master key for the `mac`s, which the keystore
 // checks at start (and `verify --config` does). A chain cannot show on its own
 // that its tail was cut off: ship lines off the host as they are written.
+//
+// Checkpoints: so that a start does not re-read a log of millions of lines,
+// the keystore writes `<log>.checkpoint` (every CHECKPOINT_EVERY lines and when
+// it closes): the seq, byte offset and hash of a line, and the generations
+// anchored so far, under the same HMAC key. A start checks the checkpoint's
+// mac, that the line before its offset still hashes to its head, and the
+// chain after it; `fle keystore audit verify` still reads the whole file.
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { closeSync, createReadStream, mkdirSync, openSync, writeSync } from 'node:fs';
+import { closeSync, createReadStream, fstatSync, fsyncSync, mkdirSync, openSync, readFileSync, readSync, renameSync, writeSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { SecretKey } from '@fle/field-crypto';
 import { AuditChainError, AuditError, KeystoreError } from './errors.js';
@@ -107,9 +114,16 @@ export class AuditChainVerifier {
   #chained = false;
   #break: AuditBreak | undefined;
 
-  constructor(opts: { macKey?: SecretKey; onLine?: (line: AuditLine) => void } = {}) {
+  constructor(opts: { macKey?: SecretKey; onLine?: (line: AuditLine) => void; from?: { seq: number; head: string } } = {}) {
     this.#macKey = opts.macKey;
     this.#onLine = opts.onLine;
+    if (opts.from) {
+      // Continues after a checkpointed line (seq counts every line of the file, older unchained ones included).
+      this.#lines = opts.from.seq;
+      this.#lastSeq = opts.from.seq;
+      this.#head = opts.from.head;
+      this.#chained = true;
+    }
   }
 
   /** One complete line, without its newline. Returns the break once there is one. */
@@ -177,12 +191,18 @@ export function verifyAuditText(text: string, opts: { macKey?: SecretKey } = {})
   return v.end(rest);
 }
 
-/** Checks a log file without reading it whole. A missing file is an empty chain. */
-export async function verifyAuditFile(path: string, opts: { macKey?: SecretKey; onLine?: (line: AuditLine) => void } = {}): Promise<AuditChainResult> {
+/**
+ * Checks a log file without reading it whole (from byte `start` on, continuing
+ * the chain `from` a checkpointed line). A missing file is an empty chain.
+ */
+export async function verifyAuditFile(
+  path: string,
+  opts: { macKey?: SecretKey; onLine?: (line: AuditLine) => void; from?: { seq: number; head: string; offset: number } } = {},
+): Promise<AuditChainResult> {
   const v = new AuditChainVerifier(opts);
   let rest = '';
   try {
-    for await (const chunk of createReadStream(path, { encoding: 'utf8' })) {
+    for await (const chunk of createReadStream(path, { encoding: 'utf8', start: opts.from?.offset ?? 0 })) {
       const parts = (rest + (chunk as string)).split('\n');
       rest = parts.pop()!;
       for (const line of parts) v.push(line);
@@ -192,6 +212,102 @@ export async function verifyAuditFile(path: string, opts: { macKey?: SecretKey; 
     throw new AuditError(`cannot read audit log ${path}`, { cause: err });
   }
   return v.end(rest);
+}
+
+export const CHECKPOINT_FORMAT = 'fle-audit-checkpoint/v1';
+/** Lines between two checkpoints. */
+export const CHECKPOINT_EVERY = 10_000;
+
+/** What a checkpoint records: the chain up to a line, and the generations anchored then. */
+export interface AuditCheckpoint {
+  format: typeof CHECKPOINT_FORMAT;
+  /** seq of the last line covered (= its line number). */
+  seq: number;
+  /** Byte offset just after that line's newline. */
+  offset: number;
+  /** SHA-256 of that line. */
+  head: string;
+  /** `tenant/ring` → highest generation anchored. */
+  generations: Record<string, number>;
+}
+
+/** Where the anchor's generations come from and go to (record-auth.ts GenerationAnchor). */
+export interface AnchorState {
+  export(): Record<string, number>;
+  import(generations: Record<string, number>): void;
+}
+
+/**
+ * Reads `<log>.checkpoint`; undefined when there is none. A checkpoint whose
+ * mac does not verify, or that does not match the log, is an AuditChainError.
+ */
+export function readCheckpoint(logPath: string, macKey: SecretKey): AuditCheckpoint | undefined {
+  const path = `${logPath}.checkpoint`;
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new AuditError(`cannot read ${path}`, { cause: err });
+  }
+  let cp: AuditCheckpoint;
+  try {
+    const doc = JSON.parse(text) as { body?: unknown; mac?: unknown };
+    if (typeof doc.body !== 'string' || typeof doc.mac !== 'string') throw new Error('shape');
+    const want = Buffer.from(macHex(macKey, doc.body), 'hex');
+    const got = Buffer.from(doc.mac, 'hex');
+    if (got.length !== want.length || !timingSafeEqual(got, want)) {
+      throw new AuditChainError(`audit checkpoint ${path} does not verify under this master key (edited, or written by someone else)`);
+    }
+    cp = JSON.parse(doc.body) as AuditCheckpoint;
+  } catch (err) {
+    if (err instanceof AuditChainError) throw err;
+    throw new AuditChainError(`audit checkpoint ${path} is malformed`);
+  }
+  if (cp.format !== CHECKPOINT_FORMAT || !Number.isSafeInteger(cp.seq) || !Number.isSafeInteger(cp.offset) || typeof cp.head !== 'string') {
+    throw new AuditChainError(`audit checkpoint ${path} is malformed`);
+  }
+  if (cp.offset === 0) {
+    if (cp.seq !== 0 || cp.head !== AUDIT_GENESIS) throw new AuditChainError(`audit checkpoint ${path} is malformed`);
+    return cp;
+  }
+  // The line just before the offset must still be the one checkpointed.
+  let fd: number | undefined;
+  try {
+    fd = openSync(logPath, 'r');
+    const size = fstatSync(fd).size;
+    if (size < cp.offset) throw new AuditChainError(`audit log ${logPath} is shorter than its checkpoint at line ${cp.seq}: it was cut`);
+    const window = Math.min(cp.offset, 1 << 20);
+    const buf = Buffer.alloc(window);
+    readSync(fd, buf, 0, window, cp.offset - window);
+    const before = buf.subarray(0, window - 1); // without the line's own newline
+    const line = before.subarray(before.lastIndexOf(0x0a) + 1).toString('utf8');
+    if (buf[window - 1] !== 0x0a || sha256Hex(line) !== cp.head) {
+      throw new AuditChainError(`audit log ${logPath} does not match its checkpoint at line ${cp.seq}: lines up to it were edited or removed`);
+    }
+  } catch (err) {
+    if (err instanceof KeystoreError) throw err;
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new AuditChainError(`audit log ${logPath} is gone but its checkpoint is not`);
+    throw new AuditError(`cannot read audit log ${logPath}`, { cause: err });
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+  return cp;
+}
+
+/** Replaces `<log>.checkpoint` atomically (temp file, fsync, rename). */
+function writeCheckpoint(logPath: string, cp: AuditCheckpoint, macKey: SecretKey): void {
+  const body = JSON.stringify(cp);
+  const path = `${logPath}.checkpoint`;
+  const tmp = `${path}.tmp-${process.pid}`;
+  const fd = openSync(tmp, 'w', 0o600);
+  try {
+    writeSync(fd, `${JSON.stringify({ body, mac: macHex(macKey, body) })}\n`);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  renameSync(tmp, path);
 }
 
 /** One line of text for the chain: fields in a fixed order, then prev, then the mac over all of that. */
@@ -216,8 +332,13 @@ function lineText(entry: AuditEntry, seq: number, time: string, prev: string, ma
 export interface FileAuditLogOptions {
   /** Authenticates each line (auditKeyFromMaster). */
   macKey: SecretKey;
-  /** Sees every verified line of the existing file (the keystore's generation anchor). */
+  /** Sees every verified line of the existing file read at open (after the checkpoint, if there is one). */
   onLine?: (line: AuditLine) => void;
+  /**
+   * The keystore's generation anchor: loaded from the checkpoint at open and
+   * saved into each checkpoint. Without it no checkpoint is read or written.
+   */
+  anchor?: AnchorState;
   now?: () => Date;
 }
 
@@ -226,18 +347,23 @@ export class FileAuditLog implements AuditSink {
   readonly #macKey: SecretKey;
   readonly #now: () => Date;
   readonly #lockPath: string;
+  readonly #anchor: AnchorState | undefined;
   #fd: number | undefined;
   #seq: number;
   #head: string;
+  #offset: number;
+  #sinceCheckpoint = 0;
 
-  private constructor(path: string, fd: number, chain: AuditChainResult, opts: FileAuditLogOptions, lockPath: string) {
+  private constructor(path: string, fd: number, chain: AuditChainResult, opts: FileAuditLogOptions, lockPath: string, offset: number) {
     this.path = path;
     this.#fd = fd;
     this.#macKey = opts.macKey;
     this.#now = opts.now ?? (() => new Date());
     this.#lockPath = lockPath;
+    this.#anchor = opts.anchor;
     this.#seq = chain.lastSeq === 0 ? chain.legacyLines : chain.lastSeq;
     this.#head = chain.head;
+    this.#offset = offset;
   }
 
   /**
@@ -259,7 +385,13 @@ export class FileAuditLog implements AuditSink {
       throw new AuditError((err as Error).message, { cause: err });
     }
     try {
-      const chain = await verifyAuditFile(path, { macKey: opts.macKey, ...(opts.onLine ? { onLine: opts.onLine } : {}) });
+      const cp = opts.anchor ? readCheckpoint(path, opts.macKey) : undefined;
+      if (cp) opts.anchor!.import(cp.generations);
+      const chain = await verifyAuditFile(path, {
+        macKey: opts.macKey,
+        ...(opts.onLine ? { onLine: opts.onLine } : {}),
+        ...(cp ? { from: { seq: cp.seq, head: cp.head, offset: cp.offset } } : {}),
+      });
       if (chain.break) {
         throw new AuditChainError(
           `audit log ${path} is broken at line ${chain.break.line} (${chain.break.problem}). ` +
@@ -272,7 +404,7 @@ export class FileAuditLog implements AuditSink {
       } catch (err) {
         throw new AuditError(`cannot open audit log ${path}`, { cause: err });
       }
-      return new FileAuditLog(path, fd, chain, opts, lockPath);
+      return new FileAuditLog(path, fd, chain, opts, lockPath, fstatSync(fd).size);
     } catch (err) {
       releaseLock(lockPath);
       if (err instanceof KeystoreError) throw err;
@@ -292,10 +424,29 @@ export class FileAuditLog implements AuditSink {
     }
     this.#seq = seq;
     this.#head = sha256Hex(text);
+    this.#offset += Buffer.byteLength(text, 'utf8') + 1;
+    if (++this.#sinceCheckpoint >= CHECKPOINT_EVERY) this.checkpoint();
+  }
+
+  /**
+   * Writes the checkpoint now (also every CHECKPOINT_EVERY lines and at close).
+   * A failure only costs the next start a longer read: it is not an audit failure.
+   */
+  checkpoint(): boolean {
+    if (this.#fd === undefined || this.#anchor === undefined) return false;
+    this.#sinceCheckpoint = 0;
+    try {
+      fsyncSync(this.#fd); // the lines it covers are on disk before it is
+      writeCheckpoint(this.path, { format: CHECKPOINT_FORMAT, seq: this.#seq, offset: this.#offset, head: this.#head, generations: this.#anchor.export() }, this.#macKey);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   close(): void {
     if (this.#fd === undefined) return;
+    this.checkpoint();
     closeSync(this.#fd);
     this.#fd = undefined;
     releaseLock(this.#lockPath);

@@ -55,12 +55,13 @@ export async function openKeystoreState(config: KeystoreConfig, master: SecretKe
     await storage.init(masterKeyId(master));
     const macKey = auditKeyFromMaster(master);
     if (opts.readOnly) {
+      // Read-only: the whole chain (a checkpoint is the writer's shortcut, not needed for one read).
       const chain = await verifyAuditFile(config.auditLog, { macKey, onLine: anchorFromAudit(anchor) });
       if (chain.break) {
         throw new AuditChainError(`audit log ${config.auditLog} is broken at line ${chain.break.line} (${chain.break.problem}): it cannot anchor the records`);
       }
     } else {
-      audit = await FileAuditLog.open(config.auditLog, { macKey, onLine: anchorFromAudit(anchor) });
+      audit = await FileAuditLog.open(config.auditLog, { macKey, onLine: anchorFromAudit(anchor), anchor });
     }
     const log = audit;
     const keystore = new Keystore({

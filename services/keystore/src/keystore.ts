@@ -274,13 +274,13 @@ export class Keystore {
    * A store in which no record carries a tag was written before records were
    * authenticated: UnsealedRecordsError (run `fle keystore seal-records` once).
    */
-  async checkRecords(): Promise<RecordCheck> {
+  async checkRecords(opts: { configPath?: string } = {}): Promise<RecordCheck> {
     const all = await this.storage.list();
     const unsealed = all.filter((s) => s.seal === undefined).length;
     if (all.length > 0 && unsealed === all.length) {
       throw new UnsealedRecordsError(
         `the store holds ${all.length} key ring record(s) written before records were authenticated: ` +
-          'stop the keystore and run `fle keystore seal-records --config <keystore config>` once',
+          `stop the keystore and run \`fle keystore seal-records --config ${opts.configPath ?? '<keystore config>'}\` once`,
       );
     }
     const refused: RecordCheck['refused'] = [];

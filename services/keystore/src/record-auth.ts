@@ -140,4 +140,17 @@ export class GenerationAnchor {
   entries(): IterableIterator<[string, number]> {
     return this.#max.entries();
   }
+
+  /** For the audit log's checkpoint (audit.ts AnchorState). */
+  export(): Record<string, number> {
+    return Object.fromEntries(this.#max);
+  }
+
+  /** Raises the anchor to a checkpoint's generations (malformed entries are ignored: the checkpoint's mac vouched for it). */
+  import(generations: Record<string, number>): void {
+    for (const [k, g] of Object.entries(generations ?? {})) {
+      const slash = k.indexOf('/');
+      if (slash > 0 && Number.isSafeInteger(g)) this.note(k.slice(0, slash), k.slice(slash + 1), g);
+    }
+  }
 }

@@ -55,7 +55,7 @@ export async function runKeystore(config: KeystoreConfig, log: Logger = createKe
     const audit = state.audit!;
     // Every record, before serving: a store written before records were
     // authenticated stops the start here (UnsealedRecordsError, saying what to run).
-    const check = await keystore.checkRecords();
+    const check = await keystore.checkRecords({ configPath: config.source });
     if (check.refused.length > 0) log.error({ refused: check.refused.length, rings: check.rings }, 'key ring records refused at start; requests for them get DATA_LOSS');
     if (config.metrics) {
       // Loaded only when asked for: service-kit brings the NATS and Redis clients along.

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecretKey } from '@fle/field-crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { AUDIT_GENESIS, FileAuditLog, auditKeyFromMaster, verifyAuditFile, verifyAuditText, type AuditEntry } from '../src/audit.js';
+import { AUDIT_GENESIS, FileAuditLog, auditKeyFromMaster, readCheckpoint, verifyAuditFile, verifyAuditText, type AuditEntry } from '../src/audit.js';
 import { AuditChainError } from '../src/errors.js';
 
 const root = mkdtempSync(join(tmpdir(), 'fle-audit-'));
@@ -135,5 +135,74 @@ describe('audit hash chain', () => {
     writeFileSync(path, joinLines([lines[0]!, lines[2]!]));
     await expect(FileAuditLog.open(path, { macKey })).rejects.toBeInstanceOf(AuditChainError);
     await expect(FileAuditLog.open(path, { macKey })).rejects.toThrow(/is broken at line 2 \(prev is not the hash of line 1.*fle keystore audit verify/);
+  });
+});
+
+describe('audit checkpoints', () => {
+  const anchorState = (start: Record<string, number> = {}) => {
+    const gens: Record<string, number> = { ...start };
+    return { gens, export: () => ({ ...gens }), import: (g: Record<string, number>) => Object.assign(gens, g) };
+  };
+
+  async function checkpointed(count: number): Promise<{ path: string; gens: Record<string, number> }> {
+    const path = join(root, `cp${n++}`, 'audit.jsonl');
+    const state = anchorState({ 'acme/default': 7 });
+    const log = await FileAuditLog.open(path, { macKey, anchor: state });
+    for (let i = 1; i <= count; i++) log.record(entry(i));
+    log.close(); // writes the checkpoint
+    return { path, gens: state.gens };
+  }
+
+  it('a reopened log starts from its checkpoint: the anchor comes back, only later lines are read', async () => {
+    const { path } = await checkpointed(4);
+    expect(readCheckpoint(path, macKey)).toMatchObject({ seq: 4, generations: { 'acme/default': 7 } });
+    const seen: number[] = [];
+    const state = anchorState();
+    const log = await FileAuditLog.open(path, { macKey, anchor: state, onLine: (l) => seen.push(l.seq) });
+    expect(seen).toEqual([]);
+    expect(state.gens).toEqual({ 'acme/default': 7 });
+    log.record(entry(5));
+    log.close();
+    const again: number[] = [];
+    (await FileAuditLog.open(path, { macKey, anchor: anchorState(), onLine: (l) => again.push(l.seq) })).close();
+    expect(again).toEqual([]); // checkpointed at close again
+    expect((await verifyAuditFile(path, { macKey })).lastSeq).toBe(5); // the whole file still verifies
+  });
+
+  it('lines after the checkpoint are verified at open', async () => {
+    const { path } = await checkpointed(2);
+    const log = await FileAuditLog.open(path, { macKey }); // no anchor: appends without checkpointing
+    log.record(entry(3));
+    log.record(entry(4));
+    log.close();
+    const lines = readFileSync(path, 'utf8').slice(0, -1).split('\n');
+    writeFileSync(path, joinLines([...lines.slice(0, 3), lines[3]!.replace('"version":4', '"version":5')]));
+    await expect(FileAuditLog.open(path, { macKey, anchor: anchorState() })).rejects.toThrow(/broken at line 4 \(mac does not verify/);
+  });
+
+  it('a checkpoint that does not verify, or a log cut or edited before it, is refused', async () => {
+    const edited = await checkpointed(3);
+    const cpPath = `${edited.path}.checkpoint`;
+    const cp = JSON.parse(readFileSync(cpPath, 'utf8')) as { body: string; mac: string };
+    writeFileSync(cpPath, JSON.stringify({ ...cp, body: cp.body.replace('"acme/default":7', '"acme/default":1') }));
+    await expect(FileAuditLog.open(edited.path, { macKey, anchor: anchorState() })).rejects.toThrow(/checkpoint .* does not verify under this master key/);
+
+    const cut = await checkpointed(3);
+    const lines = readFileSync(cut.path, 'utf8').slice(0, -1).split('\n');
+    writeFileSync(cut.path, joinLines(lines.slice(0, 2)));
+    await expect(FileAuditLog.open(cut.path, { macKey, anchor: anchorState() })).rejects.toThrow(/shorter than its checkpoint at line 3: it was cut/);
+
+    const changed = await checkpointed(3);
+    const ls = readFileSync(changed.path, 'utf8').slice(0, -1).split('\n');
+    writeFileSync(changed.path, joinLines([...ls.slice(0, 2), ls[2]!.replace('"reason":"fetch[0]"', '"reason":"fetch[1]"')]));
+    await expect(FileAuditLog.open(changed.path, { macKey, anchor: anchorState() })).rejects.toThrow(/does not match its checkpoint at line 3/);
+  });
+
+  it('an edit further before the checkpoint is left to `audit verify`, which reads the whole file', async () => {
+    const { path } = await checkpointed(3);
+    const ls = readFileSync(path, 'utf8').slice(0, -1).split('\n');
+    writeFileSync(path, joinLines([ls[0]!.replace('"reason":"fetch[0]"', '"reason":"fetch[1]"'), ...ls.slice(1)]));
+    (await FileAuditLog.open(path, { macKey, anchor: anchorState() })).close();
+    expect((await verifyAuditFile(path, { macKey })).break).toEqual({ line: 1, problem: expect.stringMatching(/mac does not verify/) });
   });
 });

@@ -10,6 +10,8 @@ import { RecordIntegrityError, RecordRollbackError, UnsealedRecordsError } from 
 import { Keystore, type RefusedRecord } from '../src/keystore.js';
 import { masterKeyId } from '../src/master-key.js';
 import type { KeyRingRecord } from '../src/model.js';
+import { FileAuditLog, auditKeyFromMaster, verifyAuditFile } from '../src/audit.js';
+import { anchorFromAudit } from '../src/keystore-state.js';
 import { GenerationAnchor, RecordAuthenticator } from '../src/record-auth.js';
 import * as sm from '../src/state-machine.js';
 import { FileKeyStorage } from '../src/storage/file.js';
@@ -200,3 +202,23 @@ describe('Keystore over authenticated records', () => {
     await storage.close();
   });
 });
+
+describe('the anchor from the audit log', () => {
+  it('takes the highest generation each ring\'s lines carry (without a checkpoint: every line)', async () => {
+    const path = join(root, `audit${n++}`, 'audit.jsonl');
+    const macKey = auditKeyFromMaster(master);
+    const log = await FileAuditLog.open(path, { macKey });
+    const line = (ring: string, generation: number | null, outcome = 'OK') =>
+      log.record({ identity: 'spiffe://fle.local/processor', action: 'GetPrimaryKey', tenant: 'acme', ring, version: 1, generation, allowed: true, reason: 'fetch[0]', outcome });
+    line('default', 3);
+    line('default', 9);
+    line('default', 4);
+    line('pci', null, 'DATA_LOSS'); // a refusal names no generation
+    line('pci', 2);
+    log.close();
+    const anchor = new GenerationAnchor();
+    expect((await verifyAuditFile(path, { macKey, onLine: anchorFromAudit(anchor) })).break).toBeUndefined();
+    expect(anchor.export()).toEqual({ 'acme/default': 9, 'acme/pci': 2 });
+  });
+});
+
