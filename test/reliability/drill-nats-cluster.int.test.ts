@@ -194,7 +194,7 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
         ? setTimeout(() => {
             restarted = true;
             void snapshotCluster(stack.nats, jsm, STREAM, DURABLE).then((s) => snapshots.push(s));
-            void stack.nats.restartNode(victim).catch(() => undefined);
+            void stack.nats.restartNode(victim, 120_000).catch(() => undefined);
           }, RESTART_AFTER_MS)
         : undefined;
     const storedAtKill = new Set((await ledger.present('t1', allNonces)).present);
@@ -261,8 +261,9 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
       }
 
       // The killed node comes back (as its StatefulSet would restart it) and the cluster converges.
-      if (!restarted) await stack.nats.restartNode(victim);
-      await stack.nats.waitForJetStream(60_000);
+      // A loaded machine can take a while to bring the restarted replicas current.
+      if (!restarted) await stack.nats.restartNode(victim, 120_000);
+      await stack.nats.waitForJetStream(120_000);
       await waitFor('empty work queue', async () => ((await jsm.streams.info(STREAM).catch(() => undefined))?.state.messages === 0 ? true : undefined), 60_000, 250);
 
       // Dead letters of this batch, read afresh from the current FLE_DLQ leader: only redeliveries of completed requests.
