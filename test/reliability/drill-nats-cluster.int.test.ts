@@ -15,19 +15,23 @@
 // Two ways the failover goes (issue 16):
 // - "new leader": the survivors elect a consumer leader (nats-server 2.9.10
 //   takes 4-20 s here: election timeouts of 4-9 s a round);
-// - "leaderless → watchdog recovered": no survivor ever leads the durable.
-//   nats-server before 2.9.22 can do that to an R3 durable (a follower whose
-//   election timer fires while it is catching up never campaigns again; fixed
-//   by 2669f77 in 2.9.22): the requests stay in FLE_REQUESTS, unacked, and the
-//   processor's consumer watchdog (services/processor/src/transports/
-//   consumer-watchdog.ts) recreates the durable from the stream. The second
+// - "leaderless → watchdog recovered": no survivor leads the durable for
+//   20 s or more. nats-server 2.9.10 does that to an R3 durable now and then
+//   (a follower catching up never campaigns, fixed in 2.9.22; a stale
+//   candidate's refused vote requests keep the up-to-date follower from
+//   standing, fixed in 2.10.16; seen here under load): the requests stay in
+//   FLE_REQUESTS, unacked, and the processor's consumer watchdog
+//   (services/processor/src/transports/consumer-watchdog.ts) recreates the
+//   durable from the stream. The second
 //   test forces this path: the durable is scaled to R1 on the node about to
 //   die, so the survivors cannot elect a leader for it however long they wait,
 //   and the processor must recover it by itself, with the killed node down.
 // Found when a CI run lost 60 requests (issue 16): with the streams R3 and
 // only the consumer without a leader, the requests are still in the stream
 // (work-queue retention keeps every unacked message; nothing was acked), the
-// consumer is what is stuck. A failed run says which it is: stream and
+// consumer is what is stuck. A natural run that took this path keeps its
+// evidence under test/reliability/results/ (FLE_NATS_DEBUG=1 adds the raft
+// lines that show who campaigned and who refused). A failed run says which it is: stream and
 // consumer state as every node sees it, the leader timeline after the kill and
 // every server and service log (test/support/cluster-diagnostics.ts), in the
 // assertion message and a dump under test/reliability/results/.
@@ -194,7 +198,7 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
         ? setTimeout(() => {
             restarted = true;
             void snapshotCluster(stack.nats, jsm, STREAM, DURABLE).then((s) => snapshots.push(s));
-            void stack.nats.restartNode(victim).catch(() => undefined);
+            void stack.nats.restartNode(victim, 120_000).catch(() => undefined);
           }, RESTART_AFTER_MS)
         : undefined;
     const storedAtKill = new Set((await ledger.present('t1', allNonces)).present);
@@ -261,8 +265,9 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
       }
 
       // The killed node comes back (as its StatefulSet would restart it) and the cluster converges.
-      if (!restarted) await stack.nats.restartNode(victim);
-      await stack.nats.waitForJetStream(60_000);
+      // A loaded machine can take a while to bring the restarted replicas current.
+      if (!restarted) await stack.nats.restartNode(victim, 120_000);
+      await stack.nats.waitForJetStream(120_000);
       await waitFor('empty work queue', async () => ((await jsm.streams.info(STREAM).catch(() => undefined))?.state.messages === 0 ? true : undefined), 60_000, 250);
 
       // Dead letters of this batch, read afresh from the current FLE_DLQ leader: only redeliveries of completed requests.

@@ -58,8 +58,8 @@ export interface NatsHarness {
   restart(): Promise<void>;
   /** SIGKILLs node `i` (a crash, no graceful shutdown). */
   killNode(i: number): Promise<void>;
-  /** Starts node `i` again with its ports and store. */
-  restartNode(i: number): Promise<void>;
+  /** Starts node `i` again with its ports and store, and waits (up to `readyTimeoutMs`, default 20 s) until JetStream has caught up. */
+  restartNode(i: number, readyTimeoutMs?: number): Promise<void>;
   /** Every node, running or not, in index order. */
   nodeViews(): NatsNodeView[];
   /** Node `i`'s server log so far, across restarts (binary nodes; undefined for containers). */
@@ -193,9 +193,9 @@ class NodesHarness implements NatsHarness {
     await this.node(i).kill();
   }
 
-  async restartNode(i: number): Promise<void> {
+  async restartNode(i: number, readyTimeoutMs?: number): Promise<void> {
     await this.node(i).start();
-    await this.waitForJetStream();
+    await this.waitForJetStream(readyTimeoutMs);
   }
 
   nodeViews(): NatsNodeView[] {

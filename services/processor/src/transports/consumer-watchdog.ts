@@ -2,15 +2,16 @@
 // when the durable it pulls from stops delivering, and recovers without an
 // operator.
 //
-// Why: nats-server before 2.9.22 can leave an R3 consumer without a leader for
-// good after its leader dies. A follower whose election timer fires while it
-// is catching up never re-arms the timer (raft.go runAsFollower; fixed by
-// nats-server commit 2669f77 "Make sure to reset election timer on catching
-// up", in 2.9.22), so when the survivors are both catching up nobody ever
-// campaigns: the requests stay in FLE_REQUESTS, JetStream API calls for the
-// consumer time out or answer 10008/10119, and nothing is delivered. The
-// client side can stall too (a pull iterator that ended, a pull parked on a
-// dead node). docs/production.md "NATS cluster: losing a node".
+// Why: older nats-server releases can leave an R3 consumer without a leader
+// after its leader dies, for long or for good: before 2.9.22 a follower whose
+// election timer fires while it is catching up never re-arms it (commit
+// 2669f77), and before 2.10.16 a follower that refuses a stale candidate's
+// vote still restarts its own timer (5fe8be82d), so the candidate that cannot
+// win keeps the one that could from standing (seen in the cluster drill on
+// 2.9.10). Meanwhile the requests stay in FLE_REQUESTS, JetStream API calls
+// for the consumer time out or answer 10008/10119, and nothing is delivered.
+// The client side can stall too (a pull iterator that ended, a pull parked on
+// a dead node). docs/production.md "NATS cluster: losing a node".
 //
 // What it watches, every `checkEveryMs`: the consumer's info through the API
 // (leader, pending, ack-pending, delivered and ack-floor sequences), API errors
