@@ -5,7 +5,7 @@
 // never lose an update. The bucket keeps history 1: a destroyed key's wrapped
 // bytes must not linger as an older revision.
 import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
-import { natsInboxPrefix } from '@fle/nats-setup';
+import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits, natsInboxPrefix } from '@fle/nats-setup';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
 import { assertRingRecord, type KeyRingRecord } from '../model.js';
 import type { KeyStorage, StoredRing } from './types.js';
@@ -60,7 +60,10 @@ export class NatsKvKeyStorage implements KeyStorage {
         // Reads go through the stream leader: an instance reads what another just wrote.
         allow_direct: false,
         description: 'fle keystore: wrapped key rings',
+        // Its share of the JetStream budget (@fle/nats-setup storage-budget.ts).
+        ...kvLimits({ ...JETSTREAM_BUDGET.keystore, stream: `KV_${bucket}` }),
       });
+      await applyStreamBudget(await nc.jetstreamManager(), { ...JETSTREAM_BUDGET.keystore, stream: `KV_${bucket}` });
       const status = await kv.status();
       if (status.history !== 1) {
         throw new StorageError(`bucket ${bucket} keeps history ${status.history}; it must be 1 so destroyed keys do not linger`);
