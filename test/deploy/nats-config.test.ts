@@ -11,10 +11,13 @@ import { createServer, Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { connect, nanos, type NatsConnection } from 'nats';
+import { connect, nanos, type DiscardPolicy, type NatsConnection, type StreamConfig } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevPki, natsTlsOptions, pkiPaths } from '@fle/pki';
-import { findNatsServer, natsInboxPrefix, spawnNatsServer, type NatsServerProcess } from '@fle/nats-setup';
+import { JETSTREAM_BUDGET, findNatsServer, kvLimits, natsInboxPrefix, spawnNatsServer, streamLimits, type NatsServerProcess, type StreamBudget } from '@fle/nats-setup';
+
+/** A budget entry as nats.js stream config fields: the fle users' account refuses a stream without a byte limit. */
+const limits = (b: StreamBudget): Partial<StreamConfig> => ({ ...streamLimits(b), discard: b.discard as DiscardPolicy });
 import { NATS_DNS_NAMES, issueClusterCerts } from '../../deploy/scripts/cluster-certs.js';
 import { PROCESSOR_STREAMS, scaleStreams, scaleStreamsWhenReady } from '../../deploy/scripts/jetstream-replicas.js';
 import { CERTS_DIR, NATS_NODES, STORE_DIR, renderShippedNatsConfigs } from '../../deploy/scripts/nats-config.js';
@@ -149,7 +152,7 @@ describe('a 3-node cluster from the shipped configs', () => {
     for (let attempt = 0; attempt < 40 && !info; attempt++) {
       try {
         const jsm = await processor.jetstreamManager({ timeout: 1000 });
-        info = await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], num_replicas: 3 });
+        info = await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], num_replicas: 3, ...limits(JETSTREAM_BUDGET.requests) });
       } catch (err) {
         last = err;
         await new Promise((r) => setTimeout(r, 250));
@@ -163,12 +166,12 @@ describe('a 3-node cluster from the shipped configs', () => {
   it('scales the processor-made streams to R3 as the processor identity, keeping their settings (jetstream-replicas.ts)', async () => {
     const processor = await as('processor');
     const jsm = await processor.jetstreamManager();
-    await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], max_age: nanos(3_600_000) });
-    await processor.jetstream().views.kv('fle_nonces', { ttl: 120_000, history: 1 });
+    await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], max_age: nanos(3_600_000), ...limits(JETSTREAM_BUDGET.deadLetters) });
+    await processor.jetstream().views.kv('fle_nonces', { ttl: 120_000, history: 1, ...kvLimits(JETSTREAM_BUDGET.nonces) });
     const partial = await scaleStreams(jsm, PROCESSOR_STREAMS, 3);
     expect(partial.done, 'KV_fle_authorizations does not exist yet').toBe(false);
     expect(partial.replicas).toMatchObject({ FLE_REQUESTS: 3, FLE_DLQ: 3, KV_fle_nonces: 3, KV_fle_authorizations: undefined });
-    await processor.jetstream().views.kv('fle_authorizations', { history: 1 });
+    await processor.jetstream().views.kv('fle_authorizations', { history: 1, ...kvLimits(JETSTREAM_BUDGET.authorizations) });
     const all = await scaleStreamsWhenReady(jsm, PROCESSOR_STREAMS, 3, 10_000, 200);
     expect(all.done).toBe(true);
     const nonces = await jsm.streams.info('KV_fle_nonces');

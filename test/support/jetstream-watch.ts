@@ -50,12 +50,17 @@ export class DeadLetterWatch {
     return out;
   }
 
-  /** The first dead letter whose body is exactly `body`, waiting for it up to `timeoutMs`. */
+  /**
+   * The first dead letter of `body`, waiting for it up to `timeoutMs`: a dead
+   * letter keeps at most a prefix of the body and its size (`Fle-Dlq-Size`).
+   */
   async byBody(body: Uint8Array, timeoutMs = 10_000): Promise<DeadLetter> {
     const want = Buffer.from(body.buffer, body.byteOffset, body.byteLength);
     const until = Date.now() + timeoutMs;
+    const matches = (l: DeadLetter): boolean =>
+      l.headers['Fle-Dlq-Size'] === String(want.byteLength) && l.data.byteLength <= want.byteLength && want.subarray(0, l.data.byteLength).equals(Buffer.from(l.data.buffer, l.data.byteOffset, l.data.byteLength));
     for (;;) {
-      const hit = this.letters.find((l) => want.equals(Buffer.from(l.data.buffer, l.data.byteOffset, l.data.byteLength)));
+      const hit = this.letters.find(matches);
       if (hit) return hit;
       if (Date.now() > until) throw new Error(`no dead letter with that body within ${timeoutMs} ms (have ${this.letters.length})`);
       await new Promise((r) => setTimeout(r, 50));

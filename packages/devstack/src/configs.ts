@@ -82,6 +82,12 @@ export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki:
     metrics: { listen: `${settings.host}:0` },
     log: { level: 'info' },
     portsFile: layout.portsFile('gateway'),
+    // One machine runs everything: admit no more than its one processor can open
+    // (4 MiB/s per tenant is one largest request a second, or ~1 000 demo requests).
+    rateLimits: {
+      perCaller: { requestsPerSecond: 2000, burstRequests: 4000, bytesPerSecond: 16 * 2 ** 20, burstBytes: 32 * 2 ** 20 },
+      perTenant: { requestsPerSecond: 1000, burstRequests: 2000, bytesPerSecond: 4 * 2 ** 20, burstBytes: 8 * 2 ** 20 },
+    },
     routes: [
       {
         method: AUTHORIZE_METHOD,

@@ -12,6 +12,7 @@
 import { DEFAULT_TRUST_DOMAIN, spiffeId, type TlsFiles } from '@fle/pki';
 import { NatsSetupError } from './errors.js';
 import { FLE_NATS_PERMISSIONS, type NatsPermissions } from './permissions.js';
+import { JETSTREAM_RESERVED_BYTES, parseStorageSize } from './storage-budget.js';
 
 export interface NatsClusterOptions {
   /** Cluster name; the same on every node. Default `fle`. */
@@ -28,7 +29,10 @@ export interface NatsJetStreamOptions {
   storeDir: string;
   /** e.g. `256MB`. Default `256MB`. */
   maxMemoryStore?: string;
-  /** e.g. `2GB`. Default `2GB`. */
+  /**
+   * e.g. `2GB`. Default `2GB`. At least JETSTREAM_RESERVED_BYTES (368 MiB):
+   * the fle streams reserve that much of it (storage-budget.ts).
+   */
   maxFileStore?: string;
 }
 
@@ -94,7 +98,11 @@ export function renderNatsConfig(opts: NatsConfigOptions = {}): string {
 
   if (opts.jetstream) {
     const js = opts.jetstream;
-    out.push('', 'jetstream {', `  store_dir: ${q(js.storeDir)}`, `  max_memory_store: ${size(js.maxMemoryStore ?? '256MB')}`, `  max_file_store: ${size(js.maxFileStore ?? '2GB')}`, '}');
+    const fileStore = size(js.maxFileStore ?? '2GB');
+    if (parseStorageSize(fileStore) < JETSTREAM_RESERVED_BYTES) {
+      invalid(`jetstream maxFileStore ${fileStore} is smaller than the ${JETSTREAM_RESERVED_BYTES / 2 ** 20} MiB the fle streams reserve (JETSTREAM_BUDGET)`);
+    }
+    out.push('', 'jetstream {', `  store_dir: ${q(js.storeDir)}`, `  max_memory_store: ${size(js.maxMemoryStore ?? '256MB')}`, `  max_file_store: ${fileStore}`, '}');
   }
 
   if (opts.tls) {
@@ -117,7 +125,9 @@ export function renderNatsConfig(opts: NatsConfigOptions = {}): string {
   if (users) {
     const td = opts.trustDomain ?? DEFAULT_TRUST_DOMAIN;
     out.push('', 'accounts {', `  ${account}: {`);
-    if (opts.jetstream) out.push('    jetstream: enabled');
+    // Every stream must have a byte limit (JetStream API error 10113 otherwise):
+    // with the per-stream reservations, no stream can fill the store (storage-budget.ts).
+    if (opts.jetstream) out.push('    jetstream: { max_bytes_required: true }');
     out.push('    users: [');
     for (const [name, perms] of Object.entries(users)) {
       out.push(`      { user: ${q(spiffeId(name, td))}, permissions: {`);

@@ -13,5 +13,16 @@ export {
   streamManagement,
   type NatsPermissions,
 } from './permissions.js';
+export {
+  JETSTREAM_BUDGET,
+  JETSTREAM_RESERVED_BYTES,
+  applyStreamBudget,
+  kvLimits,
+  parseStorageSize,
+  streamLimits,
+  type DiscardPolicyName,
+  type StreamAdmin,
+  type StreamBudget,
+} from './storage-budget.js';
 export { renderNatsConfig, type NatsClusterOptions, type NatsConfigOptions, type NatsJetStreamOptions } from './config.js';
 export { findNatsServer, spawnNatsServer, stopChild, type NatsPorts, type NatsServerProcess, type SpawnNatsServerOptions } from './spawn.js';

@@ -14,7 +14,7 @@ describe('renderNatsConfig', () => {
   it('maps every fle identity but the client to a user named by its SPIFFE ID', () => {
     const text = renderNatsConfig({ tls: files, jetstream: { storeDir: '/data/js' } });
     expect(text).toContain('verify_and_map: true');
-    expect(text).toContain('jetstream: enabled');
+    expect(text).toContain('jetstream: { max_bytes_required: true }');
     for (const name of ['gateway', 'processor', 'keystore', 'admin']) expect(text).toContain(`user: "spiffe://fle.local/${name}"`);
     expect(text).not.toContain('spiffe://fle.local/client');
     expect(Object.keys(FLE_NATS_PERMISSIONS)).not.toContain('client');

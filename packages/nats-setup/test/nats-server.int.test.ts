@@ -4,10 +4,23 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AckPolicy, connect, StringCodec, type NatsConnection } from 'nats';
+import { AckPolicy, connect, DiscardPolicy, StringCodec, type NatsConnection, type StreamConfig } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevPki, natsTlsOptions, type DevPki } from '@fle/pki';
-import { spawnNatsServer, type NatsServerProcess } from '../src/mod.js';
+import {
+  JETSTREAM_BUDGET,
+  JETSTREAM_RESERVED_BYTES,
+  applyStreamBudget,
+  kvLimits,
+  renderNatsConfig,
+  spawnNatsServer,
+  streamLimits,
+  type NatsServerProcess,
+  type StreamBudget,
+} from '../src/mod.js';
+
+/** A budget entry as nats.js stream config fields. */
+const limits = (b: StreamBudget): Partial<StreamConfig> => ({ ...streamLimits(b), discard: b.discard as DiscardPolicy });
 
 const sc = StringCodec();
 let root: string;
@@ -84,8 +97,8 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     const processor = await as('processor');
     const gateway = await as('gateway');
     const jsm = await processor.jetstreamManager();
-    await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'] });
-    await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'] });
+    await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], ...limits(JETSTREAM_BUDGET.requests) });
+    await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], ...limits(JETSTREAM_BUDGET.deadLetters) });
     await jsm.consumers.add('FLE_REQUESTS', { durable_name: 'processor', ack_policy: AckPolicy.Explicit });
 
     const inbox = gateway.subscribe('_INBOX_gateway.fle-test.reply', { max: 1 });
@@ -105,15 +118,15 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
 
   it('lets the processor use fle_nonces and fle_authorizations, and the keystore fle_keystore', async () => {
     const processor = await as('processor');
-    const nonces = await processor.jetstream().views.kv('fle_nonces', { history: 1 });
+    const nonces = await processor.jetstream().views.kv('fle_nonces', { history: 1, ...kvLimits(JETSTREAM_BUDGET.nonces) });
     expect(await nonces.create('n1', sc.encode('1'))).toBeGreaterThan(0);
     await expect(nonces.create('n1', sc.encode('1'))).rejects.toThrow(); // a replayed nonce is refused by KV create
-    const auths = await processor.jetstream().views.kv('fle_authorizations');
+    const auths = await processor.jetstream().views.kv('fle_authorizations', kvLimits(JETSTREAM_BUDGET.authorizations));
     await auths.put('a1', sc.encode('record'));
     expect(sc.decode((await auths.get('a1'))!.value)).toBe('record');
 
     const keystore = await as('keystore');
-    const ks = await keystore.jetstream().views.kv('fle_keystore');
+    const ks = await keystore.jetstream().views.kv('fle_keystore', kvLimits(JETSTREAM_BUDGET.keystore));
     await ks.put('tenant.acme', sc.encode('wrapped'));
     expect(sc.decode((await ks.get('tenant.acme'))!.value)).toBe('wrapped');
   });
@@ -180,5 +193,69 @@ describe('private reply inboxes (issue 17 item 4)', () => {
     await new Promise((r) => setTimeout(r, 200));
     expect(got).toEqual([]);
     expect(errors.join(' ')).toMatch(/PERMISSIONS_VIOLATION|Permissions Violation/i);
+  });
+});
+
+describe('the JetStream storage budget (issue 17 item 2)', () => {
+  it('refuses any stream or bucket without a byte limit (account max_bytes_required)', async () => {
+    const processor = await as('processor');
+    const jsm = await processor.jetstreamManager();
+    await expect(jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'] })).rejects.toMatchObject({ api_error: { err_code: 10113 } });
+  });
+
+  it('fits the whole budget in a 1 GiB store, and refuses a stream whose reservation does not fit', async () => {
+    // Streams reserve their max_bytes when created: a store too small for the budget fails at creation, not under load.
+    expect(JETSTREAM_RESERVED_BYTES).toBeLessThan(1024 ** 3);
+    const dir = join(root, 'budget');
+    const budgetServer = await spawnNatsServer({ workDir: dir, config: { tls: pki.files('nats'), jetstream: { storeDir: join(dir, 'js'), maxFileStore: '1GB' } } });
+    const conns: NatsConnection[] = [];
+    try {
+      const on = async (name: string) => {
+        const nc = await connect({ servers: budgetServer.urls, tls: natsTlsOptions(pki.files(name)), inboxPrefix: `_INBOX_${name}`, reconnect: false, timeout: 3000 });
+        conns.push(nc);
+        return nc;
+      };
+      const processor = await on('processor');
+      const jsm = await processor.jetstreamManager();
+      await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], ...limits(JETSTREAM_BUDGET.requests) });
+      await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], ...limits(JETSTREAM_BUDGET.deadLetters) });
+      await processor.jetstream().views.kv('fle_nonces', kvLimits(JETSTREAM_BUDGET.nonces));
+      await processor.jetstream().views.kv('fle_authorizations', kvLimits(JETSTREAM_BUDGET.authorizations));
+      await (await on('keystore')).jetstream().views.kv('fle_keystore', kvLimits(JETSTREAM_BUDGET.keystore));
+      // Growing one stream past what the store has left is refused up front (10047), not discovered under load.
+      const rest = 1024 ** 3 - JETSTREAM_RESERVED_BYTES;
+      await expect(jsm.streams.update('FLE_REQUESTS', { ...(await jsm.streams.info('FLE_REQUESTS')).config, max_bytes: JETSTREAM_BUDGET.requests.maxBytes + rest + 1 })).rejects.toMatchObject({
+        api_error: { err_code: 10047 },
+      });
+    } finally {
+      await Promise.allSettled(conns.map((c) => c.close()));
+      await budgetServer.stop();
+    }
+  });
+
+  it('renders no store smaller than the budget', () => {
+    expect(() => renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '256MB' } })).toThrow(/maxFileStore 256MB is smaller than the 368 MiB the fle streams reserve/);
+    expect(renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '1GB' } })).toContain('max_file_store: 1GB');
+  });
+
+  it('gives a stream made before the budget its limits and the right discard policy, keeping the rest (applyStreamBudget)', async () => {
+    const dir = join(root, 'legacy');
+    const plain = await spawnNatsServer({ workDir: dir, config: { jetstream: { storeDir: join(dir, 'js') } } });
+    try {
+      const nc = await connect({ servers: plain.urls, reconnect: false });
+      const jsm = await nc.jetstreamManager();
+      await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], description: 'made by an older processor' });
+      expect(await applyStreamBudget(jsm, JETSTREAM_BUDGET.requests)).toBe('updated');
+      const { config } = await jsm.streams.info('FLE_REQUESTS');
+      expect(config).toMatchObject({ max_bytes: JETSTREAM_BUDGET.requests.maxBytes, max_msgs: JETSTREAM_BUDGET.requests.maxMsgs, max_msg_size: JETSTREAM_BUDGET.requests.maxMsgSize, discard: 'new', description: 'made by an older processor' });
+      expect(await applyStreamBudget(jsm, JETSTREAM_BUDGET.requests)).toBe('kept');
+      // An operator's own (positive) limit stays.
+      await jsm.streams.update('FLE_REQUESTS', { ...config, max_bytes: 1024 * 1024 });
+      expect(await applyStreamBudget(jsm, JETSTREAM_BUDGET.requests)).toBe('kept');
+      expect((await jsm.streams.info('FLE_REQUESTS')).config.max_bytes).toBe(1024 * 1024);
+      await nc.close();
+    } finally {
+      await plain.stop();
+    }
   });
 });

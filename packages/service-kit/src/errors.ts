@@ -17,6 +17,8 @@ export type ServiceErrorCode =
   | 'UPSTREAM_UNAVAILABLE'
   | 'UPSTREAM_TIMEOUT'
   | 'OVERLOADED'
+  | 'RATE_LIMITED'
+  | 'STORE_FULL'
   | 'INTERNAL';
 
 export class FleServiceError extends Error {
@@ -60,11 +62,23 @@ export class RoutingError extends FleServiceError {
       | 'UPSTREAM_UNAVAILABLE'
       | 'UPSTREAM_TIMEOUT'
       | 'OVERLOADED'
+      | 'RATE_LIMITED'
     >,
     message: string,
     options?: { cause?: unknown },
   ) {
     super(code, message, options);
+  }
+}
+
+/**
+ * A JetStream stream or KV bucket has no room left (its byte or message limit,
+ * or the server's store): RESOURCE_EXHAUSTED, worth retrying once it drains.
+ * The message names which store, never what was being written.
+ */
+export class StoreFullError extends FleServiceError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('STORE_FULL', message, options);
   }
 }
 

@@ -17,3 +17,4 @@ export * from './config-reader.js';
 export * from './ports-file.js';
 export * from './rpc-registry.js';
 export * from './nats-headers.js';
+export * from './jetstream-errors.js';

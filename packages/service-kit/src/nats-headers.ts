@@ -14,6 +14,8 @@ export const FLE_HEADERS = {
   dlqCode: 'Fle-Dlq-Code',
   dlqSubject: 'Fle-Dlq-Subject',
   dlqOrigin: 'Fle-Dlq-Origin',
+  /** Dead letters: the original body's size; the letter keeps at most a prefix of it. */
+  dlqSize: 'Fle-Dlq-Size',
 } as const;
 
 /** HELPERS.md subjects. */

@@ -52,6 +52,9 @@ const RULES: Record<string, Rule> = {
   UPSTREAM_UNAVAILABLE: { grpcStatus: status.UNAVAILABLE, permanent: false },
   UPSTREAM_TIMEOUT: { grpcStatus: status.DEADLINE_EXCEEDED, permanent: false },
   OVERLOADED: { grpcStatus: status.RESOURCE_EXHAUSTED, permanent: false },
+  // per-caller / per-tenant rate limit at the gateway; a stream or bucket full (./jetstream-errors.ts)
+  RATE_LIMITED: { grpcStatus: status.RESOURCE_EXHAUSTED, permanent: false },
+  STORE_FULL: { grpcStatus: status.RESOURCE_EXHAUSTED, permanent: false },
   INTERNAL: { grpcStatus: status.INTERNAL, permanent: false },
 };
 

@@ -38,7 +38,8 @@ describe('startNats({ cluster: 3 })', () => {
   it('keeps an R3 stream writable and complete when the stream leader is killed', async () => {
     const processor = await nats.connect('processor');
     const jsm = await processor.jetstreamManager();
-    const info = await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], num_replicas: 3 });
+    // A byte limit is required of every stream by the fle users' account (nats-setup storage-budget.ts).
+    const info = await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], num_replicas: 3, max_bytes: 64 * 1024 * 1024 });
     expect(info.config.num_replicas).toBe(3);
     // The processor's durable exists before the crash, as in production (R3 like its stream).
     await jsm.consumers.add('FLE_REQUESTS', { durable_name: 'processor', ack_policy: AckPolicy.Explicit });

@@ -9,6 +9,10 @@
 //   nats:
 //     servers: [tls://127.0.0.1:4222]
 //     tls: { ca: certs/ca.pem, cert: certs/gateway.pem, key: certs/gateway-key.pem }
+//   rateLimits:                                      # optional; token buckets per caller identity and per tenant
+//     perCaller: { requestsPerSecond: 5000, burstRequests: 10000, bytesPerSecond: 67108864, burstBytes: 134217728 }
+//     perTenant: { requestsPerSecond: 2000, burstRequests: 4000, bytesPerSecond: 33554432, burstBytes: 67108864 }
+//     maxKeys: 10000                                 # buckets kept per kind; `perTenant: { enabled: false }` turns one off
 //   metrics: { listen: 127.0.0.1:9464 }
 //   log: { level: info }
 //   portsFile: .fle/run/gateway.json                 # optional, written when ready
@@ -25,6 +29,7 @@ import { dirname } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, ConfigReader, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
+import { DEFAULT_RATE_LIMITS, type BucketLimits, type RateLimits } from './rate-limit.js';
 
 export type Transport = 'nats' | 'jetstream' | 'grpc';
 
@@ -57,6 +62,8 @@ export interface GatewayConfig {
   readonly metrics?: { readonly host: string; readonly port: number };
   readonly log: { readonly level: string };
   readonly portsFile?: string;
+  /** Token buckets per caller identity and per tenant (rate-limit.ts); defaults DEFAULT_RATE_LIMITS. */
+  readonly rateLimits: RateLimits;
   readonly routes: readonly RouteConfig[];
 }
 
@@ -85,11 +92,28 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
   const n = r.optionalChild('nats');
   if (!n && routes.some((x) => x.transport !== 'grpc')) throw new ConfigError('nats is required when a route uses nats or jetstream');
   const m = r.optionalChild('metrics');
+  const maxMessageBytes = g.number('maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
+  const rl = r.optionalChild('rateLimits');
+  const bucket = (k: 'perCaller' | 'perTenant'): BucketLimits | undefined => {
+    const d = DEFAULT_RATE_LIMITS[k]!;
+    const b = rl?.optionalChild(k);
+    if (!b) return d;
+    if (!b.boolean('enabled', true)) return undefined;
+    const limits = {
+      requestsPerSecond: b.number('requestsPerSecond', d.requestsPerSecond, 0.001),
+      burstRequests: b.number('burstRequests', d.burstRequests, 1),
+      bytesPerSecond: b.number('bytesPerSecond', d.bytesPerSecond, 1),
+      burstBytes: b.number('burstBytes', d.burstBytes, 1),
+    };
+    // Otherwise a request of the largest allowed size could never pass.
+    if (limits.burstBytes < maxMessageBytes) throw new ConfigError(`${b.at}.burstBytes must be at least grpc.maxMessageBytes (${maxMessageBytes})`);
+    return limits;
+  };
   return {
     grpc: {
       ...listen,
       tls: g.tls('tls'),
-      maxMessageBytes: g.number('maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1),
+      maxMessageBytes,
       maxFieldBytes: g.has('maxFieldBytes') ? g.number('maxFieldBytes', undefined, 1) : undefined,
       allowedCallers: g.strings('allowedCallers'),
     },
@@ -97,6 +121,7 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
     metrics: m ? parseHostPort(m.string('listen', '127.0.0.1:0'), 'metrics.listen') : undefined,
     log: { level: r.optionalChild('log')?.string('level', 'info') ?? 'info' },
     portsFile: r.optionalPath('portsFile'),
+    rateLimits: { perCaller: bucket('perCaller'), perTenant: bucket('perTenant'), maxKeys: rl?.number('maxKeys', DEFAULT_RATE_LIMITS.maxKeys, 1) ?? DEFAULT_RATE_LIMITS.maxKeys },
     routes,
   };
 }

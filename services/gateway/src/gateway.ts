@@ -31,6 +31,7 @@ import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
 import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
 import { KNOWN_SERVICES } from './known-services.js';
+import { RateLimiter } from './rate-limit.js';
 import { checkRequest, checkResponse } from './request-check.js';
 
 export interface GatewayDeps {
@@ -58,6 +59,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const metrics = deps.metrics ?? createServiceMetrics({ service: 'gateway' });
   const schema: CompiledSchema = compileSchema(schemaRoot());
   const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+  const rateLimiter = new RateLimiter(config.rateLimits);
 
   let nc: NatsConnection | undefined;
   if (config.nats) {
@@ -124,9 +126,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
         throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
       }
+      rateLimiter.admitCaller(caller, call.request.byteLength); // before decoding: RATE_LIMITED
       const stamp = stampFromMetadata(call.metadata);
       const checked = checkRequest(schema, b.method, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
       tenant = checked.tenant;
+      rateLimiter.admitTenant(tenant, call.request.byteLength);
       const reply = await b.forwarder.forward({ method: b.method, route: b.route, tenant, bytes: call.request, stamp, caller });
       checkResponse(schema, b.method, reply);
       metrics.requests.inc({ ...labels, outcome: 'ok' });

@@ -37,6 +37,8 @@ export interface GatewayProcessOptions {
   /** Largest single string/bytes value (config `grpc.maxFieldBytes`). */
   readonly maxFieldBytes?: number;
   readonly allowedCallers?: readonly string[];
+  /** Config `rateLimits` as written in YAML (services/gateway/src/config.ts). */
+  readonly rateLimits?: Record<string, unknown>;
   readonly logLevel?: string;
   readonly dir?: string;
   readonly env?: NodeJS.ProcessEnv;
@@ -61,6 +63,7 @@ export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, u
     ...(opts.natsUrls ? { nats: { servers: opts.natsUrls, tls: files, name: 'fle-gateway' } } : {}),
     metrics: { listen: '127.0.0.1:0' },
     log: { level: opts.logLevel ?? 'info' },
+    ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
     routes: opts.routes.map((r) => ({
       method: r.method,
       route: r.route,

@@ -4,8 +4,12 @@
 //   removed and only in-flight ciphertext is ever on disk;
 // - FLE_DLQ on `fle.dlq.>`: limits retention, kept for inspection and re-drive;
 // - the durable pull consumer every processor instance shares.
-// Existing streams/consumers are left as they are (operators may tune them).
-import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, nanos, type JetStreamManager, type StreamConfig } from 'nats';
+// Both streams get their share of the JetStream budget (@fle/nats-setup
+// storage-budget.ts: byte, message and size limits; discard new for requests,
+// old for dead letters). Existing streams/consumers are left as they are
+// (operators may tune them), except that a stream without limits gets them.
+import { AckPolicy, DeliverPolicy, RetentionPolicy, StorageType, nanos, type DiscardPolicy, type JetStreamManager, type StreamConfig } from 'nats';
+import { JETSTREAM_BUDGET, applyStreamBudget, streamLimits, type StreamBudget } from '@fle/nats-setup';
 import { STREAM_NAMES, SUBJECT_PREFIX } from '@fle/service-kit';
 
 export interface StreamSetupOptions {
@@ -22,9 +26,15 @@ function notFound(err: unknown): boolean {
   return code === 10059 || code === 10014 || (err as { code?: string }).code === '404';
 }
 
-async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }): Promise<void> {
+function limitsOf(b: StreamBudget): Partial<StreamConfig> {
+  const l = streamLimits(b);
+  return { ...l, discard: l.discard as DiscardPolicy };
+}
+
+async function ensureStream(jsm: JetStreamManager, cfg: Partial<StreamConfig> & { name: string }, budget: StreamBudget): Promise<void> {
   try {
     await jsm.streams.info(cfg.name);
+    await applyStreamBudget(jsm, budget);
   } catch (err) {
     if (!notFound(err)) throw err;
     try {
@@ -45,7 +55,8 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamSetupOpti
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
     duplicate_window: nanos(120_000),
-  });
+    ...limitsOf(JETSTREAM_BUDGET.requests),
+  }, JETSTREAM_BUDGET.requests);
   await ensureStream(jsm, {
     name: STREAM_NAMES.deadLetters,
     subjects: [`${SUBJECT_PREFIX.dlq}.>`],
@@ -53,7 +64,8 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamSetupOpti
     storage: StorageType.File,
     max_age: nanos(opts.deadLetterMaxAgeMs ?? 14 * 86_400_000),
     duplicate_window: nanos(120_000),
-  });
+    ...limitsOf(JETSTREAM_BUDGET.deadLetters),
+  }, JETSTREAM_BUDGET.deadLetters);
   try {
     await jsm.consumers.info(STREAM_NAMES.requests, opts.durable);
   } catch (err) {

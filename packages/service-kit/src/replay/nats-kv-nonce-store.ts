@@ -2,8 +2,12 @@
 // instance. `kv.create` fails atomically when the key exists (JetStream
 // expected-last-subject-sequence 0), so two instances cannot both claim a nonce.
 // The bucket's max age is the TTL (NATS 2.9 has no per-key TTL): window × 2.
+// Its size is bounded by the JetStream budget (@fle/nats-setup JETSTREAM_BUDGET.nonces);
+// a full bucket refuses new nonces with STORE_FULL (RESOURCE_EXHAUSTED, retried later).
 import type { JetStreamClient, KV, KvEntry } from 'nats';
+import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
 import { RoutingError } from '../errors.js';
+import { storeFullOr } from '../jetstream-errors.js';
 import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
 
 export const NONCE_BUCKET = 'fle_nonces';
@@ -16,8 +20,8 @@ function isConflict(err: unknown): boolean {
   return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
 }
 
-function unavailable(err: unknown): RoutingError {
-  return new RoutingError('UPSTREAM_UNAVAILABLE', 'nonce store unavailable', { cause: err });
+function unavailable(err: unknown): Error {
+  return storeFullOr(err, 'the replay-nonce store', (e) => new RoutingError('UPSTREAM_UNAVAILABLE', 'nonce store unavailable', { cause: e }));
 }
 
 function live(e: KvEntry | null): KvEntry | undefined {
@@ -34,9 +38,13 @@ export interface NatsKvNonceStoreOptions {
 export class NatsKvNonceStore implements NonceStore {
   constructor(private readonly kv: KV) {}
 
-  /** Create (or bind to) the bucket with its TTL. */
+  /** Create (or bind to) the bucket with its TTL and its share of the JetStream budget. */
   static async open(js: JetStreamClient, opts: NatsKvNonceStoreOptions): Promise<NatsKvNonceStore> {
-    const kv = await js.views.kv(opts.bucket ?? NONCE_BUCKET, { ttl: opts.ttlMs, history: 1, replicas: opts.replicas ?? 1 });
+    const bucket = opts.bucket ?? NONCE_BUCKET;
+    const budget = { ...JETSTREAM_BUDGET.nonces, stream: `KV_${bucket}` };
+    const kv = await js.views.kv(bucket, { ttl: opts.ttlMs, history: 1, replicas: opts.replicas ?? 1, ...kvLimits(budget) });
+    // KV options cannot set the message limit; an older bucket may have no limits at all.
+    await applyStreamBudget(await js.jetstreamManager(), budget);
     return new NatsKvNonceStore(kv);
   }
 

@@ -5,7 +5,7 @@
 import { createInbox, type JetStreamClient, type NatsConnection } from 'nats';
 import { FLE_HEADERS, jsSubject } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
-import { GATEWAY_INBOX_PREFIX, mapNatsError, replyBytes, requestHeaders } from './nats-reply.js';
+import { GATEWAY_INBOX_PREFIX, mapNatsError, mapPublishError, replyBytes, requestHeaders } from './nats-reply.js';
 
 export class JetStreamForwarder implements Forwarder {
   readonly #js: JetStreamClient;
@@ -23,7 +23,7 @@ export class JetStreamForwarder implements Forwarder {
       try {
         await this.#js.publish(jsSubject(req.tenant, req.route.route), req.bytes, { headers: h, timeout: req.route.timeoutMs });
       } catch (err) {
-        throw mapNatsError(err);
+        throw mapPublishError(err);
       }
       try {
         for await (const m of sub) return replyBytes(m);

@@ -2,7 +2,7 @@
 // NATS client errors to the typed routing errors.
 import { ErrorCode, headers as natsHeaders, type Msg, type MsgHdrs } from 'nats';
 import { natsInboxPrefix } from '@fle/nats-setup';
-import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, stampToHeaders } from '@fle/service-kit';
+import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, stampToHeaders, storeFullOr } from '@fle/service-kit';
 import type { ForwardRequest } from './forwarder.js';
 
 /** The gateway identity's reply inboxes (`_INBOX_gateway.…`): only it may read them. */
@@ -20,6 +20,20 @@ export function requestHeaders(req: ForwardRequest): MsgHdrs {
   h.set(FLE_HEADERS.method, req.method.path);
   if (req.caller) h.set(FLE_HEADERS.caller, req.caller);
   return h;
+}
+
+/**
+ * A JetStream publish that failed: a full request stream is STORE_FULL
+ * (RESOURCE_EXHAUSTED, its true cause); no answer means JetStream did not
+ * take the request, which says nothing about the processors.
+ */
+export function mapPublishError(err: unknown): Error {
+  return storeFullOr(err, 'the request stream', (e) => {
+    const code = (e as { code?: string }).code;
+    if (code === ErrorCode.Timeout) return new RoutingError('UPSTREAM_TIMEOUT', 'JetStream did not acknowledge the request in time', { cause: e });
+    if (code === ErrorCode.NoResponders) return new RoutingError('UPSTREAM_UNAVAILABLE', 'JetStream did not take the request (no stream answered)', { cause: e });
+    return new RoutingError('UPSTREAM_UNAVAILABLE', 'NATS unavailable', { cause: e });
+  });
 }
 
 export function mapNatsError(err: unknown): Error {

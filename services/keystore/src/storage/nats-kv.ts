@@ -10,7 +10,7 @@
 // tell a value written by its compare-and-set from one put there otherwise.
 // Values written before tags existed are the bare record (refused until sealed).
 import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
-import { natsInboxPrefix } from '@fle/nats-setup';
+import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits, natsInboxPrefix } from '@fle/nats-setup';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
 import { assertRingRecord } from '../model.js';
 import type { KeyStorage, SealedRing, StoredRing } from './types.js';
@@ -65,7 +65,10 @@ export class NatsKvKeyStorage implements KeyStorage {
         // Reads go through the stream leader: an instance reads what another just wrote.
         allow_direct: false,
         description: 'fle keystore: wrapped key rings',
+        // Its share of the JetStream budget (@fle/nats-setup storage-budget.ts).
+        ...kvLimits({ ...JETSTREAM_BUDGET.keystore, stream: `KV_${bucket}` }),
       });
+      await applyStreamBudget(await nc.jetstreamManager(), { ...JETSTREAM_BUDGET.keystore, stream: `KV_${bucket}` });
       const status = await kv.status();
       if (status.history !== 1) {
         throw new StorageError(`bucket ${bucket} keeps history ${status.history}; it must be 1 so destroyed keys do not linger`);

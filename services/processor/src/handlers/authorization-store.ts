@@ -12,9 +12,10 @@
 // baseline route (sealMessage finds nothing to seal there), same bucket, same work otherwise.
 import type { JetStreamClient, KV } from 'nats';
 import type { FieldCipher } from '@fle/field-crypto';
+import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
 import { encodeMessage } from '@fle/schema/encode';
 import { AuthorizationRecord, AuthorizationRecordPlain } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { KV_NAMES, RoutingError } from '@fle/service-kit';
+import { KV_NAMES, RoutingError, storeFullOr } from '@fle/service-kit';
 
 export const RECORD_TYPE = 'acme.payments.v1.AuthorizationRecord';
 
@@ -51,8 +52,8 @@ function isConflict(err: unknown): boolean {
   return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
 }
 
-function unavailable(err: unknown): RoutingError {
-  return new RoutingError('UPSTREAM_UNAVAILABLE', 'authorization store unavailable', { cause: err });
+function unavailable(err: unknown): Error {
+  return storeFullOr(err, 'the authorization store', (e) => new RoutingError('UPSTREAM_UNAVAILABLE', 'authorization store unavailable', { cause: e }));
 }
 
 export class AuthorizationStore {
@@ -61,8 +62,12 @@ export class AuthorizationStore {
     readonly codec: RecordCodec = AUTHORIZATION_RECORD,
   ) {}
 
+  /** Creates (or binds to) the bucket with its share of the JetStream budget (@fle/nats-setup). */
   static async open(js: JetStreamClient, bucket: string = KV_NAMES.authorizations): Promise<AuthorizationStore> {
-    return new AuthorizationStore(await js.views.kv(bucket, { history: 1 }));
+    const budget = { ...JETSTREAM_BUDGET.authorizations, stream: `KV_${bucket}` };
+    const kv = await js.views.kv(bucket, { history: 1, ...kvLimits(budget) });
+    await applyStreamBudget(await js.jetstreamManager(), budget);
+    return new AuthorizationStore(kv);
   }
 
   /** The same bucket, records of another type. */
