@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import vectors from '../../field-crypto/test/vectors/envelope-v1.json' with { type: 'json' };
+import vectors from '../../../test/vectors/envelope-v1.json' with { type: 'json' };
 
 const repo = join(dirname(fileURLToPath(import.meta.url)), '../../..');
 const bin = join(repo, 'packages/cli/bin/fle.mjs');

@@ -29,7 +29,7 @@ interface FieldPlanBase {
   /** JS property of the ts-proto object (camelCase). */
   readonly prop: string;
   readonly shape: FieldShape;
-  /** Full proto name, e.g. acme.payments.v1.Card.number (for errors). */
+  /** Full proto name, e.g. shop.v1.Card.number (for errors). */
   readonly fieldName: string;
   /** Proto field number. */
   readonly number: number;

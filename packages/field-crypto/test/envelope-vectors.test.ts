@@ -17,7 +17,7 @@ import {
   type SymmetricAlg,
 } from '../src/mod.js';
 import { fixedNonces, hex, unhex } from './helpers.js';
-import doc from './vectors/envelope-v1.json' with { type: 'json' };
+import doc from '../../../test/vectors/envelope-v1.json' with { type: 'json' };
 
 interface Vector {
   name: string;

@@ -1,10 +1,10 @@
 // Writes envelope-v1.json: the golden vectors that freeze envelope v1.
 // Run once, by hand, when vectors are added (never by the tests, which only
 // check that both backends reproduce and open these exact bytes):
-//   npx tsx packages/field-crypto/test/vectors/generate-envelope-vectors.ts
+//   npx tsx test/vectors/generate-envelope-vectors.ts
 // Changing an existing vector's bytes is a format change: do not.
 import { writeFileSync } from 'node:fs';
-import { buildAad, encodeBase64url, encodeHeader, nobleBackend, sealEnvelope, type SymmetricAlg } from '../../src/portable.js';
+import { buildAad, encodeBase64url, encodeHeader, nobleBackend, sealEnvelope, type SymmetricAlg } from '@fle/field-crypto/portable';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const seq = (n: number, start: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
