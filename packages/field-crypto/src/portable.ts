@@ -6,6 +6,7 @@ export * from './key-provider.js';
 export * from './static-key-provider.js';
 export * from './envelope.js';
 export * from './aad.js';
+export * from './field-path.js';
 export * from './base64url.js';
 export type { CipherBackend } from './backend.js';
 export { nobleBackend } from './noble-backend.js';
