@@ -224,16 +224,16 @@ const GRPC_CASES: GrpcCase[] = [
   }),
   sealedCase('tenant the keystore does not know', { status: status.FAILED_PRECONDITION, code: 'UNKNOWN_KEY_VERSION', details: /^unknown key version \d+ for tenant "ghost" ring "(default|pci)"$/ }, (m) => ({ ...m, tenantId: 'ghost' })),
   {
-    name: 'alg 2 envelopes under an alg 1 ring, sealed by the key holder: accepted (the header is authenticated)',
-    want: { ok: 'approved' },
+    // Spec §4: a key version has one alg; an envelope of the other alg is refused before decryption, even when authentic.
+    name: "envelope of the other alg under the ring's key version, sealed by the key holder: refused",
+    want: decryptionFailed,
     async build() {
-      const fx = canaryAuthorizeRequest('t1');
-      needles.push(...fx.needles);
-      const stamp = newReplayStamp();
-      const xchacha = new FieldCipher({ schema: compileSchema(schemaRoot()), keys: clientKeys, alg: 2 });
-      const s = await xchacha.sealMessage(REQUEST_TYPE, fx.request, { context: replayContext(stamp) });
-      expect(Buffer.from(s.nationalId, 'base64url')[1]).toBe(2);
-      return { body: enc(s), metadata: md(stamp), stamp };
+      const r = await fresh();
+      const k = await clientKeys.primaryKey({ tenant: 't1', ring: 'default' });
+      const otherAlg = k.alg === 1 ? 2 : 1;
+      const binding = { tenant: 't1', messageType: REQUEST_TYPE, fieldPath: '6', context: replayContext(r.stamp) };
+      const env = sealEnvelope(new TextEncoder().encode('123-45-6789'), { backend: nativeBackend, key: k.key, keyVersion: k.version, alg: otherAlg, binding });
+      return { body: enc({ ...r.sealed, nationalId: encodeBase64url(env) }), metadata: md(r.stamp), stamp: r.stamp };
     },
   },
   ...(

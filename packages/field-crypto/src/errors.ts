@@ -32,10 +32,22 @@ export class EnvelopeFormatError extends FieldCryptoError {
 /**
  * Authentication failed. One opaque message on purpose: wrong key, tampered
  * bytes and a moved envelope (other tenant/type/field/context) look the same.
+ * Subclasses and `cause` tell a server log why; the code and message never do.
  */
 export class DecryptionError extends FieldCryptoError {
-  constructor(readonly fieldPath?: string) {
-    super('DECRYPTION_FAILED', fieldPath ? `decryption failed (field ${fieldPath})` : 'decryption failed');
+  constructor(readonly fieldPath?: string, options?: { cause?: unknown }) {
+    super('DECRYPTION_FAILED', fieldPath ? `decryption failed (field ${fieldPath})` : 'decryption failed', options);
+  }
+}
+
+/**
+ * The envelope's alg is not the alg of the key version it names (spec §4:
+ * each key version has one alg), refused before any decryption. Callers see
+ * the opaque DECRYPTION_FAILED of a forged envelope; the algs are for logs.
+ */
+export class KeyAlgMismatchError extends DecryptionError {
+  constructor(fieldPath: string | undefined, readonly envelopeAlg: number, readonly keyAlg: number) {
+    super(fieldPath);
   }
 }
 

@@ -5,8 +5,8 @@
 import { aadPrefix, joinAadView, joinAadViewPath, lengthPrefixed } from './aad.js';
 import type { CipherBackend } from './backend.js';
 import { base64urlDecodedLength, decodeBase64urlHeaderInto, decodeCheckedBase64urlView } from './base64url.js';
-import { assertAlg, checkLength, encodeHeader, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
-import { DecryptionError, EnvelopeFormatError, MissingTenantError, SchemaError } from './errors.js';
+import { checkLength, encodeHeader, envelopeAlgFitsKey, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
+import { DecryptionError, EnvelopeFormatError, KeyAlgMismatchError, MissingTenantError, SchemaError } from './errors.js';
 import { isX25519Material, openHpkeValue, sealWithHpke, X25519_MATERIAL_ALG, type HpkeCipherOptions, type SenderListener } from './hpke-field.js';
 import type { KeyProvider, KeyVersionMaterial, SymmetricAlg } from './key-provider.js';
 import { nobleBackend } from './noble-backend.js';
@@ -26,8 +26,6 @@ export interface FieldCipherOptions {
   readonly backend?: CipherBackend;
   /** Nonce source; default: the pooled CSPRNG. Inject only for test vectors. */
   readonly random?: RandomSource;
-  /** Seal with this alg; default: the alg of the ring's primary key version. Rings of X25519 key pairs always seal alg 3. */
-  readonly alg?: SymmetricAlg;
   /** Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): registered device keys, X25519 implementation. */
   readonly hpke?: HpkeCipherOptions;
 }
@@ -91,7 +89,6 @@ export class FieldCipher {
   readonly #keys: KeyProvider;
   readonly #backend: CipherBackend;
   readonly #random: RandomSource;
-  readonly #alg: SymmetricAlg | undefined;
   readonly #hpke: HpkeCipherOptions | undefined;
   // Per-process caches (type -> tenant -> …): header bytes and AAD prefixes
   // (magic || header || lp(tenant) || lp(type)) are built once, not per message.
@@ -103,8 +100,11 @@ export class FieldCipher {
     this.#keys = opts.keys;
     this.#backend = opts.backend ?? nobleBackend;
     this.#random = opts.random ?? defaultRandom;
-    if (opts.alg !== undefined) assertAlg(opts.alg);
-    this.#alg = opts.alg;
+    // Spec §4: a key version seals with its own alg; there is no override (an
+    // option that once existed is refused rather than silently ignored).
+    if ((opts as { alg?: unknown }).alg !== undefined) {
+      throw new TypeError('FieldCipherOptions.alg is not supported: each key version seals with its own alg (envelope v1 §4)');
+    }
     this.#hpke = opts.hpke;
   }
 
@@ -232,6 +232,13 @@ export class FieldCipher {
       else materials[w] = m;
     }
     if (missing) materials = await Promise.all(wantRing.map((ring, w) => this.#keys.keyVersion({ tenant, ring }, wantVersion[w]!)));
+    // Spec §4: every envelope's alg must be its key version's alg, checked
+    // for all of them before anything is decrypted.
+    for (let i = 0; i < n; i++) {
+      const material = materials[want[i]!]!;
+      const alg = found[i]!.alg;
+      if (!envelopeAlgFitsKey(alg, material.alg)) throw new KeyAlgMismatchError(slotPath(slots[i]!), alg, material.alg);
+    }
 
     // Pass 2: open, synchronously. Alg 3/4 values open asynchronously (HPKE)
     // afterwards, every value having been checked: their own copies of bytes and AAD.
@@ -323,7 +330,8 @@ export class FieldCipher {
       const material = materials[i];
       // X25519 rings seal alg 3 (hpke-field.ts), never with a symmetric header.
       if (!material || material.alg === X25519_MATERIAL_ALG) continue;
-      const alg = this.#alg ?? material.alg;
+      // Spec §4: the version's own alg, always.
+      const alg: SymmetricAlg = material.alg;
       const h = cached[i];
       if (h && h.alg === alg && h.version === material.version) continue;
       const header = encodeHeader(alg, material.version);

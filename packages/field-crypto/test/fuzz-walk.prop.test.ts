@@ -338,9 +338,9 @@ describe('fuzz: text decoding of opened string fields (spec §5)', () => {
     );
     let invalid = 0;
     await fc.assert(
-      fc.asyncProperty(plaintexts, fc.constantFrom<1 | 2>(1, 2), async (pt, alg) => {
-        const key = alg === 1 ? KEYS.default[1] : KEYS.default[1];
-        const env = sealEnvelope(pt, { backend: nativeBackend, key, keyVersion: 1, alg, binding: binding('6') });
+      fc.asyncProperty(plaintexts, async (pt) => {
+        // Key version 1 of ring default is an alg 1 version (spec §4: its envelopes are alg 1).
+        const env = sealEnvelope(pt, { backend: nativeBackend, key: KEYS.default[1], keyVersion: 1, alg: 1, binding: binding('6') });
         const m = { ...structuredClone(SEALED), nationalId: encodeBase64url(env) };
         const r = await outcome(() => cipher.openMessage(RECORD, m, { context: CONTEXT }), OPEN_CODES);
         let text: string | undefined;
