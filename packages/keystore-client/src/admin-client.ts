@@ -95,10 +95,19 @@ export class KeystoreAdminClient {
     this.#timeoutMs = opts.rpcTimeoutMs ?? 5000;
   }
 
-  /** `alg: 3` creates an X25519 key ring (key pairs for HPKE, envelope alg 3/4); default 1. */
+  /**
+   * `alg: 3` creates an X25519 key ring (key pairs for HPKE, envelope alg 3/4);
+   * without `alg` the keystore's default for symmetric rings applies (alg 2).
+   */
   async createKeyRing(tenant: string, ringName: string, opts: { alg?: RingAlg } = {}): Promise<KeyVersionSummary> {
     const x25519 = opts.alg === 3;
-    const alg = x25519 ? KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305 : opts.alg === 2 ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305 : KeyAlg.KEY_ALG_CHACHA20_POLY1305;
+    const alg = x25519
+      ? KeyAlg.KEY_ALG_HPKE_X25519_CHACHA20_POLY1305
+      : opts.alg === 2
+        ? KeyAlg.KEY_ALG_XCHACHA20_POLY1305
+        : opts.alg === 1
+          ? KeyAlg.KEY_ALG_CHACHA20_POLY1305
+          : KeyAlg.KEY_ALG_UNSPECIFIED;
     const kind = x25519 ? KeyKind.KEY_KIND_X25519 : KeyKind.KEY_KIND_SYMMETRIC;
     const res = await this.#call<CreateKeyRingResponse>(tenant, ringName, (cb) => this.#client.createKeyRing({ tenant, ring: ringName, kind, alg }, new Metadata(), this.#opts(), cb));
     return version(res.version);

@@ -23,6 +23,14 @@ export const HPKE_ALG_BYTE = 3;
 /** A ring's alg: 1/2 for symmetric rings, 3 for X25519 rings. */
 export type KeyAlgByte = SymmetricAlgByte | typeof HPKE_ALG_BYTE;
 
+/**
+ * The alg of a new symmetric ring when none is asked for: XChaCha20-Poly1305
+ * (192-bit random nonces), so the random-nonce budget of alg 1 (about 2^32
+ * envelopes per key version, envelope-v1 §4) stops being a limit in practice.
+ * Alg 1 stays available when asked for.
+ */
+export const DEFAULT_SYMMETRIC_ALG: SymmetricAlgByte = 2;
+
 /** The one alg each kind allows, or the default when none is asked for (INVALID_ARGUMENT otherwise). */
 export function algForKind(kind: KeyKindName, alg: KeyAlgByte | undefined): KeyAlgByte {
   if (kind === 'x25519') {
@@ -30,7 +38,7 @@ export function algForKind(kind: KeyKindName, alg: KeyAlgByte | undefined): KeyA
     return HPKE_ALG_BYTE;
   }
   if (alg === HPKE_ALG_BYTE) throw new InvalidArgumentError('alg 3 (HPKE) needs an x25519 key ring');
-  return alg ?? 1;
+  return alg ?? DEFAULT_SYMMETRIC_ALG;
 }
 
 export interface KeyVersionRecord {

@@ -26,7 +26,8 @@ describe('Keystore', () => {
     const { ks, storage } = await open();
     await ks.createRing('acme', 'default');
     const v1 = await ks.primaryKey('acme', 'default');
-    expect(v1.info).toMatchObject({ version: 1, state: 'primary', alg: 1 });
+    // A new symmetric ring defaults to alg 2 (XChaCha20-Poly1305, model.ts DEFAULT_SYMMETRIC_ALG).
+    expect(v1.info).toMatchObject({ version: 1, state: 'primary', alg: 2 });
     expect(v1.key.exposeBytes()).toHaveLength(32);
     const pending = await ks.rotate('acme', 'default');
     expect(pending).toMatchObject({ version: 2, state: 'pending' });

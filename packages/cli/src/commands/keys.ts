@@ -102,10 +102,11 @@ export function registerKeysCommands(program: Command): void {
 
   ringOptions(keys.command('create'))
     .description('create a key ring; version 1 becomes its primary')
-    .option('--alg <alg>', '1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305, 3 = X25519 key pairs for HPKE (envelope alg 3/4, untrusted clients)', '1')
-    .action(async (f: RingFlags & { alg: string }) => {
-      if (f.alg !== '1' && f.alg !== '2' && f.alg !== '3') throw new Error('--alg must be 1, 2 or 3');
-      await run(f, (c) => c.createKeyRing(f.tenant, f.ring, { alg: Number(f.alg) as 1 | 2 | 3 }), (v) => [`created ${versionLine(v)}`]);
+    .option('--alg <alg>', '1 = ChaCha20-Poly1305, 2 = XChaCha20-Poly1305 (the keystore default), 3 = X25519 key pairs for HPKE (envelope alg 3/4, untrusted clients)')
+    .action(async (f: RingFlags & { alg?: string }) => {
+      if (f.alg !== undefined && f.alg !== '1' && f.alg !== '2' && f.alg !== '3') throw new Error('--alg must be 1, 2 or 3');
+      const alg = f.alg === undefined ? undefined : (Number(f.alg) as 1 | 2 | 3);
+      await run(f, (c) => c.createKeyRing(f.tenant, f.ring, alg === undefined ? {} : { alg }), (v) => [`created ${versionLine(v)}`]);
     });
 
   ringOptions(keys.command('rotate'))
