@@ -217,12 +217,13 @@ const GRPC_CASES: GrpcCase[] = [
     env[1] = 2;
     return { ...m, nationalId: env.toString('base64url') };
   }),
-  sealedCase('key version that does not exist (99)', { status: status.FAILED_PRECONDITION, code: 'UNKNOWN_KEY_VERSION', details: /^unknown key version 99 for tenant "t1" ring "default"$/ }, (m) => {
+  // No tenant probing (issue 17 item 6): an unknown key version or tenant fails exactly as a forged envelope.
+  sealedCase('key version that does not exist (99)', decryptionFailed, (m) => {
     const env = Buffer.from(m.nationalId, 'base64url');
     env.writeUInt32BE(99, 2);
     return { ...m, nationalId: env.toString('base64url') };
   }),
-  sealedCase('tenant the keystore does not know', { status: status.FAILED_PRECONDITION, code: 'UNKNOWN_KEY_VERSION', details: /^unknown key version \d+ for tenant "ghost" ring "(default|pci)"$/ }, (m) => ({ ...m, tenantId: 'ghost' })),
+  sealedCase('tenant the keystore does not know', decryptionFailed, (m) => ({ ...m, tenantId: 'ghost' })),
   {
     // Spec §4: a key version has one alg; an envelope of the other alg is refused before decryption, even when authentic.
     name: "envelope of the other alg under the ring's key version, sealed by the key holder: refused",
@@ -531,7 +532,7 @@ const NATS_CASES: NatsCase[] = [
   sealedNats('invalid tenant token in the message', 'invalid_tenant', 'INVALID_TENANT', (m) => ({ ...m, tenantId: 'a.b' })),
   sealedNats('missing tenant in the message', 'missing_tenant', 'MISSING_TENANT', (m) => ({ ...m, tenantId: '' })),
   sealedNats('envelope moved to another field', 'decryption_failed', 'DECRYPTION_FAILED', (m) => ({ ...m, nationalId: m.email! })),
-  sealedNats('key version that does not exist', 'unknown_key_version', 'UNKNOWN_KEY_VERSION', (m) => {
+  sealedNats('key version that does not exist', 'decryption_failed', 'DECRYPTION_FAILED', (m) => {
     const env = Buffer.from(m.nationalId, 'base64url');
     env.writeUInt32BE(7, 2);
     return { ...m, nationalId: env.toString('base64url') };

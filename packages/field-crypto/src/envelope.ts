@@ -3,7 +3,7 @@
 // docs/envelope-hpke.md §2) keep the header; in the nonce's place they carry
 // enc (alg 3) or pkS || enc (alg 4), then the HPKE ciphertext || tag. The
 // header checks here serve every alg; opening HPKE envelopes is hpke-*.ts.
-import { EnvelopeFormatError } from './errors.js';
+import { EnvelopeFormatError, KeyDestroyedError } from './errors.js';
 import type { KeyMaterialAlg, SymmetricAlg } from './key-provider.js';
 
 export const ENVELOPE_VERSION = 0x01;
@@ -79,6 +79,17 @@ export interface EnvelopeInfo {
   readonly nonceLength: number;
   /** L in spec §1: ciphertext bytes, not counting the 16-byte tag (= plaintext length). */
   readonly ciphertextLength: number;
+}
+
+/**
+ * Every backend checks the key it is handed, once per call: 32 bytes (spec
+ * §2). An empty array is a destroyed key (SecretKey.destroy() detaches the
+ * array it handed out): KeyDestroyedError, never a seal under what is left.
+ */
+export function assertKeyBytes(key: Uint8Array): void {
+  if (key.length === KEY_LENGTH) return;
+  if (key.length === 0) throw new KeyDestroyedError();
+  throw new TypeError(`key must be ${KEY_LENGTH} bytes, got ${key.length}`);
 }
 
 export function assertAlg(alg: number): asserts alg is SymmetricAlg {

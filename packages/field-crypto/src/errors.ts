@@ -11,7 +11,8 @@ export type FieldCryptoErrorCode =
   | 'PLAINTEXT_IN_SENSITIVE_FIELD'
   | 'MISSING_TENANT'
   | 'INVALID_FIELD_VALUE'
-  | 'UNKNOWN_SENDER';
+  | 'UNKNOWN_SENDER'
+  | 'KEY_DESTROYED';
 
 export class FieldCryptoError extends Error {
   readonly code: FieldCryptoErrorCode;
@@ -48,6 +49,16 @@ export class DecryptionError extends FieldCryptoError {
 export class KeyAlgMismatchError extends DecryptionError {
   constructor(fieldPath: string | undefined, readonly envelopeAlg: number, readonly keyAlg: number) {
     super(fieldPath);
+  }
+}
+
+/**
+ * A key was used after SecretKey.destroy() (or retire() once unused): its
+ * bytes are gone, and nothing is sealed or opened under what is left.
+ */
+export class KeyDestroyedError extends FieldCryptoError {
+  constructor() {
+    super('KEY_DESTROYED', 'key was destroyed');
   }
 }
 

@@ -6,9 +6,9 @@ import { aadPrefix, joinAadView, joinAadViewPath, lengthPrefixed } from './aad.j
 import type { CipherBackend } from './backend.js';
 import { base64urlDecodedLength, decodeBase64urlHeaderInto, decodeCheckedBase64urlView } from './base64url.js';
 import { checkLength, encodeHeader, envelopeAlgFitsKey, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
-import { DecryptionError, EnvelopeFormatError, KeyAlgMismatchError, MissingTenantError, SchemaError } from './errors.js';
+import { DecryptionError, EnvelopeFormatError, KeyAlgMismatchError, MissingTenantError, SchemaError, UnknownKeyRingError, UnknownKeyVersionError } from './errors.js';
 import { isX25519Material, openHpkeValue, sealWithHpke, X25519_MATERIAL_ALG, type HpkeCipherOptions, type SenderListener } from './hpke-field.js';
-import type { KeyProvider, KeyVersionMaterial, SymmetricAlg } from './key-provider.js';
+import type { KeyProvider, KeyRingRef, KeyVersionMaterial, SecretKey, SymmetricAlg } from './key-provider.js';
 import { nobleBackend } from './noble-backend.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import type { CompiledSchema, MessagePlan } from './schema.js';
@@ -71,6 +71,46 @@ function asMessage(typeName: string, message: unknown): Record<string, unknown> 
     throw new TypeError(`message of type ${typeName} must be an object`);
   }
   return message as Record<string, unknown>;
+}
+
+/**
+ * The keys one message's seal or open holds across an await (SecretKey.acquire),
+ * so that a key cache retiring one meanwhile destroys it only once the message
+ * is done with it. A key is held in the same turn of the event loop the
+ * provider hands it over (a retire is never effective within that turn, see
+ * keystore-client's cache), and released when the message is done. Synchronous
+ * work (a seal or open whose keys all come from the provider's cache and that
+ * has no HPKE value) needs none: nothing else runs in between.
+ */
+class HeldKeys {
+  readonly #keys: SecretKey[] = [];
+  /** Acquires `m`'s key (KeyDestroyedError when destroyed) and returns `m`. */
+  hold(m: KeyVersionMaterial): KeyVersionMaterial {
+    if (!this.#keys.includes(m.key)) {
+      m.key.acquire();
+      this.#keys.push(m.key);
+    }
+    return m;
+  }
+  releaseAll(): void {
+    for (const key of this.#keys) key.release();
+    this.#keys.length = 0;
+  }
+}
+
+/**
+ * Each request's key from the provider, held as it arrives (see HeldKeys).
+ * Waits for all (a failing ring never leaves another ring's rejection
+ * unhandled, nor a later key held), then throws the first failure.
+ */
+async function fetchHeld(requests: readonly Promise<KeyVersionMaterial>[], held: HeldKeys): Promise<KeyVersionMaterial[]> {
+  const settled = await Promise.allSettled(requests.map((p) => p.then((m) => held.hold(m))));
+  const out: KeyVersionMaterial[] = [];
+  for (const s of settled) {
+    if (s.status === 'rejected') throw s.reason;
+    out.push(s.value);
+  }
+  return out;
 }
 
 /** Header of one envelope found while opening, read before any key is asked for. */
@@ -140,15 +180,21 @@ export class FieldCipher {
       if (!used[i]) materials[i] = undefined; // an unused ring's key plays no part (nor its alg)
       else if (materials[i] === undefined) missing = true;
     }
-    if (missing) materials = await this.#primaryKeys(plan, tenant, used);
-    // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
-    if (materials.some((m) => m !== undefined && isX25519Material(m))) {
-      const symmetric = this.#sealHeadersOf(plan, tenant, materials);
-      const context = opts?.context ?? '';
-      return (await sealWithHpke({ plan, src, tenant, materials, symmetric, backend: this.#backend, random: this.#random, context, kem: this.#hpke?.kem })) as T;
+    const held = new HeldKeys();
+    try {
+      if (missing) materials = await this.#primaryKeys(plan, tenant, used, held);
+      // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
+      if (materials.some((m) => m !== undefined && isX25519Material(m))) {
+        for (const m of materials) if (m !== undefined) held.hold(m);
+        const symmetric = this.#sealHeadersOf(plan, tenant, materials);
+        const context = opts?.context ?? '';
+        return (await sealWithHpke({ plan, src, tenant, materials, symmetric, backend: this.#backend, random: this.#random, context, kem: this.#hpke?.kem })) as T;
+      }
+      // Pass 2: copy and seal, synchronously.
+      return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
+    } finally {
+      held.releaseAll();
     }
-    // Pass 2: copy and seal, synchronously.
-    return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
   }
 
   /**
@@ -177,11 +223,11 @@ export class FieldCipher {
     };
   }
 
-  async #primaryKeys(plan: MessagePlan, tenant: string, used: readonly boolean[]): Promise<(KeyVersionMaterial | undefined)[]> {
+  async #primaryKeys(plan: MessagePlan, tenant: string, used: readonly boolean[], held: HeldKeys): Promise<(KeyVersionMaterial | undefined)[]> {
     const materials = new Array<KeyVersionMaterial | undefined>(used.length);
     const wanted: number[] = [];
     for (let i = 0; i < used.length; i++) if (used[i]) wanted.push(i);
-    const got = await Promise.all(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })));
+    const got = await fetchHeld(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })), held);
     for (let j = 0; j < wanted.length; j++) materials[wanted[j]!] = got[j];
     return materials;
   }
@@ -231,7 +277,56 @@ export class FieldCipher {
       if (m === undefined) missing = true;
       else materials[w] = m;
     }
-    if (missing) materials = await Promise.all(wantRing.map((ring, w) => this.#keys.keyVersion({ tenant, ring }, wantVersion[w]!)));
+    const held = new HeldKeys();
+    try {
+      if (missing) materials = await this.#keyVersions(tenant, wantRing, wantVersion, want, slots, held);
+      return await this.#openSlots(plan, tenant, out as T, slots, found, want, materials, held, opts);
+    } finally {
+      held.releaseAll();
+    }
+  }
+
+  /**
+   * Each (ring, version)'s key from the provider, held as it arrives. A key
+   * the provider does not have (UNKNOWN_KEY_VERSION / UNKNOWN_KEY_RING: an
+   * unknown tenant, ring or version, or a disabled one) is reported as the
+   * DecryptionError of the first field that needed it, with the provider's
+   * error as its `cause` for server logs: to a caller, an unknown tenant and a
+   * known tenant's forged envelope look the same (no tenant probing).
+   */
+  async #keyVersions(
+    tenant: string,
+    wantRing: readonly string[],
+    wantVersion: readonly number[],
+    want: readonly number[],
+    slots: readonly Slot[],
+    held: HeldKeys,
+  ): Promise<KeyVersionMaterial[]> {
+    try {
+      return await fetchHeld(wantRing.map((ring, w) => this.#keys.keyVersion({ tenant, ring } satisfies KeyRingRef, wantVersion[w]!)), held);
+    } catch (err) {
+      if (err instanceof UnknownKeyVersionError || err instanceof UnknownKeyRingError) {
+        const w = wantRing.findIndex((ring, i) => ring === err.ring && (err instanceof UnknownKeyRingError || wantVersion[i] === err.version));
+        const first = want.indexOf(w < 0 ? 0 : w);
+        throw new DecryptionError(slotPath(slots[first < 0 ? 0 : first]!), { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** openMessage once the keys are at hand: checks every alg, opens every slot. */
+  async #openSlots<T>(
+    plan: MessagePlan,
+    tenant: string,
+    out: T,
+    slots: readonly Slot[],
+    found: readonly FoundHeader[],
+    want: readonly number[],
+    materials: readonly KeyVersionMaterial[],
+    held: HeldKeys,
+    opts: MessageCipherOptions | undefined,
+  ): Promise<T> {
+    const n = slots.length;
     // Spec §4: every envelope's alg must be its key version's alg, checked
     // for all of them before anything is decrypted.
     for (let i = 0; i < n; i++) {
@@ -292,8 +387,12 @@ export class FieldCipher {
       }
       writeOpened(slot, plaintext, path);
     }
-    if (hpkeJobs !== undefined) await Promise.all(hpkeJobs.map((job) => job()));
-    return out as T;
+    if (hpkeJobs !== undefined) {
+      // Their keys are used after awaits: held (still the turn they were had in).
+      for (const m of materials) if (isX25519Material(m)) held.hold(m);
+      await runHpkeOpens(hpkeJobs);
+    }
+    return out;
   }
 
   /** An alg 3/4 value's opening, on copies of its bytes and AAD (the views are reused by the next value). */
@@ -349,6 +448,24 @@ export class FieldCipher {
       byTenant.set(tenant, (prefixes = new Map()));
     }
     return prefixes;
+  }
+}
+
+/**
+ * HPKE opens (alg 3/4) cost about 1.3-2.4 ms of CPU each (an X25519 and two
+ * HKDFs), against microseconds for alg 1/2: a message of junk alg 3 envelopes
+ * must not cost one open per envelope. They run HPKE_OPEN_BATCH at a time, in
+ * field order, and the first failure ends the message: at most one batch is
+ * spent on junk (docs/limits.md).
+ */
+export const HPKE_OPEN_BATCH = 4;
+
+async function runHpkeOpens(jobs: readonly (() => Promise<void>)[]): Promise<void> {
+  for (let start = 0; start < jobs.length; start += HPKE_OPEN_BATCH) {
+    const batch = jobs.slice(start, start + HPKE_OPEN_BATCH).map((job) => job());
+    // Settled, not Promise.all: no open keeps running (writing into the message) after the message failed.
+    const settled = await Promise.allSettled(batch);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
   }
 }
 

@@ -13,7 +13,7 @@ export { nobleBackend } from './noble-backend.js';
 export * from './random.js';
 export * from './seal-envelope.js';
 export * from './schema.js';
-export { FieldCipher, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
+export { FieldCipher, HPKE_OPEN_BATCH, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
 export { checkSealed, readTenant } from './check-sealed.js';
 // Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): public-key sealing for untrusted clients.
 export * from './hpke-suite.js';

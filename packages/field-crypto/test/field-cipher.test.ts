@@ -307,12 +307,15 @@ describe('FieldCipher refuses moved or tampered envelopes', () => {
     }
   });
 
-  it('an unknown key version fails with UnknownKeyVersionError', async () => {
+  it('an unknown key version fails as a forged envelope does (DecryptionError), the provider error as its cause', async () => {
     const sealed = await cipher.sealMessage(RECORD, exampleRecord());
     const env = decodeBase64url(sealed.nationalId);
     env[5] = 9;
     const { encodeBase64url } = await import('../src/mod.js');
-    expect(await openError({ ...sealed, nationalId: encodeBase64url(env) })).toBeInstanceOf(UnknownKeyVersionError);
+    const err = await openError({ ...sealed, nationalId: encodeBase64url(env) });
+    expect(err).toBeInstanceOf(DecryptionError);
+    expect(err.message).toBe('decryption failed (field 6)');
+    expect(err.cause).toBeInstanceOf(UnknownKeyVersionError);
   });
 });
 
