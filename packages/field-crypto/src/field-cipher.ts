@@ -336,26 +336,38 @@ export class FieldCipher {
     }
 
     // Pass 2: open, synchronously. Alg 3/4 values open asynchronously (HPKE)
-    // afterwards, every value having been checked: their own copies of bytes and AAD.
-    let hpkeJobs: Array<() => Promise<void>> | undefined;
+    // afterwards, a few at a time (runHpkeOpens); each is prepared (its text
+    // decoded, its AAD built, both copied) only when its batch starts, so a
+    // message of junk HPKE envelopes costs the header checks of pass 1 and
+    // one batch, not a decode per envelope.
+    let hpkeSlots: number[] | undefined;
     const lpContext = lpContextOf(opts?.context);
     // AAD prefixes differ by header (alg, key version): cached per (type, tenant, header).
     const prefixes = this.#openPrefixesOf(plan, tenant);
+    /** The AAD of slot i, in the shared scratch buffer (read it before the next one is built). */
+    const aadOf = (i: number): Uint8Array => {
+      const slot = slots[i]!;
+      const h = found[i]!;
+      const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
+      let prefix = prefixes.get(headerId);
+      if (!prefix) {
+        const header = slot.field.valueType === 'string' ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
+        prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
+        prefixes.set(headerId, prefix);
+      }
+      return slot.dynamicPath === undefined ? joinAadView(prefix, slot.field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+    };
     for (let i = 0; i < n; i++) {
       const slot = slots[i]!;
       const { field } = slot;
       const h = found[i]!;
+      if (isHpkeAlg(h.alg)) {
+        (hpkeSlots ??= []).push(i);
+        continue;
+      }
       const path = slotPath(slot);
       const isText = field.valueType === 'string';
-      const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
-      let prefix = prefixes.get(headerId);
-      if (!prefix) {
-        const header = isText ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
-        prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
-        prefixes.set(headerId, prefix);
-      }
-      const aad =
-        slot.dynamicPath === undefined ? joinAadView(prefix, field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+      const aad = aadOf(i);
       const material = materials[want[i]!]!;
       const backend = this.#backend;
       // A string's envelope opened from its text, when the backend can (no arrays in between).
@@ -367,10 +379,6 @@ export class FieldCipher {
         }
       }
       const bytes = isText ? decodeCheckedBase64urlView(slot.value as string, h.length, path) : (slot.value as Uint8Array);
-      if (isHpkeAlg(h.alg)) {
-        (hpkeJobs ??= []).push(this.#hpkeJob(slot, path, tenant, material, bytes, aad, opts?.onSender));
-        continue;
-      }
       // An alg 1/2 envelope never opens with an X25519 private key (docs/envelope-hpke.md §2).
       if (isX25519Material(material)) throw new DecryptionError(path);
       const env = parseEnvelope(bytes, path);
@@ -387,10 +395,18 @@ export class FieldCipher {
       }
       writeOpened(slot, plaintext, path);
     }
-    if (hpkeJobs !== undefined) {
+    if (hpkeSlots !== undefined) {
       // Their keys are used after awaits: held (still the turn they were had in).
       for (const m of materials) if (isX25519Material(m)) held.hold(m);
-      await runHpkeOpens(hpkeJobs);
+      await runHpkeOpens(
+        hpkeSlots.map((i) => () => {
+          const slot = slots[i]!;
+          const path = slotPath(slot);
+          const h = found[i]!;
+          const bytes = slot.field.valueType === 'string' ? decodeCheckedBase64urlView(slot.value as string, h.length, path) : (slot.value as Uint8Array);
+          return this.#hpkeJob(slot, path, tenant, materials[want[i]!]!, bytes, aadOf(i), opts?.onSender)();
+        }),
+      );
     }
     return out;
   }
@@ -462,7 +478,8 @@ export const HPKE_OPEN_BATCH = 4;
 
 async function runHpkeOpens(jobs: readonly (() => Promise<void>)[]): Promise<void> {
   for (let start = 0; start < jobs.length; start += HPKE_OPEN_BATCH) {
-    const batch = jobs.slice(start, start + HPKE_OPEN_BATCH).map((job) => job());
+    // async: a job that throws while it is prepared (a malformed text) becomes a rejection like the others.
+    const batch = jobs.slice(start, start + HPKE_OPEN_BATCH).map(async (job) => job());
     // Settled, not Promise.all: no open keeps running (writing into the message) after the message failed.
     const settled = await Promise.allSettled(batch);
     for (const s of settled) if (s.status === 'rejected') throw s.reason;
