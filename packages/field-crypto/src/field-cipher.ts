@@ -173,8 +173,8 @@ export class FieldCipher {
     usedRings(plan.root, src, undefined, used);
     // The primary of each ring in use: the cached ones found above (no turn of
     // the event loop) when they cover every ring in use, else one primaryKey
-    // call per ring, concurrently (Promise.all: a failing ring never leaves
-    // another ring's rejection unhandled).
+    // call per ring, concurrently (fetchHeld: each key held as it arrives, and
+    // a failing ring never leaves another ring's rejection unhandled).
     let missing = false;
     for (let i = 0; i < ringCount; i++) {
       if (!used[i]) materials[i] = undefined; // an unused ring's key plays no part (nor its alg)
