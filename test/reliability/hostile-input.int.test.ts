@@ -218,23 +218,24 @@ const GRPC_CASES: GrpcCase[] = [
     env[1] = 2;
     return { ...m, nationalId: env.toString('base64url') };
   }),
-  sealedCase('key version that does not exist (99)', { status: status.FAILED_PRECONDITION, code: 'UNKNOWN_KEY_VERSION', details: /^unknown key version 99 for tenant "t1" ring "default"$/ }, (m) => {
+  // No tenant probing (issue 17 item 6): an unknown key version or tenant fails exactly as a forged envelope.
+  sealedCase('key version that does not exist (99)', decryptionFailed, (m) => {
     const env = Buffer.from(m.nationalId, 'base64url');
     env.writeUInt32BE(99, 2);
     return { ...m, nationalId: env.toString('base64url') };
   }),
-  sealedCase('tenant the keystore does not know', { status: status.FAILED_PRECONDITION, code: 'UNKNOWN_KEY_VERSION', details: /^unknown key version \d+ for tenant "ghost" ring "(default|pci)"$/ }, (m) => ({ ...m, tenantId: 'ghost' })),
+  sealedCase('tenant the keystore does not know', decryptionFailed, (m) => ({ ...m, tenantId: 'ghost' })),
   {
-    name: 'alg 2 envelopes under an alg 1 ring, sealed by the key holder: accepted (the header is authenticated)',
-    want: { ok: 'approved' },
+    // Spec §4: a key version has one alg; an envelope of the other alg is refused before decryption, even when authentic.
+    name: "envelope of the other alg under the ring's key version, sealed by the key holder: refused",
+    want: decryptionFailed,
     async build() {
-      const fx = canaryAuthorizeRequest('t1');
-      needles.push(...fx.needles);
-      const stamp = newReplayStamp();
-      const xchacha = new FieldCipher({ schema: compileSchema(schemaRoot()), keys: clientKeys, alg: 2 });
-      const s = await xchacha.sealMessage(REQUEST_TYPE, fx.request, { context: replayContext(stamp) });
-      expect(Buffer.from(s.nationalId, 'base64url')[1]).toBe(2);
-      return { body: enc(s), metadata: md(stamp), stamp };
+      const r = await fresh();
+      const k = await clientKeys.primaryKey({ tenant: 't1', ring: 'default' });
+      const otherAlg = k.alg === 1 ? 2 : 1;
+      const binding = { tenant: 't1', messageType: REQUEST_TYPE, fieldPath: '6', context: replayContext(r.stamp) };
+      const env = sealEnvelope(new TextEncoder().encode('123-45-6789'), { backend: nativeBackend, key: k.key, keyVersion: k.version, alg: otherAlg, binding });
+      return { body: enc({ ...r.sealed, nationalId: encodeBase64url(env) }), metadata: md(r.stamp), stamp: r.stamp };
     },
   },
   ...(
@@ -532,7 +533,7 @@ const NATS_CASES: NatsCase[] = [
   sealedNats('invalid tenant token in the message', 'invalid_tenant', 'INVALID_TENANT', (m) => ({ ...m, tenantId: 'a.b' })),
   sealedNats('missing tenant in the message', 'missing_tenant', 'MISSING_TENANT', (m) => ({ ...m, tenantId: '' })),
   sealedNats('envelope moved to another field', 'decryption_failed', 'DECRYPTION_FAILED', (m) => ({ ...m, nationalId: m.email! })),
-  sealedNats('key version that does not exist', 'unknown_key_version', 'UNKNOWN_KEY_VERSION', (m) => {
+  sealedNats('key version that does not exist', 'decryption_failed', 'DECRYPTION_FAILED', (m) => {
     const env = Buffer.from(m.nationalId, 'base64url');
     env.writeUInt32BE(7, 2);
     return { ...m, nationalId: env.toString('base64url') };

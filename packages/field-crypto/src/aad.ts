@@ -19,7 +19,7 @@ const FIXED = AAD_MAGIC.length + HEADER_LENGTH;
 export interface AadBinding {
   /** Tenant id whose key ring seals the field. */
   readonly tenant: string;
-  /** Fully-qualified root message name, no leading dot (e.g. acme.payments.v1.AuthorizeRequest). */
+  /** Fully-qualified root message name, no leading dot (e.g. shop.v1.PlaceOrderRequest). */
   readonly messageType: string;
   /** Field numbers joined by '.', map keys in brackets: `5.1`, `10[ssn]` (spec §3). */
   readonly fieldPath: string;

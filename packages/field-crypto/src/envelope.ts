@@ -3,8 +3,8 @@
 // docs/envelope-hpke.md §2) keep the header; in the nonce's place they carry
 // enc (alg 3) or pkS || enc (alg 4), then the HPKE ciphertext || tag. The
 // header checks here serve every alg; opening HPKE envelopes is hpke-*.ts.
-import { EnvelopeFormatError } from './errors.js';
-import type { SymmetricAlg } from './key-provider.js';
+import { EnvelopeFormatError, KeyDestroyedError } from './errors.js';
+import type { KeyMaterialAlg, SymmetricAlg } from './key-provider.js';
 
 export const ENVELOPE_VERSION = 0x01;
 /** version (1) + alg (1) + key_version (4). */
@@ -24,6 +24,16 @@ export type EnvelopeAlg = SymmetricAlg | HpkeAlg;
 
 export function isHpkeAlg(alg: number): alg is HpkeAlg {
   return alg === HPKE_BASE_ALG || alg === HPKE_AUTH_ALG;
+}
+
+/**
+ * Spec §4: each key version has one alg, and only envelopes of that alg open
+ * with it. A symmetric version (alg 1 or 2) takes envelopes of its own alg;
+ * an X25519 version (material alg 3) takes alg 3 and alg 4 envelopes (HPKE
+ * base and auth mode, docs/envelope-hpke.md §2).
+ */
+export function envelopeAlgFitsKey(envelopeAlg: number, keyAlg: KeyMaterialAlg): boolean {
+  return keyAlg === HPKE_BASE_ALG ? isHpkeAlg(envelopeAlg) : envelopeAlg === keyAlg;
 }
 
 /**
@@ -69,6 +79,17 @@ export interface EnvelopeInfo {
   readonly nonceLength: number;
   /** L in spec §1: ciphertext bytes, not counting the 16-byte tag (= plaintext length). */
   readonly ciphertextLength: number;
+}
+
+/**
+ * Every backend checks the key it is handed, once per call: 32 bytes (spec
+ * §2). An empty array is a destroyed key (SecretKey.destroy() detaches the
+ * array it handed out): KeyDestroyedError, never a seal under what is left.
+ */
+export function assertKeyBytes(key: Uint8Array): void {
+  if (key.length === KEY_LENGTH) return;
+  if (key.length === 0) throw new KeyDestroyedError();
+  throw new TypeError(`key must be ${KEY_LENGTH} bytes, got ${key.length}`);
 }
 
 export function assertAlg(alg: number): asserts alg is SymmetricAlg {

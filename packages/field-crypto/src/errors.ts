@@ -11,7 +11,8 @@ export type FieldCryptoErrorCode =
   | 'PLAINTEXT_IN_SENSITIVE_FIELD'
   | 'MISSING_TENANT'
   | 'INVALID_FIELD_VALUE'
-  | 'UNKNOWN_SENDER';
+  | 'UNKNOWN_SENDER'
+  | 'KEY_DESTROYED';
 
 export class FieldCryptoError extends Error {
   readonly code: FieldCryptoErrorCode;
@@ -32,10 +33,32 @@ export class EnvelopeFormatError extends FieldCryptoError {
 /**
  * Authentication failed. One opaque message on purpose: wrong key, tampered
  * bytes and a moved envelope (other tenant/type/field/context) look the same.
+ * Subclasses and `cause` tell a server log why; the code and message never do.
  */
 export class DecryptionError extends FieldCryptoError {
-  constructor(readonly fieldPath?: string) {
-    super('DECRYPTION_FAILED', fieldPath ? `decryption failed (field ${fieldPath})` : 'decryption failed');
+  constructor(readonly fieldPath?: string, options?: { cause?: unknown }) {
+    super('DECRYPTION_FAILED', fieldPath ? `decryption failed (field ${fieldPath})` : 'decryption failed', options);
+  }
+}
+
+/**
+ * The envelope's alg is not the alg of the key version it names (spec §4:
+ * each key version has one alg), refused before any decryption. Callers see
+ * the opaque DECRYPTION_FAILED of a forged envelope; the algs are for logs.
+ */
+export class KeyAlgMismatchError extends DecryptionError {
+  constructor(fieldPath: string | undefined, readonly envelopeAlg: number, readonly keyAlg: number) {
+    super(fieldPath);
+  }
+}
+
+/**
+ * A key was used after SecretKey.destroy() (or retire() once unused): its
+ * bytes are gone, and nothing is sealed or opened under what is left.
+ */
+export class KeyDestroyedError extends FieldCryptoError {
+  constructor() {
+    super('KEY_DESTROYED', 'key was destroyed');
   }
 }
 

@@ -5,10 +5,10 @@
 import { aadPrefix, joinAadView, joinAadViewPath, lengthPrefixed } from './aad.js';
 import type { CipherBackend } from './backend.js';
 import { base64urlDecodedLength, decodeBase64urlHeaderInto, decodeCheckedBase64urlView } from './base64url.js';
-import { assertAlg, checkLength, encodeHeader, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
-import { DecryptionError, EnvelopeFormatError, MissingTenantError, SchemaError } from './errors.js';
+import { checkLength, encodeHeader, envelopeAlgFitsKey, HEADER_LENGTH, isHpkeAlg, parseEnvelope, readHeader, type EnvelopeAlg } from './envelope.js';
+import { DecryptionError, EnvelopeFormatError, KeyAlgMismatchError, MissingTenantError, SchemaError, UnknownKeyRingError, UnknownKeyVersionError } from './errors.js';
 import { isX25519Material, openHpkeValue, sealWithHpke, X25519_MATERIAL_ALG, type HpkeCipherOptions, type SenderListener } from './hpke-field.js';
-import type { KeyProvider, KeyVersionMaterial, SymmetricAlg } from './key-provider.js';
+import type { KeyProvider, KeyRingRef, KeyVersionMaterial, SecretKey, SymmetricAlg } from './key-provider.js';
 import { nobleBackend } from './noble-backend.js';
 import { defaultRandom, type RandomSource } from './random.js';
 import type { CompiledSchema, MessagePlan } from './schema.js';
@@ -26,8 +26,6 @@ export interface FieldCipherOptions {
   readonly backend?: CipherBackend;
   /** Nonce source; default: the pooled CSPRNG. Inject only for test vectors. */
   readonly random?: RandomSource;
-  /** Seal with this alg; default: the alg of the ring's primary key version. Rings of X25519 key pairs always seal alg 3. */
-  readonly alg?: SymmetricAlg;
   /** Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): registered device keys, X25519 implementation. */
   readonly hpke?: HpkeCipherOptions;
 }
@@ -75,6 +73,46 @@ function asMessage(typeName: string, message: unknown): Record<string, unknown> 
   return message as Record<string, unknown>;
 }
 
+/**
+ * The keys one message's seal or open holds across an await (SecretKey.acquire),
+ * so that a key cache retiring one meanwhile destroys it only once the message
+ * is done with it. A key is held in the same turn of the event loop the
+ * provider hands it over (a retire is never effective within that turn, see
+ * keystore-client's cache), and released when the message is done. Synchronous
+ * work (a seal or open whose keys all come from the provider's cache and that
+ * has no HPKE value) needs none: nothing else runs in between.
+ */
+class HeldKeys {
+  readonly #keys: SecretKey[] = [];
+  /** Acquires `m`'s key (KeyDestroyedError when destroyed) and returns `m`. */
+  hold(m: KeyVersionMaterial): KeyVersionMaterial {
+    if (!this.#keys.includes(m.key)) {
+      m.key.acquire();
+      this.#keys.push(m.key);
+    }
+    return m;
+  }
+  releaseAll(): void {
+    for (const key of this.#keys) key.release();
+    this.#keys.length = 0;
+  }
+}
+
+/**
+ * Each request's key from the provider, held as it arrives (see HeldKeys).
+ * Waits for all (a failing ring never leaves another ring's rejection
+ * unhandled, nor a later key held), then throws the first failure.
+ */
+async function fetchHeld(requests: readonly Promise<KeyVersionMaterial>[], held: HeldKeys): Promise<KeyVersionMaterial[]> {
+  const settled = await Promise.allSettled(requests.map((p) => p.then((m) => held.hold(m))));
+  const out: KeyVersionMaterial[] = [];
+  for (const s of settled) {
+    if (s.status === 'rejected') throw s.reason;
+    out.push(s.value);
+  }
+  return out;
+}
+
 /** Header of one envelope found while opening, read before any key is asked for. */
 export interface FoundHeader {
   readonly alg: EnvelopeAlg;
@@ -91,7 +129,6 @@ export class FieldCipher {
   readonly #keys: KeyProvider;
   readonly #backend: CipherBackend;
   readonly #random: RandomSource;
-  readonly #alg: SymmetricAlg | undefined;
   readonly #hpke: HpkeCipherOptions | undefined;
   // Per-process caches (type -> tenant -> …): header bytes and AAD prefixes
   // (magic || header || lp(tenant) || lp(type)) are built once, not per message.
@@ -103,8 +140,11 @@ export class FieldCipher {
     this.#keys = opts.keys;
     this.#backend = opts.backend ?? nobleBackend;
     this.#random = opts.random ?? defaultRandom;
-    if (opts.alg !== undefined) assertAlg(opts.alg);
-    this.#alg = opts.alg;
+    // Spec §4: a key version seals with its own alg; there is no override (an
+    // option that once existed is refused rather than silently ignored).
+    if ((opts as { alg?: unknown }).alg !== undefined) {
+      throw new TypeError('FieldCipherOptions.alg is not supported: each key version seals with its own alg (envelope v1 §4)');
+    }
     this.#hpke = opts.hpke;
   }
 
@@ -133,22 +173,28 @@ export class FieldCipher {
     usedRings(plan.root, src, undefined, used);
     // The primary of each ring in use: the cached ones found above (no turn of
     // the event loop) when they cover every ring in use, else one primaryKey
-    // call per ring, concurrently (Promise.all: a failing ring never leaves
-    // another ring's rejection unhandled).
+    // call per ring, concurrently (fetchHeld: each key held as it arrives, and
+    // a failing ring never leaves another ring's rejection unhandled).
     let missing = false;
     for (let i = 0; i < ringCount; i++) {
       if (!used[i]) materials[i] = undefined; // an unused ring's key plays no part (nor its alg)
       else if (materials[i] === undefined) missing = true;
     }
-    if (missing) materials = await this.#primaryKeys(plan, tenant, used);
-    // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
-    if (materials.some((m) => m !== undefined && isX25519Material(m))) {
-      const symmetric = this.#sealHeadersOf(plan, tenant, materials);
-      const context = opts?.context ?? '';
-      return (await sealWithHpke({ plan, src, tenant, materials, symmetric, backend: this.#backend, random: this.#random, context, kem: this.#hpke?.kem })) as T;
+    const held = new HeldKeys();
+    try {
+      if (missing) materials = await this.#primaryKeys(plan, tenant, used, held);
+      // A ring of X25519 key pairs seals alg 3 (HPKE, asynchronous): hpke-field.ts.
+      if (materials.some((m) => m !== undefined && isX25519Material(m))) {
+        for (const m of materials) if (m !== undefined) held.hold(m);
+        const symmetric = this.#sealHeadersOf(plan, tenant, materials);
+        const context = opts?.context ?? '';
+        return (await sealWithHpke({ plan, src, tenant, materials, symmetric, backend: this.#backend, random: this.#random, context, kem: this.#hpke?.kem })) as T;
+      }
+      // Pass 2: copy and seal, synchronously.
+      return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
+    } finally {
+      held.releaseAll();
     }
-    // Pass 2: copy and seal, synchronously.
-    return sealNode(plan.root, src, undefined, this.#sealContext(plan, tenant, materials, opts)) as T;
   }
 
   /**
@@ -177,11 +223,11 @@ export class FieldCipher {
     };
   }
 
-  async #primaryKeys(plan: MessagePlan, tenant: string, used: readonly boolean[]): Promise<(KeyVersionMaterial | undefined)[]> {
+  async #primaryKeys(plan: MessagePlan, tenant: string, used: readonly boolean[], held: HeldKeys): Promise<(KeyVersionMaterial | undefined)[]> {
     const materials = new Array<KeyVersionMaterial | undefined>(used.length);
     const wanted: number[] = [];
     for (let i = 0; i < used.length; i++) if (used[i]) wanted.push(i);
-    const got = await Promise.all(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })));
+    const got = await fetchHeld(wanted.map((i) => this.#keys.primaryKey({ tenant, ring: plan.rings[i]! })), held);
     for (let j = 0; j < wanted.length; j++) materials[wanted[j]!] = got[j];
     return materials;
   }
@@ -231,29 +277,97 @@ export class FieldCipher {
       if (m === undefined) missing = true;
       else materials[w] = m;
     }
-    if (missing) materials = await Promise.all(wantRing.map((ring, w) => this.#keys.keyVersion({ tenant, ring }, wantVersion[w]!)));
+    const held = new HeldKeys();
+    try {
+      if (missing) materials = await this.#keyVersions(tenant, wantRing, wantVersion, want, slots, held);
+      return await this.#openSlots(plan, tenant, out as T, slots, found, want, materials, held, opts);
+    } finally {
+      held.releaseAll();
+    }
+  }
+
+  /**
+   * Each (ring, version)'s key from the provider, held as it arrives. A key
+   * the provider does not have (UNKNOWN_KEY_VERSION / UNKNOWN_KEY_RING: an
+   * unknown tenant, ring or version, or a disabled one) is reported as the
+   * DecryptionError of the first field that needed it, with the provider's
+   * error as its `cause` for server logs: to a caller, an unknown tenant and a
+   * known tenant's forged envelope look the same (no tenant probing).
+   */
+  async #keyVersions(
+    tenant: string,
+    wantRing: readonly string[],
+    wantVersion: readonly number[],
+    want: readonly number[],
+    slots: readonly Slot[],
+    held: HeldKeys,
+  ): Promise<KeyVersionMaterial[]> {
+    try {
+      return await fetchHeld(wantRing.map((ring, w) => this.#keys.keyVersion({ tenant, ring } satisfies KeyRingRef, wantVersion[w]!)), held);
+    } catch (err) {
+      if (err instanceof UnknownKeyVersionError || err instanceof UnknownKeyRingError) {
+        const w = wantRing.findIndex((ring, i) => ring === err.ring && (err instanceof UnknownKeyRingError || wantVersion[i] === err.version));
+        const first = want.indexOf(w < 0 ? 0 : w);
+        throw new DecryptionError(slotPath(slots[first < 0 ? 0 : first]!), { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** openMessage once the keys are at hand: checks every alg, opens every slot. */
+  async #openSlots<T>(
+    plan: MessagePlan,
+    tenant: string,
+    out: T,
+    slots: readonly Slot[],
+    found: readonly FoundHeader[],
+    want: readonly number[],
+    materials: readonly KeyVersionMaterial[],
+    held: HeldKeys,
+    opts: MessageCipherOptions | undefined,
+  ): Promise<T> {
+    const n = slots.length;
+    // Spec §4: every envelope's alg must be its key version's alg, checked
+    // for all of them before anything is decrypted.
+    for (let i = 0; i < n; i++) {
+      const material = materials[want[i]!]!;
+      const alg = found[i]!.alg;
+      if (!envelopeAlgFitsKey(alg, material.alg)) throw new KeyAlgMismatchError(slotPath(slots[i]!), alg, material.alg);
+    }
 
     // Pass 2: open, synchronously. Alg 3/4 values open asynchronously (HPKE)
-    // afterwards, every value having been checked: their own copies of bytes and AAD.
-    let hpkeJobs: Array<() => Promise<void>> | undefined;
+    // afterwards, a few at a time (runHpkeOpens); each is prepared (its text
+    // decoded, its AAD built, both copied) only when its batch starts, so a
+    // message of junk HPKE envelopes costs the header checks of pass 1 and
+    // one batch, not a decode per envelope.
+    let hpkeSlots: number[] | undefined;
     const lpContext = lpContextOf(opts?.context);
     // AAD prefixes differ by header (alg, key version): cached per (type, tenant, header).
     const prefixes = this.#openPrefixesOf(plan, tenant);
+    /** The AAD of slot i, in the shared scratch buffer (read it before the next one is built). */
+    const aadOf = (i: number): Uint8Array => {
+      const slot = slots[i]!;
+      const h = found[i]!;
+      const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
+      let prefix = prefixes.get(headerId);
+      if (!prefix) {
+        const header = slot.field.valueType === 'string' ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
+        prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
+        prefixes.set(headerId, prefix);
+      }
+      return slot.dynamicPath === undefined ? joinAadView(prefix, slot.field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+    };
     for (let i = 0; i < n; i++) {
       const slot = slots[i]!;
       const { field } = slot;
       const h = found[i]!;
+      if (isHpkeAlg(h.alg)) {
+        (hpkeSlots ??= []).push(i);
+        continue;
+      }
       const path = slotPath(slot);
       const isText = field.valueType === 'string';
-      const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
-      let prefix = prefixes.get(headerId);
-      if (!prefix) {
-        const header = isText ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
-        prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
-        prefixes.set(headerId, prefix);
-      }
-      const aad =
-        slot.dynamicPath === undefined ? joinAadView(prefix, field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+      const aad = aadOf(i);
       const material = materials[want[i]!]!;
       const backend = this.#backend;
       // A string's envelope opened from its text, when the backend can (no arrays in between).
@@ -265,10 +379,6 @@ export class FieldCipher {
         }
       }
       const bytes = isText ? decodeCheckedBase64urlView(slot.value as string, h.length, path) : (slot.value as Uint8Array);
-      if (isHpkeAlg(h.alg)) {
-        (hpkeJobs ??= []).push(this.#hpkeJob(slot, path, tenant, material, bytes, aad, opts?.onSender));
-        continue;
-      }
       // An alg 1/2 envelope never opens with an X25519 private key (docs/envelope-hpke.md §2).
       if (isX25519Material(material)) throw new DecryptionError(path);
       const env = parseEnvelope(bytes, path);
@@ -285,8 +395,20 @@ export class FieldCipher {
       }
       writeOpened(slot, plaintext, path);
     }
-    if (hpkeJobs !== undefined) await Promise.all(hpkeJobs.map((job) => job()));
-    return out as T;
+    if (hpkeSlots !== undefined) {
+      // Their keys are used after awaits: held (still the turn they were had in).
+      for (const m of materials) if (isX25519Material(m)) held.hold(m);
+      await runHpkeOpens(
+        hpkeSlots.map((i) => () => {
+          const slot = slots[i]!;
+          const path = slotPath(slot);
+          const h = found[i]!;
+          const bytes = slot.field.valueType === 'string' ? decodeCheckedBase64urlView(slot.value as string, h.length, path) : (slot.value as Uint8Array);
+          return this.#hpkeJob(slot, path, tenant, materials[want[i]!]!, bytes, aadOf(i), opts?.onSender)();
+        }),
+      );
+    }
+    return out;
   }
 
   /** An alg 3/4 value's opening, on copies of its bytes and AAD (the views are reused by the next value). */
@@ -323,7 +445,8 @@ export class FieldCipher {
       const material = materials[i];
       // X25519 rings seal alg 3 (hpke-field.ts), never with a symmetric header.
       if (!material || material.alg === X25519_MATERIAL_ALG) continue;
-      const alg = this.#alg ?? material.alg;
+      // Spec §4: the version's own alg, always.
+      const alg: SymmetricAlg = material.alg;
       const h = cached[i];
       if (h && h.alg === alg && h.version === material.version) continue;
       const header = encodeHeader(alg, material.version);
@@ -341,6 +464,25 @@ export class FieldCipher {
       byTenant.set(tenant, (prefixes = new Map()));
     }
     return prefixes;
+  }
+}
+
+/**
+ * HPKE opens (alg 3/4) cost about 1.3-2.4 ms of CPU each (an X25519 and two
+ * HKDFs), against microseconds for alg 1/2: a message of junk alg 3 envelopes
+ * must not cost one open per envelope. They run HPKE_OPEN_BATCH at a time, in
+ * field order, and the first failure ends the message: at most one batch is
+ * spent on junk (docs/limits.md).
+ */
+export const HPKE_OPEN_BATCH = 4;
+
+async function runHpkeOpens(jobs: readonly (() => Promise<void>)[]): Promise<void> {
+  for (let start = 0; start < jobs.length; start += HPKE_OPEN_BATCH) {
+    // async: a job that throws while it is prepared (a malformed text) becomes a rejection like the others.
+    const batch = jobs.slice(start, start + HPKE_OPEN_BATCH).map(async (job) => job());
+    // Settled, not Promise.all: no open keeps running (writing into the message) after the message failed.
+    const settled = await Promise.allSettled(batch);
+    for (const s of settled) if (s.status === 'rejected') throw s.reason;
   }
 }
 

@@ -7,7 +7,7 @@ import { FieldCipher as PortableFieldCipher, type FieldCipherOptions } from './f
 
 export * from './portable.js';
 export { nativeBackend } from './native-backend.js';
-export { fastBackend, sodiumReady } from './fast-backend.js';
+export { fastBackend, fastBackendReady, fastBackendStatus, sodiumReady, type FastBackendStatus } from './fast-backend.js';
 
 /** The backend FieldCipher uses when none is given: fast (libsodium up to 2 KiB, node:crypto above). */
 export const defaultBackend = fastBackend;

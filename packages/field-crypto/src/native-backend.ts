@@ -4,7 +4,7 @@
 import { Buffer } from 'node:buffer';
 import { createCipheriv, createDecipheriv } from 'node:crypto';
 import type { CipherBackend } from './backend.js';
-import { TAG_LENGTH } from './envelope.js';
+import { assertKeyBytes, TAG_LENGTH } from './envelope.js';
 import { DecryptionError } from './errors.js';
 import { xchachaSubkey } from './hchacha-subkey.js';
 
@@ -41,6 +41,7 @@ function fromSlab(length: number): Uint8Array {
 export const nativeBackend: CipherBackend = {
   name: 'native',
   seal(alg, key, nonce, aad, plaintext, out, offset) {
+    assertKeyBytes(key);
     // alg 2: XChaCha20 = ChaCha20 under an HChaCha20 subkey (spec §4).
     if (alg === 2) xchachaSubkey(key, nonce, subkey, nonce12);
     try {
@@ -65,6 +66,7 @@ export const nativeBackend: CipherBackend = {
     return new Uint8Array(b.buffer, b.byteOffset, length);
   },
   open(alg, key, nonce, aad, sealed) {
+    assertKeyBytes(key);
     if (sealed.length < TAG_LENGTH) throw new DecryptionError();
     if (alg === 2) xchachaSubkey(key, nonce, subkey, nonce12);
     const tagStart = sealed.length - TAG_LENGTH;

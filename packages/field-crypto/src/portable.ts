@@ -6,13 +6,14 @@ export * from './key-provider.js';
 export * from './static-key-provider.js';
 export * from './envelope.js';
 export * from './aad.js';
+export * from './field-path.js';
 export * from './base64url.js';
 export type { CipherBackend } from './backend.js';
 export { nobleBackend } from './noble-backend.js';
 export * from './random.js';
 export * from './seal-envelope.js';
 export * from './schema.js';
-export { FieldCipher, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
+export { FieldCipher, HPKE_OPEN_BATCH, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
 export { checkSealed, readTenant } from './check-sealed.js';
 // Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): public-key sealing for untrusted clients.
 export * from './hpke-suite.js';

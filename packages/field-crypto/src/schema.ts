@@ -17,6 +17,7 @@
 import type protobuf from 'protobufjs';
 import { lengthPrefixed } from './aad.js';
 import { SchemaError } from './errors.js';
+import { MAP_KEY_TYPES, type MapKeyType } from './field-path.js';
 
 export const SENSITIVE_OPTION = '(fle.v1.sensitive)';
 export const KEY_RING_OPTION = '(fle.v1.key_ring)';
@@ -29,12 +30,14 @@ interface FieldPlanBase {
   /** JS property of the ts-proto object (camelCase). */
   readonly prop: string;
   readonly shape: FieldShape;
-  /** Full proto name, e.g. acme.payments.v1.Card.number (for errors). */
+  /** Full proto name, e.g. shop.v1.Card.number (for errors). */
   readonly fieldName: string;
   /** Proto field number. */
   readonly number: number;
   /** Path from the root (spec §3), valid when no map lies above this field. */
   readonly path: string;
+  /** The key type of a map field (shape 'map'): how its keys are written in paths (field-path.ts). */
+  readonly mapKeyType: MapKeyType | undefined;
 }
 
 /** A field that holds envelopes. */
@@ -62,7 +65,11 @@ export interface NodePlan {
   readonly fields: readonly FieldPlan[];
 }
 
-/** A sensitive location, flattened, for display and tests (`10[<key>]` for map values). */
+/**
+ * A sensitive location, flattened, for display and tests: `10[<key>]` for map
+ * values, where <key> stands for the key as spec §3 writes it (string keys
+ * percent-encoded, integer keys in decimal, bool keys true/false).
+ */
 export interface SensitivePathInfo {
   readonly path: string;
   readonly fieldName: string;
@@ -118,6 +125,13 @@ function isSensitive(field: protobuf.Field): boolean {
 
 function shapeOf(field: protobuf.Field): FieldShape {
   return field.map ? 'map' : field.repeated ? 'repeated' : 'singular';
+}
+
+/** The key type of a map field, checked against the types a path can write (spec §3). */
+function mapKeyTypeOf(field: protobuf.Field): MapKeyType {
+  const keyType = (field as unknown as protobuf.MapField).keyType as MapKeyType;
+  if (!MAP_KEY_TYPES.includes(keyType)) throw new SchemaError(`map field ${fullName(field)} has key type ${String(keyType)}, which a field path cannot address`);
+  return keyType;
 }
 
 /** The message type a field holds (map value for maps), if it holds one. */
@@ -261,6 +275,7 @@ export class CompiledSchema {
         fieldName: fullName(field),
         number: field.id,
         path,
+        mapKeyType: shape === 'map' ? mapKeyTypeOf(field) : undefined,
       };
       if (isSensitive(field)) {
         const ring = (field.options?.[KEY_RING_OPTION] as string | undefined) || DEFAULT_KEY_RING;

@@ -4,9 +4,11 @@
 // (CLI, tests, other languages' vectors).
 import { buildAadView, type AadBinding } from './aad.js';
 import type { CipherBackend } from './backend.js';
+import { KeyAlgMismatchError } from './errors.js';
 import {
   assertAlg,
   assertKeyVersion,
+  envelopeAlgFitsKey,
   envelopeLength,
   HEADER_LENGTH,
   KEY_LENGTH,
@@ -106,14 +108,22 @@ export interface OpenEnvelopeOptions {
   /** The key of the envelope's key version (see parseEnvelope(...).keyVersion). */
   readonly key: SecretKey | Uint8Array;
   readonly binding: AadBinding;
+  /**
+   * The alg of the key version (spec §4: a version has one alg). When given,
+   * an envelope of another alg is refused (KeyAlgMismatchError) before any
+   * decryption; a caller holding a KeyVersionMaterial passes its `alg`.
+   */
+  readonly keyAlg?: KeyMaterialAlg;
 }
 
 /**
  * Opens a binary envelope v1. Format problems throw EnvelopeFormatError (before
- * the key is touched); a wrong key or binding, or tampering, DecryptionError.
+ * the key is touched); an alg other than `keyAlg` KeyAlgMismatchError; a wrong
+ * key or binding, or tampering, DecryptionError.
  */
 export function openEnvelope(envelope: Uint8Array | Envelope, opts: OpenEnvelopeOptions): Uint8Array {
   const env = envelope instanceof Uint8Array ? parseEnvelope(envelope) : envelope;
+  if (opts.keyAlg !== undefined && !envelopeAlgFitsKey(env.alg, opts.keyAlg)) throw new KeyAlgMismatchError(undefined, env.alg, opts.keyAlg);
   const aad = buildAadView(env.header, opts.binding);
   return openRaw(opts.backend, env, keyBytes(opts.key), aad);
 }

@@ -17,7 +17,7 @@ import type { FieldPlan, NestedFieldPlan, NodePlan, SensitiveFieldPlan } from '.
 import { Scratch } from './scratch.js';
 import { sealInto, sealRaw } from './seal-envelope.js';
 import { utf8EncodeInto } from './utf8.js';
-import { isEmpty, isMessageObject, isPlainObject } from './walk.js';
+import { isEmpty, isMessageObject, isPlainObject, mapValuePath } from './walk.js';
 
 /** Header and AAD prefix for sealing under one (ring, alg, key version). */
 export interface SealHeader {
@@ -71,8 +71,9 @@ export function usedRings(node: NodePlan, src: Record<string, unknown>, dyn: str
         for (let i = 0; i < value.length; i++) if (checkValue(field, value[i], fieldDyn)) used[field.ringIndex] = true;
       } else {
         if (!isPlainObject(value)) throw invalid(field, fieldDyn, 'a plain object (map)');
+        const base = pathOf(field, fieldDyn);
         for (const key of Object.keys(value)) {
-          if (checkValue(field, value[key], fieldDyn, key)) used[field.ringIndex] = true;
+          if (checkValue(field, value[key], mapValuePath(field, base, key))) used[field.ringIndex] = true;
         }
       }
     } else {
@@ -101,8 +102,9 @@ export function sealNode(node: NodePlan, src: Record<string, unknown>, dyn: stri
         const map = { ...value };
         const base = pathOf(field, fieldDyn);
         for (const key of Object.keys(map)) {
-          // A map value is addressed as <field number>[<key>] (spec §3).
-          if (!isEmpty(map[key])) map[key] = sealValue(field, map[key], `${base}[${key}]`, ctx);
+          // A map value is addressed as <field number>[<key text>] (spec §3).
+          const path = mapValuePath(field, base, key);
+          if (!isEmpty(map[key])) map[key] = sealValue(field, map[key], path, ctx);
         }
         out[field.prop] = map;
       }
@@ -124,10 +126,11 @@ export function sealNode(node: NodePlan, src: Record<string, unknown>, dyn: stri
       const map = { ...value };
       const base = pathOf(field, fieldDyn);
       for (const key of Object.keys(map)) {
+        const path = mapValuePath(field, base, key);
         const item = map[key];
         if (item === undefined || item === null) continue;
         if (!isMessageObject(item)) throw invalid(field, fieldDyn, 'message objects');
-        map[key] = sealNode(field.node, item, `${base}[${key}]`, ctx);
+        map[key] = sealNode(field.node, item, path, ctx);
       }
       out[field.prop] = map;
     }
@@ -162,10 +165,9 @@ function sealValue(field: SensitiveFieldPlan, value: unknown, dyn: string | unde
 }
 
 /** True when `value` must be sealed (non-empty); throws when it has the wrong JS type. */
-function checkValue(field: SensitiveFieldPlan, value: unknown, dyn: string | undefined, mapKey?: string): boolean {
+function checkValue(field: SensitiveFieldPlan, value: unknown, dyn: string | undefined): boolean {
   if (field.valueType === 'bytes' ? value instanceof Uint8Array : typeof value === 'string') return (value as string | Uint8Array).length > 0;
-  const path = mapKey === undefined ? pathOf(field, dyn) : `${pathOf(field, dyn)}[${mapKey}]`;
-  throw new InvalidFieldValueError(path, field.fieldName, field.valueType === 'bytes' ? 'a Uint8Array' : 'a string');
+  throw new InvalidFieldValueError(pathOf(field, dyn), field.fieldName, field.valueType === 'bytes' ? 'a Uint8Array' : 'a string');
 }
 
 function invalid(field: FieldPlan, dyn: string | undefined, expected: string): InvalidFieldValueError {
@@ -189,10 +191,11 @@ function usedRingsNested(field: NestedFieldPlan, value: unknown, dyn: string | u
     if (!isPlainObject(value)) throw invalid(field, dyn, 'a plain object (map)');
     const base = pathOf(field, dyn);
     for (const key of Object.keys(value)) {
+      const path = mapValuePath(field, base, key);
       const item = value[key];
       if (item === undefined || item === null) continue;
       if (!isMessageObject(item)) throw invalid(field, dyn, 'message objects');
-      usedRings(field.node, item, `${base}[${key}]`, used);
+      usedRings(field.node, item, path, used);
     }
   }
 }

@@ -23,7 +23,7 @@
 // no intermediate arrays and no copies in and out of the heap. Same bytes as
 // seal/open with base64url around them (tests compare the two).
 import { Buffer } from 'node:buffer';
-import { HEADER_LENGTH } from './envelope.js';
+import { assertKeyBytes, HEADER_LENGTH } from './envelope.js';
 import { DecryptionError } from './errors.js';
 import type { SymmetricAlg } from './key-provider.js';
 import { fillFrom, type RandomSource } from './random.js';
@@ -142,6 +142,8 @@ export class SodiumAead {
    * (nothing written) when the plaintext or AAD is too large for the scratch.
    */
   seal(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, plaintext: Uint8Array, out: Uint8Array, offset: number): boolean {
+    // Before anything is written to the heap: an empty key would leave the (wiped) key slot all zeros.
+    assertKeyBytes(key);
     const n = plaintext.length;
     if (n > MAX_VALUE || aad.length > MAX_AAD) return false;
     const m = this.#m;
@@ -211,6 +213,7 @@ export class SodiumAead {
    * until the next call, and the caller must wipe it (fill(0)) once read.
    */
   openTransient(alg: SymmetricAlg, key: Uint8Array, nonce: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Uint8Array | undefined {
+    assertKeyBytes(key);
     const n = sealed.length;
     if (n < TAG) throw new DecryptionError();
     if (n - TAG > MAX_VALUE || aad.length > MAX_AAD) return undefined;
@@ -239,6 +242,7 @@ export class SodiumAead {
    * done, nothing drawn from `random`) when the value or AAD is too large.
    */
   sealText(alg: SymmetricAlg, header: Uint8Array, key: Uint8Array, aad: Uint8Array, text: string, random: RandomSource): string | undefined {
+    assertKeyBytes(key);
     if (text.length > MAX_VALUE || aad.length > MAX_AAD) return undefined;
     const m = this.#m;
     const b = this.#base;
@@ -282,6 +286,7 @@ export class SodiumAead {
    * UTF-8; undefined (nothing done) when too large for the scratch.
    */
   openText(alg: SymmetricAlg, key: Uint8Array, text: string, length: number, aad: Uint8Array): string | undefined {
+    assertKeyBytes(key);
     // The text decodes to exactly `length` bytes (the region below is sized by it, never by the text).
     if (text.length !== Math.floor((4 * length + 2) / 3)) throw new RangeError('envelope text and length disagree');
     const nl = alg === 1 ? 12 : 24;

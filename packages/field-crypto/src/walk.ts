@@ -6,6 +6,7 @@
 // write: untouched subtrees are shared, the input is never mutated), so the
 // caller can write each sealed/opened value into its slot afterwards.
 import { InvalidFieldValueError } from './errors.js';
+import { mapKeyExpectation, mapKeyText } from './field-path.js';
 import type { FieldPlan, NodePlan, SensitiveFieldPlan } from './schema.js';
 
 type Container = Record<string, unknown> | unknown[];
@@ -47,6 +48,18 @@ export function isMessageObject(v: unknown): v is Record<string, unknown> {
 
 function invalid(field: FieldPlan, path: string, expected: string): InvalidFieldValueError {
   return new InvalidFieldValueError(path, field.fieldName, expected);
+}
+
+/**
+ * The path of the value under `key` in map field `field` whose own path is
+ * `base`: `<base>[<key text>]` (spec §3, field-path.ts). A key its type cannot
+ * have (InvalidFieldValueError naming the map, never the key) is refused by
+ * every walker alike, before any key is asked for.
+ */
+export function mapValuePath(field: FieldPlan, base: string, key: string): string {
+  const text = mapKeyText(field.mapKeyType!, key);
+  if (text === undefined) throw invalid(field, base, mapKeyExpectation(field.mapKeyType!));
+  return `${base}[${text}]`;
 }
 
 /** Collects the slots of `src` (a message at `node`); returns `src` or its copy. */
@@ -96,8 +109,9 @@ function collectSensitive(
     if (copy) out[field.prop] = map;
     const base = dyn ?? field.path;
     for (const key of Object.keys(map)) {
-      // A map value is addressed as <field number>[<key>] (spec §3); object keys are already decimal/true/false text.
-      if (!isEmpty(map[key])) slots.push({ target: map, key, value: map[key], field, dynamicPath: `${base}[${key}]` });
+      // A map value is addressed as <field number>[<key text>] (spec §3).
+      const path = mapValuePath(field, base, key);
+      if (!isEmpty(map[key])) slots.push({ target: map, key, value: map[key], field, dynamicPath: path });
     }
   }
 }
@@ -130,10 +144,11 @@ function collectNested(
     if (!isPlainObject(value)) throw invalid(field, path, 'a plain object (map)');
     const map = copy ? { ...value } : value;
     for (const key of Object.keys(value)) {
+      const itemPath = mapValuePath(field, path, key);
       const item = value[key];
       if (item === undefined || item === null) continue;
       if (!isMessageObject(item)) throw invalid(field, path, 'message objects');
-      const res = collectSlots(field.node, item, `${path}[${key}]`, copy, slots);
+      const res = collectSlots(field.node, item, itemPath, copy, slots);
       if (copy) map[key] = res;
     }
     if (copy) out[field.prop] = map;

@@ -9,13 +9,13 @@ import {
   readTenant,
   SchemaError,
 } from '../src/mod.js';
-import { exampleRequest, keyProvider, REQUEST, schema } from './fixtures.js';
+import { exampleRecord, keyProvider, RECORD, schema } from './fixtures.js';
 
 const cipher = new FieldCipher({ schema, keys: keyProvider() });
 
 function plaintextError(message: unknown): PlaintextInSensitiveFieldError {
   try {
-    checkSealed(schema, REQUEST, message);
+    checkSealed(schema, RECORD, message);
   } catch (err) {
     expect(err).toBeInstanceOf(PlaintextInSensitiveFieldError);
     return err as PlaintextInSensitiveFieldError;
@@ -25,25 +25,25 @@ function plaintextError(message: unknown): PlaintextInSensitiveFieldError {
 
 describe('checkSealed', () => {
   it('accepts a sealed message and counts its envelopes', async () => {
-    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
-    expect(checkSealed(schema, REQUEST, sealed)).toBe(12);
+    const sealed = await cipher.sealMessage(RECORD, exampleRecord());
+    expect(checkSealed(schema, RECORD, sealed)).toBe(12);
   });
 
   it('accepts a message whose sensitive fields are all empty or unset', () => {
-    expect(checkSealed(schema, REQUEST, { tenantId: 't', nationalId: '', previousAddresses: [], items: [], customerAttributes: {} })).toBe(0);
+    expect(checkSealed(schema, RECORD, { tenantId: 't', nationalId: '', addresses: [], lines: [], attributes: {} })).toBe(0);
   });
 
   it.each([
-    ['a top-level string', (m: Record<string, any>) => ({ ...m, nationalId: '123-45-6789' }), '6', 'acme.payments.v1.AuthorizeRequest.nationalId'],
-    ['a nested string', (m: Record<string, any>) => ({ ...m, card: { ...m['card'], number: '4111111111111111' } }), '5.1', 'acme.payments.v1.Card.number'],
-    ['nested bytes', (m: Record<string, any>) => ({ ...m, card: { ...m['card'], cvv: Uint8Array.of(1, 2, 3) } }), '5.5', 'acme.payments.v1.Card.cvv'],
-    ['top-level bytes', (m: Record<string, any>) => ({ ...m, biometricTemplate: new Uint8Array(100) }), '7', 'acme.payments.v1.AuthorizeRequest.biometricTemplate'],
-    ['a repeated element', (m: Record<string, any>) => ({ ...m, previousAddresses: [...m['previousAddresses'], '9 Elm St'] }), '8', 'acme.payments.v1.AuthorizeRequest.previousAddresses'],
-    ['a repeated message field', (m: Record<string, any>) => ({ ...m, items: [{ sku: 'x', quantity: 1, note: 'call me' }] }), '9.3', 'acme.payments.v1.LineItem.note'],
-    ['a map value', (m: Record<string, any>) => ({ ...m, customerAttributes: { ...m['customerAttributes'], vip: 'gold member' } }), '10[vip]', 'acme.payments.v1.AuthorizeRequest.customerAttributes'],
-    ['a oneof member', (m: Record<string, any>) => ({ ...m, email: undefined, phone: '+1 555 0100' }), '12', 'acme.payments.v1.AuthorizeRequest.phone'],
+    ['a top-level string', (m: Record<string, any>) => ({ ...m, nationalId: '123-45-6789' }), '6', 'fletest.v1.Record.nationalId'],
+    ['a nested string', (m: Record<string, any>) => ({ ...m, badge: { ...m['badge'], code: '4111111111111111' } }), '5.1', 'fletest.v1.Badge.code'],
+    ['nested bytes', (m: Record<string, any>) => ({ ...m, badge: { ...m['badge'], pin: Uint8Array.of(1, 2, 3) } }), '5.5', 'fletest.v1.Badge.pin'],
+    ['top-level bytes', (m: Record<string, any>) => ({ ...m, blob: new Uint8Array(100) }), '7', 'fletest.v1.Record.blob'],
+    ['a repeated element', (m: Record<string, any>) => ({ ...m, addresses: [...m['addresses'], '9 Elm St'] }), '8', 'fletest.v1.Record.addresses'],
+    ['a repeated message field', (m: Record<string, any>) => ({ ...m, lines: [{ sku: 'x', quantity: 1, note: 'call me' }] }), '9.3', 'fletest.v1.Line.note'],
+    ['a map value', (m: Record<string, any>) => ({ ...m, attributes: { ...m['attributes'], vip: 'gold member' } }), '10[vip]', 'fletest.v1.Record.attributes'],
+    ['a oneof member', (m: Record<string, any>) => ({ ...m, email: undefined, phone: '+1 555 0100' }), '12', 'fletest.v1.Record.phone'],
   ])('refuses plaintext in %s, naming path and field, never the value', async (_name, inject, path, field) => {
-    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const sealed = await cipher.sealMessage(RECORD, exampleRecord());
     const bad = inject(sealed as unknown as Record<string, any>);
     const err = plaintextError(bad);
     expect(err.code).toBe('PLAINTEXT_IN_SENSITIVE_FIELD');
@@ -53,30 +53,30 @@ describe('checkSealed', () => {
   });
 
   it('refuses base64url text that is not an envelope and envelopes with bad headers', async () => {
-    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const sealed = await cipher.sealMessage(RECORD, exampleRecord());
     // Valid base64url of a plaintext, e.g. a client that base64-encoded instead of sealing.
     expect(plaintextError({ ...sealed, nationalId: encodeBase64url(new TextEncoder().encode('123-45-6789 but long enough to pass')) }).fieldPath).toBe('6');
-    const env = Uint8Array.from(sealed.card!.cvv);
+    const env = Uint8Array.from(sealed.badge!.pin);
     env[2] = env[3] = env[4] = env[5] = 0;
-    expect(plaintextError({ ...sealed, card: { ...sealed.card!, cvv: env } }).fieldPath).toBe('5.5');
+    expect(plaintextError({ ...sealed, badge: { ...sealed.badge!, pin: env } }).fieldPath).toBe('5.5');
     // Truncated text: header fine, too short for its alg.
     expect(plaintextError({ ...sealed, email: sealed.email!.slice(0, 40) }).fieldPath).toBe('11');
     expect(plaintextError({ ...sealed, email: sealed.email + '=' }).fieldPath).toBe('11');
   });
 
   it('refuses a value of the wrong type in a sensitive field', async () => {
-    const sealed = await cipher.sealMessage(REQUEST, exampleRequest());
+    const sealed = await cipher.sealMessage(RECORD, exampleRecord());
     expect(plaintextError({ ...sealed, nationalId: 42 }).fieldPath).toBe('6');
-    expect(plaintextError({ ...sealed, previousAddresses: 'x' }).fieldPath).toBe('8');
+    expect(plaintextError({ ...sealed, addresses: 'x' }).fieldPath).toBe('8');
   });
 });
 
 describe('readTenant', () => {
   it('reads the tenant field', () => {
-    expect(readTenant(schema, REQUEST, exampleRequest())).toBe('acme-eu');
+    expect(readTenant(schema, RECORD, exampleRecord())).toBe('tenant-eu');
   });
   it('throws MissingTenantError for an empty tenant and SchemaError for a type with no tenant field', () => {
-    expect(() => readTenant(schema, REQUEST, exampleRequest({ tenantId: '' }))).toThrow(MissingTenantError);
-    expect(() => readTenant(schema, 'acme.payments.v1.Card', {})).toThrow(SchemaError);
+    expect(() => readTenant(schema, RECORD, exampleRecord({ tenantId: '' }))).toThrow(MissingTenantError);
+    expect(() => readTenant(schema, 'fletest.v1.Badge', {})).toThrow(SchemaError);
   });
 });

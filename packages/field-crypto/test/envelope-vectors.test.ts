@@ -8,16 +8,20 @@ import {
   decodeBase64url,
   encodeBase64url,
   encodeHeader,
+  FieldCipher,
   inspectEnvelope,
+  mapKeyText,
   nativeBackend,
   nobleBackend,
   openEnvelope,
   sealEnvelope,
+  StaticKeyProvider,
   type CipherBackend,
   type SymmetricAlg,
 } from '../src/mod.js';
+import { schema } from './fixtures.js';
 import { fixedNonces, hex, unhex } from './helpers.js';
-import doc from './vectors/envelope-v1.json' with { type: 'json' };
+import doc from '../../../test/vectors/envelope-v1.json' with { type: 'json' };
 
 interface Vector {
   name: string;
@@ -28,6 +32,8 @@ interface Vector {
   tenant: string;
   messageType: string;
   fieldPath: string;
+  /** Map values: the raw string key (spec §3 writes it percent-encoded inside fieldPath's brackets). */
+  mapKey?: string;
   context: string;
   fieldType: string;
   plaintextText?: string;
@@ -47,6 +53,8 @@ describe('envelope v1 golden vectors', () => {
     expect(vectors.some((v) => v.fieldPath.includes('['))).toBe(true);
     expect(vectors.some((v) => v.context !== '')).toBe(true);
     expect(vectors.some((v) => /[^\x00-\x7f]/.test(v.tenant + v.context + (v.plaintextText ?? '')))).toBe(true);
+    // Map keys (spec §3, amended): reserved characters, UTF-8 outside ASCII, the empty key.
+    expect(vectors.filter((v) => v.mapKey !== undefined).map((v) => v.fieldPath)).toEqual(['7[a%5D.3%5Bb]', '7[%C3%A9]', '7[]']);
   });
 
   for (const v of vectors) {
@@ -87,6 +95,22 @@ describe('envelope v1 golden vectors', () => {
           ciphertextLength: v.plaintext.length / 2,
         });
       });
+
+      if (v.mapKey !== undefined) {
+        const mapKey = v.mapKey;
+        it('its field path is the map field and the key as spec §3 writes it', () => {
+          expect(`7[${mapKeyText('string', mapKey)}]`).toBe(v.fieldPath);
+        });
+
+        it('FieldCipher seals the value under that key of map field 7 to exactly this envelope, and opens it', async () => {
+          const keys = new StaticKeyProvider([{ tenant: v.tenant, versions: [{ version: v.keyVersion, key: unhex(v.key), alg: v.alg as SymmetricAlg }] }]);
+          const cipher = new FieldCipher({ schema, keys, backend: nativeBackend, random: fixedNonces(unhex(v.nonce)) });
+          const message = { tenantId: v.tenant, notes: { [mapKey]: v.plaintextText! } };
+          const sealed = await cipher.sealMessage(v.messageType, message, { context: v.context });
+          expect(sealed.notes[mapKey]).toBe(v.envelopeText);
+          expect(await cipher.openMessage(v.messageType, sealed, { context: v.context })).toEqual(message);
+        });
+      }
 
       for (const [name, backend] of [['native', nativeBackend], ['noble', nobleBackend]] as [string, CipherBackend][]) {
         it(`${name} backend seals exactly these bytes and opens them`, () => {

@@ -155,7 +155,7 @@ describe('AAD (spec §3)', () => {
   it('the same binding after a different one gives the same bytes (the last binding is kept encoded)', () => {
     const h1 = encodeHeader(1, 7);
     const h2 = encodeHeader(2, 9);
-    const a = { tenant: 'acme', messageType: 'a.B', fieldPath: '5.1', context: 'req/1' };
+    const a = { tenant: 'tenant-a', messageType: 'a.B', fieldPath: '5.1', context: 'req/1' };
     const first = hex(buildAad(h1, a));
     // Each string differs in turn, then `a` again, with another header.
     for (const other of [{ ...a, tenant: 'acmf' }, { ...a, messageType: 'a.C' }, { ...a, fieldPath: '5.2' }, { ...a, context: 'req/2' }, { ...a, context: undefined }]) {

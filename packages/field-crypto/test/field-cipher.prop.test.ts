@@ -1,31 +1,30 @@
-// Properties of the walk over random AuthorizeRequests (every backend), and
+// Properties of the walk over random fletest Records (every backend), and
 // byte equality of the fast backend's string paths with node:crypto's.
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { checkSealed, DecryptionError, fastBackend, FieldCipher, nativeBackend, nobleBackend, sodiumReady, type CipherBackend } from '../src/mod.js';
 import { counterRandom } from './helpers.js';
-import { keyProvider, REQUEST, schema } from './fixtures.js';
+import { keyProvider, RECORD, schema, type TestRecord } from './fixtures.js';
 
 const str = fc.string({ unit: 'grapheme', maxLength: 20 });
 const key = fc.string({ unit: 'grapheme-ascii', maxLength: 6 }).filter((k) => k !== '__proto__');
-const request: fc.Arbitrary<AuthorizeRequest> = fc.record({
+const request: fc.Arbitrary<TestRecord> = fc.record({
   tenantId: fc.string({ minLength: 1, maxLength: 10 }),
-  requestId: str,
-  amountMinor: fc.nat(),
+  recordId: str,
+  amount: fc.nat(),
   currency: str,
-  card: fc.option(
-    fc.record({ number: str, holderName: str, expiryMonth: fc.nat({ max: 12 }), expiryYear: fc.nat(), cvv: fc.uint8Array({ maxLength: 4 }) }),
+  badge: fc.option(
+    fc.record({ code: str, holder: str, month: fc.nat({ max: 12 }), year: fc.nat(), pin: fc.uint8Array({ maxLength: 4 }) }),
     { nil: undefined },
   ),
   nationalId: str,
-  biometricTemplate: fc.uint8Array({ maxLength: 64 }),
-  previousAddresses: fc.array(str, { maxLength: 4 }),
-  items: fc.array(fc.record({ sku: str, quantity: fc.nat(), note: str }), { maxLength: 3 }),
-  customerAttributes: fc.dictionary(key, str, { maxKeys: 4 }),
+  blob: fc.uint8Array({ maxLength: 64 }),
+  addresses: fc.array(str, { maxLength: 4 }),
+  lines: fc.array(fc.record({ sku: str, quantity: fc.nat(), note: str }), { maxLength: 3 }),
+  attributes: fc.dictionary(key, str, { maxKeys: 4 }),
   email: fc.option(str, { nil: undefined }),
   phone: fc.option(str, { nil: undefined }),
-  merchantId: str,
+  merchant: str,
   labels: fc.dictionary(key, str, { maxKeys: 2 }),
 });
 
@@ -41,11 +40,11 @@ describe('fast backend (libsodium, text paths for string fields) and node:crypto
       fc.asyncProperty(request, fc.option(str, { nil: undefined }), fc.nat(), async (m, context, seed) => {
         const fast = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend: fastBackend, random: counterRandom(seed + 1) });
         const native = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend: nativeBackend, random: counterRandom(seed + 1) });
-        const byFast = await fast.sealMessage(REQUEST, m, { context });
-        const byNative = await native.sealMessage(REQUEST, m, { context });
+        const byFast = await fast.sealMessage(RECORD, m, { context });
+        const byNative = await native.sealMessage(RECORD, m, { context });
         expect(byFast).toEqual(byNative);
-        expect(await fast.openMessage(REQUEST, byNative, { context })).toEqual(m);
-        expect(await native.openMessage(REQUEST, byFast, { context })).toEqual(m);
+        expect(await fast.openMessage(RECORD, byNative, { context })).toEqual(m);
+        expect(await native.openMessage(RECORD, byFast, { context })).toEqual(m);
       }),
       { numRuns: 60 },
     );
@@ -58,9 +57,9 @@ describe.each(backends)('walk properties (%s)', (_name, backend) => {
       fc.asyncProperty(request, fc.option(str, { nil: undefined }), async (m, context) => {
         const c = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend });
         const before = structuredClone(m);
-        const sealed = await c.sealMessage(REQUEST, m, { context });
-        checkSealed(schema, REQUEST, sealed);
-        expect(await c.openMessage(REQUEST, sealed, { context })).toEqual(before);
+        const sealed = await c.sealMessage(RECORD, m, { context });
+        checkSealed(schema, RECORD, sealed);
+        expect(await c.openMessage(RECORD, sealed, { context })).toEqual(before);
         expect(m).toEqual(before);
       }),
       { numRuns: 60 },
@@ -72,10 +71,10 @@ describe.each(backends)('walk properties (%s)', (_name, backend) => {
       fc.asyncProperty(request, key, key, str, str, async (m, k1, k2, v1, v2) => {
         fc.pre(k1 !== k2 && v1 !== '' && v2 !== '');
         const c = new FieldCipher({ schema, keys: keyProvider(m.tenantId), backend });
-        const sealed = await c.sealMessage(REQUEST, { ...m, customerAttributes: { [k1]: v1, [k2]: v2 } });
-        const attrs = sealed.customerAttributes;
-        const swapped = { ...sealed, customerAttributes: { [k1]: attrs[k2]!, [k2]: attrs[k1]! } };
-        await expect(c.openMessage(REQUEST, swapped)).rejects.toBeInstanceOf(DecryptionError);
+        const sealed = await c.sealMessage(RECORD, { ...m, attributes: { [k1]: v1, [k2]: v2 } });
+        const attrs = sealed.attributes;
+        const swapped = { ...sealed, attributes: { [k1]: attrs[k2]!, [k2]: attrs[k1]! } };
+        await expect(c.openMessage(RECORD, swapped)).rejects.toBeInstanceOf(DecryptionError);
       }),
       { numRuns: 40 },
     );

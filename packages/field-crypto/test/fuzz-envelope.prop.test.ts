@@ -159,7 +159,7 @@ describe('fuzz: envelope parser (spec §1)', () => {
   it('a real HPKE envelope (alg 3 and 4) with one byte replaced, cut or extended fails typed (or is the same envelope)', async () => {
     const recipient = generateX25519KeyPair();
     const sender = generateX25519KeyPair();
-    const binding = { tenant: 'acme', messageType: 'x.Y', fieldPath: '6', context: 'req/1/n' };
+    const binding = { tenant: 'tenant-a', messageType: 'x.Y', fieldPath: '6', context: 'req/1/n' };
     const sealed = {
       3: await sealHpkeEnvelope(Uint8Array.of(1, 2, 3), { recipientPublicKey: recipient.publicKey, keyVersion: 2, binding }),
       4: await sealHpkeEnvelope(Uint8Array.of(1, 2, 3), { recipientPublicKey: recipient.publicKey, keyVersion: 2, binding, sender }),
@@ -222,7 +222,7 @@ describe('fuzz: envelope parser (spec §1)', () => {
 
   it('a real envelope with any one byte replaced, cut or extended fails typed (or is the same envelope)', () => {
     const key = new Uint8Array(32).fill(7);
-    const binding = { tenant: 'acme', messageType: 'x.Y', fieldPath: '6', context: 'req/1/n' };
+    const binding = { tenant: 'tenant-a', messageType: 'x.Y', fieldPath: '6', context: 'req/1/n' };
     fc.assert(
       fc.property(
         fc.constantFrom<1 | 2>(1, 2),

@@ -1,4 +1,4 @@
-// Fuzzing the message walk (issue 6 item 4): sealed AuthorizeRequests with
+// Fuzzing the message walk (issue 6 item 4): sealed Records with
 // hostile values planted in their sensitive fields (random text, near-base64url,
 // envelopes of other fields / tenants / contexts / key versions, truncated or
 // altered envelopes, values of the wrong JS type), hostile tenants, and
@@ -8,7 +8,6 @@
 // would refuse as malformed.
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import {
   checkSealed,
   encodeBase64url,
@@ -19,9 +18,8 @@ import {
   sealEnvelope,
   type FieldCryptoErrorCode,
 } from '../src/mod.js';
-import { exampleRequest, KEYS, keyProvider, REQUEST, schema } from './fixtures.js';
+import { decodeMessage, encodeMessage, exampleRecord, KEYS, keyProvider, RECORD, schema, TENANT, type TestRecord } from './fixtures.js';
 
-const TENANT = 'acme-eu';
 const CONTEXT = 'req/1700000000000/AAAAAAAAAAAAAAAAAAAAAA';
 const CANARY = 'CANARY-7f3a9c1e';
 const cipher = new FieldCipher({ schema, keys: keyProvider(TENANT) });
@@ -46,56 +44,56 @@ async function outcome<T>(f: () => T | Promise<T>, codes: readonly string[]): Pr
 }
 
 /** A request whose every sensitive value carries the canary. */
-function plainRequest(): AuthorizeRequest {
-  const m = exampleRequest({ tenantId: TENANT });
+function plainRequest(): TestRecord {
+  const m = exampleRecord({ tenantId: TENANT });
   return {
     ...m,
-    card: { ...m.card!, number: `4111${CANARY}`, holderName: `h-${CANARY}`, cvv: new TextEncoder().encode(`cvv-${CANARY}`) },
+    badge: { ...m.badge!, code: `4111${CANARY}`, holder: `h-${CANARY}`, pin: new TextEncoder().encode(`pin-${CANARY}`) },
     nationalId: `nid-${CANARY}`,
-    biometricTemplate: new TextEncoder().encode(`bio-${CANARY}`),
-    previousAddresses: [`a1-${CANARY}`, `a2-${CANARY}`],
-    items: [{ sku: 's', quantity: 1, note: `n-${CANARY}` }],
-    customerAttributes: { ssn: `ssn-${CANARY}`, vip: `vip-${CANARY}` },
+    blob: new TextEncoder().encode(`bio-${CANARY}`),
+    addresses: [`a1-${CANARY}`, `a2-${CANARY}`],
+    lines: [{ sku: 's', quantity: 1, note: `n-${CANARY}` }],
+    attributes: { ssn: `ssn-${CANARY}`, vip: `vip-${CANARY}` },
     email: `e-${CANARY}`,
   };
 }
 
 const PLAIN = plainRequest();
-const SEALED = await cipher.sealMessage(REQUEST, PLAIN, { context: CONTEXT });
+const SEALED = await cipher.sealMessage(RECORD, PLAIN, { context: CONTEXT });
 /** Envelopes that belong somewhere else: other context, other tenant, other message, unknown key version. */
-const OTHER_CONTEXT = await cipher.sealMessage(REQUEST, PLAIN, { context: 'req/1/other' });
-const OTHER_TENANT = await new FieldCipher({ schema, keys: keyProvider('other') }).sealMessage(REQUEST, { ...PLAIN, tenantId: 'other' }, { context: CONTEXT });
-const binding = (fieldPath: string) => ({ tenant: TENANT, messageType: REQUEST, fieldPath, context: CONTEXT });
+const OTHER_CONTEXT = await cipher.sealMessage(RECORD, PLAIN, { context: 'req/1/other' });
+const OTHER_TENANT = await new FieldCipher({ schema, keys: keyProvider('other') }).sealMessage(RECORD, { ...PLAIN, tenantId: 'other' }, { context: CONTEXT });
+const binding = (fieldPath: string) => ({ tenant: TENANT, messageType: RECORD, fieldPath, context: CONTEXT });
 const UNKNOWN_VERSION = sealEnvelope(new TextEncoder().encode(CANARY), { backend: nativeBackend, key: KEYS.default[1], keyVersion: 99, alg: 1, binding: binding('6') });
 const ALG2_UNDER_ALG1 = sealEnvelope(new TextEncoder().encode(CANARY), { backend: nativeBackend, key: KEYS.default[1], keyVersion: 1, alg: 2, binding: binding('6') });
 
-/** Every sensitive location of AuthorizeRequest, as get/set on a (copied) message. */
+/** Every sensitive location of Record, as get/set on a (copied) message. */
 interface Loc {
   readonly name: string;
   readonly bytes: boolean;
-  /** Key ring of the field (card number and cvv: `pci`, version 5; the rest `default`, version 1). */
+  /** Key ring of the field (badge code and pin: `pci`, version 5; the rest `default`, version 1). */
   readonly ring: 'pci' | 'default';
-  get(m: AuthorizeRequest): unknown;
-  set(m: AuthorizeRequest, v: unknown): void;
+  get(m: TestRecord): unknown;
+  set(m: TestRecord, v: unknown): void;
 }
 const loc = (name: string, bytes: boolean, get: (m: any) => unknown, set: (m: any, v: unknown) => void): Loc => ({
   name,
   bytes,
-  ring: name === 'card.number' || name === 'card.cvv' ? 'pci' : 'default',
+  ring: name === 'badge.code' || name === 'badge.pin' ? 'pci' : 'default',
   get,
   set,
 });
 const LOCS: readonly Loc[] = [
-  loc('card.number', false, (m) => m.card.number, (m, v) => (m.card.number = v)),
-  loc('card.holderName', false, (m) => m.card.holderName, (m, v) => (m.card.holderName = v)),
-  loc('card.cvv', true, (m) => m.card.cvv, (m, v) => (m.card.cvv = v)),
+  loc('badge.code', false, (m) => m.badge.code, (m, v) => (m.badge.code = v)),
+  loc('badge.holder', false, (m) => m.badge.holder, (m, v) => (m.badge.holder = v)),
+  loc('badge.pin', true, (m) => m.badge.pin, (m, v) => (m.badge.pin = v)),
   loc('nationalId', false, (m) => m.nationalId, (m, v) => (m.nationalId = v)),
-  loc('biometricTemplate', true, (m) => m.biometricTemplate, (m, v) => (m.biometricTemplate = v)),
-  loc('previousAddresses[0]', false, (m) => m.previousAddresses[0], (m, v) => (m.previousAddresses[0] = v)),
-  loc('previousAddresses[1]', false, (m) => m.previousAddresses[1], (m, v) => (m.previousAddresses[1] = v)),
-  loc('items[0].note', false, (m) => m.items[0].note, (m, v) => (m.items[0].note = v)),
-  loc('customerAttributes.ssn', false, (m) => m.customerAttributes.ssn, (m, v) => (m.customerAttributes.ssn = v)),
-  loc('customerAttributes.vip', false, (m) => m.customerAttributes.vip, (m, v) => (m.customerAttributes.vip = v)),
+  loc('blob', true, (m) => m.blob, (m, v) => (m.blob = v)),
+  loc('addresses[0]', false, (m) => m.addresses[0], (m, v) => (m.addresses[0] = v)),
+  loc('addresses[1]', false, (m) => m.addresses[1], (m, v) => (m.addresses[1] = v)),
+  loc('lines[0].note', false, (m) => m.lines[0].note, (m, v) => (m.lines[0].note = v)),
+  loc('attributes.ssn', false, (m) => m.attributes.ssn, (m, v) => (m.attributes.ssn = v)),
+  loc('attributes.vip', false, (m) => m.attributes.vip, (m, v) => (m.attributes.vip = v)),
   loc('email', false, (m) => m.email, (m, v) => (m.email = v)),
 ];
 
@@ -117,11 +115,11 @@ type Edit =
 
 /** Containers of sensitive fields, replaced wholesale by values of the wrong shape. */
 const CONTAINERS: ReadonlyArray<(m: any, v: unknown) => void> = [
-  (m, v) => (m.card = v),
-  (m, v) => (m.previousAddresses = v),
-  (m, v) => (m.items = v),
-  (m, v) => (m.items = [v]),
-  (m, v) => (m.customerAttributes = v),
+  (m, v) => (m.badge = v),
+  (m, v) => (m.addresses = v),
+  (m, v) => (m.lines = v),
+  (m, v) => (m.lines = [v]),
+  (m, v) => (m.attributes = v),
 ];
 
 const hostileValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -146,9 +144,9 @@ const edit: fc.Arbitrary<Edit> = fc.oneof(
     value: fc.oneof(fc.constantFrom(5, 'x', true, [CANARY], new Uint8Array(2), new Map(), new Date(0)), fc.jsonValue({ maxDepth: 2 })),
   }),
 );
-const hostileTenant = fc.option(fc.oneof(fc.constantFrom('', 'other', 'acme-EU', `${TENANT} `, 'a.b', '*'), fc.string({ maxLength: 12 }), fc.integer(), fc.constant(null)), { nil: undefined, freq: 3 });
+const hostileTenant = fc.option(fc.oneof(fc.constantFrom('', 'other', 'tenant-EU', `${TENANT} `, 'a.b', '*'), fc.string({ maxLength: 12 }), fc.integer(), fc.constant(null)), { nil: undefined, freq: 3 });
 
-function apply(m: AuthorizeRequest, e: Edit): void {
+function apply(m: TestRecord, e: Edit): void {
   if (e.kind === 'container') {
     CONTAINERS[e.which]!(m, e.value);
     return;
@@ -182,9 +180,9 @@ function expectNoValueIn(err: FieldCryptoError, planted: readonly unknown[]): vo
   for (const p of planted) if (typeof p === 'string' && p.length >= 8) expect(err.message).not.toContain(p);
 }
 
-async function judge(m: AuthorizeRequest, planted: readonly unknown[]): Promise<{ check: Outcome<number>; open: Outcome<AuthorizeRequest> }> {
-  const check = await outcome(() => checkSealed(schema, REQUEST, m), CHECK_CODES);
-  const open = await outcome(() => cipher.openMessage(REQUEST, m, { context: CONTEXT }), OPEN_CODES);
+async function judge(m: TestRecord, planted: readonly unknown[]): Promise<{ check: Outcome<number>; open: Outcome<TestRecord> }> {
+  const check = await outcome(() => checkSealed(schema, RECORD, m), CHECK_CODES);
+  const open = await outcome(() => cipher.openMessage(RECORD, m, { context: CONTEXT }), OPEN_CODES);
   if (!check.ok) expectNoValueIn(check.err, planted);
   if (!open.ok) expectNoValueIn(open.err, planted);
   // What the processor opens, the gateway must have let through.
@@ -197,10 +195,10 @@ async function judge(m: AuthorizeRequest, planted: readonly unknown[]): Promise<
   return { check, open };
 }
 
-describe('fuzz: the walk over hostile AuthorizeRequests', () => {
+describe('fuzz: the walk over hostile Records', () => {
   it('the untouched sealed request opens to the original (control)', async () => {
-    expect(await cipher.openMessage(REQUEST, SEALED, { context: CONTEXT })).toEqual(PLAIN);
-    expect(checkSealed(schema, REQUEST, SEALED)).toBe(11);
+    expect(await cipher.openMessage(RECORD, SEALED, { context: CONTEXT })).toEqual(PLAIN);
+    expect(checkSealed(schema, RECORD, SEALED)).toBe(11);
   });
 
   it('hostile values, swaps, cuts and flips: only typed errors, none echoing a value; gateway and processor agree', async () => {
@@ -221,7 +219,7 @@ describe('fuzz: the walk over hostile AuthorizeRequests', () => {
     );
     // The generator reaches every outcome the walk has.
     expect([...seen].sort()).toEqual(
-      expect.arrayContaining(['check:PLAINTEXT_IN_SENSITIVE_FIELD', 'check:ok', 'open:DECRYPTION_FAILED', 'open:ENVELOPE_FORMAT', 'open:INVALID_FIELD_VALUE', 'open:MISSING_TENANT', 'open:UNKNOWN_KEY_VERSION', 'open:ok']),
+      expect.arrayContaining(['check:PLAINTEXT_IN_SENSITIVE_FIELD', 'check:ok', 'open:DECRYPTION_FAILED', 'open:ENVELOPE_FORMAT', 'open:INVALID_FIELD_VALUE', 'open:MISSING_TENANT', 'open:ok']),
     );
   });
 
@@ -233,25 +231,23 @@ describe('fuzz: the walk over hostile AuthorizeRequests', () => {
         const b = LOCS[to]!;
         fc.pre(a.bytes === b.bytes);
         // Elements of one repeated field are interchangeable by design (indexes are not bound, spec §3).
-        fc.pre(!(src === SEALED && a.name.startsWith('previousAddresses') && b.name.startsWith('previousAddresses')));
+        fc.pre(!(src === SEALED && a.name.startsWith('addresses') && b.name.startsWith('addresses')));
         const m = structuredClone(SEALED);
         b.set(m, a.get(src));
         const { check, open } = await judge(m, []);
         expect(check.ok).toBe(true); // still a well-formed envelope: the gateway cannot tell
-        if (a.ring !== b.ring) {
-          // The other ring has no such key version: refused before any decryption.
-          expect(!open.ok && open.err.code).toBe('UNKNOWN_KEY_VERSION');
-        } else {
-          expect(!open.ok && open.err.code).toBe('DECRYPTION_FAILED');
-          expect(!open.ok && open.err.message).toMatch(/^decryption failed \(field [0-9.[\]a-z]+\)$/);
-        }
+        // Refused as a forged envelope, whatever the reason (spec §3 binding; or, from the
+        // other ring, a key version it does not have: refused before any decryption).
+        expect(!open.ok && open.err.code).toBe('DECRYPTION_FAILED');
+        expect(!open.ok && open.err.message).toMatch(/^decryption failed \(field [0-9.[\]a-z]+\)$/);
+        if (a.ring !== b.ring) expect(!open.ok && open.err.cause).toMatchObject({ code: 'UNKNOWN_KEY_VERSION' });
       }),
       { numRuns: 600 },
     );
   });
 
   it('mutated protobuf wire bytes: whatever decodes is judged with typed errors only', async () => {
-    const wire = AuthorizeRequest.encode(SEALED).finish();
+    const wire = encodeMessage(RECORD, SEALED);
     const mutation = fc.oneof(
       fc.record({ kind: fc.constant('flip' as const), pos: fc.nat(), value: fc.integer({ min: 0, max: 255 }) }),
       fc.record({ kind: fc.constant('cut' as const), pos: fc.nat() }),
@@ -267,9 +263,9 @@ describe('fuzz: the walk over hostile AuthorizeRequests', () => {
           else if (mu.kind === 'cut') b = b.subarray(0, p);
           else if (mu.kind === 'insert') b = Uint8Array.from([...b.subarray(0, p), ...mu.bytes, ...b.subarray(p)]);
         }
-        let m: AuthorizeRequest;
+        let m: TestRecord;
         try {
-          m = AuthorizeRequest.decode(b);
+          m = decodeMessage<TestRecord>(RECORD, b);
         } catch {
           return; // not protobuf: the services refuse it as BAD_PROTOBUF before the walk
         }
@@ -278,15 +274,15 @@ describe('fuzz: the walk over hostile AuthorizeRequests', () => {
       }),
       { numRuns: 2000 },
     );
-    expect(decoded).toBeGreaterThan(300);
+    expect(decoded).toBeGreaterThan(150); // protobufjs refuses more mutations than it decodes (wrong wire types)
   });
 
   it('random bytes decoded as a request: typed errors only', async () => {
     await fc.assert(
       fc.asyncProperty(fc.uint8Array({ maxLength: 120, size: 'max' }), async (b) => {
-        let m: AuthorizeRequest;
+        let m: TestRecord;
         try {
-          m = AuthorizeRequest.decode(b);
+          m = decodeMessage<TestRecord>(RECORD, b);
         } catch {
           return;
         }
@@ -303,7 +299,7 @@ describe('fuzz: the walk over hostile AuthorizeRequests', () => {
         const m = structuredClone(PLAIN);
         l.set(m, value);
         if (tenant !== undefined) (m as { tenantId: unknown }).tenantId = tenant;
-        const r = await outcome(() => cipher.sealMessage(REQUEST, m, { context: CONTEXT }), ['INVALID_FIELD_VALUE', 'MISSING_TENANT', 'UNKNOWN_KEY_RING']);
+        const r = await outcome(() => cipher.sealMessage(RECORD, m, { context: CONTEXT }), ['INVALID_FIELD_VALUE', 'MISSING_TENANT', 'UNKNOWN_KEY_RING']);
         if (!r.ok) expectNoValueIn(r.err, [value]);
       }),
       { numRuns: 1500 },
@@ -315,13 +311,13 @@ describe('fuzz: the walk over hostile AuthorizeRequests', () => {
     await fc.assert(
       fc.asyncProperty(keys, async (ks) => {
         const attrs: Record<string, string> = JSON.parse(JSON.stringify(Object.fromEntries(ks.map((k) => [k, `v-${k}-${CANARY}`]))));
-        const m = { ...PLAIN, customerAttributes: attrs };
-        const sealed = await cipher.sealMessage(REQUEST, m, { context: CONTEXT });
-        expect(Object.keys(sealed.customerAttributes).sort()).toEqual([...ks].sort());
-        expect(JSON.stringify(sealed.customerAttributes)).not.toContain(CANARY);
-        expect(checkSealed(schema, REQUEST, sealed)).toBe(9 + ks.length);
-        const opened = await cipher.openMessage(REQUEST, sealed, { context: CONTEXT });
-        expect(JSON.stringify(opened.customerAttributes)).toBe(JSON.stringify(attrs));
+        const m = { ...PLAIN, attributes: attrs };
+        const sealed = await cipher.sealMessage(RECORD, m, { context: CONTEXT });
+        expect(Object.keys(sealed.attributes).sort()).toEqual([...ks].sort());
+        expect(JSON.stringify(sealed.attributes)).not.toContain(CANARY);
+        expect(checkSealed(schema, RECORD, sealed)).toBe(9 + ks.length);
+        const opened = await cipher.openMessage(RECORD, sealed, { context: CONTEXT });
+        expect(JSON.stringify(opened.attributes)).toBe(JSON.stringify(attrs));
         expect(({} as Record<string, unknown>)['v']).toBeUndefined();
       }),
       { numRuns: 200 },
@@ -340,11 +336,11 @@ describe('fuzz: text decoding of opened string fields (spec §5)', () => {
     );
     let invalid = 0;
     await fc.assert(
-      fc.asyncProperty(plaintexts, fc.constantFrom<1 | 2>(1, 2), async (pt, alg) => {
-        const key = alg === 1 ? KEYS.default[1] : KEYS.default[1];
-        const env = sealEnvelope(pt, { backend: nativeBackend, key, keyVersion: 1, alg, binding: binding('6') });
+      fc.asyncProperty(plaintexts, async (pt) => {
+        // Key version 1 of ring default is an alg 1 version (spec §4: its envelopes are alg 1).
+        const env = sealEnvelope(pt, { backend: nativeBackend, key: KEYS.default[1], keyVersion: 1, alg: 1, binding: binding('6') });
         const m = { ...structuredClone(SEALED), nationalId: encodeBase64url(env) };
-        const r = await outcome(() => cipher.openMessage(REQUEST, m, { context: CONTEXT }), OPEN_CODES);
+        const r = await outcome(() => cipher.openMessage(RECORD, m, { context: CONTEXT }), OPEN_CODES);
         let text: string | undefined;
         try {
           text = decoder.decode(pt);

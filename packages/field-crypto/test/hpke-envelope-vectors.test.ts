@@ -11,7 +11,7 @@ import { encodeHpkeHeader, openHpkeEnvelope, parseHpkeEnvelope, sealHpkeEnvelope
 import type { HpkeAlg } from '../src/envelope.js';
 import type { HpkeKemImpl } from '../src/hpke-suite.js';
 import { hex, unhex } from './helpers.js';
-import doc from './vectors/envelope-hpke.json' with { type: 'json' };
+import doc from '../../../test/vectors/envelope-hpke.json' with { type: 'json' };
 
 interface Vector {
   name: string;

@@ -19,7 +19,7 @@ import { hex, utf8 } from './helpers.js';
 
 const recipient = generateX25519KeyPair();
 const device = generateX25519KeyPair();
-const binding = { tenant: 'acme-eu', messageType: 'acme.payments.v1.AuthorizeRequest', fieldPath: '5.1', context: 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA' };
+const binding = { tenant: 'tenant-eu', messageType: 'fletest.v1.Record', fieldPath: '5.1', context: 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA' };
 const plaintext = utf8('4111111111111111');
 
 async function seal(opts: Partial<SealHpkeEnvelopeOptions> = {}): Promise<Uint8Array> {
@@ -74,8 +74,8 @@ describe('envelope alg 3/4', () => {
     const envelope = await seal();
     const other = generateX25519KeyPair();
     const attempts = [
-      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, tenant: 'acme-us' } }),
-      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, messageType: 'acme.payments.v1.AuthorizationRecord' } }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, tenant: 'tenant-us' } }),
+      () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, messageType: 'fletest.v1.Stored' } }),
       () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, fieldPath: '6' } }),
       () => openHpkeEnvelope(envelope, { recipientPrivateKey: recipient.privateKey, binding: { ...binding, context: 'req/1767225600001/q83vEjRWeJq8PwAAAAAAAA' } }),
       () => openHpkeEnvelope(envelope, { recipientPrivateKey: other.privateKey, binding }),
@@ -148,15 +148,15 @@ describe('envelope alg 3/4', () => {
 describe('StaticSenderPolicy', () => {
   it('knows registered devices per tenant; a tenant with devices requires them by default', () => {
     const policy = new StaticSenderPolicy([
-      { tenant: 'acme-eu', id: 'ios-1', publicKey: device.publicKey },
-      { tenant: 'acme-eu', id: 'web-2', publicKey: encodeBase64url(x25519PublicKey(generateX25519KeyPair().privateKey)) },
+      { tenant: 'tenant-eu', id: 'ios-1', publicKey: device.publicKey },
+      { tenant: 'tenant-eu', id: 'web-2', publicKey: encodeBase64url(x25519PublicKey(generateX25519KeyPair().privateKey)) },
     ]);
-    expect(policy.deviceOf('acme-eu', device.publicKey)).toBe('ios-1');
-    expect(policy.deviceOf('acme-us', device.publicKey)).toBeUndefined();
-    expect(policy.deviceOf('acme-eu', generateX25519KeyPair().publicKey)).toBeUndefined();
-    expect(policy.requiresSender('acme-eu')).toBe(true);
-    expect(policy.requiresSender('acme-us')).toBe(false);
-    expect(new StaticSenderPolicy([{ tenant: 'acme-eu', id: 'ios-1', publicKey: device.publicKey }], { requireForRegisteredTenants: false }).requiresSender('acme-eu')).toBe(false);
+    expect(policy.deviceOf('tenant-eu', device.publicKey)).toBe('ios-1');
+    expect(policy.deviceOf('tenant-us', device.publicKey)).toBeUndefined();
+    expect(policy.deviceOf('tenant-eu', generateX25519KeyPair().publicKey)).toBeUndefined();
+    expect(policy.requiresSender('tenant-eu')).toBe(true);
+    expect(policy.requiresSender('tenant-us')).toBe(false);
+    expect(new StaticSenderPolicy([{ tenant: 'tenant-eu', id: 'ios-1', publicKey: device.publicKey }], { requireForRegisteredTenants: false }).requiresSender('tenant-eu')).toBe(false);
   });
 
   it('refuses malformed registrations', () => {

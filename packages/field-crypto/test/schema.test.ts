@@ -1,8 +1,8 @@
 // Schema validation at load time and the precomputed plans (schema.ts rules).
 import protobuf from 'protobufjs';
-import { schemaRoot } from '@fle/schema';
 import { describe, expect, it } from 'vitest';
 import { compileSchema, SchemaError, tsProtoPropertyName } from '../src/mod.js';
+import { schema as fixtureSchema } from './fixtures.js';
 
 function rootOf(body: string): protobuf.Root {
   return protobuf.parse(`syntax = "proto3"; package t.v1;\n${body}`).root;
@@ -107,22 +107,23 @@ describe('compileSchema: tenant field on roots', () => {
   });
 });
 
-describe('plans of the example payments schema', () => {
-  const schema = compileSchema(schemaRoot());
+describe('plans of the fixture schema (test/fixtures/fletest.proto)', () => {
+  const schema = fixtureSchema;
 
   it('finds the roots and their tenant property', () => {
     expect([...schema.rootTypes].sort()).toEqual([
-      'acme.payments.v1.AuthorizationRecord',
-      'acme.payments.v1.AuthorizeRequest',
-      'acme.payments.v1.AuthorizeResponse',
+      'fletest.v1.Record',
+      'fletest.v1.Reply',
+      'fletest.v1.Stored',
+      'fletest.v1.Tree',
     ]);
-    const plan = schema.plan('acme.payments.v1.AuthorizeRequest');
+    const plan = schema.plan('fletest.v1.Record');
     expect(plan.tenantProp).toBe('tenantId');
     expect(plan.tenantField).toBe('tenant_id');
   });
 
-  it('lists every sensitive path of AuthorizeRequest with its ring (spec §3 paths)', () => {
-    const plan = schema.plan('.acme.payments.v1.AuthorizeRequest');
+  it('lists every sensitive path of Record with its ring (spec §3 paths)', () => {
+    const plan = schema.plan('.fletest.v1.Record');
     expect(plan.sensitivePaths.map((p) => `${p.path} ${p.ring} ${p.valueType} ${p.shape}`)).toEqual([
       '5.1 pci string singular',
       '5.2 default string singular',
@@ -138,7 +139,7 @@ describe('plans of the example payments schema', () => {
   });
 
   it('caches plans: the same object every time', () => {
-    expect(schema.plan('acme.payments.v1.AuthorizeRequest')).toBe(schema.plan('acme.payments.v1.AuthorizeRequest'));
+    expect(schema.plan('fletest.v1.Record')).toBe(schema.plan('fletest.v1.Record'));
   });
 
   it('maps proto names to ts-proto property names', () => {

@@ -6,11 +6,9 @@
 // base64url around them.
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { schemaRoot } from '@fle/schema';
-import { compileSchema, DecryptionError, defaultBackend, fastBackend, FieldCipher, nativeBackend, nobleBackend, sodiumReady, StaticKeyProvider, type SymmetricAlg } from '../src/mod.js';
+import { DecryptionError, defaultBackend, fastBackend, FieldCipher, nativeBackend, nobleBackend, sodiumReady, StaticKeyProvider, type SymmetricAlg } from '../src/mod.js';
 import { fastBackendHeapForTests } from '../src/fast-backend.js';
-
-const REQ = 'acme.payments.v1.AuthorizeRequest';
+import { RECORD as REQ, schema } from './fixtures.js';
 import { MAX_AAD, MAX_VALUE, SodiumAead } from '../src/sodium-aead.js';
 import { decodeBase64url, encodeBase64url } from '../src/base64url.js';
 import { encodeHeader, HEADER_LENGTH } from '../src/envelope.js';
@@ -159,10 +157,10 @@ describe('fast backend (libsodium WASM for small values)', () => {
   });
 
   it('FieldCipher opens string fields in place and leaves none of their text in the WASM heap', async () => {
-    const keys = new StaticKeyProvider([{ tenant: 'acme-eu', versions: [{ version: 1, key: KEY }] }, { tenant: 'acme-eu', ring: 'pci', versions: [{ version: 5, key: KEY, alg: 2 }] }]);
-    const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
+    const keys = new StaticKeyProvider([{ tenant: 'tenant-eu', versions: [{ version: 1, key: KEY }] }, { tenant: 'tenant-eu', ring: 'pci', versions: [{ version: 5, key: KEY, alg: 2 }] }]);
+    const cipher = new FieldCipher({ schema, keys });
     const secret = `national-id-${randomBytes(12).toString('hex')}`;
-    const msg = { tenantId: 'acme-eu', requestId: 'r', nationalId: secret, email: `${secret}@example.com`, previousAddresses: [], items: [], customerAttributes: {} };
+    const msg = { tenantId: 'tenant-eu', recordId: 'r', nationalId: secret, email: `${secret}@example.com`, addresses: [], lines: [], attributes: {} };
     const opened = await cipher.openMessage(REQ, await cipher.sealMessage(REQ, msg));
     expect(opened.nationalId).toBe(secret);
     const heap = fastBackendHeapForTests()!;

@@ -16,7 +16,17 @@
 //   fetches at most one per process, key version and TTL.
 // - Unknown version: a version not in the cache is fetched; "no such version"
 //   is remembered for `negativeTtlMs` so a flood of bogus versions does not
-//   become a flood of RPCs.
+//   become a flood of RPCs. "No such ring" (an unknown tenant or ring: a
+//   primary not found, or the keystore's "key ring ... does not exist") is
+//   remembered for the whole ring, so a request naming an unknown tenant costs
+//   one keystore fetch (and one audit line) per ring and negative TTL, not one
+//   per version it names.
+// - Keys die with their entries: a key the cache drops (ring denied or not
+//   found, version gone, clear/close) or replaces is retired (SecretKey.retire:
+//   destroyed once no operation holds it), in a later macrotask, so a caller
+//   the cache handed it to in this turn has acquired it first (FieldCipher
+//   does, in the turn it receives it). A refetch that brings the same key for
+//   a version keeps the object callers already hold and destroys the copy.
 // - Outage: while the keystore is unreachable, entries are served up to
 //   TTL + grace after their fetch; after that KeystoreUnavailableError. After a
 //   failed fetch the client backs off (exponentially, capped) before the next
@@ -88,7 +98,7 @@ export class CachingKeyProvider implements KeyProvider {
    */
   readonly #rings = new Map<string, Map<string, RingCache>>();
   readonly #negative = new Map<string, number>();
-  /** Running fetches by single-flight key (`p|ring` or `v|ring|version`). */
+  /** Running fetches by single-flight key (`p|ring` or `v|ring|version`); negative entries also by `r|ring` (no such ring). */
   readonly #inflight = new Map<string, Promise<Entry>>();
   /** Running fetches per ring (both kinds), so one kind can wait for the other. */
   readonly #inflightByRing = new Map<string, Set<Promise<Entry>>>();
@@ -192,8 +202,12 @@ export class CachingKeyProvider implements KeyProvider {
     return this.#metrics.snapshot();
   }
 
-  /** Forgets every cached key (best effort: key objects still held by callers stay usable). */
+  /**
+   * Forgets every cached key and retires it: destroyed once no operation
+   * holds it (a seal or open in progress finishes first).
+   */
   clear(): void {
+    for (const byRing of this.#rings.values()) for (const ring of byRing.values()) retireRing(ring);
     this.#rings.clear();
     this.#negative.clear();
   }
@@ -212,10 +226,11 @@ export class CachingKeyProvider implements KeyProvider {
     fetch: () => Promise<FetchedKey>,
   ): Promise<KeyVersionMaterial> {
     const now = this.#now();
-    const negativeUntil = this.#negative.get(flightKey);
-    if (negativeUntil !== undefined) {
+    for (const key of [`r|${ringKey(ref)}`, flightKey]) {
+      const negativeUntil = this.#negative.get(key);
+      if (negativeUntil === undefined) continue;
       if (negativeUntil > now) throw notFound(ref, version);
-      this.#negative.delete(flightKey);
+      this.#negative.delete(key);
     }
     // A fetch of the other kind for this ring may already be bringing this key.
     const others = this.#inflightByRing.get(ringKey(ref));
@@ -253,8 +268,11 @@ export class CachingKeyProvider implements KeyProvider {
     const failure = err instanceof FetchFailure ? err : new FetchFailure('failed', 'keystore fetch failed', { cause: err });
     if (failure.kind === 'denied') this.#forgetRing(ref);
     else if (failure.kind === 'not-found') {
-      this.#forgetVersion(ref, version);
-      if (this.#negativeTtl > 0) this.#remember(flightKey);
+      // A primary not found means no such ring (every ring has one); so does the keystore's "does not exist".
+      const noRing = version === undefined || failure.unknownRing;
+      if (noRing) this.#forgetRing(ref);
+      else this.#forgetVersion(ref, version);
+      if (this.#negativeTtl > 0) this.#remember(noRing ? `r|${ringKey(ref)}` : flightKey);
     }
     return failure;
   }
@@ -320,23 +338,39 @@ export class CachingKeyProvider implements KeyProvider {
     this.#metrics.fetched('ok', performance.now() - t0, `${ref.tenant}/${ref.ring}/${v}`);
     this.#backoffMs = 0;
     this.#retryAt = 0;
-    const entry: Entry = { fetched, at };
     const ring = this.#ringForWrite(ref);
     const known = ring.versions.get(v);
+    let entry: Entry = { fetched, at };
+    if (known !== undefined && sameKey(known.fetched.material, fetched.material)) {
+      // The same key again: keep the object callers may hold; the fresh copy dies now (nobody has it).
+      fetched.material.key.destroy();
+      entry = { fetched: { material: known.fetched.material, state: fetched.state }, at };
+    }
     if (!known || known.at <= at) ring.versions.set(v, entry);
+    else entry = known; // a fetch that started later already answered: its answer stands
     this.#negative.delete(`v|${rk}|${v}`);
+    this.#negative.delete(`r|${rk}`);
     const primary = ring.primary;
-    if (fetched.state === 'primary') {
+    if (entry === known) {
+      // Nothing newer to learn about the primary.
+    } else if (fetched.state === 'primary') {
       if (!primary || primary.at <= at) ring.primary = entry;
     } else if (primary && primary.fetched.material.version === v && primary.at <= at) {
       // The version we thought was primary no longer is: fetch the primary afresh next time.
       ring.primary = undefined;
     }
+    // A key no entry of the ring holds any more (a version whose key changed) is retired.
+    for (const old of [known?.fetched.material, primary?.fetched.material]) {
+      if (old !== undefined && !ringHolds(ring, old)) retireSoon(old);
+    }
+    if (!ringHolds(ring, fetched.material) && fetched.material !== entry.fetched.material) retireSoon(fetched.material);
     return entry;
   }
 
   #forgetRing(ref: KeyRingRef): void {
     const byRing = this.#rings.get(ref.tenant);
+    const ring = byRing?.get(ref.ring);
+    if (ring) retireRing(ring);
     byRing?.delete(ref.ring);
     if (byRing?.size === 0) this.#rings.delete(ref.tenant);
   }
@@ -348,9 +382,51 @@ export class CachingKeyProvider implements KeyProvider {
     }
     const ring = this.#ring(ref);
     if (!ring) return;
+    const dropped = [ring.versions.get(version)?.fetched.material];
     ring.versions.delete(version);
-    if (ring.primary?.fetched.material.version === version) ring.primary = undefined;
+    if (ring.primary?.fetched.material.version === version) {
+      dropped.push(ring.primary.fetched.material);
+      ring.primary = undefined;
+    }
+    for (const m of new Set(dropped)) if (m !== undefined && !ringHolds(ring, m)) retireSoon(m);
   }
+}
+
+/** True when a cache entry of `ring` still serves `m`. */
+function ringHolds(ring: RingCache, m: KeyVersionMaterial): boolean {
+  if (ring.primary?.fetched.material === m) return true;
+  for (const e of ring.versions.values()) if (e.fetched.material === m) return true;
+  return false;
+}
+
+/** Retires every key a ring's entries hold (the ring is being dropped). */
+function retireRing(ring: RingCache): void {
+  const materials = new Set<KeyVersionMaterial>();
+  if (ring.primary) materials.add(ring.primary.fetched.material);
+  for (const e of ring.versions.values()) materials.add(e.fetched.material);
+  for (const m of materials) retireSoon(m);
+}
+
+/**
+ * Retires a dropped key (SecretKey.retire: destroyed once no operation holds
+ * it) in a later macrotask: a caller this cache handed the key to in the
+ * current turn (a promise it resolved, a synchronous cached* answer) gets to
+ * acquire it first. The timer does not keep the process alive.
+ */
+function retireSoon(m: KeyVersionMaterial): void {
+  const timer = setTimeout(() => m.key.retire(), 0);
+  (timer as { unref?: () => void }).unref?.();
+}
+
+/** Same version, alg and key bytes (both keys live; compared without early exit). */
+function sameKey(a: KeyVersionMaterial, b: KeyVersionMaterial): boolean {
+  if (a === b) return true;
+  if (a.version !== b.version || a.alg !== b.alg || a.key.destroyed || b.key.destroyed) return false;
+  const x = a.key.exposeBytes();
+  const y = b.key.exposeBytes();
+  let diff = x.length ^ y.length;
+  for (let i = 0; i < x.length; i++) diff |= x[i]! ^ y[i]!;
+  return diff === 0;
 }
 
 function ringKey(ref: KeyRingRef): string {

@@ -26,8 +26,14 @@ export interface KeyFetcher {
 export type FetchFailureKind = 'unavailable' | 'denied' | 'not-found' | 'failed';
 
 export class FetchFailure extends Error {
-  constructor(readonly kind: FetchFailureKind, message: string, options?: { cause?: unknown }) {
+  /**
+   * `not-found` only: the keystore has no such ring at all (an unknown tenant
+   * or ring), not merely no such version, so no version of it need be asked for.
+   */
+  readonly unknownRing: boolean;
+  constructor(readonly kind: FetchFailureKind, message: string, options?: { cause?: unknown; unknownRing?: boolean }) {
     super(message, options);
     this.name = 'FetchFailure';
+    this.unknownRing = kind === 'not-found' && options?.unknownRing === true;
   }
 }

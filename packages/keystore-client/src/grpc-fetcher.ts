@@ -60,7 +60,8 @@ export class GrpcKeyFetcher implements KeyFetcher {
   fetchPrimary(ref: KeyRingRef): Promise<FetchedKey> {
     return new Promise((resolve, reject) => {
       this.#client.getPrimaryKey({ tenant: ref.tenant, ring: ref.ring }, new Metadata(), { deadline: Date.now() + this.#timeoutMs }, (err, res) => {
-        if (err) reject(failure(err));
+        // Every ring has a primary (keystore invariant): NOT_FOUND here means no such ring.
+        if (err) reject(failure(err, true));
         else settle(() => toFetched(res.key, ref, undefined), resolve, reject);
       });
     });
@@ -73,7 +74,7 @@ export class GrpcKeyFetcher implements KeyFetcher {
         new Metadata(),
         { deadline: Date.now() + this.#timeoutMs },
         (err, res) => {
-          if (err) reject(failure(err));
+          if (err) reject(failure(err, unknownRingDetails(err)));
           else settle(() => toFetched(res.key, ref, version), resolve, reject);
         },
       );
@@ -93,9 +94,19 @@ function settle<T>(fn: () => T, resolve: (v: T) => void, reject: (e: unknown) =>
   }
 }
 
-function failure(err: ServiceError): FetchFailure {
+function failure(err: ServiceError, unknownRing = false): FetchFailure {
   // `details` is the keystore's message (names, versions, never key bytes).
-  return new FetchFailure(classifyStatus(err.code), `${status[err.code] ?? err.code}: ${err.details}`, { cause: err });
+  return new FetchFailure(classifyStatus(err.code), `${status[err.code] ?? err.code}: ${err.details}`, { cause: err, unknownRing });
+}
+
+/**
+ * The keystore answers NOT_FOUND both for a ring that does not exist ("key
+ * ring <tenant>/<ring> does not exist", services/keystore keystore.ts) and for
+ * a version a ring lacks ("... has no version N"); only the first lets the
+ * cache answer every version of the ring without asking (an unknown tenant).
+ */
+export function unknownRingDetails(err: Pick<ServiceError, 'code' | 'details'>): boolean {
+  return err.code === status.NOT_FOUND && / does not exist$/.test(err.details);
 }
 
 const STATES: Partial<Record<KeyVersionState, FetchedState>> = {

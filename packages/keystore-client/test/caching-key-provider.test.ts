@@ -1,4 +1,5 @@
-import { SecretKey, UnknownKeyRingError, UnknownKeyVersionError, type KeyRingRef } from '@fle/field-crypto';
+import { compileSchema, FieldCipher, SecretKey, StaticKeyProvider, UnknownKeyRingError, UnknownKeyVersionError, type KeyRingRef } from '@fle/field-crypto';
+import protobuf from 'protobufjs';
 import { Registry } from 'prom-client';
 import { describe, expect, it } from 'vitest';
 import { CachingKeyProvider } from '../src/caching-key-provider.js';
@@ -7,17 +8,32 @@ import { FetchFailure, type FetchedKey, type FetchedState, type KeyFetcher } fro
 
 const ref: KeyRingRef = { tenant: 'acme', ring: 'default' };
 
-/** A keystore in memory: versions with states, a switch for outages, a call log. */
+/**
+ * A keystore in memory: versions with states (the same for every ring of a
+ * known tenant), a switch for outages, a call log, every key it handed out.
+ */
 class FakeKeystore implements KeyFetcher {
   states = new Map<number, FetchedState | 'disabled'>([[1, 'primary']]);
+  /** Tenants it has rings for; any other is answered "key ring does not exist". */
+  tenants = new Set(['acme']);
   down = false;
   denied = false;
   calls: string[] = [];
+  issued: SecretKey[] = [];
   /** Resolves pending fetches when called; fetches wait on it when set. */
   gate: Promise<void> | undefined;
 
   key(v: number): SecretKey {
-    return new SecretKey(new Uint8Array(32).fill(v));
+    const key = new SecretKey(new Uint8Array(32).fill(v));
+    this.issued.push(key);
+    return key;
+  }
+
+  /** What the gRPC fetcher reports for a NOT_FOUND "key ring t/r does not exist". */
+  #unknownRing(ref: KeyRingRef, call: string): boolean {
+    if (this.tenants.has(ref.tenant)) return false;
+    this.calls.push(`${ref.tenant}:${call}`);
+    throw new FetchFailure('not-found', `NOT_FOUND: key ring ${ref.tenant}/${ref.ring} does not exist`, { unknownRing: true });
   }
 
   async #answer(v: number): Promise<FetchedKey> {
@@ -29,13 +45,15 @@ class FakeKeystore implements KeyFetcher {
     return { material: { version: v, alg: 1, key: this.key(v) }, state };
   }
 
-  async fetchPrimary(_ref: KeyRingRef): Promise<FetchedKey> {
+  async fetchPrimary(r: KeyRingRef): Promise<FetchedKey> {
+    this.#unknownRing(r, 'primary');
     this.calls.push('primary');
     const primary = [...this.states].find(([, s]) => s === 'primary')![0];
     return this.#answer(primary);
   }
 
-  async fetchVersion(_ref: KeyRingRef, version: number): Promise<FetchedKey> {
+  async fetchVersion(r: KeyRingRef, version: number): Promise<FetchedKey> {
+    this.#unknownRing(r, `v${version}`);
     this.calls.push(`v${version}`);
     return this.#answer(version);
   }
@@ -280,7 +298,9 @@ describe('CachingKeyProvider', () => {
       // The refreshed entry is fresh for a whole TTL from its fetch: no RPC until then.
       const refreshed = provider.cachedPrimaryKey(ref)!;
       expect(refreshed.version).toBe(1);
-      expect(refreshed).not.toBe(first);
+      // The same key came back: the object callers hold is kept (the fetched copy was destroyed).
+      expect(refreshed).toBe(first);
+      expect(ks.issued[1]!.destroyed).toBe(true);
       clock.t += 999;
       expect(provider.cachedPrimaryKey(ref)).toBe(refreshed);
       expect(ks.calls).toEqual(['primary', 'primary']);
@@ -403,6 +423,144 @@ describe('CachingKeyProvider', () => {
         expect(ks.calls.length).toBe(1 + period);
       }
       expect(provider.stats().fetchesByVersion).toEqual({ 'acme/default/1': 6 });
+    });
+  });
+
+  describe('keys die with their cache entries (issue 18 item 6)', () => {
+    /** Lets the deferred retire (a later macrotask) run. */
+    const settle = () => new Promise((r) => setTimeout(r, 5));
+
+    it('a refetch of the same version keeps the key object callers hold, and destroys the fresh duplicate', async () => {
+      const { ks, clock, provider } = setup();
+      const first = await provider.primaryKey(ref);
+      clock.t += 1000;
+      const again = await provider.primaryKey(ref);
+      expect(ks.calls).toEqual(['primary', 'primary']);
+      expect(again.key).toBe(first.key);
+      await settle();
+      expect(first.key.destroyed).toBe(false);
+      expect(ks.issued).toHaveLength(2);
+      expect(ks.issued[1]!.destroyed).toBe(true);
+    });
+
+    it('a version whose key changed (a keystore that misbehaves) is replaced, and the old key destroyed', async () => {
+      const { ks, clock, provider } = setup();
+      const first = await provider.keyVersion(ref, 1);
+      ks.key = (v: number) => {
+        const key = new SecretKey(new Uint8Array(32).fill(v + 100));
+        ks.issued.push(key);
+        return key;
+      };
+      clock.t += 1000;
+      const again = await provider.keyVersion(ref, 1);
+      expect(again.key).not.toBe(first.key);
+      await settle();
+      expect(first.key.destroyed).toBe(true);
+      expect(again.key.destroyed).toBe(false);
+    });
+
+    it('PERMISSION_DENIED drops the ring: its keys are destroyed', async () => {
+      const { ks, clock, provider } = setup();
+      const m = await provider.primaryKey(ref);
+      ks.denied = true;
+      clock.t += 1000;
+      await expect(provider.primaryKey(ref)).rejects.toBeInstanceOf(KeystorePermissionDeniedError);
+      await settle();
+      expect(m.key.destroyed).toBe(true);
+      expect(() => m.key.exposeBytes()).toThrow(/destroyed/);
+    });
+
+    it('a version disabled at the keystore: its key is destroyed when the cache learns it', async () => {
+      const { ks, clock, provider } = setup();
+      ks.states.set(2, 'decrypt-only');
+      const v2 = await provider.keyVersion(ref, 2);
+      ks.states.set(2, 'disabled');
+      clock.t += 1000;
+      await expect(provider.keyVersion(ref, 2)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+      await settle();
+      expect(v2.key.destroyed).toBe(true);
+    });
+
+    it('clear() and close() destroy every cached key', async () => {
+      const { ks, provider } = setup();
+      ks.states.set(2, 'decrypt-only');
+      const [p, v2] = [await provider.primaryKey(ref), await provider.keyVersion(ref, 2)];
+      provider.clear();
+      await settle();
+      expect([p.key.destroyed, v2.key.destroyed]).toEqual([true, true]);
+      const fresh = await provider.primaryKey(ref);
+      provider.close();
+      await settle();
+      expect(fresh.key.destroyed).toBe(true);
+    });
+
+    it('never under an operation that holds the key: a seal waiting for its second ring finishes, then the evicted key dies', async () => {
+      const root = protobuf.parse(`syntax = "proto3"; package t.v1;
+        message M { option (fle.v1.tenant_field) = "tenant_id"; string tenant_id = 1;
+          string a = 2 [(fle.v1.sensitive) = true]; string b = 3 [(fle.v1.sensitive) = true, (fle.v1.key_ring) = "pci"]; }`).root;
+      let openPci!: () => void;
+      const pciGate = new Promise<void>((r) => (openPci = r));
+      const issued: SecretKey[] = [];
+      const fetcher: KeyFetcher = {
+        async fetchPrimary(r) {
+          if (r.ring === 'pci') await pciGate;
+          const key = new SecretKey(new Uint8Array(32).fill(r.ring === 'pci' ? 2 : 1));
+          issued.push(key);
+          return { material: { version: 1, alg: 2, key }, state: 'primary' };
+        },
+        fetchVersion: () => Promise.reject(new FetchFailure('not-found', 'NOT_FOUND')),
+        close() {},
+      };
+      const provider = new CachingKeyProvider(fetcher, { ttlMs: 60_000 });
+      const cipher = new FieldCipher({ schema: compileSchema(root), keys: provider });
+      const sealing = cipher.sealMessage('t.v1.M', { tenantId: 'acme', a: 'x', b: 'y' });
+      await settle(); // the default ring's key has arrived; the pci ring's has not
+      expect(issued).toHaveLength(1);
+      provider.clear(); // evicts the default ring's key while the seal holds it
+      await settle();
+      expect(issued[0]!.destroyed).toBe(false);
+      openPci();
+      const sealed = await sealing;
+      // Sealed under the real key (not under a destroyed, emptied one), which died once the seal released it.
+      expect(issued[0]!.destroyed).toBe(true);
+      expect(issued[1]!.destroyed).toBe(false);
+      const check = new StaticKeyProvider([
+        { tenant: 'acme', versions: [{ version: 1, key: new Uint8Array(32).fill(1), alg: 2 }] },
+        { tenant: 'acme', ring: 'pci', versions: [{ version: 1, key: new Uint8Array(32).fill(2), alg: 2 }] },
+      ]);
+      expect(await new FieldCipher({ schema: compileSchema(root), keys: check }).openMessage('t.v1.M', sealed)).toEqual({ tenantId: 'acme', a: 'x', b: 'y' });
+    });
+  });
+
+  describe('unknown tenants and rings are remembered briefly (issue 17 item 6)', () => {
+    const ghost: KeyRingRef = { tenant: 'ghost', ring: 'default' };
+
+    it('one fetch per unknown ring for the negative TTL, whatever version or primary is asked', async () => {
+      const { ks, clock, provider } = setup({ negativeTtlMs: 200 });
+      for (let v = 1; v <= 5; v++) await expect(provider.keyVersion(ghost, v)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+      await expect(provider.primaryKey(ghost)).rejects.toBeInstanceOf(UnknownKeyRingError);
+      expect(ks.calls).toEqual(['ghost:v1']);
+      // Other rings and tenants are asked as usual.
+      await expect(provider.keyVersion({ tenant: 'ghost', ring: 'pci' }, 1)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+      expect((await provider.keyVersion(ref, 1)).version).toBe(1);
+      expect(ks.calls).toEqual(['ghost:v1', 'ghost:v1', 'v1']);
+      clock.t += 200;
+      ks.tenants.add('ghost'); // created meanwhile: asked again once the answer expired
+      expect((await provider.keyVersion(ghost, 1)).version).toBe(1);
+    });
+
+    it('a primary fetch that finds no ring is remembered for its versions too', async () => {
+      const { ks, provider } = setup();
+      await expect(provider.primaryKey(ghost)).rejects.toBeInstanceOf(UnknownKeyRingError);
+      await expect(provider.keyVersion(ghost, 3)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+      expect(ks.calls).toEqual(['ghost:primary']);
+    });
+
+    it("a known ring's unknown version does not make the ring unknown", async () => {
+      const { ks, provider } = setup();
+      await expect(provider.keyVersion(ref, 9)).rejects.toBeInstanceOf(UnknownKeyVersionError);
+      expect((await provider.keyVersion(ref, 1)).version).toBe(1);
+      expect(ks.calls).toEqual(['v9', 'v1']);
     });
   });
 });

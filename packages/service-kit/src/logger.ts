@@ -92,9 +92,15 @@ export interface LoggerFactoryOptions {
  * Serialise an error as its type and stable code; untyped errors keep their
  * message and stack (the `cause` stays here, in logs, never in a reply).
  */
-export function errorForLog(err: unknown): Record<string, unknown> {
+export function errorForLog(err: unknown, depth = 0): Record<string, unknown> {
   const c = classifyError(err);
-  if (c.code !== 'INTERNAL') return { type: (err as Error)?.name, code: c.code, reason: c.reason, message: c.message };
+  if (c.code !== 'INTERNAL') {
+    const out: Record<string, unknown> = { type: (err as Error)?.name, code: c.code, reason: c.reason, message: c.message };
+    // Why a typed error happened (e.g. the unknown key behind an opaque DECRYPTION_FAILED) is for this log only.
+    const cause = (err as { cause?: unknown }).cause;
+    if (cause !== undefined && depth < 3) out['cause'] = errorForLog(cause, depth + 1);
+    return out;
+  }
   if (err instanceof Error) {
     return { type: err.name, code: 'INTERNAL', message: err.message, stack: err.stack };
   }
@@ -108,7 +114,7 @@ export function createLogger(opts: LoggerFactoryOptions): Logger {
     // Every line's fields pass scrubForLog before pino prints them (pino's
     // own `redact` is not used: see scrubForLog).
     formatters: { log: (fields) => scrubForLog(fields) as Record<string, unknown> },
-    serializers: { err: errorForLog, error: errorForLog },
+    serializers: { err: (e: unknown) => errorForLog(e), error: (e: unknown) => errorForLog(e) },
     base: { service: opts.name, pid: process.pid },
   };
   return opts.destination ? pino(options, opts.destination) : pino(options);

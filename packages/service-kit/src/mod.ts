@@ -6,6 +6,7 @@ export * from './error-payload.js';
 export * from './logger.js';
 export * from './metrics.js';
 export * from './metrics-server.js';
+export * from './cipher-backend-health.js';
 export * from './replay/stamp.js';
 export * from './replay/nonce-store.js';
 export * from './replay/guard.js';

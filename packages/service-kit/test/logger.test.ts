@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
+import { DecryptionError, UnknownKeyVersionError } from '@fle/field-crypto';
 import { createLogger, RoutingError, scrubForLog } from '../src/mod.js';
 
 function capture() {
@@ -75,5 +76,14 @@ describe('createLogger', () => {
     const [a, b] = lines.map((l) => JSON.parse(l) as { err: { code: string; message: string } });
     expect(a!.err).toMatchObject({ code: 'INVALID_TENANT' });
     expect(b!.err).toMatchObject({ code: 'INTERNAL', message: 'socket hang up' });
+  });
+
+  it("keeps a typed error's cause in the log (why a decryption failed), never in its message", () => {
+    const { lines, destination } = capture();
+    const log = createLogger({ name: 'test', destination });
+    log.warn({ err: new DecryptionError('6', { cause: new UnknownKeyVersionError('ghost', 'default', 1) }) }, 'refused');
+    const line = JSON.parse(lines[0]!) as { err: { code: string; message: string; cause: { code: string; message: string } } };
+    expect(line.err).toMatchObject({ code: 'DECRYPTION_FAILED', message: 'decryption failed (field 6)' });
+    expect(line.err.cause).toMatchObject({ code: 'UNKNOWN_KEY_VERSION', message: 'unknown key version 1 for tenant "ghost" ring "default"' });
   });
 });

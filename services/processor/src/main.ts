@@ -2,7 +2,7 @@
 // Keys come only from the keystore, through keystore-client's KeystoreKeyProvider
 // (mTLS with the processor identity; TTL cache; its metrics in our registry).
 import { KeystoreKeyProvider } from '@fle/keystore-client';
-import { ConfigError, configPathFromArgs, createLogger, createServiceMetrics, writePortsFile } from '@fle/service-kit';
+import { ConfigError, configPathFromArgs, createLogger, createServiceMetrics, watchCipherBackend, writePortsFile } from '@fle/service-kit';
 import { loadProcessorConfig } from './config.js';
 import { startProcessor } from './processor.js';
 
@@ -13,6 +13,7 @@ async function main(): Promise<void> {
   log.level = process.env.FLE_LOG_LEVEL ?? config.log.level;
   if (!config.keystore) throw new ConfigError('keystore is required: the processor gets keys only from the keystore');
   const metrics = createServiceMetrics({ service: 'processor' });
+  void watchCipherBackend({ log, registry: metrics.registry }); // one warning + fle_cipher_fast_backend_up
   const keys = new KeystoreKeyProvider({
     address: config.keystore.address,
     tls: config.keystore.tls,

@@ -1,10 +1,10 @@
 // Writes envelope-v1.json: the golden vectors that freeze envelope v1.
 // Run once, by hand, when vectors are added (never by the tests, which only
 // check that both backends reproduce and open these exact bytes):
-//   npx tsx packages/field-crypto/test/vectors/generate-envelope-vectors.ts
+//   npx tsx test/vectors/generate-envelope-vectors.ts
 // Changing an existing vector's bytes is a format change: do not.
 import { writeFileSync } from 'node:fs';
-import { buildAad, encodeBase64url, encodeHeader, nobleBackend, sealEnvelope, type SymmetricAlg } from '../../src/portable.js';
+import { buildAad, encodeBase64url, encodeHeader, nobleBackend, sealEnvelope, type SymmetricAlg } from '@fle/field-crypto/portable';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const seq = (n: number, start: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
@@ -23,9 +23,12 @@ interface Spec {
   plaintext?: Uint8Array;
   /** The field is a proto string: plaintext is UTF-8 text, the field holds base64url. */
   text?: string;
+  /** A map value: the raw string key, whose spec §3 text is inside fieldPath's brackets. */
+  mapKey?: string;
 }
 
 const TYPE = 'acme.payments.v1.AuthorizeRequest';
+const MAP_TYPE = 'fletest.v1.Tree';
 const key80 = seq(32, 0x80);
 const key00 = seq(32, 0x00);
 const specs: Spec[] = [
@@ -39,6 +42,10 @@ const specs: Spec[] = [
   { name: 'alg2 repeated message field path', alg: 2, keyVersion: 2, key: key80, nonce: seq(24, 0x60), tenant: 'acme-eu', messageType: TYPE, fieldPath: '9.3', context: 'record/auth-42', text: 'leave at the door' },
   { name: 'alg1 unicode tenant, text and context', alg: 1, keyVersion: 3, key: key00, nonce: seq(12, 0x30), tenant: 'mandant-müller', messageType: TYPE, fieldPath: '6', context: 'kontext/日本/🦊', text: 'Zoë Ångström 日本語 🦊' },
   { name: 'alg2 largest key version', alg: 2, keyVersion: 0xffffffff, key: key00, nonce: seq(24, 0xe8), tenant: 'acme-us', messageType: 'acme.payments.v1.AuthorizationRecord', fieldPath: '4', context: '', text: '5500005555555559' },
+  // Map keys in paths (spec §3, amended): string keys percent-encoded. Message type of the tests' fixture (map field 7).
+  { name: 'alg1 map key with reserved characters', alg: 1, keyVersion: 1, key: key80, nonce: seq(12, 0x70), tenant: 'tenant-eu', messageType: MAP_TYPE, fieldPath: '7[a%5D.3%5Bb]', mapKey: 'a].3[b', context: '', text: 'under the key a].3[b' },
+  { name: 'alg2 map key outside ASCII', alg: 2, keyVersion: 1, key: key80, nonce: seq(24, 0x70), tenant: 'tenant-eu', messageType: MAP_TYPE, fieldPath: '7[%C3%A9]', mapKey: 'é', context: 'req/1767225600000/q83vEjRWeJq8PwAAAAAAAA', text: 'under the key é' },
+  { name: 'alg1 empty map key', alg: 1, keyVersion: 1, key: key80, nonce: seq(12, 0x90), tenant: 'tenant-eu', messageType: MAP_TYPE, fieldPath: '7[]', mapKey: '', context: '', text: 'under the empty key' },
 ];
 
 const vectors = specs.map((s) => {
@@ -56,6 +63,7 @@ const vectors = specs.map((s) => {
     tenant: s.tenant,
     messageType: s.messageType,
     fieldPath: s.fieldPath,
+    ...(s.mapKey !== undefined ? { mapKey: s.mapKey } : {}),
     context: s.context,
     fieldType: s.text !== undefined ? 'string' : 'bytes',
     ...(s.text !== undefined ? { plaintextText: s.text } : {}),
@@ -68,7 +76,8 @@ const vectors = specs.map((s) => {
 
 const out = new URL('./envelope-v1.json', import.meta.url);
 const doc = {
-  description: 'Envelope v1 golden vectors (docs/envelope-v1.md). Hex unless named *Text. envelopeText is the base64url form a string field holds.',
+  description:
+    'Envelope v1 golden vectors (docs/envelope-v1.md). Hex unless named *Text. envelopeText is the base64url form a string field holds. mapKey (map values only): the raw string key whose spec §3 text (percent-encoded) is inside the brackets of fieldPath.',
   vectors,
 };
 writeFileSync(out, JSON.stringify(doc, null, 2) + '\n');

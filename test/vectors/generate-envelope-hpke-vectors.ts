@@ -3,13 +3,19 @@
 // Deterministic the way RFC 9180's own vectors are: the ephemeral key is
 // derived from a given ikmE (RFC 9180 §7.1.3 DeriveKeyPair). Run once, by
 // hand, when vectors are added (the tests only check the committed bytes):
-//   npx tsx packages/field-crypto/test/vectors/generate-envelope-hpke-vectors.ts
+//   npx tsx test/vectors/generate-envelope-hpke-vectors.ts
 // Changing an existing vector's bytes is a format change: do not.
 import { writeFileSync } from 'node:fs';
-import { buildAad, encodeBase64url } from '../../src/portable.js';
-import { encodeHpkeHeader, sealHpkeEnvelope } from '../../src/hpke-envelope.js';
-import { HPKE_AUTH_ALG, HPKE_BASE_ALG, type HpkeAlg } from '../../src/envelope.js';
-import { x25519PublicKey } from '../../src/hpke-suite.js';
+import {
+  buildAad,
+  encodeBase64url,
+  encodeHpkeHeader,
+  HPKE_AUTH_ALG,
+  HPKE_BASE_ALG,
+  sealHpkeEnvelope,
+  x25519PublicKey,
+  type HpkeAlg,
+} from '@fle/field-crypto/portable';
 
 const hex = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const seq = (n: number, start: number) => Uint8Array.from({ length: n }, (_, i) => (start + i) & 0xff);
