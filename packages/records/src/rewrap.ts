@@ -16,8 +16,8 @@
 // - A record that cannot be rewrapped (not a sealed record, a type the
 //   schema lacks, a version the keystore no longer hands out, ...) is counted
 //   as failed with its reason, and the run goes on. An outage (keystore or
-//   NATS unreachable, this identity refused by the keystore) stops the run:
-//   every later record would fail the same way.
+//   NATS unreachable, this identity refused by the keystore) that outlasts a
+//   few retries stops the run: every later record would fail the same way.
 import type { JetStreamClient } from 'nats';
 import { FieldCipher, readTenant, type CompiledSchema, type KeyProvider } from '@fle/field-crypto';
 import { envelopeUses } from './envelope-uses.js';
@@ -95,9 +95,17 @@ export class RewrapInterruptedError extends Error {
 }
 
 const MAX_LISTED_FAILURES = 100;
+/** Tries of one record through an outage before the run stops: 0.5 + 1 + 2 + 4 s of waiting. */
+const OUTAGE_RETRIES = 4;
+const OUTAGE_BACKOFF_MS = 500;
 
-/** Error codes after which no later record can succeed either: stop the run. */
-const OUTAGE_CODES = new Set(['KEYSTORE_UNAVAILABLE', 'KEYSTORE_PERMISSION_DENIED', 'KEYSTORE_ERROR', 'RECORD_STORE_UNAVAILABLE']);
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Error codes after which no later record can succeed either: stop the run (the first three after a few retries). */
+const OUTAGE_CODES = new Set(['KEYSTORE_UNAVAILABLE', 'KEYSTORE_ERROR', 'RECORD_STORE_UNAVAILABLE', 'KEYSTORE_PERMISSION_DENIED']);
+const NOT_RETRIED = new Set(['KEYSTORE_PERMISSION_DENIED']);
 
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | undefined)?.code;
@@ -182,32 +190,45 @@ export async function rewrapRecords(opts: RewrapOptions): Promise<RewrapSummary>
     }
   };
 
+  /** Reads again and decides again while others keep writing the record; the outcome, or throws. */
+  const settle = async (entry: ScannedEntry): Promise<keyof RewrapCounts> => {
+    let { value, revision } = entry;
+    for (let i = 0; i < maxAttempts; i++) {
+      const result = await attempt(entry.key, value, revision);
+      if (result !== 'conflict') return result;
+      // Someone wrote the record after it was read (or a write of ours timed
+      // out but landed): decide again on what is there now.
+      const latest = await kv.get(entry.key).catch((err: unknown) => {
+        throw new RecordStoreUnavailableError('record store: get failed', { cause: err });
+      });
+      if (!latest || latest.operation !== 'PUT') return 'deleted';
+      ({ value, revision } = latest);
+    }
+    throw new Outcome('kept_changing');
+  };
+
   const visit = async (entry: ScannedEntry): Promise<void> => {
     counts.seen++;
-    let { value, revision } = entry;
-    let outcome: keyof RewrapCounts | undefined;
-    try {
-      for (let i = 0; i < maxAttempts && outcome === undefined; i++) {
-        const result = await attempt(entry.key, value, revision);
-        if (result !== 'conflict') {
-          outcome = result;
-          break;
+    for (let outage = 0; ; outage++) {
+      try {
+        counts[await settle(entry)]++;
+        break;
+      } catch (err) {
+        if (OUTAGE_CODES.has(codeOf(err) ?? '')) {
+          // A busy or restarting keystore or NATS: try this record again a
+          // few times before giving up on the whole run.
+          if (outage < OUTAGE_RETRIES && !NOT_RETRIED.has(codeOf(err)!)) {
+            await sleep(OUTAGE_BACKOFF_MS * 2 ** outage);
+            continue;
+          }
+          throw err;
         }
-        // Someone wrote the record after it was read: decide again on what is there now.
-        const latest = await kv.get(entry.key).catch((err: unknown) => {
-          throw new RecordStoreUnavailableError('record store: get failed', { cause: err });
-        });
-        if (!latest || latest.operation !== 'PUT') outcome = 'deleted';
-        else ({ value, revision } = latest);
+        const reason = reasonOf(err);
+        counts.failed++;
+        failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
+        if (failures.length < MAX_LISTED_FAILURES) failures.push({ key: entry.key, reason });
+        break;
       }
-      if (outcome === undefined) throw new Outcome('kept_changing');
-      counts[outcome]++;
-    } catch (err) {
-      if (OUTAGE_CODES.has(codeOf(err) ?? '')) throw err;
-      const reason = reasonOf(err);
-      counts.failed++;
-      failedByReason[reason] = (failedByReason[reason] ?? 0) + 1;
-      if (failures.length < MAX_LISTED_FAILURES) failures.push({ key: entry.key, reason });
     }
     opts.onProgress?.({ ...counts, estimatedTotal });
   };

@@ -27,6 +27,10 @@ export interface ScanStart {
 }
 
 const KV_OPERATION = 'KV-Operation';
+const PULL_EXPIRES_MS = 2000;
+/** Pulls in a row that bring nothing while the stream holds more: then the server is not serving this walk. */
+const MAX_IDLE_PULLS = 12;
+const MAX_PULL_ERRORS = 5;
 
 /**
  * Calls `visit` for each live key of `bucket` (deleted and purged keys are
@@ -68,21 +72,49 @@ export async function scanBucket(
     inFlight.add(p);
   };
 
+  // Each pull is drained into memory at once, then worked on: a pull's
+  // messages that are still queued when it expires are dropped by nats.js,
+  // while its ordered consumer has already moved past them.
+  // `cursor` is the last stream sequence taken. A pull that brings nothing
+  // ends the walk only when the stream holds nothing after the cursor: a busy
+  // server, or an ordered consumer being recreated (nats.js does so on a
+  // gap), also brings nothing.
+  let cursor = 0;
+  let idle = 0;
+  let errors = 0;
   let done = false;
   while (!done && !failure) {
-    let messages;
+    const pulled: JsMsg[] = [];
     try {
-      messages = await consumer.fetch({ max_messages: batch, expires: 2000 });
+      const messages = await consumer.fetch({ max_messages: batch, expires: PULL_EXPIRES_MS });
+      for await (const m of messages) {
+        pulled.push(m);
+        // The end of the snapshot: do not wait for the pull to expire.
+        if (m.info.pending === 0 || m.seq >= lastAtStart) {
+          messages.stop();
+          break;
+        }
+      }
+      errors = 0;
     } catch (err) {
-      throw new RecordStoreUnavailableError(`cannot read bucket ${bucket}`, { cause: err });
+      if (++errors > MAX_PULL_ERRORS) throw new RecordStoreUnavailableError(`cannot read bucket ${bucket}`, { cause: err });
+      await sleep(PULL_EXPIRES_MS);
+      continue;
     }
-    let got = 0;
-    for await (const m of messages) {
-      got++;
+    if (pulled.length === 0) {
+      const state = await streamState(js, stream, bucket);
+      if (state.messages === 0 || state.last_seq <= cursor) done = true;
+      else if (++idle > MAX_IDLE_PULLS) throw new RecordStoreUnavailableError(`reading bucket ${bucket} stalled at stream sequence ${cursor}`);
+      continue;
+    }
+    idle = 0;
+    for (const m of pulled) {
+      if (m.seq <= cursor) continue; // delivered twice (a recreated ordered consumer)
       if (m.seq > lastAtStart) {
         done = true; // written after the start: the snapshot is complete
         break;
       }
+      cursor = m.seq;
       const entry = toEntry(m, prefix);
       if (entry) {
         while (inFlight.size >= concurrency) await Promise.race(inFlight);
@@ -94,11 +126,21 @@ export async function scanBucket(
         break;
       }
     }
-    if (done || failure) messages.stop();
-    if (got === 0) done = true; // nothing left at or below the start
   }
   await Promise.all(inFlight);
   if (failure) throw failure.err;
+}
+
+async function streamState(js: JetStreamClient, stream: string, bucket: string): Promise<{ messages: number; last_seq: number }> {
+  try {
+    return (await (await js.streams.get(stream)).info()).state;
+  } catch (err) {
+    throw new RecordStoreUnavailableError(`cannot read bucket ${bucket}`, { cause: err });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
 }
 
 function toEntry(m: JsMsg, prefix: string): ScannedEntry | undefined {

@@ -21,6 +21,7 @@ import {
   rewrapRecords,
   SealedKv,
   decodeSealedRecord,
+  scanBucket,
 } from '../src/mod.js';
 import { codecFor, DOSSIER, Dossiers, dossier, Notes, schema, type Dossier } from './fixtures/schema.js';
 
@@ -88,6 +89,7 @@ async function rawKv(): Promise<KV> {
 
 /** Removes every record (and marker) of the service's bucket. */
 async function emptyBucket(): Promise<void> {
+  await js.views.kv(BUCKET, { history: 1 });
   await (await js.jetstreamManager()).streams.purge(`KV_${BUCKET}`);
 }
 
@@ -163,6 +165,32 @@ class HookedKeys implements KeyProvider {
     return this.inner.keyVersion(ref, version);
   }
 }
+
+describe('scanBucket', () => {
+  it('visits every live key once, even when working on a pull takes longer than the pull lives', async () => {
+    await emptyBucket();
+    const kv = await rawKv();
+    const keys = Array.from({ length: 600 }, (_, i) => `ten-a.s${i}`);
+    for (let i = 0; i < keys.length; i += 100) await Promise.all(keys.slice(i, i + 100).map((k) => kv.put(k, Uint8Array.of(1))));
+    for (let i = 0; i < keys.length; i += 4) await kv.put(keys[i]!, Uint8Array.of(2)); // gaps in the stream, keys moved to its end
+    await kv.delete(keys[1]!);
+    const visited = new Map<string, number>();
+    let n = 0;
+    await scanBucket(
+      js,
+      BUCKET,
+      async (e) => {
+        visited.set(e.key, (visited.get(e.key) ?? 0) + 1);
+        // the first pulls are worked on slowly: 40 × 60 ms outlives a pull's 2 s
+        if (n++ < 120) await new Promise((r) => setTimeout(r, 60));
+      },
+      { batch: 40, concurrency: 1 },
+    );
+    expect([...visited.values()].every((c) => c === 1)).toBe(true);
+    expect(visited.size).toBe(599);
+    expect(visited.has(keys[1]!)).toBe(false);
+  });
+});
 
 describe('rewrapRecords', () => {
   const BUCKET2 = BUCKET; // the service's bucket; each test uses its own keys (prefix)
