@@ -10,7 +10,7 @@
 // another id, fails to authenticate. A message id is 1-128 characters of
 // `A-Z a-z 0-9 _ -`: it holds no `/`, so the text names exactly one (subject,
 // id) pair even though a NATS subject may contain `/`.
-import { randomBytes } from 'node:crypto';
+import { defaultRandom, encodeBase64url } from '@fle/field-crypto';
 import { RoutingError } from '@fle/service-kit';
 
 /** The headers a sealed event carries. */
@@ -29,9 +29,9 @@ export function isValidMsgId(id: unknown): id is string {
   return typeof id === 'string' && MSG_ID.test(id);
 }
 
-/** A fresh id: 16 random bytes, base64url (22 characters). */
+/** A fresh id: 16 random bytes (field-crypto's pooled CSPRNG, no system call per id), base64url (22 characters). */
 export function newMsgId(): string {
-  return randomBytes(16).toString('base64url');
+  return encodeBase64url(defaultRandom(16));
 }
 
 /**
