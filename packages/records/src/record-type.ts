@@ -30,9 +30,9 @@ export function recordType<T>(typeName: string, codec: MessageCodec<T>): RecordT
  * objects). Only the fields present on the wire appear after decode, so
  * encode(decode(bytes)) writes the same fields again (rewrap.ts relies on it).
  */
-export function reflectionCodec(type: protobuf.Type): MessageCodec<Record<string, unknown>> {
+export function reflectionCodec<T = Record<string, unknown>>(type: protobuf.Type): MessageCodec<T> {
   return {
-    encode: (message) => type.encode(type.fromObject(message)),
-    decode: (bytes) => type.toObject(type.decode(bytes)) as Record<string, unknown>,
+    encode: (message) => type.encode(type.fromObject(message as Record<string, unknown>)),
+    decode: (bytes) => type.toObject(type.decode(bytes)) as T,
   };
 }

@@ -77,7 +77,7 @@ export function loadSchemaFiles(flags: SchemaFlags): { schema: CompiledSchema; c
     if (!codecs.has(typeName)) {
       let codec: MessageCodec<unknown> | undefined;
       try {
-        codec = reflectionCodec(root.lookupType(typeName)) as MessageCodec<unknown>;
+        codec = reflectionCodec<unknown>(root.lookupType(typeName));
       } catch {
         codec = undefined;
       }
