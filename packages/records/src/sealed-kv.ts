@@ -48,9 +48,9 @@ function unavailable(what: string, err: unknown): RecordStoreUnavailableError {
 
 /**
  *   const accounts = await SealedKv.open(js, { bucket: 'accounts', type: recordType('team.v1.Account', Account), schema, keys });
- *   const rev = await accounts.create('acme.42', account);
- *   const { value, revision } = (await accounts.get('acme.42'))!;
- *   await accounts.update('acme.42', { ...value, status: 'closed' }, revision);
+ *   const rev = await accounts.create('bank-7.42', account);
+ *   const { value, revision } = (await accounts.get('bank-7.42'))!;
+ *   await accounts.update('bank-7.42', { ...value, status: 'closed' }, revision);
  */
 export class SealedKv<T> {
   readonly kv: KV;
