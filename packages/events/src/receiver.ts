@@ -10,7 +10,7 @@
 //      dead-letters what failed.
 import { randomUUID } from 'node:crypto';
 import type { JetStreamClient, MsgHdrs, NatsConnection } from 'nats';
-import { FieldCipher, type CompiledSchema, type KeyProvider } from '@fle/field-crypto';
+import { FieldCipher, SchemaError, type CompiledSchema, type KeyProvider } from '@fle/field-crypto';
 import { classifyError, isValidNatsToken, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
 import { EventDeadLetters, type DeadLetterOptions } from './dead-letter.js';
 import type { EventType } from './event-type.js';
@@ -106,7 +106,9 @@ export class EventReceiver<T> {
   constructor(opts: ReceiveOptions<T>, defaultScope: string | undefined) {
     this.#o = opts;
     this.#cipher = new FieldCipher({ schema: opts.schema, keys: opts.keys });
-    opts.schema.plan(opts.type.typeName); // an unknown type fails here, not at the first event
+    // An unknown type, or one without a tenant field, fails here rather than dead-lettering every event.
+    const plan = opts.schema.plan(opts.type.typeName);
+    if (plan.tenantProp === undefined) throw new SchemaError(`event type ${plan.typeName} names no tenant field: add option (fle.v1.tenant_field)`);
     this.#ttlMs = opts.dedupeWindowMs ?? DEFAULT_DEDUPE_WINDOW_MS;
     if (!(this.#ttlMs > 0)) throw new RangeError('dedupeWindowMs must be > 0');
     const scope = opts.scope ?? defaultScope ?? `sub-${randomUUID()}`;

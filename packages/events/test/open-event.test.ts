@@ -18,6 +18,7 @@ import {
   isValidMsgId,
   nakDelay,
   openEvent,
+  subscribeEvents,
 } from '../src/mod.js';
 import { Limiter } from '../src/limiter.js';
 import { codecOf, Parcel, ParcelPlainCodec, parcel, schema, testKeys, type ParcelShipped } from './fixtures/schema.js';
@@ -147,6 +148,8 @@ describe('publish refuses what it cannot seal, and sends nothing', () => {
     const t = eventType<{ at: string }>('t.v1.Tick', { encode: () => ({ finish: () => new Uint8Array() }), decode: () => ({ at: '' }) });
     await expect(pub.publish(t, 'fletest.evt.a', { at: 'now' })).rejects.toBeInstanceOf(SchemaError);
     expect(published).toHaveLength(0);
+    // and a subscription to it is refused when it is made, not event by event
+    expect(() => subscribeEvents({ nc, schema: compileSchema(r), keys, type: t, subject: 'fletest.evt.a', seen: new MemoryNonceStore(), handler: () => undefined })).toThrow(SchemaError);
   });
 });
 
