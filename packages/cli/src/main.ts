@@ -6,6 +6,7 @@ import { registerDemoCommands } from './commands/demo.js';
 import { registerEnvelopeCommands } from './commands/envelope.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerKeystoreCommands } from './commands/keystore.js';
+import { registerRecordsCommands } from './commands/records.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('fle')
@@ -17,6 +18,7 @@ export async function main(argv: string[]): Promise<number> {
   registerKeysCommands(program);
   registerCertsCommands(program);
   registerDemoCommands(program);
+  registerRecordsCommands(program);
   try {
     await program.parseAsync(argv);
     return 0;

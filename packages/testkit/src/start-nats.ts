@@ -24,8 +24,11 @@ export interface StartNatsOptions {
    * clients), or `true` for this test file's {@link makeTestPki}. Default off.
    */
   tls?: PkiPaths | true;
-  /** With TLS: `'fle'` maps certificates to the fle users and permissions (default); `'none'` admits any certificate from the CA. */
-  users?: 'fle' | 'none';
+  /**
+   * With TLS: `'fle'` maps certificates to the fle users and permissions (default); `'none'` admits any certificate from the CA;
+   * a record gives the users a test needs (e.g. `{ ...FLE_NATS_PERMISSIONS, 'events-pub': {...} }`, their certificates in `tls`).
+   */
+  users?: NatsConfigOptions['users'];
   /** Number of nodes: 1 (default) or a cluster with routes (3 for R3 streams). */
   cluster?: number;
   /** Overrides env FLE_NATS. */

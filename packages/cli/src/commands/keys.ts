@@ -17,6 +17,7 @@ import {
   type RotationPolicySummary,
   type RotationStatusSummary,
 } from '@fle/keystore-client';
+import { addDestroyCheck } from './records.js';
 
 interface ConnectionFlags {
   address?: string;
@@ -169,7 +170,7 @@ export function registerKeysCommands(program: Command): void {
       await run(f, (c) => c.enable(f.tenant, f.ring, version(f.version)), (v) => [`enabled ${versionLine(v)}`]);
     });
 
-  versionOptions(keys.command('destroy'))
+  addDestroyCheck(versionOptions(keys.command('destroy')))
     .description('erase a disabled version\'s key bytes for good: what it sealed can never be opened again')
     .option('--yes', 'confirm: this cannot be undone')
     .action(async (f: VersionFlags & { yes?: boolean }) => {
