@@ -213,9 +213,10 @@ const GRPC_CASES: GrpcCase[] = [
       return { body: enc(r.sealed), metadata: md(stamp), stamp };
     },
   },
-  sealedCase('alg byte flipped 1 -> 2 on a real envelope', decryptionFailed, (m) => {
+  // The rings are alg 2 (the keystore's default): an alg 1 header names the wrong alg for the version (spec §4).
+  sealedCase('alg byte flipped to the other symmetric alg on a real envelope', decryptionFailed, (m) => {
     const env = Buffer.from(m.nationalId, 'base64url');
-    env[1] = 2;
+    env[1] = env[1] === 1 ? 2 : 1;
     return { ...m, nationalId: env.toString('base64url') };
   }),
   // No tenant probing (issue 17 item 6): an unknown key version or tenant fails exactly as a forged envelope.

@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import type { NatsConnection } from 'nats';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
-import { FLE_NATS_PERMISSIONS, kvBucket, SUBJECTS } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS, kvBucket, natsInbox } from '@fle/nats-setup';
 import { DEFAULT_IDENTITIES, type DevPki } from '@fle/pki';
 import { decodeSealedRecord, envelopeUses, RecordConflictError, recordsUsingVersion, RecordStoreUnavailableError, scanBucket, SealedKv } from '@fle/records';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
@@ -37,7 +37,7 @@ beforeAll(async () => {
   pki = await makeTestPki({ identities: [...DEFAULT_IDENTITIES, 'records-service'] });
   nats = await startNats({
     tls: pki,
-    users: { ...FLE_NATS_PERMISSIONS, 'records-service': { publish: ['$JS.API.INFO', '$JS.API.STREAM.NAMES', ...kvBucket(BUCKET)], subscribe: [SUBJECTS.inbox] } },
+    users: { ...FLE_NATS_PERMISSIONS, 'records-service': { publish: ['$JS.API.INFO', '$JS.API.STREAM.NAMES', ...kvBucket(BUCKET)], subscribe: [natsInbox('records-service')] } },
   });
   env = await createKeystoreTestEnv({
     pki,

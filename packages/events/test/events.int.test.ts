@@ -15,7 +15,7 @@ import {
   type Subscription,
 } from 'nats';
 import { FLE_HEADERS, type NonceStore } from '@fle/service-kit';
-import { FLE_NATS_PERMISSIONS, kvBucket, streamConsumption, SUBJECTS } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS, kvBucket, streamConsumption, SUBJECTS, natsInbox } from '@fle/nats-setup';
 import { DEFAULT_IDENTITIES } from '@fle/pki';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -39,7 +39,7 @@ const DLQ = 'FLE_DLQ';
 const JS_BASE = ['$JS.API.INFO', '$JS.API.STREAM.NAMES'];
 
 /** A service that consumes events: the event subjects and streams, its id bucket, dead letters. */
-function subscriberPermissions(mayAck: boolean) {
+function subscriberPermissions(identity: string, mayAck: boolean) {
   const streams = [STREAM, SHORT, MIRROR];
   return {
     publish: [
@@ -49,7 +49,7 @@ function subscriberPermissions(mayAck: boolean) {
       SUBJECTS.dlq,
       ...kvBucket(EVENT_ID_BUCKET),
     ],
-    subscribe: ['fletest.evt.>', SUBJECTS.inbox],
+    subscribe: ['fletest.evt.>', natsInbox(identity)],
   };
 }
 
@@ -57,14 +57,14 @@ const USERS = {
   ...FLE_NATS_PERMISSIONS,
   // creates the streams, reads the dead letters, and plays the attacker: may publish anything
   'test-setup': { publish: ['>'], subscribe: ['>'] },
-  'events-pub': { publish: ['fletest.evt.>'], subscribe: [SUBJECTS.inbox] },
-  'events-sub': subscriberPermissions(true),
+  'events-pub': { publish: ['fletest.evt.>'], subscribe: [natsInbox('events-pub')] },
+  'events-sub': subscriberPermissions('events-sub', true),
   // a subscriber whose acks the server drops: every delivery comes back after ack_wait
-  'events-noack': subscriberPermissions(false),
+  'events-noack': subscriberPermissions('events-noack', false),
   // reads the subjects, the mirror and the dead letters; holds no key
   'events-monitor': {
     publish: [...JS_BASE, `$JS.API.STREAM.INFO.${MIRROR}`, `$JS.API.STREAM.INFO.${DLQ}`, ...streamConsumption(MIRROR), ...streamConsumption(DLQ)],
-    subscribe: ['fletest.evt.>', SUBJECTS.inbox],
+    subscribe: ['fletest.evt.>', natsInbox('events-monitor')],
   },
 };
 

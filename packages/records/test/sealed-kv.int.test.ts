@@ -7,7 +7,7 @@ import type { JetStreamClient, KV, NatsConnection } from 'nats';
 import { DecryptionError, FieldCipher, type KeyProvider, type KeyRingRef, type KeyVersionMaterial } from '@fle/field-crypto';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
-import { FLE_NATS_PERMISSIONS, kvBucket, SUBJECTS } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS, kvBucket, natsInbox } from '@fle/nats-setup';
 import { DEFAULT_IDENTITIES } from '@fle/pki';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,9 +45,9 @@ beforeAll(async () => {
     users: {
       ...FLE_NATS_PERMISSIONS,
       // The storing service: its own bucket and nothing else.
-      'records-service': { publish: [...JS_BASE, ...kvBucket(BUCKET)], subscribe: [SUBJECTS.inbox] },
+      'records-service': { publish: [...JS_BASE, ...kvBucket(BUCKET)], subscribe: [natsInbox('records-service')] },
       // Another service, with a bucket of its own.
-      'records-other': { publish: [...JS_BASE, ...kvBucket(OTHER_BUCKET)], subscribe: [SUBJECTS.inbox] },
+      'records-other': { publish: [...JS_BASE, ...kvBucket(OTHER_BUCKET)], subscribe: [natsInbox('records-other')] },
     },
   });
   env = await createKeystoreTestEnv({

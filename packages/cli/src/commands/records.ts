@@ -15,6 +15,7 @@ import { connect, type NatsConnection } from 'nats';
 import protobuf from 'protobufjs';
 import { compileSchema, type CompiledSchema } from '@fle/field-crypto';
 import { KeystoreKeyProvider, keystoreAddress } from '@fle/keystore-client';
+import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions, pkiPaths, type TlsFiles } from '@fle/pki';
 import {
   recordsUsingVersion,
@@ -95,7 +96,7 @@ function tlsFiles(certsDir: string | undefined, identity: string): TlsFiles {
 async function connectNats(flags: NatsFlags, identity: string): Promise<NatsConnection> {
   const servers = flags.nats ?? process.env.NATS_URL ?? DEFAULT_NATS_URL;
   try {
-    return await connect({ servers: servers.split(','), tls: natsTlsOptions(tlsFiles(flags.certsDir, identity)), name: 'fle-records', timeout: 5000 });
+    return await connect({ servers: servers.split(','), tls: natsTlsOptions(tlsFiles(flags.certsDir, identity)), inboxPrefix: natsInboxPrefix(identity), name: 'fle-records', timeout: 5000 });
   } catch (err) {
     throw new Error(`cannot connect to NATS at ${servers} as ${identity}: ${err instanceof Error ? err.message : String(err)}`);
   }
