@@ -98,8 +98,8 @@ const suite: BenchSuite = {
       const subNc: NatsConnection = await nats.connect('processor');
       const js: JetStreamClient = pubNc.jetstream();
       const jsm: JetStreamManager = await pubNc.jetstreamManager();
-      await jsm.streams.add({ name: STREAM, subjects: ['bench.evt.js.>'], duplicate_window: nanos(120_000), max_msgs: 200_000 });
-      await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'] });
+      await jsm.streams.add({ name: STREAM, subjects: ['bench.evt.js.>'], duplicate_window: nanos(120_000), max_msgs: 200_000, max_bytes: 256 * 1024 * 1024 });
+      await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], max_bytes: 32 * 1024 * 1024 });
       const keys = testKeys();
       const publisher = new EventPublisher({ nc: pubNc, schema, keys });
       const kvStore: NonceStore = await openEventIdStore(subNc.jetstream(), { windowMs: 120_000 });

@@ -36,6 +36,7 @@ const STREAM = 'FLETEST_EVENTS'; // fletest.evt.js.>
 const SHORT = 'FLETEST_SHORT'; // fletest.evt.short.>, a 1 s duplicate window
 const MIRROR = 'FLETEST_EVENTS_MIRROR';
 const DLQ = 'FLE_DLQ';
+const MiB = 1024 * 1024; // every stream is bounded (the test server requires max_bytes, as fle's do)
 const JS_BASE = ['$JS.API.INFO', '$JS.API.STREAM.NAMES'];
 
 /** A service that consumes events: the event subjects and streams, its id bucket, dead letters. */
@@ -84,10 +85,10 @@ beforeAll(async () => {
   nats = await startNats({ tls: pki, users: USERS });
   setup = await nats.connect('test-setup');
   jsm = await setup.jetstreamManager();
-  await jsm.streams.add({ name: STREAM, subjects: ['fletest.evt.js.>'], duplicate_window: nanos(60_000) });
-  await jsm.streams.add({ name: SHORT, subjects: ['fletest.evt.short.>'], duplicate_window: nanos(1000) });
-  await jsm.streams.add({ name: MIRROR, mirror: { name: STREAM } });
-  await jsm.streams.add({ name: DLQ, subjects: ['fle.dlq.>'] });
+  await jsm.streams.add({ name: STREAM, subjects: ['fletest.evt.js.>'], duplicate_window: nanos(60_000), max_bytes: 16 * MiB });
+  await jsm.streams.add({ name: SHORT, subjects: ['fletest.evt.short.>'], duplicate_window: nanos(1000), max_bytes: 16 * MiB });
+  await jsm.streams.add({ name: MIRROR, mirror: { name: STREAM }, max_bytes: 16 * MiB });
+  await jsm.streams.add({ name: DLQ, subjects: ['fle.dlq.>'], max_bytes: 16 * MiB });
   setup.subscribe('fle.dlq.>', { callback: (_err, m) => deadLetters.push({ subject: m.subject, headers: m.headers, data: m.data }) });
   await setup.flush();
   pubNc = await nats.connect('events-pub');

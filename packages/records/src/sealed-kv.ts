@@ -25,9 +25,18 @@ export interface SealedKvOpenOptions<T> extends Omit<SealedKvOptions<T>, 'kv' | 
   readonly bucket: string;
   /** Default: the bucket's name. */
   readonly store?: string;
-  /** Passed to `js.views.kv` when the bucket is created (history, replicas, ...); an existing bucket is used as it is. */
+  /**
+   * Passed to `js.views.kv` when the bucket is created (history, replicas, ...);
+   * an existing bucket is used as it is. A new bucket is always bounded: by
+   * default 64 MiB, values up to 1 MiB, discard new (a full bucket refuses the
+   * write; nothing stored is dropped), as fle's own buckets are
+   * (nats-setup storage budget; the servers it configures refuse an unbounded stream).
+   */
   readonly bucketOptions?: Partial<KvOptions>;
 }
+
+/** The bounds of a bucket SealedKv.open creates (bucketOptions overrides them). */
+export const DEFAULT_BUCKET_LIMITS = Object.freeze({ maxBucketSize: 64 * 1024 * 1024, maxValueSize: 1024 * 1024 });
 
 /** A record as read: opened value and the revision to pass to `update`. */
 export interface SealedEntry<T> {
@@ -72,7 +81,7 @@ export class SealedKv<T> {
     const store = assertStoreName(opts.store ?? opts.bucket);
     let kv: KV;
     try {
-      kv = await js.views.kv(opts.bucket, { history: 1, ...opts.bucketOptions });
+      kv = await js.views.kv(opts.bucket, { history: 1, ...DEFAULT_BUCKET_LIMITS, ...opts.bucketOptions });
     } catch (err) {
       throw unavailable(`opening bucket ${opts.bucket}`, err);
     }

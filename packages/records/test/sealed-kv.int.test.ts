@@ -89,7 +89,7 @@ async function rawKv(): Promise<KV> {
 
 /** Removes every record (and marker) of the service's bucket. */
 async function emptyBucket(): Promise<void> {
-  await js.views.kv(BUCKET, { history: 1 });
+  await js.views.kv(BUCKET, { history: 1, maxBucketSize: 16 * 1024 * 1024 });
   await (await js.jetstreamManager()).streams.purge(`KV_${BUCKET}`);
 }
 
