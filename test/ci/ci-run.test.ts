@@ -20,7 +20,7 @@ interface Run {
 
 function run(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Run> {
   return new Promise((resolve) => {
-    execFile(file, args, { cwd: REPO, env: { ...process.env, ...env }, timeout: 120_000 }, (err, stdout, stderr) =>
+    execFile(file, args, { cwd: REPO, env: { ...process.env, ...env }, timeout: 200_000 }, (err, stdout, stderr) =>
       resolve({ code: err ? ((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
@@ -46,7 +46,7 @@ async function recorders(): Promise<{ bin: string; log: () => string[] }> {
   return { bin, log: () => readFileSync(log, 'utf8').split('\n').filter((l) => l && l !== 'sudo') };
 }
 
-describe('scripts/find-tool.ts', () => {
+describe('scripts/find-tool.ts', { timeout: 120_000 }, () => {
   it('names the Debian packages of the tools the tests cannot find', async () => {
     const r = await findTool(['--missing', 'nats-server', 'chromium', 'redis-server'], NOTHING_INSTALLED);
     expect(r.code, r.stderr).toBe(0);
@@ -61,7 +61,8 @@ describe('scripts/find-tool.ts', () => {
   });
 });
 
-describe('.ci/run', () => {
+// Each run starts tsx several times: slow on a loaded machine.
+describe('.ci/run', { timeout: 240_000 }, () => {
   it('on a machine without nats-server and Chromium: installs both with apt-get, non-interactively, before the tests', async () => {
     const { bin, log } = await recorders();
     const r = await run('bash', ['.ci/run'], { PATH: `${bin}:${process.env['PATH']}`, ...NOTHING_INSTALLED });

@@ -44,7 +44,7 @@ export interface StreamBudget {
 /**
  * The budget, for a JetStream store of 512 MiB or more (the dev stack and the
  * tests run 1 GiB; deploy/nats 8 GB). The byte limits sum to
- * JETSTREAM_RESERVED_BYTES (368 MiB); the rest of the store is headroom for
+ * JETSTREAM_RESERVED_BYTES (384 MiB); the rest of the store is headroom for
  * consumer state, stream indexes and other users of the server.
  *
  * Sizes: a payment request is a few KiB, so 128 MiB of in-flight requests is
@@ -63,7 +63,7 @@ export const JETSTREAM_BUDGET = Object.freeze({
   /** Sealed authorization records. */
   authorizations: Object.freeze({ stream: `KV_${KV_BUCKETS.authorizations}`, maxBytes: 128 * MiB, maxMsgs: 500_000, maxMsgSize: 64 * KiB, discard: 'new' }),
   /** The keystore's wrapped key rings. */
-  keystore: Object.freeze({ stream: `KV_${KV_BUCKETS.keystore}`, maxBytes: 16 * MiB, maxMsgs: 10_000, maxMsgSize: 1 * MiB, discard: 'new' }),
+  keystore: Object.freeze({ stream: `KV_${KV_BUCKETS.keystore}`, maxBytes: 32 * MiB, maxMsgs: 100_000, maxMsgSize: 1 * MiB, discard: 'new' }),
 } satisfies Record<string, StreamBudget>);
 
 /** What the fle streams reserve together, on every server holding a replica of each. */

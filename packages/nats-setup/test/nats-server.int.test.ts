@@ -234,7 +234,7 @@ describe('the JetStream storage budget (issue 17 item 2)', () => {
   });
 
   it('renders no store smaller than the budget', () => {
-    expect(() => renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '256MB' } })).toThrow(/maxFileStore 256MB is smaller than the 368 MiB the fle streams reserve/);
+    expect(() => renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '256MB' } })).toThrow(/maxFileStore 256MB is smaller than the 384 MiB the fle streams reserve/);
     expect(renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '1GB' } })).toContain('max_file_store: 1GB');
   });
 
