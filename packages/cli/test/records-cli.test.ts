@@ -16,16 +16,16 @@ function sink(isTTY: boolean): { stream: NodeJS.WriteStream; text: () => string 
 const progress = (seen: number) => ({ seen, rewrapped: seen - 1, current: 1, skipped: 0, deleted: 0, failed: 0, estimatedTotal: 10 });
 
 describe('loadSchemaFiles', () => {
-  it('loads .proto files with fle/v1/options.proto found in fle\'s own protos, and gives a codec per type', () => {
-    const { schema, codecFor } = loadSchemaFiles({ schema: [FIXTURE_PROTO] });
+  it('loads .proto files with fle/v1/options.proto found in fle\'s own protos, and gives a codec per type', async () => {
+    const { schema, codecFor } = await loadSchemaFiles({ schema: [FIXTURE_PROTO] });
     expect(schema.rootTypes).toContain('fletest.records.v1.Dossier');
     const codec = codecFor('fletest.records.v1.Dossier')!;
     expect(codec.decode(codec.encode({ owner: 'o', status: 's' }).finish())).toEqual({ owner: 'o', status: 's' });
     expect(codecFor('fletest.records.v1.Nope')).toBeUndefined();
   });
 
-  it('names a missing file', () => {
-    expect(() => loadSchemaFiles({ schema: ['no/such.proto'] })).toThrow(/--schema: no such file .*no\/such\.proto/);
+  it('names a missing file', async () => {
+    await expect(loadSchemaFiles({ schema: ['no/such.proto'] })).rejects.toThrow(/--schema: no such file .*no\/such\.proto/);
   });
 });
 

@@ -11,21 +11,12 @@ import { existsSync } from 'node:fs';
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Command } from 'commander';
-import { connect, type NatsConnection } from 'nats';
-import protobuf from 'protobufjs';
-import { compileSchema, type CompiledSchema } from '@fle/field-crypto';
-import { KeystoreKeyProvider, keystoreAddress } from '@fle/keystore-client';
-import { natsInboxPrefix } from '@fle/nats-setup';
-import { natsTlsOptions, pkiPaths, type TlsFiles } from '@fle/pki';
-import {
-  recordsUsingVersion,
-  reflectionCodec,
-  rewrapRecords,
-  RewrapInterruptedError,
-  type MessageCodec,
-  type RewrapProgress,
-  type RewrapSummary,
-} from '@fle/records';
+import type { NatsConnection } from 'nats';
+import type { CompiledSchema } from '@fle/field-crypto';
+import type { TlsFiles } from '@fle/pki';
+import type { MessageCodec, RewrapProgress, RewrapSummary } from '@fle/records';
+// nats, protobufjs, @fle/records, nats-setup and the keystore client are imported when a
+// records command runs, not when `fle` starts: every other command starts as fast as before.
 
 const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 // fle's own protos (fle/v1/options.proto), which the team's .proto files import.
@@ -53,7 +44,10 @@ interface RewrapFlags extends SchemaFlags, NatsFlags {
 }
 
 /** The team's schema from .proto files (imports found beside each file, in --proto-path, then fle's own protos). */
-export function loadSchemaFiles(flags: SchemaFlags): { schema: CompiledSchema; codecFor: (typeName: string) => MessageCodec<unknown> | undefined } {
+export async function loadSchemaFiles(flags: SchemaFlags): Promise<{ schema: CompiledSchema; codecFor: (typeName: string) => MessageCodec<unknown> | undefined }> {
+  const { default: protobuf } = await import('protobufjs');
+  const { compileSchema } = await import('@fle/field-crypto');
+  const { reflectionCodec } = await import('@fle/records');
   const files = flags.schema.map((f) => resolve(f));
   for (const f of files) if (!existsSync(f)) throw new Error(`--schema: no such file ${f}`);
   const roots = [...new Set([...files.map(dirname), ...(flags.protoPath ?? []).map((p) => resolve(p)), FLE_PROTO_DIR])];
@@ -89,14 +83,19 @@ export function loadSchemaFiles(flags: SchemaFlags): { schema: CompiledSchema; c
   return { schema, codecFor };
 }
 
-function tlsFiles(certsDir: string | undefined, identity: string): TlsFiles {
+async function tlsFiles(certsDir: string | undefined, identity: string): Promise<TlsFiles> {
+  const { pkiPaths } = await import('@fle/pki');
   return pkiPaths(certsDir ?? process.env.FLE_CERTS_DIR ?? '.fle/certs').files(identity);
 }
 
 async function connectNats(flags: NatsFlags, identity: string): Promise<NatsConnection> {
   const servers = flags.nats ?? process.env.NATS_URL ?? DEFAULT_NATS_URL;
+  const { connect } = await import('nats');
+  const { natsTlsOptions } = await import('@fle/pki');
+  const { natsInboxPrefix } = await import('@fle/nats-setup');
+  const tls = natsTlsOptions(await tlsFiles(flags.certsDir, identity));
   try {
-    return await connect({ servers: servers.split(','), tls: natsTlsOptions(tlsFiles(flags.certsDir, identity)), inboxPrefix: natsInboxPrefix(identity), name: 'fle-records', timeout: 5000 });
+    return await connect({ servers: servers.split(','), tls, inboxPrefix: natsInboxPrefix(identity), name: 'fle-records', timeout: 5000 });
   } catch (err) {
     throw new Error(`cannot connect to NATS at ${servers} as ${identity}: ${err instanceof Error ? err.message : String(err)}`);
   }
@@ -179,8 +178,10 @@ export function registerRecordsCommands(program: Command): void {
     .option('--json', 'print the summary as JSON')
     .action(async (f: RewrapFlags) => {
       const concurrency = positiveInt(f.concurrency, '--concurrency');
-      const { schema, codecFor } = loadSchemaFiles(f);
-      const keys = new KeystoreKeyProvider({ address: keystoreAddress(f.keystore), tls: tlsFiles(f.certsDir, f.identity) });
+      const { schema, codecFor } = await loadSchemaFiles(f);
+      const { rewrapRecords, RewrapInterruptedError } = await import('@fle/records');
+      const { KeystoreKeyProvider, keystoreAddress } = await import('@fle/keystore-client');
+      const keys = new KeystoreKeyProvider({ address: keystoreAddress(f.keystore), tls: await tlsFiles(f.certsDir, f.identity) });
       const nc = await connectNats(f, f.identity);
       const progress = progressReporter();
       let summary: RewrapSummary;
@@ -246,7 +247,8 @@ export function addDestroyCheck(destroy: Command): Command {
       const version = Number(f.version);
       if (!Number.isInteger(version) || version < 1 || version > 0xffff_ffff) throw new Error('--version must be an integer from 1 to 4294967295');
       const identity = f.natsIdentity ?? f.identity ?? 'admin';
-      const { schema, codecFor } = loadSchemaFiles({ schema: f.schema, ...(f.protoPath ? { protoPath: f.protoPath } : {}) });
+      const { schema, codecFor } = await loadSchemaFiles({ schema: f.schema, ...(f.protoPath ? { protoPath: f.protoPath } : {}) });
+      const { recordsUsingVersion } = await import('@fle/records');
       const nc = await connectNats(f, identity);
       try {
         const use = await recordsUsingVersion({ js: nc.jetstream(), bucket: f.checkBucket, schema, codecFor, tenant: f.tenant, ring: f.ring, version });
