@@ -212,9 +212,9 @@ const GRPC_CASES: GrpcCase[] = [
       return { body: enc(r.sealed), metadata: md(stamp), stamp };
     },
   },
-  sealedCase('alg byte flipped 1 -> 2 on a real envelope', decryptionFailed, (m) => {
+  sealedCase('alg byte flipped (1 <-> 2) on a real envelope', decryptionFailed, (m) => {
     const env = Buffer.from(m.nationalId, 'base64url');
-    env[1] = 2;
+    env[1] = env[1] === 1 ? 2 : 1; // new rings are alg 2 by default
     return { ...m, nationalId: env.toString('base64url') };
   }),
   // No tenant probing (issue 17 item 6): an unknown key version or tenant fails exactly as a forged envelope.
