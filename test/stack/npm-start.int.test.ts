@@ -97,7 +97,8 @@ describe('npm start', () => {
     expect(rest).not.toContain(card!);
     expect(rest).not.toContain('Ada Lovelace');
     expect(rest).toMatch(/2\. gateway — ciphertext only .* routed to fle\.js\.demo\.authorize — the same bytes, unchanged/);
-    expect(rest).toMatch(/card\.number as routed: AQEAAAAB\S+… \(\d+-byte envelope, key version 1\)/);
+    // AQIAAAAB: version 1, alg 2 (new rings are alg 2), key version 1.
+    expect(rest).toMatch(/card\.number as routed: AQIAAAAB\S+… \(\d+-byte envelope, key version 1\)/);
     expect(rest).toMatch(/3\. NATS — ciphertext only/);
     expect(rest).toMatch(/request\s+fle\.js\.demo\.authorize \(\d+ bytes\)/);
     expect(rest).toMatch(/reply\s+_INBOX\.… \(\d+ bytes\)/);
