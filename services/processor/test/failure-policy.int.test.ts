@@ -173,8 +173,10 @@ describe('failure policy (NATS with per-identity permissions)', () => {
       return want.every((r) => reasons.includes(r)) && reasons.filter((r) => r === 'bad_protobuf').length >= 2 ? msgs : undefined;
     });
     const byReason = (r: string) => dlq.filter((m) => m.headers?.get('Fle-Dlq-Reason') === r);
-    // The body is the original (ciphertext) bytes; subject and delivery origin recorded.
-    const tamperedLetter = byReason('decryption_failed').find((m) => Buffer.from(m.data).equals(Buffer.from(tamperedBytes)));
+    // The body is (a bounded prefix of) the original ciphertext bytes, with the original size; subject and delivery origin recorded.
+    const tamperedLetter = byReason('decryption_failed').find(
+      (m) => m.data.length > 0 && Buffer.from(tamperedBytes).subarray(0, m.data.length).equals(Buffer.from(m.data)) && m.headers?.get('Fle-Dlq-Size') === String(tamperedBytes.length),
+    );
     expect(tamperedLetter?.headers?.get('Fle-Dlq-Origin')).toMatch(/^js:FLE_REQUESTS:\d+$/);
     expect(tamperedLetter?.headers?.get('Fle-Nonce')).toBe(tampered.stamp.nonce);
     expect(byReason('bad_protobuf').map((m) => m.headers?.get('Fle-Dlq-Subject')).sort()).toEqual(expect.arrayContaining(['fle.js.t1.authorize', 'fle.rpc.t1.authorize']));
