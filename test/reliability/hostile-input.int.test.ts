@@ -110,10 +110,14 @@ const decryptionFailed: Want = { status: status.PERMISSION_DENIED, code: 'DECRYP
 const badProtobuf: Want = { status: status.INVALID_ARGUMENT, code: 'BAD_PROTOBUF', details: /^request is not valid protobuf$/ };
 const invalidTenant: Want = { status: status.INVALID_ARGUMENT, code: 'INVALID_TENANT', details: /^tenant id must be 1-64 characters of \[A-Za-z0-9_-\]$/ };
 const missingStamp: Want = { status: status.INVALID_ARGUMENT, code: 'MISSING_STAMP', details: /^missing or malformed replay stamp/ };
-/** Well-formed HPKE envelopes (docs/envelope-hpke.md) that the processor must refuse: no X25519 ring, no registered sender. */
+/**
+ * Well-formed HPKE envelopes (docs/envelope-hpke.md) under t1's rings, which
+ * hold symmetric keys: refused before anything else as an envelope whose alg
+ * is not its key version's (envelope-v1 §4), alg 3 and alg 4 alike.
+ */
 const HPKE_WANT: Record<3 | 4, Want> = {
   3: { status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED', details: /^decryption failed \(field 6\)$/ },
-  4: { status: status.PERMISSION_DENIED, code: 'UNKNOWN_SENDER', details: /^envelope sealed by a device key not registered for this tenant \(field 6\)$/ },
+  4: { status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED', details: /^decryption failed \(field 6\)$/ },
 };
 const tooLarge: Want = { status: status.RESOURCE_EXHAUSTED, code: 'MESSAGE_TOO_LARGE', details: new RegExp(`^a field is larger than ${MAX_FIELD} bytes$`) };
 
@@ -242,7 +246,7 @@ const GRPC_CASES: GrpcCase[] = [
   ...(
     [
       ['HPKE base-mode envelope (alg 3) where the ring holds a symmetric key', false],
-      ['HPKE auth-mode envelope (alg 4) from an unregistered device', true],
+      ['HPKE auth-mode envelope (alg 4) where the ring holds a symmetric key', true],
     ] as const
   ).map(([name, auth]): GrpcCase => ({
     name,

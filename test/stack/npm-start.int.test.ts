@@ -101,7 +101,7 @@ describe('npm start', () => {
     expect(rest).toMatch(/card\.number as routed: AQIAAAAB\S+… \(\d+-byte envelope, key version 1\)/);
     expect(rest).toMatch(/3\. NATS — ciphertext only/);
     expect(rest).toMatch(/request\s+fle\.js\.demo\.authorize \(\d+ bytes\)/);
-    expect(rest).toMatch(/reply\s+_INBOX\.… \(\d+ bytes\)/);
+    expect(rest).toMatch(/reply\s+_INBOX_gateway\.… \(\d+ bytes\)/);
     expect(rest).toMatch(/4\. processor — plaintext inside its boundary/);
     expect(rest).toContain(`Luhn check of the opened card number: passed; last four it returned: ${card!.slice(-4)} (matches)`);
     expect(rest).toContain('plaintext outside the processor: none');
@@ -147,6 +147,38 @@ describe('npm start', () => {
     const lines = demo.errors().trim().split('\n');
     expect(lines).toHaveLength(1);
     expect(lines[0]).toMatch(/^fle: demo: the client could not get its keys from the keystore at 127\.0\.0\.1:\d+: .* \(is `npm start` running\?\)$/);
+  });
+
+  it('a second start while the stack runs refuses and leaves the running stack untouched (its stack file, ports files, processes)', async () => {
+    const stackFile = join(home, 'run/stack.json');
+    const before = readFileSync(stackFile, 'utf8');
+    const portsBefore = ['gateway', 'processor'].map((n) => readFileSync(join(home, `run/${n}.ports.json`), 'utf8'));
+    const again = startCommand(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], env);
+    const { code } = await again.exited;
+    expect(code).toBe(1);
+    const info = readStack(home);
+    expect(again.errors()).toContain(`npm start: a stack is already running from ${home} (pid ${info.pid}, gateway 127.0.0.1:${ports.gateway})`);
+    expect(readFileSync(stackFile, 'utf8')).toBe(before);
+    expect(['gateway', 'processor'].map((n) => readFileSync(join(home, `run/${n}.ports.json`), 'utf8'))).toEqual(portsBefore);
+    for (const p of info.processes) expect(alive(p.pid!), p.name).toBe(true);
+    // And the demo still sees every hop of the running stack.
+    const demo = fle(['demo', '--json'], env);
+    expect((await demo.exited).code, demo.errors()).toBe(0);
+    expect((JSON.parse(demo.output()) as DemoSummary).ok).toBe(true);
+  });
+
+  it('`fle demo` fails when it cannot observe the hops it reports on (no NATS view, no service logs)', async () => {
+    // The running stack's gateway and keystore, but no stack file to learn NATS and the logs from.
+    const demo = fle(['demo', '--json', '--gateway', `127.0.0.1:${ports.gateway}`, '--keystore', `127.0.0.1:${ports.keystore}`, '--home', join(home, 'nowhere'), '--certs', join(home, 'certs')], env);
+    const { code } = await demo.exited;
+    expect(code).toBe(1);
+    const s = JSON.parse(demo.output()) as DemoSummary;
+    expect(s.approved).toBe(true); // the request itself went through
+    expect(s.ok).toBe(false);
+    expect(s.problems.join('; ')).toMatch(/NATS hop not observed: no NATS address known/);
+    expect(s.problems.join('; ')).toMatch(/gateway hop not observed: its log is not readable/);
+    expect(s.problems.join('; ')).toMatch(/processor hop not observed: its log is not readable/);
+    expect(demo.errors().trim().split('\n')).toHaveLength(1);
   });
 
   it('Ctrl-C stops every process it started, and nothing is left', async () => {
