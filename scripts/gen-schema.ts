@@ -13,22 +13,24 @@ import protobuf from 'protobufjs';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const protoDir = join(repo, 'proto');
+// fle/v1/options.proto lives in @fle/schema's Buf module folder (shipped with the package).
+const optionsDir = join(repo, 'packages/schema/proto');
 const genDir = join(repo, 'packages/schema/src/gen');
 const out = join(genDir, 'descriptor.ts');
 
-function protoFiles(dir: string): string[] {
+function protoFiles(dir: string, base = dir): string[] {
   return readdirSync(dir).flatMap((name) => {
     const path = join(dir, name);
-    if (statSync(path).isDirectory()) return protoFiles(path);
-    return name.endsWith('.proto') ? [relative(protoDir, path)] : [];
+    if (statSync(path).isDirectory()) return protoFiles(path, base);
+    return name.endsWith('.proto') ? [relative(base, path)] : [];
   });
 }
 
 const root = new protobuf.Root();
 const bundled = dirname(fileURLToPath(import.meta.resolve('protobufjs/package.json')));
 root.resolvePath = (_origin, target) =>
-  target.startsWith('google/protobuf/') ? join(bundled, target) : join(protoDir, target);
-root.loadSync(protoFiles(protoDir).sort(), { keepCase: false });
+  target.startsWith('google/protobuf/') ? join(bundled, target) : target.startsWith('fle/v1/') ? join(optionsDir, target) : join(protoDir, target);
+root.loadSync([...protoFiles(protoDir), ...protoFiles(optionsDir)].sort(), { keepCase: false });
 root.resolveAll();
 
 const json = root.toJSON({ keepComments: false });
@@ -47,17 +49,19 @@ const entries: string[] = [];
 const services: string[] = [];
 /** The alias of the ts-proto module generated from the .proto file of `obj`. */
 function moduleOf(obj: protobuf.ReflectionObject): string {
-  const module = `./${relative(protoDir, obj.filename!).replace(/\.proto$/, '.js')}`;
+  const base = obj.filename!.startsWith(optionsDir) ? optionsDir : protoDir;
+  const module = `./${relative(base, obj.filename!).replace(/\.proto$/, '.js')}`;
   let alias = modules.get(module);
   if (!alias) modules.set(module, (alias = `m${modules.size}`));
   return alias;
 }
+const isOurs = (f: string | null | undefined): boolean => !!f && (f.startsWith(protoDir) || f.startsWith(optionsDir));
 function collect(ns: protobuf.NamespaceBase, tsPrefix: string): void {
   for (const obj of ns.nestedArray) {
     // ts-proto (outputServices=grpc-js) exports service Foo as FooService.
-    if (obj instanceof protobuf.Service && obj.filename?.startsWith(protoDir)) services.push(`${moduleOf(obj)}.${obj.name}Service`);
+    if (obj instanceof protobuf.Service && isOurs(obj.filename)) services.push(`${moduleOf(obj)}.${obj.name}Service`);
     if (!(obj instanceof protobuf.Type) && !(obj instanceof protobuf.Namespace)) continue;
-    if (obj instanceof protobuf.Type && obj.filename && obj.filename.startsWith(protoDir)) {
+    if (obj instanceof protobuf.Type && isOurs(obj.filename)) {
       const alias = moduleOf(obj);
       const tsName = `${tsPrefix}${obj.name}`;
       entries.push(`  '${obj.fullName.slice(1)}': ${alias}.${tsName},`);
