@@ -20,7 +20,6 @@ import type { MessageCodec, RewrapProgress, RewrapSummary } from '@fle/records';
 
 const DEFAULT_NATS_URL = 'nats://127.0.0.1:4222';
 // fle's own protos (fle/v1/options.proto), which the team's .proto files import.
-const FLE_PROTO_DIR = resolve(dirname(fileURLToPath(import.meta.url)), '../../../../proto');
 
 interface SchemaFlags {
   schema: string[];
@@ -48,8 +47,19 @@ export async function loadSchemaFiles(flags: SchemaFlags): Promise<{ schema: Com
   const { default: protobuf } = await import('protobufjs');
   const { compileSchema } = await import('@fle/field-crypto');
   const { reflectionCodec } = await import('@fle/records');
+  const { FLE_PROTO_DIR, loadSchema } = await import('@fle/schema');
   const files = flags.schema.map((f) => resolve(f));
   for (const f of files) if (!existsSync(f)) throw new Error(`--schema: no such file ${f}`);
+  if (files.length === 1 && !files[0]!.endsWith('.proto')) {
+    // A Buf image or FileDescriptorSet (buf build -o schema.binpb).
+    let image: import('protobufjs').Root;
+    try {
+      image = loadSchema({ image: files[0]! });
+    } catch (err) {
+      throw new Error(`--schema: ${err instanceof Error ? err.message : String(err)}`);
+    }
+    return withCodecs(image, compileSchema(image), reflectionCodec);
+  }
   const roots = [...new Set([...files.map(dirname), ...(flags.protoPath ?? []).map((p) => resolve(p)), FLE_PROTO_DIR])];
   const bundled = dirname(fileURLToPath(import.meta.resolve('protobufjs/package.json')));
   const root = new protobuf.Root();
@@ -66,7 +76,15 @@ export async function loadSchemaFiles(flags: SchemaFlags): Promise<{ schema: Com
   } catch (err) {
     throw new Error(`--schema: ${err instanceof Error ? err.message : String(err)}`);
   }
-  const schema = compileSchema(root);
+  return withCodecs(root, compileSchema(root), reflectionCodec);
+}
+
+/** The compiled schema and a reflection codec per type name (undefined for a type the schema lacks). */
+function withCodecs(
+  root: import('protobufjs').Root,
+  schema: CompiledSchema,
+  reflectionCodec: <T>(type: import('protobufjs').Type) => MessageCodec<T>,
+): { schema: CompiledSchema; codecFor: (typeName: string) => MessageCodec<unknown> | undefined } {
   const codecs = new Map<string, MessageCodec<unknown> | undefined>();
   const codecFor = (typeName: string): MessageCodec<unknown> | undefined => {
     if (!codecs.has(typeName)) {
