@@ -6,3 +6,13 @@ export { CHROMIUM_ENV, CHROMIUM_INSTALL_HINT, CHROMIUM_NAMES, findChromium, loca
 export { chooseProvider, dockerReachable, type NatsProvider } from './provider.js';
 export { startNats, type NatsHarness, type NatsNodeView, type StartNatsOptions } from './start-nats.js';
 export type { NatsNode } from './nodes.js';
+export {
+  FIXTURE_METHOD,
+  FIXTURE_PLAIN_METHOD,
+  FIXTURE_PROTO_DIR,
+  FIXTURE_RECORD,
+  FIXTURE_REQUEST,
+  FIXTURE_RESPONSE,
+  FIXTURE_SERVICE,
+  fixtureSchema,
+} from './fixture-schema.js';
