@@ -6,6 +6,8 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { DevStackError, formatDemo, runDemo, demoTargetFromStack, settingsFromEnv, startStack, type RunningStack } from '@fle/devstack';
+// What the stack serves: the payments example (examples/payments), its schema and handler module named like any team's.
+import { PAYMENTS_API } from '@fle-examples/payments/schema';
 
 const REPO = dirname(dirname(fileURLToPath(import.meta.url)));
 const MIN_NODE = [20, 19];
@@ -53,7 +55,7 @@ async function main(): Promise<number> {
 
   say(`fle: starting the local stack (state in ${settings.home})`);
   try {
-    stack = await startStack(settings, { onStep: (l) => say(`  ${l}`), signal: abort.signal });
+    stack = await startStack(settings, { api: PAYMENTS_API, onStep: (l) => say(`  ${l}`), signal: abort.signal });
   } catch (err) {
     if (abort.signal.aborted) {
       say('stopped during start-up');

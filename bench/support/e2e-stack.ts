@@ -18,7 +18,12 @@ import { schemaRoot } from '@fle/schema';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import type { Transport } from '@fle/gateway';
 import { AUTHORIZE_METHOD, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
-import { AUTHORIZE_PLAIN_ROUTE, AUTHORIZE_ROUTE, startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+
+/** The payments example's two routes: the product one and the benchmark baseline on the unmarked twin types. */
+const AUTHORIZE_ROUTE = { method: AUTHORIZE_PATH, route: 'authorize' } as const;
+const AUTHORIZE_PLAIN_ROUTE = { method: AUTHORIZE_PLAIN_METHOD, route: 'authorize-plain' } as const;
 
 export const RINGS = ['default', 'pci'] as const;
 
@@ -104,6 +109,8 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       pki,
       natsUrls: nats.urls,
       keystoreAddress: keystore.address,
+      schema: PAYMENTS_SCHEMA_SOURCE,
+      handlers: PAYMENTS_HANDLERS,
       routes: [AUTHORIZE_ROUTE, AUTHORIZE_PLAIN_ROUTE],
       concurrency: opts.processorConcurrency,
       keyCacheTtlMs: opts.keyCacheTtlMs,

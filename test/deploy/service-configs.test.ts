@@ -54,7 +54,7 @@ describe('shipped service configs', () => {
   });
 
   it('route every gateway method to a processor route of the same name; callers are named', () => {
-    const processorRoutes = new Map(configs.processor.routes.map((r) => [r.route, r.method]));
+    const processorRoutes = new Map((configs.processor.routes ?? []).map((r) => [r.route, r.method]));
     for (const r of configs.gateway.routes) {
       expect(processorRoutes.get(r.route), r.route).toBe(r.method);
       expect(['nats', 'jetstream']).toContain(r.transport);

@@ -28,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Client, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
-import { PaymentsClient } from '@fle/client';
+import { PAYMENTS_API, PaymentsClient } from '@fle-examples/payments';
 import { canaryAuthorizeRequest } from '@fle/client/testing';
 import { demoTargetFromStack, runDemo, settingsFromEnv, startStack, type RunningStack } from '@fle/devstack';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
@@ -72,7 +72,7 @@ let jsm: JetStreamManager;
 beforeAll(async () => {
   const home = join(await tempDir('fle-flood-'), 'state');
   const settings = settingsFromEnv({ FLE_HOME: home, FLE_NATS_PORT: '0', FLE_KEYSTORE_PORT: '0', FLE_PROCESSOR_PORT: '0', FLE_GATEWAY_PORT: '0' }, home);
-  stack = await startStack(settings);
+  stack = await startStack(settings, { api: PAYMENTS_API });
   // Inspection as the admin identity: JetStream account and stream info, dead letters.
   admin = await connect({ servers: [stack.info.nats], tls: natsTlsOptions(stack.pki.files('admin')), inboxPrefix: natsInboxPrefix('admin'), name: 'flood-drill-admin' });
   jsm = await admin.jetstreamManager();

@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { Client, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { channelCredentials, spiffeId, type DevPki } from '@fle/pki';
-import { ensureStreams } from '@fle/processor';
+import { ensureStreams } from '@fle/boundary';
 import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { newReplayStamp, stampToMetadata } from '@fle/service-kit';
 import { freePort, makeTestPki, startNats, type NatsHarness } from '@fle/testkit';

@@ -15,6 +15,7 @@ import * as grpc from '@grpc/grpc-js';
 import { connect, Events, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runDemo, demoTargetFromStack, settingsFromEnv, startStack, type RunningStack } from '@fle/devstack';
+import { PAYMENTS_API } from '@fle-examples/payments/schema';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { natsInboxPrefix } from '@fle/nats-setup';
 import { channelCredentials, createDevPki, issueIdentity, natsTlsOptions, pkiPaths, spiffeId, type DevPki, type TlsFiles } from '@fle/pki';
@@ -30,7 +31,7 @@ let otherCa: DevPki;
 beforeAll(async () => {
   const home = join(await tempDir('fle-mtls-'), 'state');
   const settings = settingsFromEnv({ FLE_HOME: home, FLE_NATS_PORT: '0', FLE_KEYSTORE_PORT: '0', FLE_PROCESSOR_PORT: '0', FLE_GATEWAY_PORT: '0' }, home);
-  [stack, otherCa] = await Promise.all([startStack(settings), makeTestPki({ identities: ['client', 'gateway'] })]);
+  [stack, otherCa] = await Promise.all([startStack(settings, { api: PAYMENTS_API }), makeTestPki({ identities: ['client', 'gateway'] })]);
 });
 
 afterAll(async () => {

@@ -5,7 +5,8 @@
 // ones included) stays listed so its logs can be scanned at the end.
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
-import { FleCallError, PaymentsClient } from '@fle/client';
+import { FleCallError } from '@fle/client';
+import { PAYMENTS_HANDLERS, PAYMENTS_SCHEMA_SOURCE, PaymentsClient } from '@fle-examples/payments';
 import { canaryAuthorizeRequest, type CanaryRequest } from '@fle/client/testing';
 import type { Transport } from '@fle/gateway';
 import { authorizeRoute, startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
@@ -100,6 +101,9 @@ export async function startReliabilityStack(opts: ReliabilityStackOptions): Prom
       grpc: opts.transports.includes('grpc'),
       allowedCallers: [GATEWAY_ID],
       ...opts.processor,
+      // The payments example: its schema and handler module, named like any team's.
+      schema: opts.processor?.schema ?? PAYMENTS_SCHEMA_SOURCE,
+      handlers: opts.processor?.handlers ?? PAYMENTS_HANDLERS,
     };
     const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}): Promise<ProcessorProcess> => {
       const p = await startProcessorProcess({ ...baseProcessor, ...extra });

@@ -14,8 +14,8 @@ import type { JetStreamClient, KV } from 'nats';
 import type { FieldCipher } from '@fle/field-crypto';
 import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
 import { encodeMessage } from '@fle/schema/encode';
-import { AuthorizationRecord, AuthorizationRecordPlain } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { KV_NAMES, RoutingError, storeFullOr } from '@fle/service-kit';
+import { AuthorizationRecord, AuthorizationRecordPlain } from './gen/acme/payments/v1/payments.js';
 
 export const RECORD_TYPE = 'acme.payments.v1.AuthorizationRecord';
 

@@ -1,5 +1,6 @@
-// Example handler for AuthorizeRequest, running on plaintext inside the
-// processor: Luhn-check the card number, answer with a card token (sealed by
+// The payments example's handler for AuthorizeRequest, running on plaintext
+// inside the decrypt boundary (the processor, or a team's own process with
+// @fle/boundary): Luhn-check the card number, answer with a card token (sealed by
 // the pipeline: `card_token` is sensitive) and the clear last four digits, and
 // store an AuthorizationRecord sealed under its storage context.
 //
@@ -7,8 +8,8 @@
 // a redelivery (or a race) finds the stored record and answers from it, so the
 // caller sees the same authorization either way.
 import { randomBytes } from 'node:crypto';
-import type { AuthorizationRecord, AuthorizeRequest, AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import type { Handler } from './handler.js';
+import type { Handler } from '@fle/boundary';
+import type { AuthorizationRecord, AuthorizeRequest, AuthorizeResponse } from './gen/acme/payments/v1/payments.js';
 import { AuthorizationStore, recordKey } from './authorization-store.js';
 import { luhnValid } from './luhn.js';
 

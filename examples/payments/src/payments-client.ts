@@ -1,6 +1,6 @@
 // Typed convenience over FleClient for the example payment API.
-import { PaymentServiceService, type AuthorizeRequest, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { FleClient, type CallOptions, type CallResult, type FleClientOptions } from './fle-client.js';
+import { FleClient, type CallOptions, type CallResult, type FleClientOptions } from '@fle/client';
+import { PaymentServiceService, type AuthorizeRequest, type AuthorizeResponse } from './gen/acme/payments/v1/payments.js';
 
 export class PaymentsClient {
   readonly fle: FleClient;

@@ -5,23 +5,21 @@
 import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { KV, KvEntry } from 'nats';
+import { Boundary } from '@fle/boundary';
 import { FieldCipher, StaticKeyProvider, compileSchema, type KeyProvider } from '@fle/field-crypto';
 import { canaryAuthorizeRequest } from '@fle/client/testing';
-import { schemaRoot } from '@fle/schema';
-import { AuthorizationRecord, AuthorizationRecordPlain, AuthorizePlainRequest, AuthorizePlainResponse, AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { MemoryNonceStore, ReplayGuard, RpcRegistry, createLogger, createServiceMetrics, newReplayStamp, replayContext } from '@fle/service-kit';
+import { MemoryNonceStore, createLogger, createServiceMetrics, newReplayStamp, replayContext } from '@fle/service-kit';
 import { describe, expect, it } from 'vitest';
-import { AuthorizationStore } from '../src/handlers/authorization-store.js';
-import { HANDLERS } from '../src/handlers/registry.js';
-import { KNOWN_SERVICES } from '../src/known-services.js';
-import { Pipeline } from '../src/pipeline.js';
+import { AUTHORIZATION_RECORD_PLAIN, AuthorizationStore } from '../src/authorization-store.js';
+import { createAuthorizeHandler } from '../src/authorize.js';
+import { AuthorizationRecord, AuthorizationRecordPlain, AuthorizePlainRequest, AuthorizePlainResponse, AuthorizeRequest } from '../src/gen/acme/payments/v1/payments.js';
+import { AUTHORIZE_METHOD, AUTHORIZE_PLAIN_METHOD, paymentsSchema } from '../src/schema.js';
 
-const schema = compileSchema(schemaRoot());
-const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+const schema = compileSchema(paymentsSchema());
 const silent = createLogger({ name: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 const ROUTES = {
-  plain: { method: '/acme.payments.v1.PaymentService/AuthorizePlain', route: 'authorize-plain', handler: 'authorize-plain' },
-  sealed: { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' },
+  plain: { method: AUTHORIZE_PLAIN_METHOD, route: 'authorize-plain' },
+  sealed: { method: AUTHORIZE_METHOD, route: 'authorize' },
 };
 
 /** Just the two KV calls AuthorizationStore makes. */
@@ -43,17 +41,18 @@ function memoryKv(): { kv: KV; values: Map<string, Uint8Array> } {
 
 async function pipelineFor(route: keyof typeof ROUTES, keys: KeyProvider) {
   const { kv, values } = memoryKv();
-  const handler = await HANDLERS[ROUTES[route].handler]!({ authorizations: async () => new AuthorizationStore(kv) });
-  const pipeline = new Pipeline({
-    schema,
-    registry,
-    cipher: new FieldCipher({ schema, keys }),
-    guard: new ReplayGuard({ store: new MemoryNonceStore() }),
-    handlers: [{ route: ROUTES[route], method: registry.get(ROUTES[route].method), handler }],
+  const store = new AuthorizationStore(kv);
+  const handler = createAuthorizeHandler({ store: route === 'plain' ? store.withCodec(AUTHORIZATION_RECORD_PLAIN) : store });
+  const boundary = await Boundary.create({
+    schema: paymentsSchema(),
+    keys,
+    handlers: { [ROUTES[route].method]: handler },
+    routes: [ROUTES[route]],
+    nonceStore: new MemoryNonceStore(),
     logger: silent,
     metrics: createServiceMetrics({ service: 'test', processMetrics: false }),
   });
-  return { pipeline, values };
+  return { pipeline: boundary.pipeline, values };
 }
 
 const noKeys: KeyProvider = {

@@ -1,6 +1,6 @@
 import { luhnCardNumber } from '@fle/client/testing';
 import { describe, expect, it } from 'vitest';
-import { luhnValid } from '../src/handlers/luhn.js';
+import { luhnValid } from '../src/luhn.js';
 
 describe('luhnValid', () => {
   it('accepts known test numbers and generated ones, refuses single-digit changes and non-digits', () => {

@@ -1,7 +1,7 @@
 // The decrypt boundary, transport-independent (DESIGN.md: processor). For each
 // request: method and tenant checks, replay check, open every field with keys
-// from the KeyProvider, run the handler on the plaintext typed message, seal
-// the response under the tenant's primary version (same request context), and
+// from the KeyProvider, run the handler on the plaintext message, seal the
+// response under the tenant's primary version (same request context), and
 // hand back the response bytes plus the nonce claim the transport completes
 // once the reply (and ack) are done.
 import { createHash } from 'node:crypto';
@@ -11,21 +11,17 @@ import {
   RoutingError,
   assertTenantToken,
   classifyError,
-  decodeOrThrow,
   replayContext,
   type Logger,
   type NonceClaim,
-  type RegisteredMethod,
   type ReplayGuard,
   type ReplayStamp,
-  type RpcRegistry,
   type ServiceMetrics,
 } from '@fle/service-kit';
-import { serializerFor } from '@fle/schema/serializers';
-import type { ProcessorRoute } from './config.js';
-import type { Handler } from './handlers/handler.js';
+import type { TransportKind } from './handler.js';
+import type { BoundMethod } from './methods.js';
 
-export type TransportKind = 'nats' | 'jetstream' | 'grpc';
+export type { TransportKind } from './handler.js';
 
 export interface InboundRequest {
   readonly transport: TransportKind;
@@ -39,6 +35,8 @@ export interface InboundRequest {
   readonly stamp: ReplayStamp;
   /** Delivery identity: `js:<stream>:<seq>` or unique per message. */
   readonly origin: string;
+  /** The caller's SPIFFE ID (gRPC peer certificate, or the gateway's `Fle-Caller` header). */
+  readonly caller?: string;
 }
 
 export interface HandledRequest {
@@ -49,42 +47,44 @@ export interface HandledRequest {
   readonly claim: NonceClaim;
 }
 
-export interface BoundHandler {
-  readonly route: ProcessorRoute;
-  readonly method: RegisteredMethod;
-  readonly handler: Handler;
-}
+/**
+ * Checks a request's bytes before anything is decoded or opened (wire format,
+ * envelope count: issue 17 items 1 and 3); throws a permanent typed error.
+ */
+export type WireCheck = (bytes: Uint8Array) => void;
 
 export interface PipelineOptions {
   readonly schema: CompiledSchema;
-  readonly registry: RpcRegistry;
   readonly cipher: FieldCipher;
   readonly guard: ReplayGuard;
-  readonly handlers: readonly BoundHandler[];
+  readonly methods: readonly BoundMethod[];
+  /** Per request type: the wire check (the boundary compiles one per routed method). */
+  readonly wireChecks?: ReadonlyMap<string, WireCheck>;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
   readonly testProbe?: { readonly openedDigestFile: string; readonly holdMs?: number };
 }
 
+function toBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
 export class Pipeline {
-  readonly #byPath = new Map<string, BoundHandler>();
-  readonly #byRoute = new Map<string, BoundHandler>();
-  /** Response encoders on the reused writer (@fle/schema/encode), by method path; the method's own serializer otherwise. */
-  readonly #encodeResponse = new Map<string, (response: unknown) => Buffer>();
+  readonly #byPath = new Map<string, BoundMethod>();
+  readonly #byRoute = new Map<string, BoundMethod>();
   constructor(private readonly o: PipelineOptions) {
-    for (const h of o.handlers) {
-      this.#byPath.set(h.method.path, h);
-      this.#byRoute.set(h.route.route, h);
-      this.#encodeResponse.set(h.method.path, serializerFor(h.method.def, h.method.responseType, (r: unknown) => h.method.def.responseSerialize(r)));
+    for (const m of o.methods) {
+      this.#byPath.set(m.path, m);
+      this.#byRoute.set(m.route, m);
     }
   }
 
-  get routes(): BoundHandler[] {
+  get methods(): BoundMethod[] {
     return [...this.#byPath.values()];
   }
 
-  /** The route a message belongs to (by path, or by subject route); UNKNOWN_METHOD otherwise. */
-  resolve(req: Pick<InboundRequest, 'path' | 'subjectRoute'>): BoundHandler {
+  /** The method a message belongs to (by path, or by subject route); UNKNOWN_METHOD otherwise. */
+  resolve(req: Pick<InboundRequest, 'path' | 'subjectRoute'>): BoundMethod {
     const byPath = req.path ? this.#byPath.get(req.path) : undefined;
     const byRoute = req.subjectRoute ? this.#byRoute.get(req.subjectRoute) : undefined;
     const bound = byPath ?? byRoute;
@@ -95,9 +95,16 @@ export class Pipeline {
   }
 
   async handle(req: InboundRequest): Promise<HandledRequest> {
-    const bound = this.resolve(req);
-    const { method } = bound;
-    const msg = decodeOrThrow(method.def.requestDeserialize, req.bytes, 'request');
+    const method = this.resolve(req);
+    // Before decoding: bytes that hold more (or other) than the schema says are
+    // refused here too, since a publisher can bypass the gateway.
+    this.o.wireChecks?.get(method.requestType)?.(req.bytes);
+    let msg: Record<string, unknown>;
+    try {
+      msg = method.request.decode(req.bytes);
+    } catch (err) {
+      throw new RoutingError('BAD_PROTOBUF', 'request is not valid protobuf', { cause: err });
+    }
     const tenant = assertTenantToken(readTenant(this.o.schema, method.requestType, msg));
     if (req.subjectTenant !== undefined && req.subjectTenant !== tenant) {
       throw new RoutingError('TENANT_MISMATCH', 'the subject tenant differs from the message tenant');
@@ -111,8 +118,11 @@ export class Pipeline {
       if (sealedBy.size > 0) this.o.logger.debug({ tenant, devices: [...new Set(sealedBy.values())] }, 'fields sealed by registered devices');
       this.o.metrics.opens.inc({ type: method.requestType });
       if (this.o.testProbe) await this.#probe(method, plain, req.stamp);
-      const response = await bound.handler(plain, {
+      const response = await method.handler(plain, {
         tenant,
+        method: method.path,
+        caller: req.caller,
+        transport: req.transport,
         stamp: req.stamp,
         resumed: claim.outcome === 'resumed',
         sealedBy,
@@ -120,9 +130,12 @@ export class Pipeline {
         logger: this.o.logger,
         metrics: this.o.metrics,
       });
-      const sealed = await this.o.cipher.sealMessage(method.responseType, response, { context });
+      if (response === null || typeof response !== 'object') {
+        throw new Error(`the handler of ${method.path} returned no response message`); // INTERNAL to the caller
+      }
+      const sealed = await this.o.cipher.sealMessage(method.responseType, response as Record<string, unknown>, { context });
       this.o.metrics.seals.inc({ type: method.responseType });
-      return { bytes: this.#encodeResponse.get(method.path)!(sealed), tenant, route: bound.route.route, claim };
+      return { bytes: toBuffer(method.response.encode(sealed)), tenant, route: method.route, claim };
     } catch (err) {
       // A transient failure frees the nonce (the retry is the same request);
       // a permanent one consumes it: the same stamp is never accepted again.
@@ -133,8 +146,8 @@ export class Pipeline {
   }
 
   /** Test probe: the digest of the opened request proves the handler saw the exact plaintext. */
-  async #probe(method: RegisteredMethod, plain: unknown, stamp: ReplayStamp): Promise<void> {
-    const bytes = method.def.requestSerialize(plain);
+  async #probe(method: BoundMethod, plain: unknown, stamp: ReplayStamp): Promise<void> {
+    const bytes = method.request.encode(plain as Record<string, unknown>);
     const sha256 = createHash('sha256').update(bytes).digest('hex');
     const { openedDigestFile, holdMs } = this.o.testProbe!;
     await appendFile(openedDigestFile, `${JSON.stringify({ nonce: stamp.nonce, sha256 })}\n`);

@@ -13,7 +13,8 @@ import { JETSTREAM_BUDGET, applyStreamBudget, streamLimits, type StreamBudget } 
 import { STREAM_NAMES, SUBJECT_PREFIX } from '@fle/service-kit';
 
 export interface StreamSetupOptions {
-  readonly durable: string;
+  /** The durable pull consumer on FLE_REQUESTS; none is created without it (core NATS only). */
+  readonly durable?: string;
   readonly ackWaitMs: number;
   /** Unacked messages one consumer may have out, across all instances. */
   readonly maxAckPending?: number;
@@ -66,13 +67,15 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamSetupOpti
     duplicate_window: nanos(120_000),
     ...limitsOf(JETSTREAM_BUDGET.deadLetters),
   }, JETSTREAM_BUDGET.deadLetters);
+  if (opts.durable === undefined) return;
+  const durable = opts.durable;
   try {
-    await jsm.consumers.info(STREAM_NAMES.requests, opts.durable);
+    await jsm.consumers.info(STREAM_NAMES.requests, durable);
   } catch (err) {
     if (!notFound(err)) throw err;
     await jsm.consumers
       .add(STREAM_NAMES.requests, {
-        durable_name: opts.durable,
+        durable_name: durable,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
         ack_wait: nanos(opts.ackWaitMs),
@@ -83,7 +86,7 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamSetupOpti
         filter_subject: `${SUBJECT_PREFIX.js}.>`,
       })
       .catch(async (addErr: unknown) => {
-        await jsm.consumers.info(STREAM_NAMES.requests, opts.durable).catch(() => {
+        await jsm.consumers.info(STREAM_NAMES.requests, durable).catch(() => {
           throw addErr;
         });
       });

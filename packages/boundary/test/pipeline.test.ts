@@ -1,81 +1,91 @@
 // Unit tests of the decrypt boundary with in-memory keys and nonce store (no I/O).
 import { randomBytes } from 'node:crypto';
 import { FieldCipher, StaticKeyProvider, compileSchema, type KeyProvider } from '@fle/field-crypto';
-import { canaryAuthorizeRequest } from '@fle/client/testing';
-import { schemaRoot } from '@fle/schema';
-import { AuthorizeRequest, AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
-import { MemoryNonceStore, ReplayGuard, RpcRegistry, createLogger, createServiceMetrics, newReplayStamp, replayContext, type ReplayStamp } from '@fle/service-kit';
+import { messageCodec } from '@fle/schema';
+import { MemoryNonceStore, createLogger, createServiceMetrics, newReplayStamp, replayContext, type ReplayStamp } from '@fle/service-kit';
+import { FIXTURE_METHOD, FIXTURE_REQUEST, FIXTURE_RESPONSE, canaryLedgerRequest, fixtureSchema, type LedgerRequest, type LedgerResponse } from '@fle/testkit';
 import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import { KNOWN_SERVICES } from '../src/known-services.js';
-import { Pipeline, type InboundRequest } from '../src/pipeline.js';
-import type { Handler } from '../src/handlers/handler.js';
+import { Boundary } from '../src/boundary.js';
+import type { Handler, HandlerContext } from '../src/handler.js';
+import type { InboundRequest } from '../src/pipeline.js';
 
-const PATH = '/acme.payments.v1.PaymentService/Authorize';
-const REQ = 'acme.payments.v1.AuthorizeRequest';
-const schema = compileSchema(schemaRoot());
-const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+const PATH = FIXTURE_METHOD;
+const REQ = FIXTURE_REQUEST;
+const schema = compileSchema(fixtureSchema());
+const requestCodec = messageCodec<LedgerRequest>(fixtureSchema(), FIXTURE_REQUEST);
+const responseCodec = messageCodec<LedgerResponse>(fixtureSchema(), FIXTURE_RESPONSE);
 const keys = new StaticKeyProvider(
   ['t1', 't2'].flatMap((tenant) => ['default', 'pci'].map((ring) => ({ tenant, ring, versions: [{ version: 1, key: randomBytes(32) }] }))),
 );
 const clientCipher = new FieldCipher({ schema, keys });
 const silent = createLogger({ name: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-function setup(opts: { keys?: KeyProvider; now?: number } = {}) {
-  const seen: AuthorizeRequest[] = [];
-  const handler: Handler<AuthorizeRequest, AuthorizeResponse> = async (req, ctx) => {
+async function setup(opts: { keys?: KeyProvider; now?: number } = {}) {
+  const seen: LedgerRequest[] = [];
+  const contexts: HandlerContext[] = [];
+  const handler: Handler<LedgerRequest, LedgerResponse> = async (req, ctx) => {
     seen.push(req);
-    return { tenantId: ctx.tenant, requestId: req.requestId, approved: true, declineReason: '', cardToken: `tok-${req.card!.number}`, cardLastFour: req.card!.number.slice(-4), authorizationCode: 'A1' };
+    contexts.push(ctx);
+    return { tenantId: ctx.tenant, requestId: req.requestId, approved: true, declineReason: '', cardToken: `tok-${req.card.number}`, cardLastFour: req.card.number.slice(-4), authorizationCode: 'A1' };
   };
   const store = new MemoryNonceStore();
-  const guard = new ReplayGuard({ store, now: opts.now === undefined ? undefined : () => opts.now! });
-  const pipeline = new Pipeline({
-    schema,
-    registry,
-    cipher: new FieldCipher({ schema, keys: opts.keys ?? keys }),
-    guard,
-    handlers: [{ route: { method: PATH, route: 'authorize', handler: 'test' }, method: registry.get(PATH), handler }],
+  const boundary = await Boundary.create({
+    schema: fixtureSchema(),
+    keys: opts.keys ?? keys,
+    handlers: { Submit: handler },
+    routes: [{ method: PATH, route: 'submit' }],
+    nonceStore: store,
+    now: opts.now === undefined ? undefined : () => opts.now!,
     logger: silent,
     metrics: createServiceMetrics({ service: 'test', processMetrics: false }),
   });
-  return { pipeline, seen, store };
+  return { pipeline: boundary.pipeline, seen, contexts, store };
 }
 
 async function sealed(tenant = 't1', stamp: ReplayStamp = newReplayStamp()) {
-  const fx = canaryAuthorizeRequest(tenant);
+  const fx = canaryLedgerRequest(tenant);
   const msg = await clientCipher.sealMessage(REQ, fx.request, { context: replayContext(stamp) });
-  return { ...fx, stamp, msg, bytes: AuthorizeRequest.encode(msg).finish() };
+  return { ...fx, stamp, msg, bytes: requestCodec.encode(msg) };
 }
 
 const inbound = (bytes: Uint8Array, stamp: ReplayStamp, extra: Partial<InboundRequest> = {}): InboundRequest => ({
   transport: 'nats',
   path: PATH,
   subjectTenant: 't1',
-  subjectRoute: 'authorize',
+  subjectRoute: 'submit',
   bytes,
   stamp,
   origin: `core:${randomBytes(4).toString('hex')}`,
+  caller: 'spiffe://fle.local/client',
   ...extra,
 });
 
 describe('Pipeline', () => {
   it('opens every field exactly, runs the handler, seals the response under the request context', async () => {
-    const { pipeline, seen } = setup();
+    const { pipeline, seen } = await setup();
     const s = await sealed();
     const out = await pipeline.handle(inbound(s.bytes, s.stamp));
     expect(seen[0]).toEqual(s.request);
-    const res = AuthorizeResponse.decode(out.bytes);
+    const res = responseCodec.decode(out.bytes);
     expect(res.cardToken).not.toContain(s.request.card!.number); // sealed
     expect(res.cardLastFour).toBe(s.request.card!.number.slice(-4));
-    const opened = await clientCipher.openMessage('acme.payments.v1.AuthorizeResponse', res, { context: replayContext(s.stamp) });
+    const opened = await clientCipher.openMessage(FIXTURE_RESPONSE, res, { context: replayContext(s.stamp) });
     expect(opened.cardToken).toBe(`tok-${s.request.card!.number}`);
     // bound to this request: another context cannot open it
-    await expect(clientCipher.openMessage('acme.payments.v1.AuthorizeResponse', res, { context: replayContext(newReplayStamp()) })).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
+    await expect(clientCipher.openMessage(FIXTURE_RESPONSE, res, { context: replayContext(newReplayStamp()) })).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     await out.claim.complete();
   });
 
+  it('gives the handler its context: tenant, method, caller, transport, stamp', async () => {
+    const { pipeline, contexts } = await setup();
+    const s = await sealed();
+    await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
+    expect(contexts[0]).toMatchObject({ tenant: 't1', method: PATH, caller: 'spiffe://fle.local/client', transport: 'nats', stamp: s.stamp, resumed: false });
+  });
+
   it('refuses a replayed nonce and a timestamp outside the window', async () => {
-    const { pipeline, seen } = setup();
+    const { pipeline, seen } = await setup();
     const s = await sealed();
     await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
     await expect(pipeline.handle(inbound(s.bytes, s.stamp))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
@@ -85,14 +95,14 @@ describe('Pipeline', () => {
   });
 
   it('refuses an envelope moved to another field, tenant or request', async () => {
-    const { pipeline, seen } = setup();
+    const { pipeline, seen } = await setup();
     // another field: national_id's envelope put into an address
     const a = await sealed();
-    const movedField = AuthorizeRequest.encode({ ...a.msg, previousAddresses: [a.msg.nationalId, a.msg.previousAddresses[1]!] }).finish();
+    const movedField = requestCodec.encode({ ...a.msg, previousAddresses: [a.msg.nationalId, a.msg.previousAddresses[1]!] });
     await expect(pipeline.handle(inbound(movedField, a.stamp))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     // another tenant: t2's sealed request relabelled as t1 (same key material would not matter: the tenant is in the AAD)
     const b = await sealed('t2');
-    const movedTenant = AuthorizeRequest.encode({ ...b.msg, tenantId: 't1' }).finish();
+    const movedTenant = requestCodec.encode({ ...b.msg, tenantId: 't1' });
     await expect(pipeline.handle(inbound(movedTenant, b.stamp))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     // another request: c's fields sent under d's stamp
     const c = await sealed();
@@ -102,11 +112,11 @@ describe('Pipeline', () => {
   });
 
   it('checks the subject: tenant must match the message, route must match the method', async () => {
-    const { pipeline } = setup();
+    const { pipeline } = await setup();
     const s = await sealed();
     await expect(pipeline.handle(inbound(s.bytes, s.stamp, { subjectTenant: 't2' }))).rejects.toMatchObject({ code: 'TENANT_MISMATCH' });
     await expect(pipeline.handle(inbound(s.bytes, s.stamp, { subjectRoute: 'refund' }))).rejects.toMatchObject({ code: 'UNKNOWN_METHOD' });
-    await expect(pipeline.handle(inbound(s.bytes, s.stamp, { path: '/acme.payments.v1.PaymentService/Refund' }))).rejects.toMatchObject({ code: 'UNKNOWN_METHOD' });
+    await expect(pipeline.handle(inbound(s.bytes, s.stamp, { path: '/fletest.svc.v1.LedgerService/Refund' }))).rejects.toMatchObject({ code: 'UNKNOWN_METHOD' });
     await expect(pipeline.handle(inbound(Uint8Array.of(0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f), s.stamp))).rejects.toMatchObject({ code: 'BAD_PROTOBUF' });
   });
 
@@ -116,7 +126,7 @@ describe('Pipeline', () => {
       primaryKey: (ref) => keys.primaryKey(ref),
       keyVersion: (ref, v) => (down ? Promise.reject(Object.assign(new Error('keystore down'), { code: 'KEYSTORE_UNAVAILABLE' })) : keys.keyVersion(ref, v)),
     };
-    const { pipeline, seen } = setup({ keys: flaky });
+    const { pipeline, seen } = await setup({ keys: flaky });
     const s = await sealed();
     await expect(pipeline.handle(inbound(s.bytes, s.stamp))).rejects.toMatchObject({ code: 'KEYSTORE_UNAVAILABLE' });
     down = false;
@@ -124,13 +134,13 @@ describe('Pipeline', () => {
     expect(seen).toHaveLength(1);
 
     const bad = await sealed();
-    const tampered = AuthorizeRequest.encode({ ...bad.msg, nationalId: bad.msg.email! }).finish();
+    const tampered = requestCodec.encode({ ...bad.msg, nationalId: bad.msg.email! });
     await expect(pipeline.handle(inbound(tampered, bad.stamp))).rejects.toMatchObject({ code: 'DECRYPTION_FAILED' });
     await expect(pipeline.handle(inbound(bad.bytes, bad.stamp))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
   });
 
   it('resumes a redelivery of the same JetStream origin, completed or not; refuses another origin', async () => {
-    const { pipeline, seen } = setup();
+    const { pipeline, seen } = await setup();
     const s = await sealed();
     const first = await pipeline.handle(inbound(s.bytes, s.stamp, { origin: 'js:FLE_REQUESTS:41' }));
     expect(first.claim.outcome).toBe('claimed');

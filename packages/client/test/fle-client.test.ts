@@ -10,7 +10,8 @@ import { PaymentServiceService, type AuthorizeRequest, type AuthorizeResponse } 
 import { ERROR_CODE_METADATA, replayContext, stampFromMetadata } from '@fle/service-kit';
 import { makeTestPki } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { FleCallError, PaymentsClient, newReplayStamp } from '../src/mod.js';
+import { PaymentsClient } from '@fle-examples/payments';
+import { FleCallError, newReplayStamp } from '../src/mod.js';
 import { canaryAuthorizeRequest, luhnCardNumber, luhnValid } from '../src/testing.js';
 
 const keys = new StaticKeyProvider(['default', 'pci'].map((ring) => ({ tenant: 't1', ring, versions: [{ version: 3, key: randomBytes(32) }] })));

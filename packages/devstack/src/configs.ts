@@ -5,10 +5,8 @@
 import { FLE_NATS_PERMISSIONS, natsInbox, type NatsPermissions } from '@fle/nats-setup';
 import { spiffeId, type PkiPaths } from '@fle/pki';
 import type { StackSettings } from './settings.js';
+import type { StackApi } from './stack.js';
 import type { StateLayout } from './state-dir.js';
-
-export const AUTHORIZE_METHOD = '/acme.payments.v1.PaymentService/Authorize';
-export const AUTHORIZE_ROUTE = 'authorize';
 
 /**
  * A development-only identity that may watch the request, reply and
@@ -57,7 +55,7 @@ export function keystoreConfig(settings: StackSettings, layout: StateLayout, pki
   };
 }
 
-export function processorConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, keystoreAddress: string): Record<string, unknown> {
+export function processorConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, keystoreAddress: string, api: StackApi): Record<string, unknown> {
   const files = pki.files('processor');
   return {
     // Served whatever the transport, so FLE_TRANSPORT=grpc needs no other change; only the gateway may call it.
@@ -70,11 +68,14 @@ export function processorConfig(settings: StackSettings, layout: StateLayout, pk
     metrics: { listen: `${settings.host}:0` },
     log: { level: 'info' },
     portsFile: layout.portsFile('processor'),
-    routes: [{ method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE, handler: 'authorize' }],
+    // The API's schema and handler module, as scripts/start.ts names them.
+    schema: api.schema,
+    handlers: api.handlers,
+    routes: [{ method: api.method, route: api.route }],
   };
 }
 
-export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, processorAddress: string): Record<string, unknown> {
+export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, processorAddress: string, api: StackApi): Record<string, unknown> {
   const files = pki.files('gateway');
   return {
     grpc: { listen: `${settings.host}:${settings.ports.gateway}`, tls: files, allowedCallers: [spiffeId('client')] },
@@ -90,8 +91,8 @@ export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki:
     },
     routes: [
       {
-        method: AUTHORIZE_METHOD,
-        route: AUTHORIZE_ROUTE,
+        method: api.method,
+        route: api.route,
         transport: settings.transport,
         timeoutMs: 5000,
         ...(settings.transport === 'grpc' ? { processor: { address: processorAddress, tls: files, identity: spiffeId('processor') } } : {}),

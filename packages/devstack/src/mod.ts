@@ -16,7 +16,7 @@ export {
 } from './settings.js';
 export { stateLayout, type StateLayout } from './state-dir.js';
 export { OBSERVER_IDENTITY, OBSERVER_PERMISSIONS, natsUsers } from './configs.js';
-export { DEMO_KEY_RINGS, startStack, type RunningStack, type StartStackOptions } from './stack.js';
+export { DEMO_KEY_RINGS, startStack, type RunningStack, type StackApi, type StartStackOptions } from './stack.js';
 export { processAlive, readStackFile, type StackInfo, type StackProcessInfo } from './stack-file.js';
 export { runDemo, type DemoRun, type DemoTarget, type LoggedService } from './demo/run-demo.js';
 export { demoTargetFromStack, resolveDemoTarget, type DemoFlags } from './demo/target.js';

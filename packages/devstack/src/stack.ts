@@ -21,7 +21,24 @@ import { ensureMasterKey, prepareStateDirs, stateLayout, type StateLayout } from
 /** The key rings of the demo tenant: `default`, and `pci` (card fields name it in the schema). */
 export const DEMO_KEY_RINGS = ['default', 'pci'] as const;
 
+/**
+ * The API the stack serves: its schema and the handler module the processor
+ * loads (scripts/start.ts passes the payments example's; devstack itself
+ * knows no API), and the method the gateway routes.
+ */
+export interface StackApi {
+  /** The processor config's `schema:` (absolute paths). */
+  readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] };
+  /** The processor config's `handlers:` (absolute path of an ES module). */
+  readonly handlers: string;
+  /** The method the gateway routes and the demo calls, `/pkg.Service/Method`. */
+  readonly method: string;
+  /** Its NATS route token. */
+  readonly route: string;
+}
+
 export interface StartStackOptions {
+  readonly api: StackApi;
   /** One line per step, for the console. */
   readonly onStep?: (line: string) => void;
   /** Aborts start-up (Ctrl-C): what is running is stopped, then start rejects. */
@@ -59,7 +76,7 @@ interface Stoppable {
   alive(): boolean;
 }
 
-export async function startStack(settings: StackSettings, opts: StartStackOptions = {}): Promise<RunningStack> {
+export async function startStack(settings: StackSettings, opts: StartStackOptions): Promise<RunningStack> {
   const step = opts.onStep ?? (() => undefined);
   const layout = stateLayout(settings.home);
   const started: Stoppable[] = [];
@@ -157,12 +174,12 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
     step(`keystore: ${keystoreAddress} (pid ${keystore.pid}) — file storage ${layout.keystoreStore}; tenant "${settings.tenant}" key rings ${rings.map((r) => `${r.ring} v${r.version}${r.created ? ' (created now)' : ''}`).join(', ')}`);
     checkAborted();
 
-    const processor = await child('processor', processorConfig(settings, layout, pki, nats.url, keystoreAddress));
+    const processor = await child('processor', processorConfig(settings, layout, pki, nats.url, keystoreAddress, opts.api));
     const processorAddress = `${settings.host}:${processor.port}`;
     step(`processor: ${processorAddress} (pid ${processor.pid}) — NATS queue group + JetStream consumer, gRPC for the gateway only; keys from the keystore`);
     checkAborted();
 
-    const gateway = await child('gateway', gatewayConfig(settings, layout, pki, nats.url, processorAddress));
+    const gateway = await child('gateway', gatewayConfig(settings, layout, pki, nats.url, processorAddress, opts.api));
     const gatewayAddress = `${settings.host}:${gateway.port}`;
     step(`gateway: ${gatewayAddress} (pid ${gateway.pid}) — Authorize routed over ${settings.transport}; callers need the client certificate`);
 

@@ -6,13 +6,16 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
-import { freePort, tempDir } from '@fle/testkit';
+import { FIXTURE_PROTO_DIR, freePort, tempDir } from '@fle/testkit';
 import { afterEach, describe, expect, it } from 'vitest';
 import { assertPortsFree, probePort } from '../src/ports.js';
 import type { StackSettings } from '../src/settings.js';
 import { startStack } from '../src/stack.js';
 import { writeStackFile, type StackInfo } from '../src/stack-file.js';
 import { prepareStateDirs, stateLayout } from '../src/state-dir.js';
+
+/** Any API: the start is refused before the processor would load it. */
+const API = { schema: { protoRoots: [FIXTURE_PROTO_DIR] }, handlers: '/nonexistent/handlers.ts', method: '/fletest.svc.v1.LedgerService/Submit', route: 'submit' };
 
 const listeners: Server[] = [];
 const children: ChildProcess[] = [];
@@ -70,7 +73,7 @@ describe('a second start next to a running stack', () => {
     writeFileSync(layout.log('gateway'), 'the running gateway log\n');
     const before = [layout.stackFile, layout.portsFile('gateway'), layout.portsFile('processor'), layout.log('gateway')].map((p) => ({ p, text: readFileSync(p, 'utf8'), mtime: statSync(p).mtimeMs }));
 
-    const err = await startStack(settingsFor(home, gateway, others)).catch((e: unknown) => e);
+    const err = await startStack(settingsFor(home, gateway, others), { api: API }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DEVSTACK_ALREADY_RUNNING' });
     expect((err as Error).message).toContain(`a stack is already running from ${home} (pid ${info.pid}, gateway 127.0.0.1:${gateway})`);
     for (const b of before) {
@@ -90,7 +93,7 @@ describe('a second start next to a running stack', () => {
     await writeStackFile(layout.stackFile, { pid: gone.pid!, gateway: `127.0.0.1:${gateway}`, processes: [] } as unknown as StackInfo);
     writeFileSync(layout.portsFile('gateway'), '{"grpc":1}\n');
 
-    const err = await startStack(settingsFor(home, gateway, others)).catch((e: unknown) => e);
+    const err = await startStack(settingsFor(home, gateway, others), { api: API }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DEVSTACK_PORT_IN_USE' });
     // Not this run's files: left for whoever wrote them.
     expect(readFileSync(layout.portsFile('gateway'), 'utf8')).toBe('{"grpc":1}\n');

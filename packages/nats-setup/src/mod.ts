@@ -11,6 +11,7 @@ export {
   natsInboxPrefix,
   streamConsumption,
   streamManagement,
+  withKvBuckets,
   type NatsPermissions,
 } from './permissions.js';
 export {

@@ -136,3 +136,16 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
     subscribe: [natsInbox('admin')],
   },
 });
+
+/**
+ * `users` with `buckets` added to what `identity` may create and use: the KV
+ * buckets of a team's own handlers running in the decrypt boundary (their
+ * records at rest), which fle's own list cannot know. Returns a copy.
+ */
+export function withKvBuckets(users: Readonly<Record<string, NatsPermissions>>, identity: string, buckets: readonly string[]): Record<string, NatsPermissions> {
+  const base = users[identity];
+  if (!base) throw new TypeError(`no NATS user ${JSON.stringify(identity)}`);
+  for (const b of buckets) if (!/^[A-Za-z0-9_-]+$/.test(b)) throw new TypeError(`KV bucket ${JSON.stringify(b)} must be one NATS subject token`);
+  const extra = buckets.flatMap((b) => kvBucket(b)).filter((s) => !base.publish.includes(s));
+  return { ...users, [identity]: { ...base, publish: [...base.publish, ...new Set(extra)] } };
+}

@@ -16,3 +16,14 @@ export {
   FIXTURE_SERVICE,
   fixtureSchema,
 } from './fixture-schema.js';
+export {
+  LEDGER_BUCKET,
+  LEDGER_HANDLERS,
+  canaryLedgerRequest,
+  ledgerEntryContext,
+  ledgerKey,
+  luhnNumber,
+  type CanaryLedgerRequest,
+  type LedgerRequest,
+  type LedgerResponse,
+} from './ledger.js';

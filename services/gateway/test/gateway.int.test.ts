@@ -5,7 +5,8 @@
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, StaticKeyProvider, compileSchema } from '@fle/field-crypto';
 import { canaryAuthorizeRequest } from '@fle/client/testing';
-import { FleCallError, PaymentsClient } from '@fle/client';
+import { FleCallError } from '@fle/client';
+import { PaymentsClient } from '@fle-examples/payments';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import { freePort, makeTestPki } from '@fle/testkit';

@@ -25,19 +25,22 @@
 //     devices:                 # alg 4 senders: a tenant with devices refuses alg 3 from then on
 //       - { tenant: acme, id: ios-7f3a, publicKey: <base64url X25519 public key> }
 //     requireForRegisteredTenants: true
-//   routes:
-//     - { method: /acme.payments.v1.PaymentService/Authorize, route: authorize, handler: authorize }
+//   schema: { image: schema.binpb }          # or: { protoRoots: [proto] } — relative to this file
+//   handlers: handlers.ts                     # ES module: exports handlers by method name or full path
+//   maxEnvelopes: 1024                        # optional; most envelopes one request may carry
+//   routes:                                   # optional; default: every method the handlers module names
+//     - { method: /team.v1.AccountService/Open, route: open }   # route: NATS token, default kebab(method name)
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, ConfigReader, DEFAULT_REPLAY_WINDOW_MS, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 
 export interface ProcessorRoute {
+  /** Full method path, `/pkg.Service/Method`. */
   readonly method: string;
-  readonly route: string;
-  /** Name of a handler in handlers/registry.ts, e.g. `authorize`. */
-  readonly handler: string;
+  /** NATS subject token; default: the method name in kebab case. */
+  readonly route?: string;
 }
 
 /** An app installation allowed to seal alg 4 envelopes for a tenant (docs/envelope-hpke.md §5). */
@@ -89,7 +92,14 @@ export interface ProcessorConfig {
    * crash drill can reliably kill the process with requests inside the handler.
    */
   readonly testProbe?: { readonly openedDigestFile: string; readonly holdMs: number };
-  readonly routes: readonly ProcessorRoute[];
+  /** The team's schema: a Buf image / FileDescriptorSet, or .proto roots (absolute paths). */
+  readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] };
+  /** Absolute path of the ES module holding the handlers. */
+  readonly handlers: string;
+  /** Most envelopes one request may carry (wire check); undefined: the check's default. */
+  readonly maxEnvelopes?: number;
+  /** Undefined: every method the handlers module names. */
+  readonly routes?: readonly ProcessorRoute[];
 }
 
 export function parseProcessorConfig(value: unknown, baseDir?: string): ProcessorConfig {
@@ -102,13 +112,22 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
   const replay = r.optionalChild('replay');
   const m = r.optionalChild('metrics');
   const h = r.optionalChild('hpke');
-  const routes = r.list('routes').map((rr): ProcessorRoute => {
-    const route = rr.string('route');
-    if (!isValidNatsToken(route)) throw new ConfigError(`${rr.at}.route must be a NATS token of [A-Za-z0-9_-]`);
-    return { method: rr.string('method'), route, handler: rr.string('handler') };
-  });
-  if (routes.length === 0) throw new ConfigError('routes must list at least one route');
-  if (new Set(routes.map((x) => x.route)).size !== routes.length) throw new ConfigError('routes must not repeat a route name');
+  const routes = r.has('routes')
+    ? r.list('routes').map((rr): ProcessorRoute => {
+        const route = rr.optionalString('route');
+        if (route !== undefined && !isValidNatsToken(route)) throw new ConfigError(`${rr.at}.route must be a NATS token of [A-Za-z0-9_-]`);
+        return { method: rr.string('method'), ...(route === undefined ? {} : { route }) };
+      })
+    : undefined;
+  if (routes && routes.length === 0) throw new ConfigError('routes must list at least one route (or be left out: every method the handlers module names)');
+  if (routes && new Set(routes.map((x) => x.route).filter((x) => x !== undefined)).size !== routes.filter((x) => x.route !== undefined).length) {
+    throw new ConfigError('routes must not repeat a route name');
+  }
+  const sc = r.child('schema');
+  if (sc.has('image') === sc.has('protoRoots')) throw new ConfigError('schema needs exactly one of image (buf build -o schema.binpb) and protoRoots');
+  const protoRoots = sc.strings('protoRoots').map((p) => (isAbsolute(p) ? p : resolve(sc.baseDir, p)));
+  if (!sc.has('image') && protoRoots.length === 0) throw new ConfigError('schema.protoRoots must list at least one folder');
+  const schema = sc.has('image') ? { image: sc.path('image') } : { protoRoots };
   const store = replay?.oneOf('store', ['nats', 'redis'] as const, 'nats') ?? 'nats';
   const durable = js?.string('durable', 'fle-processor') ?? 'fle-processor';
   if (!isValidNatsToken(durable)) throw new ConfigError('jetstream.durable must be a NATS token');
@@ -160,6 +179,9 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
     testProbe: r.has('testProbe')
       ? { openedDigestFile: r.child('testProbe').path('openedDigestFile'), holdMs: r.child('testProbe').number('holdMs', 0, 0) }
       : undefined,
+    schema,
+    handlers: r.path('handlers'),
+    maxEnvelopes: r.has('maxEnvelopes') ? r.number('maxEnvelopes', 1024, 1) : undefined,
     routes,
   };
 }

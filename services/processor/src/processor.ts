@@ -1,16 +1,17 @@
-// Assembles the processor: NATS connection, streams, replay guard, cipher
-// (keys only through the KeyProvider), handlers, and the three transports.
+// Assembles the processor from its config: the team's schema and handler
+// module, a NATS connection, the replay store, and the @fle/boundary
+// transports (core NATS queue group, JetStream durable consumer, gRPC).
+// Nothing here knows any API: methods, types and handlers come from config.
+import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { FieldCipher, StaticSenderPolicy, compileSchema, type KeyProvider } from '@fle/field-crypto';
+import { Boundary, loadHandlerModule } from '@fle/boundary';
+import type { KeyProvider } from '@fle/field-crypto';
 import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions } from '@fle/pki';
-import { schemaRoot } from '@fle/schema';
+import { loadSchema } from '@fle/schema';
 import {
-  NatsKvNonceStore,
   RedisNonceStore,
-  ReplayGuard,
-  RpcRegistry,
   createServiceMetrics,
   startMetricsServer,
   type Logger,
@@ -18,17 +19,7 @@ import {
   type NonceStore,
   type ServiceMetrics,
 } from '@fle/service-kit';
-import { Limiter } from './concurrency.js';
 import type { ProcessorConfig } from './config.js';
-import { DeadLetterPublisher } from './dead-letter.js';
-import { AuthorizationStore } from './handlers/authorization-store.js';
-import { HANDLERS } from './handlers/registry.js';
-import { KNOWN_SERVICES } from './known-services.js';
-import { Pipeline, type BoundHandler } from './pipeline.js';
-import { ensureStreams } from './streams.js';
-import { CoreNatsTransport } from './transports/core-nats.js';
-import { GrpcTransport } from './transports/grpc.js';
-import { JetStreamTransport } from './transports/jetstream.js';
 
 export interface ProcessorDeps {
   readonly logger: Logger;
@@ -51,8 +42,8 @@ export interface RunningProcessor {
 export async function startProcessor(config: ProcessorConfig, deps: ProcessorDeps): Promise<RunningProcessor> {
   const log = deps.logger;
   const metrics = deps.metrics ?? createServiceMetrics({ service: 'processor' });
-  const schema = compileSchema(schemaRoot());
-  const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+  // The schema first: a bad image or mark stops start-up before any connection.
+  const schema = loadSchema(config.schema);
   const cleanups: Array<() => Promise<void>> = [];
 
   const nc = await connect({
@@ -65,58 +56,45 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
   });
   cleanups.push(() => nc.drain().catch(() => undefined));
   try {
-    const js = nc.jetstream();
-    const jsm = await nc.jetstreamManager();
-    await ensureStreams(jsm, { durable: config.jetstream.durable, ackWaitMs: config.jetstream.ackWaitMs });
-
     let store = deps.nonceStore;
     if (!store && config.replay.store === 'redis') {
       const redis = new Redis(config.replay.redisUrl ?? 'redis://127.0.0.1:6379', { maxRetriesPerRequest: 2, enableOfflineQueue: false });
       cleanups.push(async () => void redis.disconnect());
       store = new RedisNonceStore(redis);
     }
-    store ??= await NatsKvNonceStore.open(js, { ttlMs: config.replay.windowMs * 2 });
-    const guard = new ReplayGuard({ store, windowMs: config.replay.windowMs, now: deps.now });
-    // Envelope alg 3/4 (HPKE): X25519 rings' private keys come through the same
-    // KeyProvider; alg 4 senders must be devices registered in config.hpke.
-    const senders = new StaticSenderPolicy(config.hpke.devices, { requireForRegisteredTenants: config.hpke.requireForRegisteredTenants });
-    const cipher = new FieldCipher({ schema, keys: deps.keys, hpke: { senders, kem: config.hpke.kem } });
-
-    let authorizations: Promise<AuthorizationStore> | undefined;
-    const handlerDeps = { authorizations: () => (authorizations ??= AuthorizationStore.open(js)) };
-    const handlers: BoundHandler[] = [];
-    for (const route of config.routes) {
-      const factory = HANDLERS[route.handler];
-      if (!factory) throw new Error(`unknown handler ${JSON.stringify(route.handler)} for route ${route.route}`);
-      handlers.push({ route, method: registry.get(route.method), handler: await factory(handlerDeps) });
-    }
-    const pipeline = new Pipeline({ schema, registry, cipher, guard, handlers, logger: log, metrics, testProbe: config.testProbe });
-    const limiter = new Limiter(config.concurrency);
-    const deadLetters = new DeadLetterPublisher(js, log, metrics);
-
-    const stops: Array<() => Promise<void>> = [];
-    if (config.core.enabled) {
-      const core = new CoreNatsTransport({ nc, pipeline, queueGroup: config.core.queueGroup, limiter, deadLetters, logger: log, metrics });
-      core.start();
-      stops.push(() => core.stop());
-    }
+    const handlers = await loadHandlerModule(config.handlers, { schema, keys: deps.keys, nc, js: nc.jetstream(), logger: log, metrics }, dirname(config.handlers));
+    const boundary = await Boundary.create({
+      schema,
+      keys: deps.keys,
+      handlers,
+      routes: config.routes,
+      nc,
+      nonceStore: store,
+      replayWindowMs: config.replay.windowMs,
+      hpke: config.hpke,
+      maxEnvelopes: config.maxEnvelopes,
+      concurrency: config.concurrency,
+      logger: log,
+      metrics,
+      now: deps.now,
+      testProbe: config.testProbe,
+    });
+    cleanups.push(() => boundary.stop());
+    if (config.core.enabled) await boundary.serveCore({ queueGroup: config.core.queueGroup });
     if (config.jetstream.enabled) {
-      const jst = new JetStreamTransport({ nc, js, durable: config.jetstream.durable, pipeline, limiter, deadLetters, maxAttempts: config.jetstream.maxAttempts, nakBaseMs: config.jetstream.nakBaseMs, nakMaxMs: config.jetstream.nakMaxMs, logger: log, metrics });
-      await jst.start();
-      stops.push(() => jst.stop());
+      const { durable, maxAttempts, ackWaitMs, nakBaseMs, nakMaxMs } = config.jetstream;
+      await boundary.serveJetStream({ durable, maxAttempts, ackWaitMs, nakBaseMs, nakMaxMs });
     }
-    let grpcPort: number | undefined;
-    if (config.grpc) {
-      const grpc = new GrpcTransport({ ...config.grpc, pipeline, limiter, logger: log, metrics });
-      grpcPort = await grpc.start();
-      stops.push(() => grpc.stop());
-    }
+    const grpcPort = config.grpc ? await boundary.listenGrpc(config.grpc) : undefined;
     let metricsServer: MetricsServer | undefined;
     if (config.metrics) {
       metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.metrics.host, port: config.metrics.port });
       cleanups.push(() => metricsServer!.close());
     }
-    log.info({ grpcPort, metricsPort: metricsServer?.port, routes: config.routes.map((r) => r.route), core: config.core.enabled, jetstream: config.jetstream.enabled, replayStore: deps.nonceStore ? 'custom' : config.replay.store }, 'processor running');
+    log.info(
+      { grpcPort, metricsPort: metricsServer?.port, routes: boundary.methods.map((m) => m.route), core: config.core.enabled, jetstream: config.jetstream.enabled, replayStore: deps.nonceStore ? 'custom' : config.replay.store },
+      'processor running',
+    );
 
     return {
       grpcPort,
@@ -125,8 +103,6 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
       nc,
       async stop() {
         // Stop taking work, let in-flight messages finish (bounded), then close.
-        for (const s of stops) await s().catch(() => undefined);
-        await limiter.idle(5000);
         for (const c of cleanups.reverse()) await c();
       },
     };

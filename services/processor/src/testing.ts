@@ -13,9 +13,6 @@ import type { PkiPaths } from '@fle/pki';
 import { startServiceProcess, type ServiceProcess } from '@fle/service-kit/testing';
 
 export const PROCESSOR_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-export const AUTHORIZE_ROUTE = { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' } as const;
-/** The benchmark baseline route: the same handler on the unmarked twin types. */
-export const AUTHORIZE_PLAIN_ROUTE = { method: '/acme.payments.v1.PaymentService/AuthorizePlain', route: 'authorize-plain', handler: 'authorize-plain' } as const;
 
 export interface ProcessorProcessOptions {
   readonly pki: PkiPaths;
@@ -42,8 +39,13 @@ export interface ProcessorProcessOptions {
   readonly logLevel?: string;
   /** The config's `hpke` section (envelope alg 3/4: X25519 implementation, registered devices). */
   readonly hpke?: { kem?: 'noble' | 'webcrypto'; devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>; requireForRegisteredTenants?: boolean };
-  /** Default `[AUTHORIZE_ROUTE]`. */
-  readonly routes?: ReadonlyArray<{ readonly method: string; readonly route: string; readonly handler: string }>;
+  /** The config's `schema`: the API's Buf image or .proto roots (absolute paths). */
+  readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] };
+  /** The config's `handlers`: absolute path of the handler module. */
+  readonly handlers: string;
+  /** Default: every method the handler module names, with its default route. */
+  readonly routes?: ReadonlyArray<{ readonly method: string; readonly route?: string }>;
+  readonly maxEnvelopes?: number;
   readonly dir?: string;
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -70,7 +72,10 @@ export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: s
     log: { level: opts.logLevel ?? 'info' },
     ...(digestFile ? { testProbe: { openedDigestFile: digestFile, ...(opts.testProbeHoldMs ? { holdMs: opts.testProbeHoldMs } : {}) } } : {}),
     ...(opts.hpke ? { hpke: opts.hpke } : {}),
-    routes: opts.routes ?? [AUTHORIZE_ROUTE],
+    schema: opts.schema,
+    handlers: opts.handlers,
+    ...(opts.maxEnvelopes ? { maxEnvelopes: opts.maxEnvelopes } : {}),
+    ...(opts.routes ? { routes: opts.routes } : {}),
   };
 }
 

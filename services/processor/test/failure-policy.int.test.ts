@@ -1,31 +1,26 @@
 // Failure policy with real processes and NATS per-identity permissions
-// (`users: 'fle'`): the gateway cannot get keys; replays, moved envelopes and
-// plaintext are refused with the right status on every transport; poison
-// messages reach FLE_DLQ with their reason; a keystore outage is retried (NAK
-// with backoff) and nothing is lost; a processor SIGKILLed mid-stream loses no
-// JetStream message and stores every effect exactly once per nonce.
+// (`users: 'fle'`), on the neutral fixture service: the gateway cannot get
+// keys; replays, moved envelopes and plaintext are refused with the right
+// status on every transport; poison messages reach FLE_DLQ with their reason;
+// a keystore outage is retried (NAK with backoff) and nothing is lost; a
+// processor SIGKILLed mid-stream loses no JetStream message and stores every
+// effect exactly once per nonce.
 import { status } from '@grpc/grpc-js';
-import { FleCallError } from '@fle/client';
-import { canaryAuthorizeRequest } from '@fle/client/testing';
-import type { Transport } from '@fle/gateway';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { startKeystoreProcess } from '@fle/keystore/testing';
-import { AuthorizeRequest, PaymentServiceService } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { newReplayStamp, replayContext, stampToHeaders, type ReplayStamp } from '@fle/service-kit';
+import { LEDGER_BUCKET, canaryLedgerRequest } from '@fle/testkit';
 import { headers as natsHeaders, type JsMsg, type NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startStack, type Stack } from './support/stack.js';
+import { CallError, METHOD, REQUEST_TYPE as REQ, requestCodec, startStack, type Stack, type Transport } from './support/stack.js';
 
 const TRANSPORTS: Transport[] = ['nats', 'jetstream', 'grpc'];
-const REQ = 'acme.payments.v1.AuthorizeRequest';
-const METHOD = '/acme.payments.v1.PaymentService/Authorize';
-const def = PaymentServiceService.authorize;
 
 async function refusal(p: Promise<unknown>): Promise<{ status: status; code: string; details: string }> {
   try {
     await p;
   } catch (err) {
-    if (err instanceof FleCallError) return { status: err.status, code: err.code, details: err.details };
+    if (err instanceof CallError) return { status: err.status, code: err.code, details: err.details };
     throw err;
   }
   throw new Error('expected the call to be refused');
@@ -54,7 +49,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
   let inspector: NatsConnection; // the processor identity, to read KV like the processor does
 
   beforeAll(async () => {
-    stack = await startStack({ natsUsers: 'fle', transports: TRANSPORTS, routeTimeoutMs: 15_000, processor: { jetstream: { nakBaseMs: 200, nakMaxMs: 1000, maxAttempts: 30, ackWaitMs: 2000 } } });
+    stack = await startStack({ natsUsers: 'fle', timeoutMs: 15_000, processor: { jetstream: { nakBaseMs: 200, nakMaxMs: 1000, maxAttempts: 30, ackWaitMs: 2000 } } });
     admin = await stack.nats.connect('admin');
     inspector = await stack.nats.connect('processor');
   });
@@ -64,7 +59,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
   });
 
   async function sealed(tenant = 't1', stamp: ReplayStamp = newReplayStamp()) {
-    const fx = canaryAuthorizeRequest(tenant);
+    const fx = canaryLedgerRequest(tenant);
     return { ...fx, stamp, msg: await stack.cipher.sealMessage(REQ, fx.request, { context: replayContext(stamp) }) };
   }
 
@@ -91,52 +86,51 @@ describe('failure policy (NATS with per-identity permissions)', () => {
   });
 
   it.each(TRANSPORTS)('refuses replays over %s: same nonce, and a timestamp outside the window', async (t) => {
-    const client = stack.clients[t]!;
+    const client = stack.callers[t];
     const first = await sealed();
-    await client.fle.callRaw(def, first.msg, first.stamp);
-    const again = await refusal(client.fle.callRaw(def, first.msg, first.stamp));
+    await client.callRaw(first.msg, first.stamp);
+    const again = await refusal(client.callRaw(first.msg, first.stamp));
     expect(again).toMatchObject({ status: status.PERMISSION_DENIED, code: 'REPLAY_NONCE' });
 
     const old = await sealed('t1', newReplayStamp({ now: () => Date.now() - 120_000 }));
-    expect(await refusal(client.fle.callRaw(def, old.msg, old.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'REPLAY_TIMESTAMP' });
+    expect(await refusal(client.callRaw(old.msg, old.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'REPLAY_TIMESTAMP' });
     const future = await sealed('t1', newReplayStamp({ now: () => Date.now() + 120_000 }));
-    expect(await refusal(client.fle.callRaw(def, future.msg, future.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'REPLAY_TIMESTAMP' });
+    expect(await refusal(client.callRaw(future.msg, future.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'REPLAY_TIMESTAMP' });
   });
 
   it.each(TRANSPORTS)('refuses an envelope moved to another field, tenant or request over %s', async (t) => {
-    const client = stack.clients[t]!;
+    const client = stack.callers[t];
     const a = await sealed();
     const movedField = { ...a.msg, previousAddresses: [a.msg.nationalId, a.msg.previousAddresses[1]!] };
-    expect(await refusal(client.fle.callRaw(def, movedField, a.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
+    expect(await refusal(client.callRaw(movedField, a.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
 
     const b = await sealed('t2');
     const movedTenant = { ...b.msg, tenantId: 't1' };
-    expect(await refusal(client.fle.callRaw(def, movedTenant, b.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
+    expect(await refusal(client.callRaw(movedTenant, b.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
 
     const c = await sealed();
     const d = await sealed();
     const movedRequest = { ...d.msg, nationalId: c.msg.nationalId };
-    expect(await refusal(client.fle.callRaw(def, movedRequest, d.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
+    expect(await refusal(client.callRaw(movedRequest, d.stamp))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
     // The whole of c under another request's stamp.
-    expect(await refusal(client.fle.callRaw(def, c.msg, newReplayStamp()))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
+    expect(await refusal(client.callRaw(c.msg, newReplayStamp()))).toMatchObject({ status: status.PERMISSION_DENIED, code: 'DECRYPTION_FAILED' });
   });
 
-  it('the gateway refuses plaintext (naming the field, never echoing it), bad tenants and missing stamps', async () => {
-    const client = stack.clients.jetstream!;
+  it('the boundary refuses plaintext in a sensitive field (a publisher can bypass the gateway), bad tenants and missing stamps', async () => {
+    const client = stack.callers.jetstream;
     const a = await sealed();
-    const plain = await refusal(client.fle.callRaw(def, { ...a.msg, nationalId: `ssn-${a.canary}` }, a.stamp));
-    expect(plain).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'PLAINTEXT_IN_SENSITIVE_FIELD' });
-    expect(plain.details).toContain('nationalId');
+    const plain = await refusal(client.callRaw({ ...a.msg, nationalId: `ssn-${a.canary}` }, a.stamp));
+    expect(plain.status).toBe(status.INVALID_ARGUMENT);
     expect(plain.details).not.toContain(a.canary);
     // The refusal is answered before its log line is flushed: wait for the line.
-    await expect.poll(() => stack.gateways.jetstream!.logs(), { timeout: 5000 }).toContain('PLAINTEXT_IN_SENSITIVE_FIELD');
-    expect(stack.gateways.jetstream!.logs()).not.toContain(a.canary);
+    await expect.poll(() => stack.processor.logs(), { timeout: 5000 }).toContain(plain.code);
+    expect(stack.processor.logs()).not.toContain(a.canary);
 
     const b = await sealed();
-    expect(await refusal(client.fle.callRaw(def, { ...b.msg, tenantId: 't1.>' }, b.stamp))).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'INVALID_TENANT' });
-    expect(await refusal(client.fle.callRaw(def, b.msg, undefined))).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'MISSING_STAMP' });
+    expect(await refusal(client.callRaw({ ...b.msg, tenantId: 't1.>' }, b.stamp))).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'INVALID_TENANT' });
+    expect(await refusal(client.callRaw(b.msg, undefined))).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'MISSING_STAMP' });
     // Raw plaintext request with no SDK at all.
-    expect(await refusal(client.fle.callRaw(def, b.request, b.stamp))).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'PLAINTEXT_IN_SENSITIVE_FIELD' });
+    expect((await refusal(client.callRaw(b.request, b.stamp))).status).toBe(status.INVALID_ARGUMENT);
   });
 
   it('poison messages reach the dead-letter stream with their reason, and are acked', async () => {
@@ -145,31 +139,31 @@ describe('failure policy (NATS with per-identity permissions)', () => {
       const h = natsHeaders();
       if (opts.stamp) stampToHeaders(opts.stamp, h);
       h.set('Fle-Method', opts.method ?? METHOD);
-      await js.publish('fle.js.t1.authorize', data, { headers: h });
+      await js.publish('fle.js.t1.submit', data, { headers: h });
     };
     const garbage = Uint8Array.of(0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f);
     await publish(garbage, { stamp: newReplayStamp() });
     const tampered = await sealed();
-    const tamperedBytes = AuthorizeRequest.encode({ ...tampered.msg, email: tampered.msg.nationalId }).finish();
+    const tamperedBytes = requestCodec.encode({ ...tampered.msg, email: tampered.msg.nationalId });
     await publish(tamperedBytes, { stamp: tampered.stamp });
     const unstamped = await sealed();
-    await publish(AuthorizeRequest.encode(unstamped.msg).finish());
+    await publish(requestCodec.encode(unstamped.msg));
     const unknown = await sealed();
-    await publish(AuthorizeRequest.encode(unknown.msg).finish(), { stamp: unknown.stamp, method: '/acme.payments.v1.PaymentService/Refund' });
+    await publish(requestCodec.encode(unknown.msg), { stamp: unknown.stamp, method: '/fletest.svc.v1.LedgerService/Refund' });
     const wrongTenant = await sealed('t2');
-    await publish(AuthorizeRequest.encode(wrongTenant.msg).finish(), { stamp: wrongTenant.stamp });
+    await publish(requestCodec.encode(wrongTenant.msg), { stamp: wrongTenant.stamp });
     // Core NATS poison (the gateway identity may publish fle.rpc.>): answered with the typed error AND dead-lettered.
     const gwConn = await stack.nats.connect('gateway');
     const h = natsHeaders();
     stampToHeaders(newReplayStamp(), h);
-    const reply = await gwConn.request('fle.rpc.t1.authorize', garbage, { timeout: 5000, headers: h });
+    const reply = await gwConn.request('fle.rpc.t1.submit', garbage, { timeout: 5000, headers: h });
     expect(reply.headers?.get('Fle-Error-Code')).toBe('BAD_PROTOBUF');
     expect(new TextDecoder().decode(reply.data)).toContain('not valid protobuf');
 
     const want = ['bad_protobuf', 'decryption_failed', 'missing_stamp', 'unknown_method', 'tenant_mismatch'];
     const dlq = await waitFor('dead letters', async () => {
       const msgs = await deadLetters();
-      const reasons = msgs.filter((m) => m.subject === 'fle.dlq.t1.authorize').map((m) => m.headers?.get('Fle-Dlq-Reason'));
+      const reasons = msgs.filter((m) => m.subject === 'fle.dlq.t1.submit').map((m) => m.headers?.get('Fle-Dlq-Reason'));
       return want.every((r) => reasons.includes(r)) && reasons.filter((r) => r === 'bad_protobuf').length >= 2 ? msgs : undefined;
     });
     const byReason = (r: string) => dlq.filter((m) => m.headers?.get('Fle-Dlq-Reason') === r);
@@ -179,7 +173,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     );
     expect(tamperedLetter?.headers?.get('Fle-Dlq-Origin')).toMatch(/^js:FLE_REQUESTS:\d+$/);
     expect(tamperedLetter?.headers?.get('Fle-Nonce')).toBe(tampered.stamp.nonce);
-    expect(byReason('bad_protobuf').map((m) => m.headers?.get('Fle-Dlq-Subject')).sort()).toEqual(expect.arrayContaining(['fle.js.t1.authorize', 'fle.rpc.t1.authorize']));
+    expect(byReason('bad_protobuf').map((m) => m.headers?.get('Fle-Dlq-Subject')).sort()).toEqual(expect.arrayContaining(['fle.js.t1.submit', 'fle.rpc.t1.submit']));
     // Replays over JetStream from the previous test were dead-lettered too.
     expect(dlq.some((m) => m.headers?.get('Fle-Dlq-Reason') === 'replay_nonce')).toBe(true);
     for (const m of dlq) expect(Buffer.from(m.data).includes(tampered.canary)).toBe(false);
@@ -189,8 +183,8 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     await waitFor('empty work queue', async () => ((await jsm.streams.info('FLE_REQUESTS')).state.messages === 0 ? true : undefined));
     const metrics = await (await fetch(stack.processor.metricsUrl)).text();
     expect(metrics).toMatch(/fle_dead_letters_total\{reason="decryption_failed",service="processor"\} [1-9]/);
-    expect(metrics).toMatch(/fle_opens_total\{type="acme.payments.v1.AuthorizeRequest",service="processor"\} [1-9]/);
-    expect(metrics).toMatch(/fle_seals_total\{type="acme.payments.v1.AuthorizeResponse",service="processor"\} [1-9]/);
+    expect(metrics).toMatch(/fle_opens_total\{type="fletest.svc.v1.SubmitRequest",service="processor"\} [1-9]/);
+    expect(metrics).toMatch(/fle_seals_total\{type="fletest.svc.v1.SubmitResponse",service="processor"\} [1-9]/);
     expect(metrics).toMatch(/fle_failures_total\{reason="replay_nonce",service="processor"\} [1-9]/);
     expect(metrics).toMatch(/fle_keystore_client_cache_hits_total\{service="processor"\} [1-9]/);
     expect(metrics).toMatch(/fle_keystore_client_fetch_duration_seconds_count\{[^}]*outcome="ok"[^}]*\} [1-9]/);
@@ -204,11 +198,11 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     try {
       for (const t of ['nats', 'grpc'] as const) {
         const r = await sealed('t3');
-        expect(await refusal(stack.clients[t]!.fle.callRaw(def, r.msg, r.stamp)), t).toMatchObject({ status: status.UNAVAILABLE, code: 'KEYSTORE_UNAVAILABLE' });
+        expect(await refusal(stack.callers[t].callRaw(r.msg, r.stamp)), t).toMatchObject({ status: status.UNAVAILABLE, code: 'KEYSTORE_UNAVAILABLE' });
       }
       // JetStream: the call waits while the processor NAKs; the keystore comes back; the same message succeeds.
       const r = await sealed('t3');
-      const pending = stack.clients.jetstream!.fle.callRaw(def, r.msg, r.stamp, 20_000);
+      const pending = stack.callers.jetstream.callRaw(r.msg, r.stamp, 20_000);
       await new Promise((res) => setTimeout(res, 1500));
       stack.keystore = await startKeystoreProcess(stack.keystoreEnv);
       const res = await pending;
@@ -218,13 +212,13 @@ describe('failure policy (NATS with per-identity permissions)', () => {
       if (stack.keystore.child.exitCode !== null || stack.keystore.child.signalCode !== null) stack.keystore = await startKeystoreProcess(stack.keystoreEnv);
     }
     const metrics = await (await fetch(stack.processor.metricsUrl)).text();
-    expect(metrics).toMatch(/fle_requests_total\{route="authorize",transport="jetstream",outcome="retry",service="processor"\} [1-9]/);
+    expect(metrics).toMatch(/fle_requests_total\{route="submit",transport="jetstream",outcome="retry",service="processor"\} [1-9]/);
     await expect.poll(() => stack.processor.logs(), { timeout: 5000 }).toContain('transient failure: NAK with delay');
   });
 
   it('a processor SIGKILLed mid-stream loses no JetStream message; every effect happens once per nonce', async () => {
     const N = 150;
-    const kv = await inspector.jetstream().views.kv('fle_authorizations');
+    const kv = await inspector.jetstream().views.kv(LEDGER_BUCKET);
     const base = (await kv.status()).values;
     const msgs = await Promise.all(Array.from({ length: N }, () => sealed()));
     const js = admin.jetstream();
@@ -233,7 +227,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
       const h = natsHeaders();
       stampToHeaders(m.stamp, h);
       h.set('Fle-Method', METHOD);
-      await js.publish('fle.js.t1.authorize', AuthorizeRequest.encode(m.msg).finish(), { headers: h });
+      await js.publish('fle.js.t1.submit', requestCodec.encode(m.msg), { headers: h });
     }
     await waitFor('first records', async () => ((await kv.status()).values - base >= 5 ? true : undefined), 20_000);
     const old = stack.processor;
@@ -258,6 +252,6 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     for (const n of nonces) expect(opened.has(n)).toBe(true);
     // The restarted processor serves the gateway's gRPC route on the same port.
     const after = await sealed();
-    await expect(stack.clients.grpc!.fle.callRaw(def, after.msg, after.stamp)).resolves.toMatchObject({ approved: true });
+    await expect(stack.callers.grpc.callRaw(after.msg, after.stamp)).resolves.toMatchObject({ approved: true });
   });
 });

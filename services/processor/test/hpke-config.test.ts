@@ -3,17 +3,19 @@ import { describe, expect, it } from 'vitest';
 import { parseProcessorConfig } from '../src/config.js';
 
 const nats = { servers: ['nats://127.0.0.1:4222'] };
-const routes = [{ method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' }];
+const routes = [{ method: '/fletest.svc.v1.LedgerService/Submit', route: 'submit' }];
+const api = { schema: { protoRoots: ['proto'] }, handlers: 'handlers.ts' };
 const KEY = 'hSDwCYkwp1R0i33ctD73Wg2_Og0mOBr066SpjqqbTmo';
 
 describe('processor hpke config', () => {
   it('defaults: noble X25519, no registered devices, devices required once a tenant has some', () => {
-    expect(parseProcessorConfig({ nats, routes }).hpke).toEqual({ kem: 'noble', devices: [], requireForRegisteredTenants: true });
+    expect(parseProcessorConfig({ nats, ...api, routes }).hpke).toEqual({ kem: 'noble', devices: [], requireForRegisteredTenants: true });
   });
 
   it('reads the KEM implementation and the registered devices', () => {
     const c = parseProcessorConfig({
       nats,
+      ...api,
       routes,
       hpke: { kem: 'webcrypto', devices: [{ tenant: 'acme', id: 'ios-1', publicKey: KEY }], requireForRegisteredTenants: false },
     });
@@ -21,9 +23,9 @@ describe('processor hpke config', () => {
   });
 
   it('refuses a bad KEM, a device without id or with a key that is not 32 bytes of base64url', () => {
-    expect(() => parseProcessorConfig({ nats, routes, hpke: { kem: 'openssl' } })).toThrow(/hpke.kem must be one of/);
-    expect(() => parseProcessorConfig({ nats, routes, hpke: { devices: [{ tenant: 'acme', publicKey: KEY }] } })).toThrow(/hpke.devices\[0\].id is required/);
-    expect(() => parseProcessorConfig({ nats, routes, hpke: { devices: [{ tenant: 'acme', id: 'x', publicKey: KEY.slice(1) }] } })).toThrow(/base64url of 32 bytes/);
-    expect(() => parseProcessorConfig({ nats, routes, hpke: { devices: [{ tenant: 'acme', id: 'x', publicKey: `${KEY.slice(1)}+` }] } })).toThrow(/base64url of 32 bytes/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { kem: 'openssl' } })).toThrow(/hpke.kem must be one of/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'acme', publicKey: KEY }] } })).toThrow(/hpke.devices\[0\].id is required/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'acme', id: 'x', publicKey: KEY.slice(1) }] } })).toThrow(/base64url of 32 bytes/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'acme', id: 'x', publicKey: `${KEY.slice(1)}+` }] } })).toThrow(/base64url of 32 bytes/);
   });
 });

@@ -10,6 +10,7 @@ import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import { PAYMENTS_HANDLERS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
 import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 
@@ -63,6 +64,8 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
       keystoreAddress: keystore.address,
       core: false,
       hpke: { kem: 'webcrypto', devices: opts.devices ?? [] },
+      schema: PAYMENTS_SCHEMA_SOURCE,
+      handlers: PAYMENTS_HANDLERS,
     });
     stops.push(() => processor.stop());
     const gateway = await startGatewayProcess({

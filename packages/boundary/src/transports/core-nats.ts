@@ -24,8 +24,8 @@ export class CoreNatsTransport {
   constructor(private readonly o: CoreNatsTransportOptions) {}
 
   start(): void {
-    for (const bound of this.o.pipeline.routes) {
-      const sub = this.o.nc.subscribe(`${SUBJECT_PREFIX.rpc}.*.${bound.route.route}`, {
+    for (const method of this.o.pipeline.methods) {
+      const sub = this.o.nc.subscribe(`${SUBJECT_PREFIX.rpc}.*.${method.route}`, {
         queue: this.o.queueGroup,
         callback: (err, msg) => {
           if (err) {
@@ -57,6 +57,7 @@ export class CoreNatsTransport {
         bytes: msg.data,
         stamp: stampFromHeaders(msg.headers),
         origin,
+        caller: msg.headers?.get(FLE_HEADERS.caller) || undefined,
       });
       msg.respond(handled.bytes);
       await handled.claim.complete().catch((e: unknown) => this.o.logger.warn({ err: e, origin }, 'could not mark nonce done'));

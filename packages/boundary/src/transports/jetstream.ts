@@ -90,6 +90,7 @@ export class JetStreamTransport {
         bytes: m.data,
         stamp: stampFromHeaders(m.headers),
         origin,
+        caller: m.headers?.get(FLE_HEADERS.caller) || undefined,
       });
       if (isInbox(replyTo)) this.o.nc.publish(replyTo, handled.bytes);
       await m.ackAck();

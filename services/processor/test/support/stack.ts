@@ -1,22 +1,71 @@
-// The whole ciphertext path for integration tests, all real processes:
-// nats-server (TLS, @fle/testkit), keystore (services/keystore/src/testing.ts),
-// processor and gateway (our testing.ts helpers), and a client SDK instance.
+// The decrypt boundary's side of the ciphertext path for integration tests,
+// all real processes: nats-server (TLS, @fle/testkit), keystore
+// (services/keystore/src/testing.ts) and the processor (our testing.ts
+// helper) serving the neutral fixture service (fletest.svc.v1.LedgerService,
+// handlers from @fle/testkit's LEDGER_HANDLERS) from config. Requests reach
+// it the way a gateway sends them — core NATS request-reply, JetStream with a
+// reply inbox, gRPC with the gateway's certificate — through `callers`, which
+// seal with the client identity's keys and open the sealed response.
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Metadata, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
-import { PaymentsClient } from '@fle/client';
+import { FLE_NATS_PERMISSIONS, natsInboxPrefix, withKvBuckets } from '@fle/nats-setup';
 import { channelCredentials, type DevPki } from '@fle/pki';
-import { schemaRoot } from '@fle/schema';
-import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
-import type { Transport } from '@fle/gateway';
-import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { messageCodec } from '@fle/schema';
+import {
+  ERROR_HEADER,
+  FLE_HEADERS,
+  classifyError,
+  decodeErrorPayload,
+  jsSubject,
+  newReplayStamp,
+  replayContext,
+  rpcSubject,
+  stampToHeaders,
+  stampToMetadata,
+  ERROR_CODE_METADATA,
+  type ReplayStamp,
+} from '@fle/service-kit';
+import { FIXTURE_METHOD, FIXTURE_PROTO_DIR, FIXTURE_REQUEST, FIXTURE_RESPONSE, LEDGER_BUCKET, LEDGER_HANDLERS, fixtureSchema, makeTestPki, startNats, type LedgerRequest, type LedgerResponse, type NatsHarness } from '@fle/testkit';
+import { createInbox, headers as natsHeaders, type NatsConnection } from 'nats';
 import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '../../src/testing.js';
 
 export const TENANTS = ['t1', 't2', 't3'] as const;
+export type Transport = 'nats' | 'jetstream' | 'grpc';
+/** The fixture's Submit method and the route the processor serves it on. */
+export const METHOD = FIXTURE_METHOD;
+export const ROUTE = 'submit';
+export const REQUEST_TYPE = FIXTURE_REQUEST;
+export const RESPONSE_TYPE = FIXTURE_RESPONSE;
+
+export const requestCodec = messageCodec<LedgerRequest>(fixtureSchema(), FIXTURE_REQUEST);
+export const responseCodec = messageCodec<LedgerResponse>(fixtureSchema(), FIXTURE_RESPONSE);
+
+/** A refused call: the gRPC status the gateway would answer with, the stable code, the safe message. */
+export class CallError extends Error {
+  constructor(
+    readonly status: number,
+    readonly code: string,
+    readonly details: string,
+  ) {
+    super(`${code}: ${details}`);
+  }
+}
+
+/** Calls the processor the way the gateway does, over one transport. */
+export interface Caller {
+  /** Seals `request` under a fresh (or the given) stamp, sends it, opens the response. */
+  call(request: LedgerRequest, stamp?: ReplayStamp): Promise<{ response: LedgerResponse; stamp: ReplayStamp }>;
+  /** Sends `message` as it is (already sealed, or tampered with) under `stamp`; opens the response. */
+  callRaw(message: LedgerRequest, stamp: ReplayStamp | undefined, timeoutMs?: number): Promise<LedgerResponse>;
+  /** Sends raw bytes; resolves to the sealed response bytes. */
+  send(bytes: Uint8Array, tenant: string, stamp: ReplayStamp | undefined, timeoutMs?: number): Promise<Uint8Array>;
+}
 
 export interface Stack {
   readonly pki: DevPki;
@@ -24,9 +73,7 @@ export interface Stack {
   readonly keystoreEnv: KeystoreTestEnv;
   processor: ProcessorProcess;
   keystore: KeystoreProcess;
-  /** One gateway (and one client) per transport asked for. */
-  readonly gateways: Partial<Record<Transport, GatewayProcess>>;
-  readonly clients: Partial<Record<Transport, PaymentsClient>>;
+  readonly callers: Record<Transport, Caller>;
   /** The client's cipher (keys from the keystore under the client identity). */
   readonly cipher: FieldCipher;
   startProcessor(extra?: Partial<ProcessorProcessOptions>): Promise<ProcessorProcess>;
@@ -34,13 +81,32 @@ export interface Stack {
 }
 
 export interface StackOptions {
-  /** NATS users: `'fle'` enforces per-identity permissions; `'none'` lets any CA cert (e.g. an observer) see everything. */
+  /** NATS users: `'fle'` enforces per-identity permissions (the processor granted LEDGER_BUCKET); `'none'` lets any CA cert (e.g. an observer) see everything. */
   readonly natsUsers: 'fle' | 'none';
-  /** A gateway per transport, each routing Authorize that way. */
-  readonly transports: readonly Transport[];
   readonly processor?: Partial<ProcessorProcessOptions>;
-  /** Gateway route timeout, default 5000 ms. */
-  readonly routeTimeoutMs?: number;
+  /** How long a caller waits for a reply, default 5000 ms. */
+  readonly timeoutMs?: number;
+}
+
+/** A Caller over `send`: seals with `cipher`, opens the sealed response. */
+export function makeCaller(send: Caller['send'], cipher: FieldCipher): Caller {
+  const callRaw = async (message: LedgerRequest, stamp: ReplayStamp | undefined, t?: number) => {
+    const sealed = responseCodec.decode(await send(requestCodec.encode(message), message.tenantId, stamp, t));
+    return cipher.openMessage(RESPONSE_TYPE, sealed, { context: replayContext(stamp ?? newReplayStamp()) });
+  };
+  return {
+    send,
+    callRaw,
+    async call(request, stamp = newReplayStamp()) {
+      const sealed = await cipher.sealMessage(REQUEST_TYPE, request, { context: replayContext(stamp) });
+      return { response: await callRaw(sealed, stamp), stamp };
+    },
+  };
+}
+
+function refusal(code: string, message: string): CallError {
+  const c = classifyError(Object.assign(new Error(message), { code }));
+  return new CallError(c.grpcStatus, code, message);
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
@@ -50,8 +116,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
   const stop = async () => {
     for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
   };
+  const timeoutMs = opts.timeoutMs ?? 5000;
   try {
-    const nats = await startNats({ tls: pki, users: opts.natsUsers });
+    const nats = await startNats({ tls: pki, users: opts.natsUsers === 'fle' ? withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', [LEDGER_BUCKET]) : 'none' });
     stops.push(() => nats.stop());
     const keystoreEnv = await createKeystoreTestEnv({ pki });
     stops.push(() => keystoreEnv.cleanup());
@@ -61,38 +128,110 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
     for (const tenant of TENANTS) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring);
     admin.close();
 
-    const baseProcessor: ProcessorProcessOptions = { pki, natsUrls: nats.urls, keystoreAddress: keystore.address, grpc: true, allowedCallers: ['spiffe://fle.local/gateway'], ...opts.processor };
+    const baseProcessor: ProcessorProcessOptions = {
+      pki,
+      natsUrls: nats.urls,
+      keystoreAddress: keystore.address,
+      grpc: true,
+      allowedCallers: ['spiffe://fle.local/gateway'],
+      schema: { protoRoots: [FIXTURE_PROTO_DIR] },
+      handlers: LEDGER_HANDLERS,
+      routes: [{ method: METHOD, route: ROUTE }],
+      ...opts.processor,
+    };
     const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}) => {
       const p = await startProcessorProcess({ ...baseProcessor, ...extra });
       stops.push(() => p.stop());
       return p;
     };
     const processor = await startProcessor();
+    stack.processor = processor;
     const keys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client') });
-    const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
-    const gateways: Partial<Record<Transport, GatewayProcess>> = {};
-    const clients: Partial<Record<Transport, PaymentsClient>> = {};
-    await Promise.all(
-      opts.transports.map(async (t) => {
-        const gw = await startGatewayProcess({
-          pki,
-          natsUrls: nats.urls,
-          routes: [authorizeRoute(t, { timeoutMs: opts.routeTimeoutMs ?? 5000, ...(t === 'grpc' ? { processorAddress: processor.grpcAddress } : {}) })],
-          allowedCallers: ['spiffe://fle.local/client'],
-        });
-        stops.push(() => gw.stop());
-        gateways[t] = gw;
-        const client = new PaymentsClient({
-          address: gw.address,
-          credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
-          cipher,
-          deadlineMs: (opts.routeTimeoutMs ?? 5000) + 5000,
-        });
-        stops.push(() => client.close());
-        clients[t] = client;
-      }),
+    stops.push(() => keys.close());
+    const cipher = new FieldCipher({ schema: compileSchema(fixtureSchema()), keys });
+
+    // What the gateway would do: the gateway's NATS identity (its private inbox) and its gRPC certificate.
+    const gwNats: NatsConnection = await nats.connect('gateway', { inboxPrefix: natsInboxPrefix('gateway') });
+    const Generic = makeGenericClientConstructor(
+      { Submit: { path: METHOD, requestStream: false, responseStream: false, requestSerialize: (b: Buffer) => b, requestDeserialize: (b: Buffer) => b, responseSerialize: (b: Buffer) => b, responseDeserialize: (b: Buffer) => b } },
+      'LedgerService',
     );
-    return Object.assign(stack, { pki, nats, keystoreEnv, keystore, processor, gateways, clients, cipher, startProcessor, stop }) as Stack;
+    let grpcClient: Client | undefined;
+    let grpcTarget: string | undefined;
+    const grpc = (): Client => {
+      // The processor may be restarted on the same port: one channel per address.
+      const target = stack.processor!.grpcAddress!;
+      if (!grpcClient || grpcTarget !== target) {
+        grpcClient?.close();
+        grpcClient = new Generic(target, channelCredentials(pki.files('gateway'), { expectedServerIdentity: 'spiffe://fle.local/processor' }));
+        grpcTarget = target;
+      }
+      return grpcClient;
+    };
+    stops.push(() => grpcClient?.close());
+
+    const headersFor = (stamp: ReplayStamp | undefined) => {
+      const h = natsHeaders();
+      if (stamp) stampToHeaders(stamp, h);
+      h.set(FLE_HEADERS.method, METHOD);
+      h.set(FLE_HEADERS.caller, 'spiffe://fle.local/client');
+      return h;
+    };
+    const natsReply = (m: { data: Uint8Array; headers?: { get(k: string): string } }): Uint8Array => {
+      const code = m.headers?.get(ERROR_HEADER);
+      if (code) {
+        const e = decodeErrorPayload(m.data);
+        throw refusal(e.code, e.message);
+      }
+      return m.data;
+    };
+    const senders: Record<Transport, Caller['send']> = {
+      async nats(bytes, tenant, stamp, t = timeoutMs) {
+        let m;
+        try {
+          m = await gwNats.request(rpcSubject(tenant, ROUTE), bytes, { headers: headersFor(stamp), timeout: t });
+        } catch (err) {
+          throw refusal('UPSTREAM_UNAVAILABLE', `no reply: ${(err as Error).message}`);
+        }
+        return natsReply(m);
+      },
+      async jetstream(bytes, tenant, stamp, t = timeoutMs) {
+        const inbox = createInbox(natsInboxPrefix('gateway'));
+        const sub = gwNats.subscribe(inbox, { max: 1, timeout: t });
+        try {
+          const h = headersFor(stamp);
+          h.set(FLE_HEADERS.replyTo, inbox);
+          await gwNats.jetstream().publish(jsSubject(tenant, ROUTE), bytes, { headers: h });
+          try {
+            for await (const m of sub) return natsReply(m);
+          } catch (err) {
+            if (err instanceof CallError) throw err;
+            throw refusal('UPSTREAM_TIMEOUT', `no reply: ${(err as Error).message}`);
+          }
+          throw refusal('UPSTREAM_TIMEOUT', 'no reply');
+        } finally {
+          sub.unsubscribe();
+        }
+      },
+      async grpc(bytes, _tenant, stamp, t = timeoutMs) {
+        const md = new Metadata();
+        if (stamp) stampToMetadata(stamp, md);
+        return new Promise<Uint8Array>((resolve, reject) => {
+          (grpc() as unknown as Record<string, (b: Buffer, md: Metadata, o: object, cb: (e: ServiceError | null, r?: Buffer) => void) => void>).Submit!(
+            Buffer.from(bytes),
+            md,
+            { deadline: Date.now() + t },
+            (err, res) => {
+              if (!err) return resolve(res!);
+              const code = err.metadata?.get(ERROR_CODE_METADATA)[0];
+              reject(new CallError(err.code, typeof code === 'string' ? code : 'UNKNOWN', err.details));
+            },
+          );
+        });
+      },
+    };
+    const callers = { nats: makeCaller(senders.nats, cipher), jetstream: makeCaller(senders.jetstream, cipher), grpc: makeCaller(senders.grpc, cipher) };
+    return Object.assign(stack, { pki, nats, keystoreEnv, keystore, processor, callers, cipher, startProcessor, stop }) as Stack;
   } catch (err) {
     await stop();
     throw err;
