@@ -13,7 +13,7 @@
 // services/processor is this library driven by a config file.
 import type { NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
-import { FieldCipher, StaticSenderPolicy, compileSchema, type CompiledSchema, type KeyProvider, type RegisteredDevice } from '@fle/field-crypto';
+import { FieldCipher, StaticSenderPolicy, compileSchema, compileWireCheck, type CompiledSchema, type KeyProvider, type RegisteredDevice } from '@fle/field-crypto';
 import { NatsKvNonceStore, ReplayGuard, createLogger, createServiceMetrics, type Logger, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { Limiter } from './concurrency.js';
@@ -48,8 +48,9 @@ export interface BoundaryOptions {
     readonly requireForRegisteredTenants?: boolean;
   };
   /**
-   * Most envelopes one request may carry (issue 17 item 3); checked with the
-   * wire format before anything is opened. Default: the wire check's.
+   * Most sensitive values (envelopes) one request may carry (issue 17 item 3),
+   * counted by the wire check before anything is decoded or opened; default
+   * DEFAULT_MAX_ENVELOPES of @fle/field-crypto (1024).
    */
   readonly maxEnvelopes?: number;
   /** Requests handled at once, across every transport (default 32). */
@@ -85,9 +86,6 @@ export interface GrpcListenOptions {
   readonly allowedCallers?: readonly string[];
 }
 
-/** The wire check of a request type, when @fle/field-crypto provides one (issue 17 items 1 and 3). */
-export type WireCheckCompiler = (root: protobuf.Root, typeName: string, opts: { maxEnvelopes?: number }) => WireCheck;
-
 export class Boundary {
   readonly schema: CompiledSchema;
   readonly cipher: FieldCipher;
@@ -119,7 +117,7 @@ export class Boundary {
    * missing tenant field), the replay store opens. Throws BoundaryConfigError
    * or the schema's error, naming what is wrong.
    */
-  static async create(opts: BoundaryOptions, extra: { wireCheck?: WireCheckCompiler } = {}): Promise<Boundary> {
+  static async create(opts: BoundaryOptions): Promise<Boundary> {
     const methods = bindMethods(opts.schema, opts.handlers, opts.routes);
     const schema = compileSchema(opts.schema);
     for (const m of methods) {
@@ -132,8 +130,11 @@ export class Boundary {
       store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: (opts.replayWindowMs ?? 60_000) * 2 });
     }
     const guard = new ReplayGuard({ store, windowMs: opts.replayWindowMs, now: opts.now });
+    // Every request's bytes are checked before decoding (issue 17 items 1 and 3):
+    // a publisher can bypass the gateway, so the boundary applies the same rule
+    // — nothing a decoder would drop or merge, at most maxEnvelopes sensitive values.
     const wireChecks = new Map<string, WireCheck>();
-    if (extra.wireCheck) for (const m of methods) wireChecks.set(m.requestType, extra.wireCheck(opts.schema, m.requestType, { maxEnvelopes: opts.maxEnvelopes }));
+    for (const m of methods) wireChecks.set(m.requestType, compileWireCheck(opts.schema, m.requestType, { maxEnvelopes: opts.maxEnvelopes }));
     return new Boundary(opts, methods, guard, wireChecks);
   }
 

@@ -22,6 +22,13 @@ export interface DeadLetter {
 
 /** The most of the original body a dead letter keeps: enough to see the message's first fields. */
 export const DEAD_LETTER_BODY_BYTES = 1024;
+/**
+ * Refusals for what the bytes hold, not for what they mean: the body was never
+ * shown to be ciphertext in every sensitive field (plaintext in a sensitive
+ * field, a copy a decoder would drop, an unknown field: issue 17 item 1), so
+ * none of it is kept; the letter keeps the reason, headers and size only.
+ */
+const BODY_NOT_KEPT = new Set(['WIRE_FORMAT', 'TOO_MANY_ENVELOPES', 'PLAINTEXT_IN_SENSITIVE_FIELD', 'BAD_PROTOBUF']);
 /** The original headers kept: each value up to this many bytes… */
 const HEADER_VALUE_BYTES = 256;
 /** …and all of them up to this many (the replay stamp, method, caller, reply inbox fit easily). */
@@ -58,7 +65,7 @@ export class DeadLetterPublisher {
     const tenant = d.tenant && isValidNatsToken(d.tenant) ? d.tenant : '_unknown';
     const route = d.route && isValidNatsToken(d.route) ? d.route : '_unknown';
     // msgID = origin: a retried dead-lettering of the same delivery is stored once.
-    const body = d.bytes.byteLength > DEAD_LETTER_BODY_BYTES ? d.bytes.subarray(0, DEAD_LETTER_BODY_BYTES) : d.bytes;
+    const body = BODY_NOT_KEPT.has(c.code) ? new Uint8Array(0) : d.bytes.byteLength > DEAD_LETTER_BODY_BYTES ? d.bytes.subarray(0, DEAD_LETTER_BODY_BYTES) : d.bytes;
     await this.js.publish(dlqSubject(tenant, route), body, { headers: h, msgID: `dlq:${d.origin}` });
     this.metrics.deadLetters.inc({ reason: c.reason });
     this.logger.warn({ tenant, route, reason: c.reason, code: c.code, origin: d.origin, size: d.bytes.byteLength }, 'dead-lettered');

@@ -1,6 +1,6 @@
 // @fle/boundary: the decrypt boundary as a library, for a team's own service
 // process (README.md). services/processor is this library driven by a config file.
-export { Boundary, type BoundaryOptions, type CoreServeOptions, type GrpcListenOptions, type JetStreamServeOptions, type WireCheckCompiler } from './boundary.js';
+export { Boundary, type BoundaryOptions, type CoreServeOptions, type GrpcListenOptions, type JetStreamServeOptions } from './boundary.js';
 export type { Handler, HandlerContext, HandlerMap, TransportKind } from './handler.js';
 export { BoundaryConfigError, bindMethods, defaultRouteName, type BoundMethod, type RouteSpec } from './methods.js';
 export { loadHandlerModule, type HandlerModuleSetup } from './handler-module.js';

@@ -49,9 +49,10 @@ export interface HandledRequest {
 
 /**
  * Checks a request's bytes before anything is decoded or opened (wire format,
- * envelope count: issue 17 items 1 and 3); throws a permanent typed error.
+ * envelope count: issue 17 items 1 and 3; @fle/field-crypto compileWireCheck);
+ * throws a permanent typed error.
  */
-export type WireCheck = (bytes: Uint8Array) => void;
+export type WireCheck = (bytes: Uint8Array) => unknown;
 
 export interface PipelineOptions {
   readonly schema: CompiledSchema;
@@ -96,15 +97,23 @@ export class Pipeline {
 
   async handle(req: InboundRequest): Promise<HandledRequest> {
     const method = this.resolve(req);
+    const decode = (): Record<string, unknown> => {
+      try {
+        return method.request.decode(req.bytes);
+      } catch (err) {
+        throw new RoutingError('BAD_PROTOBUF', 'request is not valid protobuf', { cause: err });
+      }
+    };
     // Before decoding: bytes that hold more (or other) than the schema says are
-    // refused here too, since a publisher can bypass the gateway.
-    this.o.wireChecks?.get(method.requestType)?.(req.bytes);
-    let msg: Record<string, unknown>;
+    // refused here too, since a publisher can bypass the gateway. Bytes that
+    // are not protobuf at all stay BAD_PROTOBUF.
     try {
-      msg = method.request.decode(req.bytes);
+      this.o.wireChecks?.get(method.requestType)?.(req.bytes);
     } catch (err) {
-      throw new RoutingError('BAD_PROTOBUF', 'request is not valid protobuf', { cause: err });
+      decode();
+      throw err;
     }
+    const msg = decode();
     const tenant = assertTenantToken(readTenant(this.o.schema, method.requestType, msg));
     if (req.subjectTenant !== undefined && req.subjectTenant !== tenant) {
       throw new RoutingError('TENANT_MISMATCH', 'the subject tenant differs from the message tenant');

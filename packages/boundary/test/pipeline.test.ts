@@ -21,7 +21,7 @@ const keys = new StaticKeyProvider(
 const clientCipher = new FieldCipher({ schema, keys });
 const silent = createLogger({ name: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
 
-async function setup(opts: { keys?: KeyProvider; now?: number } = {}) {
+async function setup(opts: { keys?: KeyProvider; now?: number; maxEnvelopes?: number } = {}) {
   const seen: LedgerRequest[] = [];
   const contexts: HandlerContext[] = [];
   const handler: Handler<LedgerRequest, LedgerResponse> = async (req, ctx) => {
@@ -36,6 +36,7 @@ async function setup(opts: { keys?: KeyProvider; now?: number } = {}) {
     handlers: { Submit: handler },
     routes: [{ method: PATH, route: 'submit' }],
     nonceStore: store,
+    maxEnvelopes: opts.maxEnvelopes,
     now: opts.now === undefined ? undefined : () => opts.now!,
     logger: silent,
     metrics: createServiceMetrics({ service: 'test', processMetrics: false }),
@@ -82,6 +83,24 @@ describe('Pipeline', () => {
     const s = await sealed();
     await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
     expect(contexts[0]).toMatchObject({ tenant: 't1', method: PATH, caller: 'spiffe://fle.local/client', transport: 'nats', stamp: s.stamp, resumed: false });
+  });
+
+  it('checks the bytes before decoding (a publisher can bypass the gateway): an earlier plaintext copy, an unknown field, too many envelopes', async () => {
+    const { pipeline, seen } = await setup({ maxEnvelopes: 12 });
+    const s = await sealed();
+    // Plaintext in an earlier copy of a sensitive field: a decoder keeps the last (sealed) copy.
+    const smuggled = Buffer.concat([requestCodec.encode({ nationalId: `ssn-${s.canary}` } as LedgerRequest), s.bytes]);
+    expect(requestCodec.decode(smuggled).nationalId).toBe(s.msg.nationalId);
+    await expect(pipeline.handle(inbound(smuggled, s.stamp))).rejects.toMatchObject({ code: 'WIRE_FORMAT', message: expect.stringMatching(/field 6 /) });
+    // An unknown field number (99, varint) a decoder would skip.
+    await expect(pipeline.handle(inbound(Buffer.concat([s.bytes, Uint8Array.of(0x98, 0x06, 0x01)]), s.stamp))).rejects.toMatchObject({ code: 'WIRE_FORMAT' });
+    // More sensitive values than allowed: refused before any open.
+    const big = await clientCipher.sealMessage(REQ, { ...s.request, previousAddresses: Array.from({ length: 20 }, (_, i) => `a${i}`) }, { context: replayContext(s.stamp) });
+    await expect(pipeline.handle(inbound(requestCodec.encode(big), s.stamp))).rejects.toMatchObject({ code: 'TOO_MANY_ENVELOPES' });
+    expect(seen).toHaveLength(0);
+    // None of them consumed the nonce: the genuine request still goes through.
+    await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
+    expect(seen).toHaveLength(1);
   });
 
   it('refuses a replayed nonce and a timestamp outside the window', async () => {

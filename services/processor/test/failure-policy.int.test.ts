@@ -150,6 +150,11 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     await publish(requestCodec.encode(unstamped.msg));
     const unknown = await sealed();
     await publish(requestCodec.encode(unknown.msg), { stamp: unknown.stamp, method: '/fletest.svc.v1.LedgerService/Refund' });
+    // A publisher bypassing the gateway (issue 17 item 1): plaintext in an earlier
+    // copy of a sensitive field, which a decoder would drop in favour of the sealed one.
+    const smuggled = await sealed();
+    const smuggledBytes = Buffer.concat([requestCodec.encode({ nationalId: `ssn-${smuggled.canary}` } as typeof smuggled.request), requestCodec.encode(smuggled.msg)]);
+    await publish(smuggledBytes, { stamp: smuggled.stamp });
     const wrongTenant = await sealed('t2');
     await publish(requestCodec.encode(wrongTenant.msg), { stamp: wrongTenant.stamp });
     // Core NATS poison (the gateway identity may publish fle.rpc.>): answered with the typed error AND dead-lettered.
@@ -160,7 +165,7 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     expect(reply.headers?.get('Fle-Error-Code')).toBe('BAD_PROTOBUF');
     expect(new TextDecoder().decode(reply.data)).toContain('not valid protobuf');
 
-    const want = ['bad_protobuf', 'decryption_failed', 'missing_stamp', 'unknown_method', 'tenant_mismatch'];
+    const want = ['bad_protobuf', 'decryption_failed', 'missing_stamp', 'unknown_method', 'tenant_mismatch', 'wire_format'];
     const dlq = await waitFor('dead letters', async () => {
       const msgs = await deadLetters();
       const reasons = msgs.filter((m) => m.subject === 'fle.dlq.t1.submit').map((m) => m.headers?.get('Fle-Dlq-Reason'));
@@ -177,6 +182,12 @@ describe('failure policy (NATS with per-identity permissions)', () => {
     // Replays over JetStream from the previous test were dead-lettered too.
     expect(dlq.some((m) => m.headers?.get('Fle-Dlq-Reason') === 'replay_nonce')).toBe(true);
     for (const m of dlq) expect(Buffer.from(m.data).includes(tampered.canary)).toBe(false);
+    // The smuggled plaintext never reached the handler nor the dead letters: the letter keeps reason, headers and size only.
+    const smuggledLetter = byReason('wire_format').find((m) => m.headers?.get('Fle-Nonce') === smuggled.stamp.nonce);
+    expect(smuggledLetter?.headers?.get('Fle-Dlq-Size')).toBe(String(smuggledBytes.length));
+    expect(smuggledLetter?.data.length).toBe(0);
+    for (const m of dlq) expect(Buffer.from(m.data).includes(smuggled.canary)).toBe(false);
+    expect((await stack.processor.digests()).some((d) => d.nonce === smuggled.stamp.nonce)).toBe(false);
 
     // Nothing left unacked in the work queue.
     const jsm = await admin.jetstreamManager();
