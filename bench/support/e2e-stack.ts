@@ -19,7 +19,8 @@ import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import type { Transport } from '@fle/gateway';
 import { AUTHORIZE_METHOD, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
-import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 
 /** The payments example's two routes: the product one and the benchmark baseline on the unmarked twin types. */
 const AUTHORIZE_ROUTE = { method: AUTHORIZE_PATH, route: 'authorize' } as const;
@@ -94,7 +95,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
   };
   try {
     const pki = await makeTestPki();
-    const nats = await startNats({ tls: pki, users: 'fle' });
+    const nats = await startNats({ tls: pki, users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS) });
     stops.push(() => nats.stop());
     const keystoreEnv = await createKeystoreTestEnv({ pki });
     stops.push(() => keystoreEnv.cleanup());

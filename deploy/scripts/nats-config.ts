@@ -8,7 +8,9 @@
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { renderNatsConfig } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS, renderNatsConfig, withKvBuckets } from '@fle/nats-setup';
+// The deployment serves the payments example (deploy/config/processor.yaml): its processor keeps records in its own bucket.
+import { PAYMENTS_KV_BUCKETS } from '@fle-examples/payments/schema';
 
 /** Node names: StatefulSet pods `nats-0..2` behind the headless Service `nats`; compose uses the same names. */
 export const NATS_NODES = ['nats-0', 'nats-1', 'nats-2'] as const;
@@ -34,7 +36,7 @@ export function renderShippedNatsConfigs(): Map<string, string> {
       // `<node>.nats` (deploy/scripts/cluster-certs.ts), so routes and clients
       // that learn other nodes by gossip verify the same name.
       tls: { ca: `${CERTS_DIR}/ca.pem`, cert: `${CERTS_DIR}/nats.pem`, key: `${CERTS_DIR}/nats-key.pem` },
-      users: 'fle',
+      users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS),
       jetstream: { storeDir: STORE_DIR, maxMemoryStore: '256MB', maxFileStore: '8GB' },
       cluster: {
         name: 'fle',

@@ -19,6 +19,7 @@ import { JETSTREAM_BUDGET, findNatsServer, kvLimits, natsInboxPrefix, spawnNatsS
 /** A budget entry as nats.js stream config fields: the fle users' account refuses a stream without a byte limit. */
 const limits = (b: StreamBudget): Partial<StreamConfig> => ({ ...streamLimits(b), discard: b.discard as DiscardPolicy });
 import { NATS_DNS_NAMES, issueClusterCerts } from '../../deploy/scripts/cluster-certs.js';
+import { AUTHORIZATIONS_BUDGET } from '@fle-examples/payments';
 import { PROCESSOR_STREAMS, scaleStreams, scaleStreamsWhenReady } from '../../deploy/scripts/jetstream-replicas.js';
 import { CERTS_DIR, NATS_NODES, STORE_DIR, renderShippedNatsConfigs } from '../../deploy/scripts/nats-config.js';
 import { readText, repoPath } from './repo.js';
@@ -171,7 +172,7 @@ describe('a 3-node cluster from the shipped configs', () => {
     const partial = await scaleStreams(jsm, PROCESSOR_STREAMS, 3);
     expect(partial.done, 'KV_fle_authorizations does not exist yet').toBe(false);
     expect(partial.replicas).toMatchObject({ FLE_REQUESTS: 3, FLE_DLQ: 3, KV_fle_nonces: 3, KV_fle_authorizations: undefined });
-    await processor.jetstream().views.kv('fle_authorizations', { history: 1, ...kvLimits(JETSTREAM_BUDGET.authorizations) });
+    await processor.jetstream().views.kv('fle_authorizations', { history: 1, ...kvLimits(AUTHORIZATIONS_BUDGET) });
     const all = await scaleStreamsWhenReady(jsm, PROCESSOR_STREAMS, 3, 10_000, 200);
     expect(all.done).toBe(true);
     const nonces = await jsm.streams.info('KV_fle_nonces');

@@ -6,7 +6,8 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleCallError } from '@fle/client';
-import { PAYMENTS_HANDLERS, PAYMENTS_SCHEMA_SOURCE, PaymentsClient } from '@fle-examples/payments';
+import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE, PaymentsClient } from '@fle-examples/payments';
+import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { canaryAuthorizeRequest, type CanaryRequest } from '@fle/client/testing';
 import type { Transport } from '@fle/gateway';
 import { authorizeRoute, startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
@@ -83,7 +84,7 @@ export async function startReliabilityStack(opts: ReliabilityStackOptions): Prom
     });
   };
   try {
-    const nats = await startNats({ tls: pki, users: 'fle', cluster: opts.natsNodes ?? 1 });
+    const nats = await startNats({ tls: pki, users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS), cluster: opts.natsNodes ?? 1 });
     stops.push(() => nats.stop());
     const keystoreEnv = await createKeystoreTestEnv({ pki });
     stops.push(() => keystoreEnv.cleanup());

@@ -12,12 +12,20 @@
 // baseline route (sealMessage finds nothing to seal there), same bucket, same work otherwise.
 import type { JetStreamClient, KV } from 'nats';
 import type { FieldCipher } from '@fle/field-crypto';
-import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
+import { applyStreamBudget, kvLimits, type StreamBudget } from '@fle/nats-setup';
 import { encodeMessage } from '@fle/schema/encode';
-import { KV_NAMES, RoutingError, storeFullOr } from '@fle/service-kit';
+import { RoutingError, storeFullOr } from '@fle/service-kit';
 import { AuthorizationRecord, AuthorizationRecordPlain } from './gen/acme/payments/v1/payments.js';
 
 export const RECORD_TYPE = 'acme.payments.v1.AuthorizationRecord';
+
+/**
+ * The example's own bucket (the processor identity must be granted it:
+ * nats-setup withKvBuckets) and its bounds: a full bucket refuses the write
+ * (RESOURCE_EXHAUSTED to the caller, retried), nothing stored is dropped.
+ */
+export const AUTHORIZATIONS_BUCKET = 'fle_authorizations';
+export const AUTHORIZATIONS_BUDGET: StreamBudget = Object.freeze({ stream: `KV_${AUTHORIZATIONS_BUCKET}`, maxBytes: 128 * 1024 * 1024, maxMsgs: 500_000, maxMsgSize: 64 * 1024, discard: 'new' });
 
 /** How a record type is named (for the cipher) and put on the wire. */
 export interface RecordCodec {
@@ -62,9 +70,9 @@ export class AuthorizationStore {
     readonly codec: RecordCodec = AUTHORIZATION_RECORD,
   ) {}
 
-  /** Creates (or binds to) the bucket with its share of the JetStream budget (@fle/nats-setup). */
-  static async open(js: JetStreamClient, bucket: string = KV_NAMES.authorizations): Promise<AuthorizationStore> {
-    const budget = { ...JETSTREAM_BUDGET.authorizations, stream: `KV_${bucket}` };
+  /** Creates (or binds to) the bucket with its bounds (AUTHORIZATIONS_BUDGET). */
+  static async open(js: JetStreamClient, bucket: string = AUTHORIZATIONS_BUCKET): Promise<AuthorizationStore> {
+    const budget = { ...AUTHORIZATIONS_BUDGET, stream: `KV_${bucket}` };
     const kv = await js.views.kv(bucket, { history: 1, ...kvLimits(budget) });
     await applyStreamBudget(await js.jetstreamManager(), budget);
     return new AuthorizationStore(kv);

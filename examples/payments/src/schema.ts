@@ -25,5 +25,8 @@ export function paymentsSchema(): protobuf.Root {
   return cached;
 }
 
-/** What `npm start` serves (devstack's StackApi): schema, handler module, and the method the gateway routes. */
-export const PAYMENTS_API = Object.freeze({ schema: PAYMENTS_SCHEMA_SOURCE, handlers: PAYMENTS_HANDLERS, method: AUTHORIZE_METHOD, route: 'authorize' });
+/** The KV buckets the handlers keep their records in: the processor identity's NATS user must be granted them (nats-setup withKvBuckets). */
+export const PAYMENTS_KV_BUCKETS: readonly string[] = Object.freeze(['fle_authorizations']);
+
+/** What `npm start` serves (devstack's StackApi): schema, handler module, its buckets, and the method the gateway routes. */
+export const PAYMENTS_API = Object.freeze({ schema: PAYMENTS_SCHEMA_SOURCE, handlers: PAYMENTS_HANDLERS, kvBuckets: PAYMENTS_KV_BUCKETS, method: AUTHORIZE_METHOD, route: 'authorize' });

@@ -2,7 +2,7 @@
 // top of each service's src/config.ts, and the keystore policy and NATS users.
 // Every certificate path comes from the dev PKI in the state folder; every
 // listener is on the loopback address; every link is mTLS.
-import { FLE_NATS_PERMISSIONS, natsInbox, type NatsPermissions } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS, natsInbox, withKvBuckets, type NatsPermissions } from '@fle/nats-setup';
 import { spiffeId, type PkiPaths } from '@fle/pki';
 import type { StackSettings } from './settings.js';
 import type { StackApi } from './stack.js';
@@ -11,24 +11,28 @@ import type { StateLayout } from './state-dir.js';
 /**
  * A development-only identity that may watch the request, reply and
  * dead-letter subjects, the gateway's and the processor's inboxes (replies,
- * JetStream deliveries) and the stored-authorization puts, and publish nothing:
+ * JetStream deliveries) and the puts to the API's record buckets, and publish nothing:
  * it lets the demo show what NATS carried. It exists only in the config
  * `npm start` renders; the shipped configs (deploy/nats, FLE_NATS_PERMISSIONS)
  * have no such user, so a production certificate named `observer` cannot log in.
  */
 export const OBSERVER_IDENTITY = 'observer';
-export const OBSERVER_PERMISSIONS: NatsPermissions = Object.freeze({
-  publish: [], // rendered as deny-all (an empty nats-server allow-list would mean "anything")
-  subscribe: ['fle.rpc.>', 'fle.js.>', 'fle.dlq.>', natsInbox('gateway'), natsInbox('processor'), '$KV.fle_authorizations.>'],
-}) as NatsPermissions;
+export function observerPermissions(kvBuckets: readonly string[] = []): NatsPermissions {
+  return {
+    publish: [], // rendered as deny-all (an empty nats-server allow-list would mean "anything")
+    subscribe: ['fle.rpc.>', 'fle.js.>', 'fle.dlq.>', natsInbox('gateway'), natsInbox('processor'), ...kvBuckets.map((b) => `$KV.${b}.>`)],
+  };
+}
 
 /** The identities the stack's PKI holds: the project's defaults plus the dev observer. */
 export function stackIdentities(defaults: readonly string[]): string[] {
   return [...defaults, OBSERVER_IDENTITY];
 }
 
-export function natsUsers(): Record<string, NatsPermissions> {
-  return { ...FLE_NATS_PERMISSIONS, [OBSERVER_IDENTITY]: OBSERVER_PERMISSIONS };
+/** fle's users, the processor granted the API's record buckets, and the dev observer. */
+export function natsUsers(api: Pick<StackApi, 'kvBuckets'> = {}): Record<string, NatsPermissions> {
+  const buckets = api.kvBuckets ?? [];
+  return { ...withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', buckets), [OBSERVER_IDENTITY]: observerPermissions(buckets) };
 }
 
 /** Keystore policy: the processor may fetch every tenant, the client only the demo tenant, admin administers; the gateway and the observer get nothing. */

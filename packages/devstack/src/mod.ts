@@ -15,7 +15,7 @@ export {
   type StackTransport,
 } from './settings.js';
 export { stateLayout, type StateLayout } from './state-dir.js';
-export { OBSERVER_IDENTITY, OBSERVER_PERMISSIONS, natsUsers } from './configs.js';
+export { OBSERVER_IDENTITY, natsUsers, observerPermissions } from './configs.js';
 export { DEMO_KEY_RINGS, startStack, type RunningStack, type StackApi, type StartStackOptions } from './stack.js';
 export { processAlive, readStackFile, type StackInfo, type StackProcessInfo } from './stack-file.js';
 export { runDemo, type DemoRun, type DemoTarget, type LoggedService } from './demo/run-demo.js';

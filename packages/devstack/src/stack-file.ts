@@ -27,6 +27,8 @@ export interface StackInfo {
   readonly processor: string;
   /** nats.js URL. */
   readonly nats: string;
+  /** KV buckets of the API's handlers (the demo's observer watches their puts). */
+  readonly kvBuckets?: readonly string[];
   readonly processes: readonly StackProcessInfo[];
 }
 

@@ -31,6 +31,8 @@ export interface StackApi {
   readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] };
   /** The processor config's `handlers:` (absolute path of an ES module). */
   readonly handlers: string;
+  /** KV buckets the handlers keep records in: the processor's NATS user is granted them (and the demo's observer sees their puts). */
+  readonly kvBuckets?: readonly string[];
   /** The method the gateway routes and the demo calls, `/pkg.Service/Method`. */
   readonly method: string;
   /** Its NATS route token. */
@@ -142,7 +144,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       host: settings.host,
       port: settings.ports.nats,
       tls: pki.files('nats'),
-      users: natsUsers(),
+      users: natsUsers(opts.api),
       workDir: layout.natsDir,
       storeDir: layout.jetstream,
       logFile: layout.log('nats'),
@@ -195,6 +197,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       keystore: keystoreAddress,
       processor: processorAddress,
       nats: nats.url,
+      kvBuckets: [...(opts.api.kvBuckets ?? [])],
       processes: [
         { name: 'nats', pid: nats.pid, address: nats.url, log: layout.log('nats') },
         { name: 'keystore', pid: keystore.pid, address: keystoreAddress, log: keystore.logFile },

@@ -30,7 +30,7 @@ export interface NatsJetStreamOptions {
   /** e.g. `256MB`. Default `256MB`. */
   maxMemoryStore?: string;
   /**
-   * e.g. `2GB`. Default `2GB`. At least JETSTREAM_RESERVED_BYTES (384 MiB):
+   * e.g. `2GB`. Default `2GB`. At least JETSTREAM_RESERVED_BYTES (256 MiB):
    * the fle streams reserve that much of it (storage-budget.ts).
    */
   maxFileStore?: string;

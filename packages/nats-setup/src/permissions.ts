@@ -47,7 +47,7 @@ export function natsInbox(identity: string): string {
 }
 
 export const STREAMS = { requests: 'FLE_REQUESTS', deadLetters: 'FLE_DLQ' } as const;
-export const KV_BUCKETS = { nonces: 'fle_nonces', authorizations: 'fle_authorizations', keystore: 'fle_keystore' } as const;
+export const KV_BUCKETS = { nonces: 'fle_nonces', keystore: 'fle_keystore' } as const;
 
 const JS_BASE = ['$JS.API.INFO', '$JS.API.STREAM.NAMES'];
 
@@ -95,7 +95,8 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
     subscribe: [natsInbox('gateway')],
   },
   // Serves requests, consumes FLE_REQUESTS, dead-letters into FLE_DLQ, keeps
-  // replay nonces and stored authorizations in KV, and creates what it uses.
+  // replay nonces in KV, and creates what it uses. The KV buckets of the
+  // handlers it runs (a team's records) are the team's: withKvBuckets below.
   // Replies: to a core request through allow_responses (only to a request it
   // received); to a JetStream request on the inbox its `Fle-Reply-To` header
   // names, which must be the gateway's (nothing else may receive a reply).
@@ -109,7 +110,6 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
       ...streamManagement(STREAMS.deadLetters),
       ...streamConsumption(STREAMS.deadLetters),
       ...kvBucket(KV_BUCKETS.nonces),
-      ...kvBucket(KV_BUCKETS.authorizations),
     ],
     subscribe: [SUBJECTS.rpc, natsInbox('processor')],
     allowResponses: true,

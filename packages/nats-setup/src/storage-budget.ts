@@ -44,8 +44,9 @@ export interface StreamBudget {
 /**
  * The budget, for a JetStream store of 512 MiB or more (the dev stack and the
  * tests run 1 GiB; deploy/nats 8 GB). The byte limits sum to
- * JETSTREAM_RESERVED_BYTES (384 MiB); the rest of the store is headroom for
- * consumer state, stream indexes and other users of the server.
+ * JETSTREAM_RESERVED_BYTES (256 MiB); the rest of the store is headroom for
+ * consumer state, stream indexes, the buckets of the handlers the boundary
+ * runs (a team's records: bounded by their own code) and other users.
  *
  * Sizes: a payment request is a few KiB, so 128 MiB of in-flight requests is
  * tens of thousands queued (a full stream pushes back on callers with
@@ -56,12 +57,10 @@ export interface StreamBudget {
 export const JETSTREAM_BUDGET = Object.freeze({
   /** In-flight requests (work queue: a request leaves once handled). Largest message: the server's max_payload. */
   requests: Object.freeze({ stream: STREAMS.requests, maxBytes: 128 * MiB, maxMsgs: 100_000, maxMsgSize: 8 * MiB, discard: 'new' }),
-  /** Dead letters: reason, subject, headers and a bounded prefix of the request (processor dead-letter.ts). */
+  /** Dead letters: reason, subject, headers and a bounded prefix of the request (boundary dead-letter.ts). */
   deadLetters: Object.freeze({ stream: STREAMS.deadLetters, maxBytes: 32 * MiB, maxMsgs: 50_000, maxMsgSize: 64 * KiB, discard: 'old' }),
   /** Replay nonces (kept twice the replay window). */
   nonces: Object.freeze({ stream: `KV_${KV_BUCKETS.nonces}`, maxBytes: 64 * MiB, maxMsgs: 500_000, maxMsgSize: 1 * KiB, discard: 'new' }),
-  /** Sealed authorization records. */
-  authorizations: Object.freeze({ stream: `KV_${KV_BUCKETS.authorizations}`, maxBytes: 128 * MiB, maxMsgs: 500_000, maxMsgSize: 64 * KiB, discard: 'new' }),
   /** The keystore's wrapped key rings. */
   keystore: Object.freeze({ stream: `KV_${KV_BUCKETS.keystore}`, maxBytes: 32 * MiB, maxMsgs: 100_000, maxMsgSize: 1 * MiB, discard: 'new' }),
 } satisfies Record<string, StreamBudget>);

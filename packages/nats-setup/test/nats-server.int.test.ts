@@ -8,6 +8,7 @@ import { AckPolicy, connect, DiscardPolicy, StringCodec, type NatsConnection, ty
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevPki, natsTlsOptions, type DevPki } from '@fle/pki';
 import {
+  FLE_NATS_PERMISSIONS,
   JETSTREAM_BUDGET,
   JETSTREAM_RESERVED_BYTES,
   applyStreamBudget,
@@ -17,6 +18,7 @@ import {
   streamLimits,
   type NatsServerProcess,
   type StreamBudget,
+  withKvBuckets,
 } from '../src/mod.js';
 
 /** A budget entry as nats.js stream config fields. */
@@ -33,7 +35,8 @@ beforeAll(async () => {
   pki = await createDevPki({ dir: join(root, 'certs') });
   server = await spawnNatsServer({
     workDir: join(root, 'server'),
-    config: { tls: pki.files('nats'), jetstream: { storeDir: join(root, 'js') } },
+    // fle's users, the processor also granted a team's record bucket (its handlers' own store).
+    config: { tls: pki.files('nats'), users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', ['team_records']), jetstream: { storeDir: join(root, 'js') } },
   });
 });
 
@@ -116,14 +119,15 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     expect(dlqAck.stream).toBe('FLE_DLQ');
   });
 
-  it('lets the processor use fle_nonces and fle_authorizations, and the keystore fle_keystore', async () => {
+  it('lets the processor use fle_nonces and the bucket it was granted (withKvBuckets), not another; the keystore fle_keystore', async () => {
     const processor = await as('processor');
     const nonces = await processor.jetstream().views.kv('fle_nonces', { history: 1, ...kvLimits(JETSTREAM_BUDGET.nonces) });
     expect(await nonces.create('n1', sc.encode('1'))).toBeGreaterThan(0);
     await expect(nonces.create('n1', sc.encode('1'))).rejects.toThrow(); // a replayed nonce is refused by KV create
-    const auths = await processor.jetstream().views.kv('fle_authorizations', kvLimits(JETSTREAM_BUDGET.authorizations));
-    await auths.put('a1', sc.encode('record'));
-    expect(sc.decode((await auths.get('a1'))!.value)).toBe('record');
+    const records = await processor.jetstream().views.kv('team_records', { maxBucketSize: 1024 * 1024 });
+    await records.put('a1', sc.encode('record'));
+    expect(sc.decode((await records.get('a1'))!.value)).toBe('record');
+    await expect(processor.jetstream().views.kv('other_records', { maxBucketSize: 1024 * 1024 })).rejects.toThrow();
 
     const keystore = await as('keystore');
     const ks = await keystore.jetstream().views.kv('fle_keystore', kvLimits(JETSTREAM_BUDGET.keystore));
@@ -220,7 +224,6 @@ describe('the JetStream storage budget (issue 17 item 2)', () => {
       await jsm.streams.add({ name: 'FLE_REQUESTS', subjects: ['fle.js.>'], ...limits(JETSTREAM_BUDGET.requests) });
       await jsm.streams.add({ name: 'FLE_DLQ', subjects: ['fle.dlq.>'], ...limits(JETSTREAM_BUDGET.deadLetters) });
       await processor.jetstream().views.kv('fle_nonces', kvLimits(JETSTREAM_BUDGET.nonces));
-      await processor.jetstream().views.kv('fle_authorizations', kvLimits(JETSTREAM_BUDGET.authorizations));
       await (await on('keystore')).jetstream().views.kv('fle_keystore', kvLimits(JETSTREAM_BUDGET.keystore));
       // Growing one stream past what the store has left is refused up front (10047), not discovered under load.
       const rest = 1024 ** 3 - JETSTREAM_RESERVED_BYTES;
@@ -234,7 +237,7 @@ describe('the JetStream storage budget (issue 17 item 2)', () => {
   });
 
   it('renders no store smaller than the budget', () => {
-    expect(() => renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '256MB' } })).toThrow(/maxFileStore 256MB is smaller than the 384 MiB the fle streams reserve/);
+    expect(() => renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '128MB' } })).toThrow(/maxFileStore 128MB is smaller than the 256 MiB the fle streams reserve/);
     expect(renderNatsConfig({ jetstream: { storeDir: '/data', maxFileStore: '1GB' } })).toContain('max_file_store: 1GB');
   });
 

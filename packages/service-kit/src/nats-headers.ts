@@ -21,7 +21,7 @@ export const FLE_HEADERS = {
 /** HELPERS.md subjects. */
 export const SUBJECT_PREFIX = { rpc: 'fle.rpc', js: 'fle.js', dlq: 'fle.dlq' } as const;
 export const STREAM_NAMES = { requests: 'FLE_REQUESTS', deadLetters: 'FLE_DLQ' } as const;
-export const KV_NAMES = { nonces: 'fle_nonces', authorizations: 'fle_authorizations' } as const;
+export const KV_NAMES = { nonces: 'fle_nonces' } as const;
 
 export function rpcSubject(tenant: string, route: string): string {
   return `${SUBJECT_PREFIX.rpc}.${tenant}.${route}`;

@@ -10,7 +10,8 @@ import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
-import { PAYMENTS_HANDLERS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 
@@ -52,7 +53,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
   };
   try {
     const pki = await makeTestPki();
-    const nats = await startNats({ tls: pki, users: 'fle' });
+    const nats = await startNats({ tls: pki, users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS) });
     stops.push(() => nats.stop());
     const keystoreEnv = await createKeystoreTestEnv({ pki, policy: BROWSER_POLICY });
     stops.push(() => keystoreEnv.cleanup());

@@ -5,7 +5,7 @@
 import { connect, type Msg, type NatsConnection } from 'nats';
 import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions, type TlsFiles } from '@fle/pki';
-import { OBSERVER_IDENTITY, OBSERVER_PERMISSIONS } from '../configs.js';
+import { OBSERVER_IDENTITY, observerPermissions } from '../configs.js';
 
 export interface ObservedMessage {
   readonly subject: string;
@@ -26,10 +26,10 @@ export class NatsObserver {
     this.#nc = nc;
   }
 
-  static async connect(url: string, tls: TlsFiles, timeoutMs = 3000): Promise<NatsObserver> {
+  static async connect(url: string, tls: TlsFiles, kvBuckets: readonly string[] = [], timeoutMs = 3000): Promise<NatsObserver> {
     const nc = await connect({ servers: [url], tls: natsTlsOptions(tls), name: 'fle-demo-observer', inboxPrefix: natsInboxPrefix(OBSERVER_IDENTITY), timeout: timeoutMs, maxReconnectAttempts: 0 });
     const o = new NatsObserver(nc);
-    for (const subject of OBSERVER_PERMISSIONS.subscribe) nc.subscribe(subject, { callback: (_err, m) => o.#record(subject, m) });
+    for (const subject of observerPermissions(kvBuckets).subscribe) nc.subscribe(subject, { callback: (_err, m) => o.#record(subject, m) });
     await nc.flush(); // the server has every subscription before the request is sent
     return o;
   }

@@ -44,6 +44,8 @@ export interface DemoTarget {
   readonly nats?: string;
   /** Service log files, when readable (the stack's own run). */
   readonly logs?: Partial<Record<LoggedService, string>>;
+  /** KV buckets of the API's handlers, whose puts the observer watches (the stack file says). */
+  readonly kvBuckets?: readonly string[];
   /** Deadline of the call. Default 15 s. */
   readonly deadlineMs?: number;
 }
@@ -72,7 +74,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   else if (!existsSync(pki.cert(OBSERVER_IDENTITY))) notObserved = `no ${OBSERVER_IDENTITY} certificate in ${pki.dir}`;
   else {
     try {
-      observer = await NatsObserver.connect(t.nats, pki.files(OBSERVER_IDENTITY));
+      observer = await NatsObserver.connect(t.nats, pki.files(OBSERVER_IDENTITY), t.kvBuckets);
     } catch (err) {
       notObserved = `the observer could not connect to ${t.nats}: ${(err as Error).message}`;
     }

@@ -18,7 +18,7 @@ export interface DemoFlags {
 export function demoTargetFromStack(info: StackInfo): DemoTarget {
   const logs: Partial<Record<LoggedService, string>> = {};
   for (const p of info.processes) logs[p.name] = p.log;
-  return { gateway: info.gateway, keystore: info.keystore, certsDir: info.certsDir, tenant: info.tenant, transport: info.transport, nats: info.nats, logs };
+  return { gateway: info.gateway, keystore: info.keystore, certsDir: info.certsDir, tenant: info.tenant, transport: info.transport, nats: info.nats, logs, ...(info.kvBuckets ? { kvBuckets: info.kvBuckets } : {}) };
 }
 
 /**
@@ -42,6 +42,7 @@ export function resolveDemoTarget(flags: DemoFlags, env: NodeJS.ProcessEnv = pro
     ...(sameStack && fromStack.transport ? { transport: fromStack.transport } : {}),
     ...((flags.nats ?? (sameStack ? fromStack.nats : undefined)) ? { nats: flags.nats ?? fromStack!.nats! } : {}),
     ...(sameStack && fromStack.logs ? { logs: fromStack.logs } : {}),
+    ...(sameStack && fromStack.kvBuckets ? { kvBuckets: fromStack.kvBuckets } : {}),
   };
   return { target, stack };
 }
