@@ -45,7 +45,7 @@ describe('renderNatsConfig', () => {
   });
 
   it('uses another trust domain when told', () => {
-    expect(renderNatsConfig({ tls: files, trustDomain: 'acme.test' })).toContain('user: "spiffe://acme.test/gateway"');
+    expect(renderNatsConfig({ tls: files, trustDomain: 'example.test' })).toContain('user: "spiffe://example.test/gateway"');
   });
 
   it('renders a cluster block with routes and mutual route TLS', () => {

@@ -105,7 +105,7 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     await jsm.consumers.add('FLE_REQUESTS', { durable_name: 'processor', ack_policy: AckPolicy.Explicit });
 
     const inbox = gateway.subscribe('_INBOX_gateway.fle-test.reply', { max: 1 });
-    const ack = await gateway.jetstream().publish('fle.js.acme.authorize', sc.encode('sealed-request'));
+    const ack = await gateway.jetstream().publish('fle.js.t1.submit', sc.encode('sealed-request'));
     expect(ack.stream).toBe('FLE_REQUESTS');
 
     const consumer = await processor.jetstream().consumers.get('FLE_REQUESTS', 'processor');
@@ -115,7 +115,7 @@ describe('verify_and_map with the fle users (nats-server 2.9)', () => {
     processor.publish('_INBOX_gateway.fle-test.reply', sc.encode('sealed-reply'));
     for await (const m of inbox) expect(sc.decode(m.data)).toBe('sealed-reply');
 
-    const dlqAck = await processor.jetstream().publish('fle.dlq.acme.authorize', sc.encode('dead'));
+    const dlqAck = await processor.jetstream().publish('fle.dlq.t1.submit', sc.encode('dead'));
     expect(dlqAck.stream).toBe('FLE_DLQ');
   });
 
@@ -178,8 +178,8 @@ describe('private reply inboxes (issue 17 item 4)', () => {
     processor.subscribe('fle.rpc.>', { queue: 'processors', callback: (_e, m) => m.respond(sc.encode(`handled ${m.subject}`)) });
     await processor.flush();
     const gateway = await as('gateway');
-    const reply = await gateway.request('fle.rpc.acme.authorize', sc.encode('sealed'), { timeout: 3000 });
-    expect(sc.decode(reply.data)).toBe('handled fle.rpc.acme.authorize');
+    const reply = await gateway.request('fle.rpc.t1.submit', sc.encode('sealed'), { timeout: 3000 });
+    expect(sc.decode(reply.data)).toBe('handled fle.rpc.t1.submit');
   });
 
   it('does not let the processor publish into the inboxes of admin or keystore', async () => {

@@ -47,9 +47,9 @@ describe('createDevPki', () => {
   });
 
   it('honours the trust domain, identity list and validity', async () => {
-    const other = await createDevPki({ dir: join(root, 'other'), trustDomain: 'acme.test', identities: ['worker'], days: 2 });
+    const other = await createDevPki({ dir: join(root, 'other'), trustDomain: 'example.test', identities: ['worker'], days: 2 });
     const leaf = new X509Certificate(readFileSync(other.cert('worker')));
-    expect(leaf.subjectAltName).toContain('URI:spiffe://acme.test/worker');
+    expect(leaf.subjectAltName).toContain('URI:spiffe://example.test/worker');
     const lifetimeDays = (Date.parse(leaf.validTo) - Date.parse(leaf.validFrom)) / 86_400_000;
     expect(lifetimeDays).toBeGreaterThan(1.9);
     expect(lifetimeDays).toBeLessThan(2.1);

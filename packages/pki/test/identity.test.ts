@@ -9,7 +9,7 @@ import { createDevPki, identityFromPeerCertificate, parseSpiffeId, parseSubjectA
 describe('spiffeId / parseSpiffeId', () => {
   it('builds and parses the conventional identity', () => {
     expect(spiffeId('gateway')).toBe('spiffe://fle.local/gateway');
-    expect(spiffeId('processor', 'acme.test')).toBe('spiffe://acme.test/processor');
+    expect(spiffeId('processor', 'example.test')).toBe('spiffe://example.test/processor');
     expect(parseSpiffeId('spiffe://fle.local/gateway')).toEqual({ trustDomain: 'fle.local', name: 'gateway' });
   });
 

@@ -17,9 +17,9 @@ export interface SchemaRootLike {
 }
 
 export interface RpcMethod {
-  /** `/acme.payments.v1.PaymentService/Authorize` */
+  /** `/team.v1.AccountService/Open` */
   readonly path: string;
-  /** `acme.payments.v1.PaymentService` */
+  /** `team.v1.AccountService` */
   readonly service: string;
   /** `Authorize` */
   readonly method: string;

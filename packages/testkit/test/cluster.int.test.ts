@@ -46,7 +46,7 @@ describe('startNats({ cluster: 3 })', () => {
     const gateway = await nats.connect('gateway');
     const js = gateway.jetstream();
     const total = 20;
-    for (let i = 0; i < total / 2; i++) await publishAcked(js, 'fle.js.acme.authorize', `req-${i}`, `id-${i}`);
+    for (let i = 0; i < total / 2; i++) await publishAcked(js, 'fle.js.t1.submit', `req-${i}`, `id-${i}`);
 
     const leader = (await jsm.streams.info('FLE_REQUESTS')).cluster?.leader;
     const victim = nats.urls.findIndex((_, i) => `fle-nats-${i}` === leader);
@@ -54,7 +54,7 @@ describe('startNats({ cluster: 3 })', () => {
     await nats.killNode(victim);
 
     for (let i = total / 2; i < total; i++) {
-      const ack = await publishAcked(js, 'fle.js.acme.authorize', `req-${i}`, `id-${i}`);
+      const ack = await publishAcked(js, 'fle.js.t1.submit', `req-${i}`, `id-${i}`);
       expect(ack.stream).toBe('FLE_REQUESTS');
     }
 

@@ -73,8 +73,8 @@ describe('NATS mTLS with the fle users', () => {
     processor.subscribe('fle.rpc.>', { queue: 'processors', callback: (_e, m) => m.respond(sc.encode(`handled ${m.subject}`)) });
     await processor.flush();
     const gateway = await nats.connect('gateway');
-    const reply = await gateway.request('fle.rpc.acme.authorize', sc.encode('sealed'), { timeout: 3000 });
-    expect(sc.decode(reply.data)).toBe('handled fle.rpc.acme.authorize');
+    const reply = await gateway.request('fle.rpc.t1.submit', sc.encode('sealed'), { timeout: 3000 });
+    expect(sc.decode(reply.data)).toBe('handled fle.rpc.t1.submit');
   });
 
   it('does not let the gateway publish outside its subjects', async () => {
@@ -83,7 +83,7 @@ describe('NATS mTLS with the fle users', () => {
     void (async () => {
       for await (const s of gateway.status()) if (s.type === 'error') errors.push(String(s.data));
     })();
-    gateway.publish('fle.dlq.acme.authorize', sc.encode('forged dead letter'));
+    gateway.publish('fle.dlq.t1.submit', sc.encode('forged dead letter'));
     await gateway.flush();
     await new Promise((r) => setTimeout(r, 100));
     expect(errors.join(' ')).toMatch(/PERMISSIONS_VIOLATION|Permissions Violation/i);

@@ -43,7 +43,7 @@ describe('rotation under load', () => {
     const promotedAt = new Map<number, number>([[1, 0]]);
     let ops = 0;
     let running = true;
-    const binding = { tenant: ref.tenant, messageType: 'acme.payments.v1.AuthorizeRequest', fieldPath: '6', context: 'rotation' };
+    const binding = { tenant: ref.tenant, messageType: 'fletest.svc.v1.SubmitRequest', fieldPath: '6', context: 'rotation' };
 
     const loop = async (keys: KeystoreKeyProvider): Promise<void> => {
       while (running) {
