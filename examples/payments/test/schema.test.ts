@@ -1,9 +1,11 @@
+// The payments schema as loadSchema reads it (the processor's `schema:`), and
+// the example's generated ts-proto code: same marks, same wire.
 import { describe, expect, it } from 'vitest';
-import { schemaRoot } from '@fle/schema';
-import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { AuthorizeRequest } from '../src/gen/acme/payments/v1/payments.js';
+import { paymentsSchema as schemaRoot } from '../src/schema.js';
 
-describe('@fle/schema', () => {
-  it('keeps the fle.v1 options in the reflection descriptor', () => {
+describe('the payments schema', () => {
+  it('keeps the fle.v1 options in the loaded schema', () => {
     const type = schemaRoot().lookupType('acme.payments.v1.AuthorizeRequest');
     expect(type.options?.['(fle.v1.tenant_field)']).toBe('tenant_id');
     expect(type.fields['nationalId']?.options?.['(fle.v1.sensitive)']).toBe(true);
