@@ -65,6 +65,12 @@ export interface BoundaryOptions {
 export interface CoreServeOptions {
   /** Queue group shared by every instance (default `fle-processor`). */
   readonly queueGroup?: string;
+  /**
+   * Serve as a NATS service (nats.js `services.add`): each route an endpoint,
+   * discoverable and with stats on `$SRV.PING|INFO|STATS` (the identity needs
+   * subscribe rights on `$SRV.>`). Default: plain queue subscriptions.
+   */
+  readonly service?: { readonly name: string; readonly version: string; readonly description?: string };
 }
 
 export interface JetStreamServeOptions {
@@ -197,8 +203,8 @@ export class Boundary {
   async serveCore(opts: CoreServeOptions = {}): Promise<void> {
     const nc = this.#requireNats('serveCore');
     const deadLetters = await this.#ready();
-    const core = new CoreNatsTransport({ nc, pipeline: this.pipeline, queueGroup: opts.queueGroup ?? 'fle-processor', limiter: this.limiter, deadLetters, logger: this.logger, metrics: this.metrics });
-    core.start();
+    const core = new CoreNatsTransport({ nc, pipeline: this.pipeline, queueGroup: opts.queueGroup ?? 'fle-processor', limiter: this.limiter, deadLetters, logger: this.logger, metrics: this.metrics, service: opts.service });
+    await core.start();
     this.#stops.push(() => core.stop());
   }
 

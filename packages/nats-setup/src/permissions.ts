@@ -50,6 +50,8 @@ export const STREAMS = { requests: 'FLE_REQUESTS', deadLetters: 'FLE_DLQ' } as c
 export const KV_BUCKETS = { nonces: 'fle_nonces', keystore: 'fle_keystore' } as const;
 
 const JS_BASE = ['$JS.API.INFO', '$JS.API.STREAM.NAMES'];
+/** The NATS service API's discovery subjects ($SRV.PING|INFO|STATS[.<name>[.<id>]]). */
+const SERVICE_API = '$SRV.>';
 
 /** Create/update/inspect one stream. */
 export function streamManagement(stream: string): string[] {
@@ -111,7 +113,8 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
       ...streamConsumption(STREAMS.deadLetters),
       ...kvBucket(KV_BUCKETS.nonces),
     ],
-    subscribe: [SUBJECTS.rpc, natsInbox('processor')],
+    // $SRV.>: discovery and stats when it serves as a NATS service (boundary serveCore `service`).
+    subscribe: [SUBJECTS.rpc, natsInbox('processor'), SERVICE_API],
     allowResponses: true,
   },
   // Its own storage bucket and nothing else.
@@ -132,6 +135,7 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
       `$JS.API.STREAM.MSG.GET.${STREAMS.deadLetters}`,
       ...streamConsumption(STREAMS.deadLetters),
       SUBJECTS.js,
+      SERVICE_API, // discover services and read their stats (nats micro ls / stats)
     ],
     subscribe: [natsInbox('admin')],
   },

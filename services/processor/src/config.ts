@@ -13,7 +13,7 @@
 //     identity: spiffe://fle.local/keystore
 //     cacheTtlMs: 60000        # optional; cacheGraceMs: 300000 (served while the keystore is down)
 //     cacheRefreshWindowMs: 5000   # optional; past its TTL a key is served this long while refetched in the background (0: wait)
-//   core: { enabled: true, queueGroup: fle-processor }
+//   core: { enabled: true, queueGroup: fle-processor }   # optional service: { name: accounts, version: 1.0.0 } — NATS service API (discovery, stats)
 //   jetstream: { enabled: true, durable: fle-processor, maxAttempts: 10, ackWaitMs: 30000, nakBaseMs: 500, nakMaxMs: 30000 }
 //   concurrency: 32
 //   replay: { windowMs: 60000, store: nats }       # or: store: redis, redisUrl: redis://127.0.0.1:6379
@@ -64,7 +64,7 @@ export interface ProcessorConfig {
     /** How long past its TTL a key is served while refetched in the background (keystore-client `refreshWindowMs`). */
     readonly cacheRefreshWindowMs?: number;
   };
-  readonly core: { readonly enabled: boolean; readonly queueGroup: string };
+  readonly core: { readonly enabled: boolean; readonly queueGroup: string; readonly service?: { readonly name: string; readonly version: string } };
   readonly jetstream: {
     readonly enabled: boolean;
     readonly durable: string;
@@ -151,7 +151,11 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
           cacheRefreshWindowMs: k.has('cacheRefreshWindowMs') ? k.number('cacheRefreshWindowMs') : undefined,
         }
       : undefined,
-    core: { enabled: core?.boolean('enabled', true) ?? true, queueGroup: core?.string('queueGroup', 'fle-processor') ?? 'fle-processor' },
+    core: {
+      enabled: core?.boolean('enabled', true) ?? true,
+      queueGroup: core?.string('queueGroup', 'fle-processor') ?? 'fle-processor',
+      ...(core?.has('service') ? { service: { name: core.child('service').string('name'), version: core.child('service').string('version', '0.0.0') } } : {}),
+    },
     jetstream: {
       enabled: js?.boolean('enabled', true) ?? true,
       durable,

@@ -80,7 +80,7 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
       testProbe: config.testProbe,
     });
     cleanups.push(() => boundary.stop());
-    if (config.core.enabled) await boundary.serveCore({ queueGroup: config.core.queueGroup });
+    if (config.core.enabled) await boundary.serveCore({ queueGroup: config.core.queueGroup, service: config.core.service });
     if (config.jetstream.enabled) {
       const { durable, maxAttempts, ackWaitMs, nakBaseMs, nakMaxMs } = config.jetstream;
       await boundary.serveJetStream({ durable, maxAttempts, ackWaitMs, nakBaseMs, nakMaxMs });

@@ -1,8 +1,9 @@
-// Core NATS: a queue group on `fle.rpc.*.<route>` for every route; request-reply.
+// Core NATS: a queue group on `fle.rpc.*.<route>` for every route; request-reply
+// (optionally as endpoints of a NATS service: nats.js services.add).
 // Not durable: a permanent failure is answered with the typed error AND
 // dead-lettered; a transient one is answered UNAVAILABLE (the caller retries).
 import { randomUUID } from 'node:crypto';
-import type { Msg, NatsConnection, Subscription } from 'nats';
+import type { Msg, NatsConnection, Service, Subscription } from 'nats';
 import { FLE_HEADERS, RoutingError, SUBJECT_PREFIX, classifyError, parseRequestSubject, stampFromHeaders, type Logger, type ServiceMetrics } from '@fle/service-kit';
 import type { Limiter } from '../concurrency.js';
 import type { DeadLetterPublisher } from '../dead-letter.js';
@@ -17,13 +18,35 @@ export interface CoreNatsTransportOptions {
   readonly deadLetters: DeadLetterPublisher;
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
+  /** Serve through the NATS service API (discovery and stats), as this service; plain queue subscriptions otherwise. */
+  readonly service?: { readonly name: string; readonly version: string; readonly description?: string };
 }
 
 export class CoreNatsTransport {
   readonly #subs: Subscription[] = [];
+  #service: Service | undefined;
   constructor(private readonly o: CoreNatsTransportOptions) {}
 
-  start(): void {
+  /** Takes a request: runs it when a slot is free, else answers OVERLOADED at once. */
+  #accept(msg: Msg): void {
+    const accepted = this.o.limiter.run(() => this.#onMessage(msg));
+    if (!accepted) {
+      const r = errorReply(new RoutingError('OVERLOADED', 'processor overloaded'));
+      msg.respond(r.data, { headers: r.headers });
+    }
+  }
+
+  async start(): Promise<void> {
+    if (this.o.service) {
+      // The NATS service API (nats.js services.add): the same queue-group
+      // subscriptions as endpoints, plus discovery and stats on $SRV.PING|INFO|STATS.
+      const srv = await this.o.nc.services.add({ name: this.o.service.name, version: this.o.service.version, description: this.o.service.description, queue: this.o.queueGroup });
+      for (const method of this.o.pipeline.methods) {
+        srv.addEndpoint(method.route, { subject: `${SUBJECT_PREFIX.rpc}.*.${method.route}`, metadata: { method: method.path }, handler: (_err, msg) => this.#accept(msg as unknown as Msg) });
+      }
+      this.#service = srv;
+      return;
+    }
     for (const method of this.o.pipeline.methods) {
       const sub = this.o.nc.subscribe(`${SUBJECT_PREFIX.rpc}.*.${method.route}`, {
         queue: this.o.queueGroup,
@@ -32,11 +55,7 @@ export class CoreNatsTransport {
             this.o.logger.error({ err }, 'core subscription error');
             return;
           }
-          const accepted = this.o.limiter.run(() => this.#onMessage(msg));
-          if (!accepted) {
-            const r = errorReply(new RoutingError('OVERLOADED', 'processor overloaded'));
-            msg.respond(r.data, { headers: r.headers });
-          }
+          this.#accept(msg);
         },
       });
       this.#subs.push(sub);
@@ -82,5 +101,6 @@ export class CoreNatsTransport {
 
   async stop(): Promise<void> {
     for (const s of this.#subs) s.unsubscribe();
+    await this.#service?.stop().catch(() => undefined);
   }
 }
