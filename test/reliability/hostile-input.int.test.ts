@@ -172,7 +172,8 @@ const GRPC_CASES: GrpcCase[] = [
     ...m,
     labels: Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`k${i}`, 'l'.repeat(3500)])),
   })),
-  sealedCase('huge repeated count of empty values (20 000): accepted, bounded', { ok: 'approved' }, (m) => ({ ...m, previousAddresses: [...m.previousAddresses, ...Array.from({ length: 20_000 }, () => '')] })),
+  // Bounded work per request (issue 17.3): the boundary's wire check counts every sensitive value, empty ones too, against maxEnvelopes (1024).
+  sealedCase('huge repeated count of empty values (20 000): refused, bounded', { status: status.INVALID_ARGUMENT, code: 'TOO_MANY_ENVELOPES', details: /more than 1024 sensitive values/ }, (m) => ({ ...m, previousAddresses: [...m.previousAddresses, ...Array.from({ length: 20_000 }, () => '')] })),
   sealedCase('huge repeated count of forged envelopes (800): refused at the first', decryptionFailed, (m) => ({
     ...m,
     previousAddresses: Array.from({ length: 800 }, () => encodeBase64url(forgedEnvelope())),

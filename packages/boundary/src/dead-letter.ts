@@ -28,7 +28,7 @@ export const DEAD_LETTER_BODY_BYTES = 1024;
  * field, a copy a decoder would drop, an unknown field: issue 17 item 1), so
  * none of it is kept; the letter keeps the reason, headers and size only.
  */
-const BODY_NOT_KEPT = new Set(['WIRE_FORMAT', 'TOO_MANY_ENVELOPES', 'PLAINTEXT_IN_SENSITIVE_FIELD', 'BAD_PROTOBUF']);
+const BODY_NOT_KEPT = new Set(['WIRE_FORMAT', 'TOO_MANY_ENVELOPES', 'PLAINTEXT_IN_SENSITIVE_FIELD']);
 /** The original headers kept: each value up to this many bytes… */
 const HEADER_VALUE_BYTES = 256;
 /** …and all of them up to this many (the replay stamp, method, caller, reply inbox fit easily). */

@@ -66,6 +66,52 @@ export interface PipelineOptions {
   readonly testProbe?: { readonly openedDigestFile: string; readonly holdMs?: number };
 }
 
+/** Reads a varint at `pos`; [value, next position], or undefined past the end or beyond 10 bytes. */
+function varint(b: Uint8Array, pos: number): [number, number] | undefined {
+  let value = 0;
+  for (let i = 0; i < 10; i++) {
+    if (pos >= b.length) return undefined;
+    const byte = b[pos++]!;
+    if (i < 7) value += (byte & 0x7f) * 2 ** (7 * i);
+    if (byte < 0x80) return [value, pos];
+  }
+  return undefined;
+}
+
+/** True when `b` is a sequence of well-formed top-level fields (tags, lengths within bounds), whatever the schema. */
+function wellFormedFields(b: Uint8Array): boolean {
+  let pos = 0;
+  while (pos < b.length) {
+    const tag = varint(b, pos);
+    if (!tag || tag[0] < 8) return false;
+    pos = tag[1];
+    switch (tag[0] % 8) {
+      case 0: {
+        const v = varint(b, pos);
+        if (!v) return false;
+        pos = v[1];
+        break;
+      }
+      case 1:
+        pos += 8;
+        break;
+      case 2: {
+        const len = varint(b, pos);
+        if (!len) return false;
+        pos = len[1] + len[0];
+        break;
+      }
+      case 5:
+        pos += 4;
+        break;
+      default:
+        return false; // groups (3, 4) and wire types 6, 7
+    }
+    if (pos > b.length) return false;
+  }
+  return true;
+}
+
 function toBuffer(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
@@ -97,23 +143,22 @@ export class Pipeline {
 
   async handle(req: InboundRequest): Promise<HandledRequest> {
     const method = this.resolve(req);
-    const decode = (): Record<string, unknown> => {
-      try {
-        return method.request.decode(req.bytes);
-      } catch (err) {
-        throw new RoutingError('BAD_PROTOBUF', 'request is not valid protobuf', { cause: err });
-      }
-    };
+    const badProtobuf = (cause?: unknown) => new RoutingError('BAD_PROTOBUF', 'request is not valid protobuf', { cause });
     // Before decoding: bytes that hold more (or other) than the schema says are
     // refused here too, since a publisher can bypass the gateway. Bytes that
-    // are not protobuf at all stay BAD_PROTOBUF.
+    // are not a sequence of protobuf fields at all stay BAD_PROTOBUF.
     try {
       this.o.wireChecks?.get(method.requestType)?.(req.bytes);
     } catch (err) {
-      decode();
+      if (!wellFormedFields(req.bytes)) throw badProtobuf(err);
       throw err;
     }
-    const msg = decode();
+    let msg: Record<string, unknown>;
+    try {
+      msg = method.request.decode(req.bytes);
+    } catch (err) {
+      throw badProtobuf(err);
+    }
     const tenant = assertTenantToken(readTenant(this.o.schema, method.requestType, msg));
     if (req.subjectTenant !== undefined && req.subjectTenant !== tenant) {
       throw new RoutingError('TENANT_MISMATCH', 'the subject tenant differs from the message tenant');
