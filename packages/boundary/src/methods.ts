@@ -37,7 +37,7 @@ export class BoundaryConfigError extends Error {
   override readonly name = 'BoundaryConfigError';
 }
 
-/** `AuthorizePlain` -> `authorize-plain`: the default route token of a method. */
+/** `OpenAccount` -> `open-account`: the default route token of a method. */
 export function defaultRouteName(methodName: string): string {
   return methodName
     .replace(/([a-z0-9])([A-Z])/g, '$1-$2')

@@ -22,7 +22,7 @@ describe('bindMethods', () => {
       [FIXTURE_METHOD, 'submit', 'fletest.svc.v1.SubmitRequest', 'fletest.svc.v1.SubmitResponse'],
       [FIXTURE_PLAIN_METHOD, 'submit-plain', 'fletest.svc.v1.SubmitPlainRequest', 'fletest.svc.v1.SubmitPlainResponse'],
     ]);
-    expect(['Authorize', 'AuthorizePlain', 'GetHTTPStatus', 'list_items'].map(defaultRouteName)).toEqual(['authorize', 'authorize-plain', 'get-http-status', 'list-items']);
+    expect(['Submit', 'SubmitPlain', 'GetHTTPStatus', 'list_items'].map(defaultRouteName)).toEqual(['submit', 'submit-plain', 'get-http-status', 'list-items']);
   });
 
   it('serves exactly the configured routes, each needing a handler', () => {

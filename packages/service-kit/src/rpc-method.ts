@@ -21,7 +21,7 @@ export interface RpcMethod {
   readonly path: string;
   /** `team.v1.AccountService` */
   readonly service: string;
-  /** `Authorize` */
+  /** `Open` */
   readonly method: string;
   /** Fully-qualified request type without a leading dot (envelope-v1 §3 message_type). */
   readonly requestType: string;

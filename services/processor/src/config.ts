@@ -23,7 +23,7 @@
 //   hpke:                      # optional; envelope alg 3/4 (docs/envelope-hpke.md)
 //     kem: webcrypto           # X25519 implementation: noble (default) or webcrypto (faster on Node)
 //     devices:                 # alg 4 senders: a tenant with devices refuses alg 3 from then on
-//       - { tenant: acme, id: ios-7f3a, publicKey: <base64url X25519 public key> }
+//       - { tenant: team-a, id: ios-7f3a, publicKey: <base64url X25519 public key> }
 //     requireForRegisteredTenants: true
 //   schema: { image: schema.binpb }          # or: { protoRoots: [proto] } — relative to this file
 //   handlers: handlers.ts                     # ES module: exports handlers by method name or full path

@@ -17,15 +17,15 @@ describe('processor hpke config', () => {
       nats,
       ...api,
       routes,
-      hpke: { kem: 'webcrypto', devices: [{ tenant: 'acme', id: 'ios-1', publicKey: KEY }], requireForRegisteredTenants: false },
+      hpke: { kem: 'webcrypto', devices: [{ tenant: 'team-a', id: 'ios-1', publicKey: KEY }], requireForRegisteredTenants: false },
     });
-    expect(c.hpke).toEqual({ kem: 'webcrypto', devices: [{ tenant: 'acme', id: 'ios-1', publicKey: KEY }], requireForRegisteredTenants: false });
+    expect(c.hpke).toEqual({ kem: 'webcrypto', devices: [{ tenant: 'team-a', id: 'ios-1', publicKey: KEY }], requireForRegisteredTenants: false });
   });
 
   it('refuses a bad KEM, a device without id or with a key that is not 32 bytes of base64url', () => {
     expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { kem: 'openssl' } })).toThrow(/hpke.kem must be one of/);
-    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'acme', publicKey: KEY }] } })).toThrow(/hpke.devices\[0\].id is required/);
-    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'acme', id: 'x', publicKey: KEY.slice(1) }] } })).toThrow(/base64url of 32 bytes/);
-    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'acme', id: 'x', publicKey: `${KEY.slice(1)}+` }] } })).toThrow(/base64url of 32 bytes/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'team-a', publicKey: KEY }] } })).toThrow(/hpke.devices\[0\].id is required/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'team-a', id: 'x', publicKey: KEY.slice(1) }] } })).toThrow(/base64url of 32 bytes/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'team-a', id: 'x', publicKey: `${KEY.slice(1)}+` }] } })).toThrow(/base64url of 32 bytes/);
   });
 });
