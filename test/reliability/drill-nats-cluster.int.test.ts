@@ -21,7 +21,7 @@
 //   candidate's refused vote requests keep the up-to-date follower from
 //   standing, fixed in 2.10.16; seen here under load): the requests stay in
 //   FLE_REQUESTS, unacked, and the processor's consumer watchdog
-//   (services/processor/src/transports/consumer-watchdog.ts) recreates the
+//   (packages/boundary/src/transports/consumer-watchdog.ts) recreates the
 //   durable from the stream. The second
 //   test forces this path: the durable is scaled to R1 on the node about to
 //   die, so the survivors cannot elect a leader for it however long they wait,
