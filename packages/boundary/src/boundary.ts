@@ -158,6 +158,13 @@ export class Boundary {
     return grpcServices({ allowedCallers: opts.allowedCallers ?? [], pipeline: this.pipeline, limiter: this.limiter, logger: this.logger, metrics: this.metrics });
   }
 
+  /** One service of grpcServices by full name (e.g. `team.v1.AccountService`); BoundaryConfigError when none of its methods is routed. */
+  grpcService(serviceName: string, opts: { allowedCallers?: readonly string[] } = {}): BoundaryGrpcService {
+    const s = this.grpcServices(opts).find((x) => x.name === serviceName);
+    if (!s) throw new BoundaryConfigError(`no routed method of ${serviceName}`);
+    return s;
+  }
+
   /** A grpc-js server of the boundary's own (mTLS, gRPC health); resolves to the bound port. */
   async listenGrpc(opts: GrpcListenOptions): Promise<number> {
     const t = new GrpcTransport({

@@ -49,6 +49,8 @@ describe("the boundary inside a team's own grpc-js server", () => {
     server = new Server();
     const services = boundary.grpcServices({ allowedCallers: ['spiffe://fle.local/gateway'] });
     expect(services.map((s) => s.name)).toEqual(['fletest.svc.v1.LedgerService']);
+    expect(boundary.grpcService('fletest.svc.v1.LedgerService').name).toBe('fletest.svc.v1.LedgerService');
+    expect(() => boundary.grpcService('fletest.svc.v1.Other')).toThrow(/no routed method of fletest.svc.v1.Other/);
     for (const s of services) server.addService(s.definition, s.implementation);
     const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(pki.files('processor')), (e, p) => (e ? reject(e) : resolve(p))));
     address = `127.0.0.1:${port}`;
