@@ -67,8 +67,12 @@ describe.each(all.map((w) => [w.name, w] as const))('%s', (_name, w) => {
     const refs = (cfg.references ?? []).map((r) => byDir.get(join(w.dir, r.path).replace(/\/tsconfig\.build\.json$/, ''))?.name ?? r.path).sort();
     expect(refs).toEqual(importedPackages(w));
   });
+});
 
-  it.runIf(pkg.private !== true)('public: license, LICENSE file, files limited to what runs, no private dependency', () => {
+describe.each(all.filter((w) => w.manifest.private !== true).map((w) => [w.name, w] as const))('%s (public)', (_name, w) => {
+  const pkg = w.manifest as Workspace['manifest'] & { files?: string[]; license?: string };
+
+  it('license, LICENSE file, files limited to what runs, no private dependency', () => {
     expect(pkg.license).toBe('Apache-2.0');
     expect(existsSync(join(REPO_ROOT, w.dir, 'LICENSE'))).toBe(true);
     expect(pkg.files).toBeDefined();
