@@ -78,7 +78,11 @@ export async function packedPackages(): Promise<Packs> {
         return { dir: ready.dir, tarballs: new Map(Object.entries(ready.tarballs)), buildOutput: ready.buildOutput };
       }
     }
-    for (const old of readdirSync(base)) if (old.startsWith('packs-')) rmSync(join(base, old), { recursive: true, force: true });
+    // Older packs may still be in use by a test file of the same run (the sources changed under it): removed after an hour.
+    for (const old of readdirSync(base)) {
+      const path = join(base, old);
+      if (old.startsWith('packs-') && Date.now() - statSync(path).mtimeMs > 3_600_000) rmSync(path, { recursive: true, force: true });
+    }
     const build = await npm(['run', 'build'], REPO_ROOT);
     const dir = mkdtempSync(join(base, 'packs-'));
     const pub = publicWorkspaces();
