@@ -12,6 +12,16 @@
 // `tenants: [acme]` rule does not reach acme's `records` ring. Administering
 // an exclusive ring is unaffected (admins never get keys).
 //
+// Devices (docs/devices.md): `devices` names identities that may read a
+// tenant's active devices (GetDevices: the openers that check alg 4 senders);
+// a `fetch` rule for the tenant also allows it. `enroll` names identities that
+// may redeem one-time enrollment tokens for a tenant (EnrollDevice: the
+// gateway, on behalf of apps at its edge). Enrolling hands out no key and
+// changes no ring, and needs a token an admin issued, so `enroll` is the one
+// action the `deny` list does not take away: the gateway stays denied every
+// key, and can still be named under `enroll`. Issuing tokens, listing and
+// revoking devices are `admin`.
+//
 //   deny:
 //     - spiffe://fle.local/gateway
 //   fetch:
@@ -28,6 +38,12 @@
 //     - rings: [records]
 //       tenants: ["*"]          # optional, default all tenants
 //       identities: [spiffe://fle.local/processor]
+//   enroll:
+//     - identity: spiffe://fle.local/gateway
+//       tenants: ["*"]
+//   devices:                  # optional here: `fetch` implies it
+//     - identity: spiffe://fle.local/processor
+//       tenants: ["*"]
 //
 // Patterns: `*` matches any run of characters (including none); every other
 // character matches itself. A pattern is matched against the whole string.
@@ -35,7 +51,10 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError } from './errors.js';
 
-export type PolicyAction = 'fetch' | 'fetch-public' | 'admin';
+export type PolicyAction = 'fetch' | 'fetch-public' | 'admin' | 'enroll' | 'devices';
+
+/** Actions about a tenant as a whole: their rules take no `rings`. */
+const TENANT_ACTIONS: ReadonlySet<PolicyAction> = new Set(['enroll', 'devices']);
 
 export interface PolicyRule {
   identity: string;
@@ -48,6 +67,8 @@ export interface PolicyDocument {
   fetch?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   'fetch-public'?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   admin?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
+  enroll?: Array<{ identity: string; tenants: string[] }>;
+  devices?: Array<{ identity: string; tenants: string[] }>;
   exclusive?: Array<{ rings: string[]; tenants?: string[]; identities: string[] }>;
 }
 
@@ -73,10 +94,16 @@ export class Policy {
     const where = 'policy';
     if (typeof doc !== 'object' || doc === null) throw new ConfigError(`${where}: must be a mapping`);
     for (const key of Object.keys(doc)) {
-      if (!['deny', 'fetch', 'fetch-public', 'admin', 'exclusive'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+      if (!['deny', 'fetch', 'fetch-public', 'admin', 'enroll', 'devices', 'exclusive'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
     }
     this.#deny = stringList(doc.deny ?? [], `${where}.deny`).map(compile);
-    this.#rules = { fetch: rules(doc.fetch, 'fetch'), 'fetch-public': rules(doc['fetch-public'], 'fetch-public'), admin: rules(doc.admin, 'admin') };
+    this.#rules = {
+      fetch: rules(doc.fetch, 'fetch'),
+      'fetch-public': rules(doc['fetch-public'], 'fetch-public'),
+      admin: rules(doc.admin, 'admin'),
+      enroll: rules(doc.enroll, 'enroll'),
+      devices: rules(doc.devices, 'devices'),
+    };
     this.#exclusive = exclusiveRules(doc.exclusive);
   }
 
@@ -103,7 +130,8 @@ export class Policy {
   /** `ring` undefined asks about the tenant as a whole (admin listing of every ring). */
   decide(identity: string | undefined, action: PolicyAction, tenant: string, ring?: string): Decision {
     if (!identity) return { allowed: false, reason: 'no client identity' };
-    if (this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
+    // `enroll` hands out no key: the gateway, denied every key, may still be named for it.
+    if (action !== 'enroll' && this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
     if (action !== 'admin' && ring !== undefined) {
       for (const x of this.#exclusive) {
         if (!x.tenants.some((t) => t.test(tenant)) || !x.rings.some((r) => r.test(ring))) continue;
@@ -112,8 +140,9 @@ export class Policy {
         }
       }
     }
-    // A public key is also handed to whoever may fetch the private key.
-    const actions: PolicyAction[] = action === 'fetch-public' ? ['fetch-public', 'fetch'] : [action];
+    // A public key is also handed to whoever may fetch the private key; a
+    // tenant's devices to whoever may open its envelopes.
+    const actions: PolicyAction[] = action === 'fetch-public' || action === 'devices' ? [action, 'fetch'] : [action];
     for (const a of actions) {
       for (const rule of this.#rules[a]) {
         if (!rule.identity.test(identity)) continue;
@@ -148,6 +177,7 @@ function rules(value: unknown, action: PolicyAction): Array<{ identity: RegExp; 
     for (const key of Object.keys(r)) {
       if (!['identity', 'tenants', 'rings'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
     }
+    if (TENANT_ACTIONS.has(action) && r.rings !== undefined) throw new ConfigError(`${where}: ${action} rules name tenants only, not rings`);
     if (typeof r.identity !== 'string' || r.identity === '') throw new ConfigError(`${where}.identity must be a non-empty string`);
     const tenants = stringList(r.tenants, `${where}.tenants`);
     if (tenants.length === 0) throw new ConfigError(`${where}.tenants must name at least one tenant (or "*")`);
