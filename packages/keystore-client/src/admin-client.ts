@@ -6,21 +6,25 @@ import {
   KeyKind,
   KeystoreAdminServiceClient,
   KeyVersionState,
+  type CreateDeviceEnrollmentResponse,
   type CreateKeyRingResponse,
   type DestroyKeyVersionResponse,
   type DisableKeyVersionResponse,
   type EnableKeyVersionResponse,
   type KeyRingInfo,
   type KeyVersionInfo,
+  type ListDevicesResponse,
   type ListKeyRingsResponse,
   type ListKeyVersionsResponse,
   type GetRotationPolicyResponse,
   type PromoteKeyVersionResponse,
+  type RevokeDeviceResponse,
   type RotateKeyRingResponse,
   type RotationPolicy as RotationPolicyMessage,
   type SetRotationPolicyResponse,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { KeystorePermissionDeniedError, KeystoreResponseError, KeystoreUnavailableError } from './errors.js';
+import { deviceSummary, type DeviceSummary } from './devices.js';
 import { DEFAULT_CHANNEL_OPTIONS, classifyStatus } from './grpc-fetcher.js';
 import { keystoreAddress, keystoreCredentials, type KeystoreConnectionOptions } from './keystore-key-provider.js';
 
@@ -109,6 +113,14 @@ function ring(r: KeyRingInfo): KeyRingSummary {
     primaryVersion: r.primaryVersion,
     createdAt: new Date(r.createdAtUnixMs).toISOString(),
   };
+}
+
+/** A one-time device enrollment token. `token` is a credential: hand it to the app, never log it. */
+export interface DeviceEnrollment {
+  tenant: string;
+  token: string;
+  enrollmentId: string;
+  expiresAt: string;
 }
 
 export interface KeystoreAdminClientOptions extends KeystoreConnectionOptions {}
@@ -203,6 +215,27 @@ export class KeystoreAdminClient {
   async listRings(tenant?: string): Promise<KeyRingSummary[]> {
     const res = await this.#call<ListKeyRingsResponse>(tenant ?? '*', '*', (cb) => this.#client.listKeyRings({ tenant: tenant ?? '' }, new Metadata(), this.#opts(), cb));
     return res.rings.map(ring);
+  }
+
+  /** A one-time token an app redeems (EnrollDevice) within `ttlMs` (default the keystore's, 10 minutes). */
+  async createDeviceEnrollment(tenant: string, opts: { ttlMs?: number } = {}): Promise<DeviceEnrollment> {
+    const res = await this.#call<CreateDeviceEnrollmentResponse>(tenant, '*', (cb) =>
+      this.#client.createDeviceEnrollment({ tenant, ttlMs: opts.ttlMs ?? 0 }, new Metadata(), this.#opts(), cb),
+    );
+    return { tenant, token: res.token, enrollmentId: res.enrollmentId, expiresAt: new Date(res.expiresAtUnixMs).toISOString() };
+  }
+
+  /** The tenant's devices, revoked ones included. */
+  async listDevices(tenant: string): Promise<DeviceSummary[]> {
+    const res = await this.#call<ListDevicesResponse>(tenant, '*', (cb) => this.#client.listDevices({ tenant }, new Metadata(), this.#opts(), cb));
+    return res.devices.map(deviceSummary);
+  }
+
+  /** Active -> revoked (final); openers stop accepting it within their device cache TTL. */
+  async revokeDevice(tenant: string, deviceId: string): Promise<DeviceSummary> {
+    const res = await this.#call<RevokeDeviceResponse>(tenant, '*', (cb) => this.#client.revokeDevice({ tenant, deviceId }, new Metadata(), this.#opts(), cb));
+    if (!res.device) throw new KeystoreResponseError('keystore answered without a device');
+    return deviceSummary(res.device);
   }
 
   close(): void {
