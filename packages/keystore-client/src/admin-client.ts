@@ -24,7 +24,7 @@ import {
   type SetRotationPolicyResponse,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { KeystorePermissionDeniedError, KeystoreResponseError, KeystoreUnavailableError } from './errors.js';
-import { deviceSummary, type DeviceSummary } from './devices.js';
+import { deviceSummary, devicesDenied, devicesUnavailable, type DeviceSummary } from './devices.js';
 import { DEFAULT_CHANNEL_OPTIONS, classifyStatus } from './grpc-fetcher.js';
 import { keystoreAddress, keystoreCredentials, type KeystoreConnectionOptions } from './keystore-key-provider.js';
 
@@ -125,6 +125,9 @@ export interface DeviceEnrollment {
 
 export interface KeystoreAdminClientOptions extends KeystoreConnectionOptions {}
 
+/** #call's ring name for device calls (not a valid ring name): errors then speak of the tenant's devices. */
+const DEVICES = '~devices';
+
 export class KeystoreAdminClient {
   readonly address: string;
   readonly #client: KeystoreAdminServiceClient;
@@ -219,7 +222,7 @@ export class KeystoreAdminClient {
 
   /** A one-time token an app redeems (EnrollDevice) within `ttlMs` (default the keystore's, 10 minutes). */
   async createDeviceEnrollment(tenant: string, opts: { ttlMs?: number } = {}): Promise<DeviceEnrollment> {
-    const res = await this.#call<CreateDeviceEnrollmentResponse>(tenant, '*', (cb) =>
+    const res = await this.#call<CreateDeviceEnrollmentResponse>(tenant, DEVICES, (cb) =>
       this.#client.createDeviceEnrollment({ tenant, ttlMs: opts.ttlMs ?? 0 }, new Metadata(), this.#opts(), cb),
     );
     return { tenant, token: res.token, enrollmentId: res.enrollmentId, expiresAt: new Date(res.expiresAtUnixMs).toISOString() };
@@ -227,13 +230,13 @@ export class KeystoreAdminClient {
 
   /** The tenant's devices, revoked ones included. */
   async listDevices(tenant: string): Promise<DeviceSummary[]> {
-    const res = await this.#call<ListDevicesResponse>(tenant, '*', (cb) => this.#client.listDevices({ tenant }, new Metadata(), this.#opts(), cb));
+    const res = await this.#call<ListDevicesResponse>(tenant, DEVICES, (cb) => this.#client.listDevices({ tenant }, new Metadata(), this.#opts(), cb));
     return res.devices.map(deviceSummary);
   }
 
   /** Active -> revoked (final); openers stop accepting it within their device cache TTL. */
   async revokeDevice(tenant: string, deviceId: string): Promise<DeviceSummary> {
-    const res = await this.#call<RevokeDeviceResponse>(tenant, '*', (cb) => this.#client.revokeDevice({ tenant, deviceId }, new Metadata(), this.#opts(), cb));
+    const res = await this.#call<RevokeDeviceResponse>(tenant, DEVICES, (cb) => this.#client.revokeDevice({ tenant, deviceId }, new Metadata(), this.#opts(), cb));
     if (!res.device) throw new KeystoreResponseError('keystore answered without a device');
     return deviceSummary(res.device);
   }
@@ -254,8 +257,9 @@ export class KeystoreAdminClient {
           return;
         }
         const kind = classifyStatus(err.code);
-        if (kind === 'denied') reject(new KeystorePermissionDeniedError(tenant, ringName, { cause: err }));
-        else if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) reject(new KeystoreUnavailableError(tenant, ringName, { cause: err }));
+        const devices = ringName === DEVICES;
+        if (kind === 'denied') reject(devices ? devicesDenied(tenant, err) : new KeystorePermissionDeniedError(tenant, ringName, { cause: err }));
+        else if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) reject(devices ? devicesUnavailable(tenant, err) : new KeystoreUnavailableError(tenant, ringName, { cause: err }));
         else reject(Object.assign(new KeystoreResponseError(`${status[err.code]}: ${err.details}`, { cause: err }), { grpcCode: err.code }));
       });
     });

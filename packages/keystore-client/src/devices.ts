@@ -72,13 +72,13 @@ export class DeviceEnrollmentError extends KeystoreClientError {
 }
 
 /** A ring-less wording of the keystore client's errors (they name "tenant ... ring ..."). */
-function devicesUnavailable(tenant: string, cause: unknown): KeystoreUnavailableError {
+export function devicesUnavailable(tenant: string, cause: unknown): KeystoreUnavailableError {
   const e = new KeystoreUnavailableError(tenant, '', { cause });
   e.message = `keystore unavailable for the devices of tenant ${JSON.stringify(tenant)}`;
   return e;
 }
 
-function devicesDenied(tenant: string, cause: unknown): KeystorePermissionDeniedError {
+export function devicesDenied(tenant: string, cause: unknown): KeystorePermissionDeniedError {
   const e = new KeystorePermissionDeniedError(tenant, '', { cause });
   e.message = `keystore denied access to the devices of tenant ${JSON.stringify(tenant)}`;
   return e;
