@@ -79,7 +79,15 @@ export const DEVICES_RECORD = '~devices';
  * Audit actions about a tenant's device record: their lines carry ring null and
  * the record's generation, which the keystore re-reads at start (keystore-state.ts).
  */
-export const DEVICE_ACTIONS: ReadonlySet<string> = new Set(['CreateDeviceEnrollment', 'EnrollDevice', 'RevokeDevice', 'ListDevices', 'GetDevices']);
+export const DEVICE_ACTIONS: ReadonlySet<string> = new Set([
+  'CreateDeviceEnrollment',
+  'EnrollDevice',
+  'RevokeDevice',
+  'ListDevices',
+  'GetDevices',
+  // `fle keystore restore` (backup.ts): the restored record's generation.
+  'RestoreDeviceRecord',
+]);
 
 export const DEFAULT_ENROLLMENT_TTL_MS = 10 * 60_000;
 export const MIN_ENROLLMENT_TTL_MS = 1000;

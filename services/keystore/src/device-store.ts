@@ -9,7 +9,7 @@
 // keystore instance) won: a token is redeemed once, however many try at once.
 import { createHmac, timingSafeEqual } from 'node:crypto';
 import { SecretKey } from '@fle/field-crypto';
-import { RecordIntegrityError, RecordRollbackError, StorageConflictError } from './errors.js';
+import { AlreadyExistsError, RecordIntegrityError, RecordRollbackError, StorageConflictError } from './errors.js';
 import {
   DEVICES_RECORD,
   deviceView,
@@ -146,6 +146,32 @@ export class DeviceStore {
       refused.push({ tenant, ring, reason: error.message });
     }
     return refused;
+  }
+
+  /** Every tenant's record, authenticated (backups): throws when any is refused. */
+  async exportRecords(): Promise<DeviceRegistryRecord[]> {
+    const out: DeviceRegistryRecord[] = [];
+    for (const stored of await this.#storage.listDevices()) out.push(this.#accept(stored, this.#anchor.get(stored.record.tenant, DEVICES_RECORD)));
+    return out;
+  }
+
+  /**
+   * Writes a tenant's record from a backup (`fle keystore restore`), as
+   * Keystore.restoreRecord does a ring's: refused over an existing record
+   * unless `force`; its generation put past the backup's, the store's, the
+   * anchor's and the restore time in milliseconds, so every instance accepts it.
+   */
+  async restoreRecord(record: DeviceRegistryRecord, opts: { force?: boolean } = {}): Promise<{ tenant: string; generation: number; devices: number }> {
+    const { tenant } = record;
+    const stored = await this.#storage.getDevices(tenant);
+    if (stored && !opts.force) throw new AlreadyExistsError(`the devices of tenant ${tenant} exist in the store; pass --force to overwrite them from the backup`);
+    const generation = Math.max(record.generation, stored?.record.generation ?? 0, this.#anchor.get(tenant, DEVICES_RECORD) ?? 0, this.#now()) + 1;
+    const next: DeviceRegistryRecord = { ...record, generation };
+    const written = stored
+      ? await this.#storage.updateDevices({ record: next, seal: this.seal(next, stored.revision) }, stored.revision)
+      : await this.#storage.createDevices({ record: next, seal: this.seal(next, 0) });
+    this.#anchor.note(tenant, DEVICES_RECORD, generation);
+    return { tenant, generation, devices: written.record.devices.length };
   }
 
   seal(record: DeviceRegistryRecord, prevRevision: number): RecordSeal {

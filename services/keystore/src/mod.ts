@@ -40,7 +40,7 @@ export { FileKeyStorage, writeAtomically, readStoreFile, FILE_FORMAT } from './s
 export { NatsKvKeyStorage, KEYSTORE_BUCKET, type NatsKvStorageOptions } from './storage/nats-kv.js';
 export { openStorage } from './storage/open.js';
 export { CONFIG_ENV, DEFAULT_LISTEN, configPathFrom, loadConfig, parseConfig, type KeystoreConfig, type StorageConfig } from './config.js';
-export { BACKUP_FORMAT, openBackup, readBackupFile, restoreRecords, sealBackup, writeBackup, type BackupFile } from './backup.js';
+export { BACKUP_FORMAT, openBackup, openBackupContents, readBackupFile, restoreRecords, sealBackup, writeBackup, type BackupFile } from './backup.js';
 export { combineShares, parseShare, splitMasterKey } from './recovery-shares.js';
 export { callerIdentity, keystoreAdminServiceImpl, keystoreServiceImpl, startGrpcServer, type StartedServer } from './server.js';
 export { createKeystoreLogger, runKeystore, type RunningKeystore } from './service.js';
