@@ -16,11 +16,13 @@
 // tenant's active devices (GetDevices: the openers that check alg 4 senders);
 // a `fetch` rule for the tenant also allows it. `enroll` names identities that
 // may redeem one-time enrollment tokens for a tenant (EnrollDevice: the
-// gateway, on behalf of apps at its edge). Enrolling hands out no key and
-// changes no ring, and needs a token an admin issued, so `enroll` is the one
-// action the `deny` list does not take away: the gateway stays denied every
-// key, and can still be named under `enroll`. Issuing tokens, listing and
-// revoking devices are `admin`.
+// gateway, on behalf of apps at its edge). Neither hands out a key or changes
+// a ring (device public keys are not secret; enrolling needs a token an admin
+// issued), so an identity on the `deny` list may still be named under
+// `enroll` or `devices` by a rule of that very section (never through `fetch`):
+// the gateway stays denied every key and can relay enrollments (and, if named
+// under `devices`, check alg 4 senders at its edge). Issuing tokens, listing
+// and revoking devices are `admin`.
 //
 //   deny:
 //     - spiffe://fle.local/gateway
@@ -130,8 +132,10 @@ export class Policy {
   /** `ring` undefined asks about the tenant as a whole (admin listing of every ring). */
   decide(identity: string | undefined, action: PolicyAction, tenant: string, ring?: string): Decision {
     if (!identity) return { allowed: false, reason: 'no client identity' };
-    // `enroll` hands out no key: the gateway, denied every key, may still be named for it.
-    if (action !== 'enroll' && this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
+    // A denied identity gets no key, and nothing implied by a key rule; it may
+    // still be named explicitly for the tenant actions, which hand out no key.
+    const denied = this.#deny.some((d) => d.test(identity));
+    if (denied && !TENANT_ACTIONS.has(action)) return { allowed: false, reason: 'identity is denied by policy' };
     if (action !== 'admin' && ring !== undefined) {
       for (const x of this.#exclusive) {
         if (!x.tenants.some((t) => t.test(tenant)) || !x.rings.some((r) => r.test(ring))) continue;
@@ -142,7 +146,7 @@ export class Policy {
     }
     // A public key is also handed to whoever may fetch the private key; a
     // tenant's devices to whoever may open its envelopes.
-    const actions: PolicyAction[] = action === 'fetch-public' || action === 'devices' ? [action, 'fetch'] : [action];
+    const actions: PolicyAction[] = (action === 'fetch-public' || action === 'devices') && !denied ? [action, 'fetch'] : [action];
     for (const a of actions) {
       for (const rule of this.#rules[a]) {
         if (!rule.identity.test(identity)) continue;
@@ -151,6 +155,7 @@ export class Policy {
         return { allowed: true, reason: `${a}[${rule.index}]` };
       }
     }
+    if (denied) return { allowed: false, reason: 'identity is denied by policy' };
     return {
       allowed: false,
       reason: `no ${action} rule names this identity for tenant ${tenant}${ring === undefined ? '' : ` ring ${ring}`}`,

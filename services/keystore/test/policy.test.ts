@@ -114,8 +114,19 @@ enroll: [{ identity: spiffe://fle.local/gateway, tenants: ["*"] }]
     expect(p.decide('spiffe://fle.local/auditor', 'fetch-public', 'globex', 'default').allowed).toBe(false);
   });
 
-  it('deny takes everything but enroll: a denied gateway may be named to enroll devices, nothing else', () => {
+  it('deny takes every key and every implied right: a denied gateway may only be named explicitly under enroll or devices', () => {
     expect(p.decide('spiffe://fle.local/gateway', 'enroll', 'acme')).toEqual({ allowed: true, reason: 'enroll[0]' });
+    // A wildcard fetch rule that matches the gateway does not give it devices (no implication for a denied identity)…
+    const wild = Policy.fromYaml(`
+deny: [spiffe://fle.local/gateway]
+fetch: [{ identity: "spiffe://fle.local/*", tenants: ["*"] }]
+devices: [{ identity: spiffe://fle.local/gateway, tenants: [globex] }]
+`);
+    expect(wild.decide('spiffe://fle.local/gateway', 'devices', 'acme')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
+    expect(wild.decide('spiffe://fle.local/processor', 'devices', 'acme').allowed).toBe(true);
+    // …an explicit devices rule does, for its tenants only.
+    expect(wild.decide('spiffe://fle.local/gateway', 'devices', 'globex')).toEqual({ allowed: true, reason: 'devices[0]' });
+    expect(wild.decide('spiffe://fle.local/gateway', 'fetch', 'globex', 'default')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
     for (const action of ['fetch', 'fetch-public', 'admin', 'devices'] as const) {
       expect(p.decide('spiffe://fle.local/gateway', action, 'acme', action === 'devices' || action === 'admin' ? undefined : 'default')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
     }
