@@ -67,7 +67,7 @@ export type DeviceEnrollmentRefusal = 'invalid-token' | 'expired-token' | 'used-
  */
 export class DeviceEnrollmentError extends KeystoreClientError {
   constructor(readonly reason: DeviceEnrollmentRefusal, readonly grpcCode: number, message: string, options?: { cause?: unknown }) {
-    super('KEYSTORE_ERROR', message, options);
+    super('DEVICE_ENROLLMENT_REFUSED', message, options);
   }
 }
 
