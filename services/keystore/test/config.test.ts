@@ -35,7 +35,7 @@ describe('keystore config', () => {
     expect(c.rotation).toEqual({ checkIntervalMs: 500 });
     expect(c.metrics).toEqual({ host: '127.0.0.1', port: 9466 });
     expect(() => parseConfig({ ...base, rotation: { checkIntervalMs: 5 } }, 'k.yaml')).toThrow(/rotation.checkIntervalMs must be/);
-    expect(() => parseConfig({ ...base, rotation: { checkIntervalMS: 500 } }, 'k.yaml')).toThrow(/rotation: unknown key "checkIntervalMS"/);
+    expect(() => parseConfig({ ...base, rotation: { checkIntervalMS: 500 } }, 'k.yaml')).toThrow('config k.yaml: unknown key rotation.checkIntervalMS (did you mean checkIntervalMs?)');
     expect(() => parseConfig({ ...base, metrics: { listen: 'nope' } }, 'k.yaml')).toThrow(/metrics.listen must be host:port/);
   });
 
@@ -54,12 +54,14 @@ describe('keystore config', () => {
   });
 
   it.each([
-    [{}, /tls must be a mapping/],
+    [{}, /^config \/x\/k\.yaml: tls is required; policyFile is required; auditLog is required$/],
+    [{ tls: 'certs', policyFile: 'p', auditLog: 'l' }, /tls must be a mapping/],
     [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', listen: 'nope' }, /listen must be host:port/],
-    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 's3' } }, /storage.kind must be "file" or "nats"/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 's3' } }, /storage\.kind must be one of file, nats/],
     [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 'nats', url: 'x', replicas: 2 } }, /replicas must be 1, 3 or 5/],
-    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', masterKey: 'ab' }, /unknown key "masterKey"/],
-    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, auditLog: 'l' }, /policyFile must be a non-empty string/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', masterKey: 'ab' }, 'config /x/k.yaml: unknown key masterKey (did you mean masterKeyFile?)'],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, auditLog: 'l' }, /policyFile is required/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: '', auditLog: 'l' }, /policyFile must be a non-empty string/],
   ])('rejects %j', (doc, message) => {
     expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(ConfigError);
     expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(message);
