@@ -93,7 +93,8 @@ function describe(issue: Issue, schema: z.ZodType, doc: unknown): string[] {
   if (issue.code === 'unrecognized_keys') {
     const known = keysAt(schema, issue.path, doc);
     return issue.keys.map((k) => {
-      const hint = known ? didYouMean(k, known) : undefined;
+      // A sibling first; else the same (or a close) key elsewhere: `routes[0].allowedCallers` → grpc.allowedCallers.
+      const hint = (known ? didYouMean(k, known) : undefined) ?? elsewhere(k, schema);
       return `unknown key ${keyPath([...issue.path, k])}${hint ? ` (did you mean ${hint}?)` : ''}`;
     });
   }
@@ -184,6 +185,26 @@ function step(s: z.ZodType, seg: PropertyKey): z.ZodType | undefined {
   if (s instanceof z.ZodArray) return s.element as z.ZodType;
   if (s instanceof z.ZodRecord) return s.valueType as z.ZodType;
   return undefined;
+}
+
+/** The path (`grpc.allowedCallers`, `routes[].timeoutMs`) of the key closest to `key` anywhere in the schema. */
+function elsewhere(key: string, schema: z.ZodType): string | undefined {
+  const paths = new Map<string, string>(); // key name → first path it appears at
+  const walk = (s: z.ZodType, at: string, depth: number): void => {
+    const u = unwrap(s);
+    if (depth > 8) return;
+    if (u instanceof z.ZodObject) {
+      for (const [k, v] of Object.entries(u.shape as Record<string, z.ZodType>)) {
+        const p = at === '' ? k : `${at}.${k}`;
+        if (!paths.has(k)) paths.set(k, p);
+        walk(v, p, depth + 1);
+      }
+    } else if (u instanceof z.ZodArray) walk(u.element as z.ZodType, `${at}[]`, depth + 1);
+    else if (u instanceof z.ZodUnion) for (const o of u.options as z.ZodType[]) walk(o, at, depth + 1);
+  };
+  walk(schema, '', 0);
+  const name = didYouMean(key, [...paths.keys()]);
+  return name === undefined ? undefined : paths.get(name);
 }
 
 /** The closest allowed key, if close enough to be a typo (edit distance, case ignored). */
