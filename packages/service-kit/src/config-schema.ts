@@ -94,7 +94,8 @@ function describe(issue: Issue, schema: z.ZodType, doc: unknown): string[] {
     const known = keysAt(schema, issue.path, doc);
     return issue.keys.map((k) => {
       // A sibling first; else the same (or a close) key elsewhere: `routes[0].allowedCallers` → grpc.allowedCallers.
-      const hint = (known ? didYouMean(k, known) : undefined) ?? elsewhere(k, schema);
+      // (Short names such as `name`, `tls` are in many places: no hint from elsewhere for them.)
+      const hint = (known ? didYouMean(k, known) : undefined) ?? (k.length >= 6 ? elsewhere(k, schema) : undefined);
       return `unknown key ${keyPath([...issue.path, k])}${hint ? ` (did you mean ${hint}?)` : ''}`;
     });
   }
