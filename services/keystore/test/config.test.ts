@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configPathFrom, loadConfig, parseConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
@@ -65,6 +67,22 @@ describe('keystore config', () => {
   ])('rejects %j', (doc, message) => {
     expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(ConfigError);
     expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(message);
+  });
+
+  it('refuses a misspelt key, naming the file and the key; the process exits with that one line (issue 17 §7)', async () => {
+    const path = join(dir, 'typo.yaml');
+    writeFileSync(path, ['tls: { ca: ca.pem, cert: ks.pem, key: ks-key.pem }', 'policyFile: policy.yaml', 'auditLog: audit.jsonl', 'rotation: { checkIntervalMS: 500 }'].join('\n'));
+    expect(() => loadConfig(path)).toThrow(new ConfigError(`config ${path}: unknown key rotation.checkIntervalMS (did you mean checkIntervalMs?)`));
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const env = { ...process.env };
+    delete env.FLE_CONFIG;
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, '--config', path], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expect(out).toBe(`keystore: config ${path}: unknown key rotation.checkIntervalMS (did you mean checkIntervalMs?)\n`);
   });
 
   it('takes the path from --config or FLE_CONFIG', () => {
