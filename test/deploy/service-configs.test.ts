@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { Policy } from '@fle/keystore';
 import { NATS_NODES, nodeHost } from '../../deploy/scripts/nats-config.js';
 import { parse as parseYaml } from 'yaml';
-import { validateConfig } from '@fle/service-kit';
+import { looseObjectPaths, validateConfig } from '@fle/service-kit';
 import { CONFIG_SCHEMAS, FLE_SERVICES, SHIPPED_CONFIG_DIRS, parseShippedConfigs, serviceEndpoints, validateShippedConfig } from './service-configs.js';
 import { readText, readYaml, repoPath } from './repo.js';
 
@@ -27,6 +27,10 @@ describe('shipped service configs', () => {
       expect(() => parseShippedConfigs(dir)).not.toThrow();
     },
   );
+
+  it('the schemas refuse unknown keys at every depth (strict objects only)', () => {
+    for (const service of FLE_SERVICES) expect(looseObjectPaths(CONFIG_SCHEMAS[service]), service).toEqual([]);
+  });
 
   it('a misspelt key in a shipped config would fail, naming the file and the key (issue 17 §7)', () => {
     const gateway = readText(repoPath('deploy/config/gateway.yaml'));

@@ -208,6 +208,31 @@ function elsewhere(key: string, schema: z.ZodType): string | undefined {
   return name === undefined ? undefined : paths.get(name);
 }
 
+/**
+ * Key paths of the objects in `schema` that would let an unknown key through
+ * (`z.object` strips it silently, `z.looseObject` keeps it): a config schema
+ * must have none, so a test can hold every service's schema to it.
+ */
+export function looseObjectPaths(schema: z.ZodType): string[] {
+  const out: string[] = [];
+  const walk = (s: z.ZodType, at: string, depth: number): void => {
+    if (depth > 16) return;
+    const u = unwrap(s);
+    if (u instanceof z.ZodObject) {
+      if (!(u._zod.def.catchall instanceof z.ZodNever)) out.push(at === '' ? '(root)' : at);
+      for (const [k, v] of Object.entries(u.shape as Record<string, z.ZodType>)) walk(v, at === '' ? k : `${at}.${k}`, depth + 1);
+    } else if (u instanceof z.ZodArray) walk(u.element as z.ZodType, `${at}[]`, depth + 1);
+    else if (u instanceof z.ZodRecord) walk(u.valueType as z.ZodType, `${at}.*`, depth + 1);
+    else if (u instanceof z.ZodUnion) for (const o of u.options as z.ZodType[]) walk(o, at, depth + 1);
+    else if (u instanceof z.ZodIntersection) {
+      walk(u._zod.def.left as z.ZodType, at, depth + 1);
+      walk(u._zod.def.right as z.ZodType, at, depth + 1);
+    }
+  };
+  walk(schema, '', 0);
+  return out;
+}
+
 /** The closest allowed key, if close enough to be a typo (edit distance, case ignored). */
 export function didYouMean(key: string, known: readonly string[]): string | undefined {
   let best: string | undefined;

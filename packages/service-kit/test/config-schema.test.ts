@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { ConfigError, configProblem, didYouMean, inConfigFile, keyPath, schemaSourceSchema, tlsFilesSchema, validateConfig, z } from '../src/mod.js';
+import { ConfigError, configProblem, didYouMean, inConfigFile, keyPath, looseObjectPaths, schemaSourceSchema, tlsFilesSchema, validateConfig, z } from '../src/mod.js';
 
 const schema = z.strictObject({
   grpc: z.strictObject({ tls: tlsFilesSchema, maxMessageBytes: z.number().min(1).optional(), allowedCallers: z.array(z.string().min(1)).optional() }),
@@ -87,6 +87,19 @@ describe('inConfigFile', () => {
     expect(y.message).toMatch(/^config g\.yaml: not valid YAML: [^\n]+$/);
     const other = new TypeError('x');
     expect(inConfigFile('g.yaml', other)).toBe(other);
+  });
+});
+
+describe('looseObjectPaths', () => {
+  it('finds every object that would let an unknown key through, at any depth', () => {
+    expect(looseObjectPaths(schema)).toEqual([]);
+    const loose = z.strictObject({
+      a: z.object({ b: z.string() }).optional(),
+      list: z.array(z.looseObject({ c: z.string() })),
+      u: z.union([z.strictObject({ k: z.literal('x') }), z.object({ k: z.literal('y') })]),
+    });
+    expect(looseObjectPaths(loose)).toEqual(['a', 'list[]', 'u']);
+    expect(looseObjectPaths(z.object({}))).toEqual(['(root)']);
   });
 });
 
