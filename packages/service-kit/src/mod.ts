@@ -13,5 +13,6 @@ export * from './replay/guard.js';
 export * from './replay/nats-kv-nonce-store.js';
 export * from './replay/redis-nonce-store.js';
 export * from './config-reader.js';
+export * from './config-schema.js';
 export * from './ports-file.js';
 export * from './jetstream-errors.js';

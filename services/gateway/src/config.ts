@@ -30,6 +30,7 @@ import { parse } from 'yaml';
 import { ConfigError, ConfigReader, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { DEFAULT_RATE_LIMITS, type BucketLimits, type RateLimits } from './rate-limit.js';
+import { validateGatewayConfig } from './config-schema.js';
 
 export type Transport = 'nats' | 'jetstream' | 'grpc';
 
@@ -71,6 +72,7 @@ export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_ROUTE_TIMEOUT_MS = 5000;
 
 export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayConfig {
+  validateGatewayConfig(value); // unknown keys, wrong types: refused before any default is applied
   const r = ConfigReader.root(value, baseDir);
   const g = r.child('grpc');
   const listen = parseHostPort(g.string('listen', '127.0.0.1:0'), 'grpc.listen');

@@ -1,12 +1,14 @@
 // The gateway process: `tsx services/gateway/src/main.ts --config gateway.yaml` (or env FLE_CONFIG).
-import { configPathFromArgs, createLogger, writePortsFile } from '@fle/service-kit';
+import { ConfigError, configPathFromArgs, createLogger, inConfigFile, writePortsFile } from '@fle/service-kit';
 import { loadGatewayConfig } from './config.js';
 import { startGateway } from './gateway.js';
 
 const log = createLogger({ name: 'gateway' });
 
 async function main(): Promise<void> {
-  const config = await loadGatewayConfig(configPathFromArgs());
+  const path = configPathFromArgs();
+  // Before any port is opened: a config error names the file (inConfigFile) and the key (config-schema.ts).
+  const config = await loadGatewayConfig(path).catch((err: unknown) => Promise.reject(inConfigFile(path, err)));
   log.level = process.env.FLE_LOG_LEVEL ?? config.log.level;
   const gw = await startGateway(config, { logger: log });
   if (config.portsFile) await writePortsFile(config.portsFile, { grpc: gw.grpcPort, metrics: gw.metricsPort ?? 0, pid: process.pid });
@@ -25,6 +27,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  log.fatal({ err }, 'gateway failed to start');
+  // A config error is the operator's to fix: one line naming the file and the key, no stack.
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else log.fatal({ err }, 'gateway failed to start');
   process.exit(1);
 });
