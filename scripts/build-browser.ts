@@ -6,7 +6,7 @@
 import { gzipSync } from 'node:zlib';
 import { buildBrowserBundle, DEFAULT_BROWSER_BUNDLE } from '../packages/client/src/browser-build.js';
 
-/** Minified+gzip bytes the bundle may reach: the measured size (2026-12: 65.4 KiB) + ~20 %. */
+/** Minified+gzip bytes the bundle may reach: the measured size (2026-12: 65.7 KiB) + ~20 %. */
 export const BROWSER_BUDGET_GZIP_BYTES = 80 * 1024;
 
 const bundle = await buildBrowserBundle({ outfile: DEFAULT_BROWSER_BUNDLE, minify: true });
