@@ -65,6 +65,8 @@ describe('the packed public packages', () => {
       expect(manifest.private, name).toBeUndefined();
       expect(Object.entries(manifest.dependencies ?? {}).filter(([, range]) => range === '*'), name).toEqual([]);
     }
+    // `npm run build` printed the browser bundle's size against its budget (docs/packages.md).
+    expect(packs.buildOutput).toMatch(/@fle\/client browser bundle: [\d.]+ KiB minified, [\d.]+ KiB minified\+gzip \(budget [\d.]+ KiB\)/);
     // @fle/schema ships fle/v1/options.proto for users' buf.yaml and protoc.
     expect((await run('tar', ['-tzf', packs.tarballs.get('@fle/schema')!])).stdout).toContain('package/proto/fle/v1/options.proto');
   });
