@@ -12,7 +12,8 @@ import { Client, credentials, Metadata, status, type ChannelCredentials, type Se
 import { FieldCipher, compileSchema, encodeBase64url, generateX25519KeyPair, nativeBackend, sealEnvelope, sealHpkeEnvelope, type KeyProvider } from '@fle/field-crypto';
 import { canaryAuthorizeRequest } from '@fle/client/testing';
 import type { Transport } from '@fle/gateway';
-import { authorizeRoute, type GatewayProcess } from '@fle/gateway/testing';
+import type { GatewayProcess } from '@fle/gateway/testing';
+import { authorizeRoute } from '../support/payments-gateway.js';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { channelCredentials } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';

@@ -24,8 +24,15 @@ export function messageCodec<T = Record<string, unknown>>(root: protobuf.Root, t
   return {
     typeName,
     encode: (message) => type.encode(type.fromObject(message as Record<string, unknown>)).finish(),
-    decode: (bytes) => type.toObject(type.decode(bytes), TO_OBJECT) as T,
+    // A plain Uint8Array view: protobufjs's Node Buffer reader clamps a string
+    // whose length runs past the end instead of throwing (a truncated message
+    // would decode); its Uint8Array reader checks the bounds.
+    decode: (bytes) => type.toObject(type.decode(plainView(bytes)), TO_OBJECT) as T,
   };
+}
+
+function plainView(bytes: Uint8Array): Uint8Array {
+  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
 /** A unary or streaming method in the shape of a grpc-js MethodDefinition. */

@@ -33,6 +33,21 @@ export function dlqSubject(tenant: string, route: string): string {
   return `${SUBJECT_PREFIX.dlq}.${tenant}.${route}`;
 }
 
+/**
+ * The subject token of method `method` (as named in the .proto, e.g.
+ * `SubmitPlain`) of a route that selects a whole service: `<route>-<method in
+ * kebab case>` (`ledger-submit-plain`). The gateway and the boundary compute
+ * it alike, so one `route:` per service configures both ends.
+ */
+export function methodRouteToken(route: string, method: string): string {
+  const kebab = method
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .replace(/_/g, '-')
+    .toLowerCase();
+  return `${route}-${kebab}`;
+}
+
 /** `fle.<kind>.<tenant>.<route>` → parts, or undefined for anything else. */
 export function parseRequestSubject(subject: string): { kind: 'rpc' | 'js'; tenant: string; route: string } | undefined {
   const parts = subject.split('.');
