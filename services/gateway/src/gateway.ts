@@ -15,8 +15,10 @@ import { compileSchema, type CompiledSchema } from '@fle/field-crypto';
 import { identityFromPeerCertificate, natsTlsOptions, serverCredentials } from '@fle/pki';
 import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
+  ConfigError,
   RoutingError,
   RpcRegistry,
+  resolveRpcMethod,
   classifyError,
   createServiceMetrics,
   startMetricsServer,
@@ -62,6 +64,13 @@ export function planGateway(config: GatewayConfig, preloaded?: protobuf.Root): G
   const root = preloaded ?? loadSchema(config.schema);
   const schema = compileSchema(root);
   const routes = resolveRoutes(config.routes, root);
+  // The subject carries the tenant: a method whose request names none cannot be routed.
+  for (const r of routes) {
+    const method = resolveRpcMethod(root, r.method);
+    if (schema.plan(method.requestType).tenantProp === undefined) {
+      throw new ConfigError(`route ${r.method}: its request ${method.requestType} names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`);
+    }
+  }
   const services = [...new Set(routes.map((r) => r.method.split('/')[1]!))];
   const registry = new RpcRegistry(root, services.map((s) => serviceDefinition(root, s)));
   return { root, schema, routes, registry };

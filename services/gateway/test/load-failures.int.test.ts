@@ -77,6 +77,13 @@ describe('gateway load-time failures', () => {
     expect(streaming.lines).toEqual([
       `gateway: ${streaming.configPath}: routes[0].service feed.v1.Feed has streaming methods (Watch); the gateway fronts unary methods only: list its unary methods with method: instead`,
     ]);
+
+    // The subject carries the tenant: a request without a tenant field cannot be routed.
+    const untenanted = await runGateway('no-tenant', { protoRoots: [protoDir] }, [route({ method: '/feed.v1.Feed/Get' })]);
+    expect(untenanted.status).toBe(1);
+    expect(untenanted.lines).toEqual([
+      `gateway: ${untenanted.configPath}: route /feed.v1.Feed/Get: its request feed.v1.M names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`,
+    ]);
   });
 
   it('a sensitive mark on a non-string field, naming the .proto file, message and field', async () => {
