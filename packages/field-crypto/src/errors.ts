@@ -12,7 +12,9 @@ export type FieldCryptoErrorCode =
   | 'MISSING_TENANT'
   | 'INVALID_FIELD_VALUE'
   | 'UNKNOWN_SENDER'
-  | 'KEY_DESTROYED';
+  | 'KEY_DESTROYED'
+  | 'WIRE_FORMAT'
+  | 'TOO_MANY_ENVELOPES';
 
 export class FieldCryptoError extends Error {
   readonly code: FieldCryptoErrorCode;
@@ -114,5 +116,23 @@ export class InvalidFieldValueError extends FieldCryptoError {
 export class MessageChangedError extends FieldCryptoError {
   constructor(readonly fieldPath: string) {
     super('INVALID_FIELD_VALUE', `field ${fieldPath} changed while the message was being sealed`);
+  }
+}
+
+/**
+ * The bytes of a message are not exactly what a decoder's view shows (wire-check.ts):
+ * an unknown field, a repeated non-repeated field or map key, another wire type.
+ * Names the message type and field number, never a value.
+ */
+export class WireFormatError extends FieldCryptoError {
+  constructor(readonly typeName: string, readonly fieldNumber: number, what: string, wholeMessage = false) {
+    super('WIRE_FORMAT', wholeMessage ? `message ${typeName} ${what}` : `field ${fieldNumber} of ${typeName} ${what}`);
+  }
+}
+
+/** A message carries more sensitive values than the configured cap (`maxEnvelopes`). */
+export class TooManyEnvelopesError extends FieldCryptoError {
+  constructor(readonly max: number) {
+    super('TOO_MANY_ENVELOPES', `message carries more than ${max} sensitive values`);
   }
 }

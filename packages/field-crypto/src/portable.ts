@@ -25,3 +25,4 @@ export type { HpkeCipherOptions, SenderListener } from './hpke-field.js';
 import { nobleBackend } from './noble-backend.js';
 /** The backend FieldCipher uses when none is given: noble here, native in the Node entry. */
 export const defaultBackend = nobleBackend;
+export { compileWireCheck, DEFAULT_MAX_ENVELOPES, type WireCheck, type WireCheckOptions } from './wire-check.js';

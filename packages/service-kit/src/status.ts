@@ -31,6 +31,9 @@ const RULES: Record<string, Rule> = {
   SCHEMA: { grpcStatus: status.FAILED_PRECONDITION, permanent: true },
   MISSING_TENANT: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
   INVALID_FIELD_VALUE: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
+  // bytes a decoder would drop or merge (wire-check.ts), and the per-message envelope cap
+  WIRE_FORMAT: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
+  TOO_MANY_ENVELOPES: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
   // alg 4 from an unregistered device, or alg 3 where devices are required (docs/envelope-hpke.md §5)
   UNKNOWN_SENDER: { grpcStatus: status.PERMISSION_DENIED, permanent: true },
   // keystore-client (packages/keystore-client/src/errors.ts): outage is transient, policy is not.
