@@ -32,6 +32,7 @@
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { DEFAULT_MAX_ENVELOPES } from '@fle/field-crypto';
 import type { SchemaSource } from '@fle/schema';
 import { ConfigError, ConfigReader, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
@@ -93,8 +94,7 @@ export interface GatewayConfig {
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_ROUTE_TIMEOUT_MS = 5000;
-// TODO(wire-check): take the default from @fle/field-crypto once wire-check.ts lands.
-export const DEFAULT_MAX_ENVELOPES = 1024;
+export { DEFAULT_MAX_ENVELOPES };
 
 export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayConfig {
   const r = ConfigReader.root(value, baseDir);

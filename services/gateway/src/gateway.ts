@@ -11,7 +11,7 @@ import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { connect, type NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
-import { compileSchema, type CompiledSchema } from '@fle/field-crypto';
+import { compileSchema, compileWireCheck, type CompiledSchema, type WireCheck } from '@fle/field-crypto';
 import { identityFromPeerCertificate, natsTlsOptions, serverCredentials } from '@fle/pki';
 import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
@@ -87,6 +87,8 @@ interface BoundRoute {
   readonly route: RouteConfig;
   readonly method: RegisteredMethod;
   readonly forwarder: Forwarder;
+  /** The request's wire check (docs/wire-check.md), compiled once. */
+  readonly wireCheck: WireCheck;
 }
 
 const passthrough = (b: Buffer): Buffer => b;
@@ -117,7 +119,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     const method = registry.get(route.method);
     const forwarder =
       route.transport === 'grpc' ? new GrpcForwarder(route.processor!, config.grpc.maxMessageBytes) : route.transport === 'jetstream' ? jetstream! : core!;
-    routes.set(method.path, { route, method, forwarder });
+    const wireCheck = compileWireCheck(root, method.requestType, { maxEnvelopes: config.maxEnvelopes });
+    routes.set(method.path, { route, method, forwarder, wireCheck });
   }
 
   const server = new Server({
@@ -164,7 +167,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       }
       rateLimiter.admitCaller(caller, call.request.byteLength); // before decoding: RATE_LIMITED
       const stamp = stampFromMetadata(call.metadata);
-      const checked = checkRequest(schema, b.method, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
+      // Forwarded below are the original bytes, only after the wire check proved they hold exactly the checked view.
+      const checked = checkRequest(schema, b.method, b.wireCheck, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
       tenant = checked.tenant;
       rateLimiter.admitTenant(tenant, call.request.byteLength);
       const reply = await b.forwarder.forward({ method: b.method, route: b.route, tenant, bytes: call.request, stamp, caller });

@@ -96,6 +96,7 @@ beforeAll(async () => {
     natsUrls: nats.urls,
     schema: { image },
     routes: [{ service: 'vet.v2.FrontDesk', route: 'desk', transport: 'nats', timeoutMs: 5000 }],
+    maxEnvelopes: 8,
     allowedCallers: ['spiffe://fle.local/client'],
   });
 
@@ -178,6 +179,25 @@ describe('the gateway on a schema it has never seen (Buf image, service route)',
       expect(err!.details).not.toContain('clear');
     }
     expect(seen.length).toBe(before); // nothing reached the handler
+  });
+
+  it('refuses bytes hiding plaintext from the decoded view, and more envelopes than maxEnvelopes (config)', async () => {
+    const cipher = new FieldCipher({ schema: compileSchema(root), keys });
+    const stamp = newReplayStamp();
+    const sealed = await cipher.sealMessage('vet.v2.RegisterPet', pet(), { context: replayContext(stamp) });
+    const good = messageCodec(root, 'vet.v2.RegisterPet').encode(sealed);
+    // An earlier Owner (3) with the phone in clear: a decoder merges it under the sealed one.
+    const phone = new TextEncoder().encode('+44 7700 900999');
+    const hidden = Uint8Array.from([0x1a, phone.length + 2, 0x12, phone.length, ...phone, ...good]);
+    const before = seen.length;
+    const err = await client.callRaw('/vet.v2.FrontDesk/Register', hidden, stamp).then(() => undefined, (e: unknown) => e as FleCallError);
+    expect(err).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'WIRE_FORMAT' });
+    expect(err!.details).toContain('field 3');
+    expect(err!.details).not.toContain('7700');
+
+    const many = await client.call('/vet.v2.FrontDesk/Register', { ...pet(), allergies: Array.from({ length: 5 }, (_, i) => `a${i}`) }).then(() => undefined, (e: unknown) => e as FleCallError);
+    expect(many).toMatchObject({ status: status.INVALID_ARGUMENT, code: 'TOO_MANY_ENVELOPES' }); // 2 + 2 + 5 > 8
+    expect(seen.length).toBe(before);
   });
 
   it('health and reflection show the team service; an unrouted method is UNIMPLEMENTED', async () => {
