@@ -21,8 +21,8 @@
 //     # protoRoots: [proto]                          # folders of .proto files
 //   maxEnvelopes: 1024                               # optional; most envelopes one request may carry
 //   routes:
-//     - method: /clinic.v1.PatientService/Admit      # one unary method, or
-//       route: admit                                 # the <method> token of the subject
+//     - method: /shop.v1.OrderService/PlaceOrder     # one unary method, or
+//       route: orders                                # the <method> token of the subject
 //       transport: jetstream                         # nats | jetstream | grpc
 //       timeoutMs: 5000
 //     - service: billing.v1.InvoiceService           # every unary method of a service; method M goes
