@@ -31,7 +31,7 @@ describe('parseGatewayConfig', () => {
     const parse = (extra: object) => parseGatewayConfig({ grpc: { tls }, routes, ...extra }, '/srv/gw');
     expect(parse({ schema: { protoRoots: ['proto', '/opt/shared'] } }).schema).toEqual({ protoRoots: ['/srv/gw/proto', '/opt/shared'] });
     expect(parse({ schema: { image: 'x.binpb' }, maxEnvelopes: 16 }).maxEnvelopes).toBe(16);
-    expect(() => parse({})).toThrow(/schema must be a mapping/);
+    expect(() => parse({})).toThrow(/schema is required/);
     expect(() => parse({ schema: {} })).toThrow(/schema must give either image .* or protoRoots/);
     expect(() => parse({ schema: { image: 'a', protoRoots: ['b'] } })).toThrow(/either image/);
     expect(() => parse({ schema: { protoRoots: [] } })).toThrow(/schema.protoRoots must list at least one folder/);
