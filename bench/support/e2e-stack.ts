@@ -17,7 +17,8 @@ import { channelCredentials, type DevPki } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import type { Transport } from '@fle/gateway';
-import { AUTHORIZE_METHOD, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { AUTHORIZE_METHOD, PAYMENTS_SCHEMA } from '../../test/support/payments-gateway.js';
 import { AUTHORIZE_PLAIN_ROUTE, AUTHORIZE_ROUTE, startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
 
 export const RINGS = ['default', 'pci'] as const;
@@ -119,6 +120,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
     for (const transport of opts.transports) {
       const gateway = await startGatewayProcess({
         pki,
+        schema: PAYMENTS_SCHEMA,
         natsUrls: nats.urls,
         routes: [
           { method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE.route, transport },

@@ -18,6 +18,8 @@ import { packedPackages } from '../packages/support/packs.js';
 import { generateX25519KeyPair, openHpkeEnvelope, parseHpkeEnvelope, decodeBase64url, encodeBase64url } from '@fle/field-crypto';
 import { AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { luhnCardNumber } from '@fle/client/testing';
+import { loadSchema } from '@fle/schema';
+import { PAYMENTS_PROTO_ROOT } from '../support/payments-gateway.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, serveStatic, type Chromium, type StaticServer } from './support/chromium.js';
 
@@ -34,12 +36,14 @@ const relayAuthorize: UnaryMethodDefinition<Uint8Array, AuthorizeResponse> = {
 const PAGE = `<!doctype html><meta charset="utf-8"><title>fle browser seal</title><link rel="icon" href="data:,">
 <script type="module">
   import * as fle from '/fle-browser.mjs';
+  // The app's schema, as its backend serves it (loadSchema(...).toJSON()).
+  const schema = await (await fetch('/schema.json')).json();
   // The page's only inputs: the tenant's public keys (and, for auth mode, a device key pair).
   window.sealAuthorize = async (publicKeys, request, device) => {
-    const sealer = new fle.BrowserSealer({ publicKeys, ...(device ? { device } : {}) });
+    const sealer = new fle.BrowserSealer({ schema, publicKeys, ...(device ? { device } : {}) });
     const req = { ...request, card: { ...request.card, cvv: new TextEncoder().encode(request.card.cvv) }, biometricTemplate: new Uint8Array(request.biometric) };
     delete req.biometric;
-    const sealed = await sealer.sealAuthorizeRequest(req);
+    const sealed = await sealer.seal('acme.payments.v1.AuthorizeRequest', req);
     return { bytes: fle.encodeBase64url(sealed.bytes), stamp: sealed.stamp, context: sealed.context };
   };
   window.newDevice = () => {
@@ -97,6 +101,7 @@ beforeAll(async () => {
   web = await serveStatic({
     '/': { type: 'text/html; charset=utf-8', body: PAGE },
     '/fle-browser.mjs': { type: 'text/javascript; charset=utf-8', body: packedCode },
+    '/schema.json': { type: 'application/json', body: JSON.stringify(loadSchema({ protoRoots: [PAYMENTS_PROTO_ROOT] }).toJSON()) },
   });
   browser = await launchChromium();
   await browser.page.goto(`${web.origin}/`);
@@ -206,10 +211,10 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
     // A tenant without registered devices still takes anonymous envelopes (previous tests).
   });
 
-  it('no plaintext in the processor or gateway logs; the page itself made no request but its own files', async () => {
+  it('no plaintext in the processor or gateway logs; the page itself made no request but its own files and schema', async () => {
     const logs = stack.logs();
     for (const secret of ['NID-BROWSER-7731', 'gift from the browser', 'zoe@browser.example']) expect(logs).not.toContain(secret);
-    expect(new Set(web.requests)).toEqual(new Set(['/', '/fle-browser.mjs']));
+    expect(new Set(web.requests)).toEqual(new Set(['/', '/fle-browser.mjs', '/schema.json']));
     expect(browser.logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
     expect(readFileSync(stack.keystoreEnv.auditLog, 'utf8')).toContain('"action":"GetPublicKey"');
   });

@@ -104,7 +104,7 @@ describe('shipped service configs', () => {
 
   it('give the gateway nothing that reaches keys', () => {
     const raw = readYaml<Record<string, unknown>>(repoPath('deploy/config/gateway.yaml'));
-    expect(Object.keys(raw).sort()).toEqual(['grpc', 'log', 'metrics', 'nats', 'routes']);
+    expect(Object.keys(raw).sort()).toEqual(['grpc', 'log', 'metrics', 'nats', 'routes', 'schema']);
     expect(JSON.stringify(raw)).not.toMatch(/keystore|master|7443/i);
   });
 

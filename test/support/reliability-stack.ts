@@ -8,7 +8,8 @@ import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleCallError, PaymentsClient } from '@fle/client';
 import { canaryAuthorizeRequest, type CanaryRequest } from '@fle/client/testing';
 import type { Transport } from '@fle/gateway';
-import { authorizeRoute, startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
+import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
+import { authorizeRoute, PAYMENTS_SCHEMA } from './payments-gateway.js';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
@@ -108,7 +109,7 @@ export async function startReliabilityStack(opts: ReliabilityStackOptions): Prom
       return p;
     };
     const startGateway = async (routes: readonly TestRoute[], extra: Partial<GatewayProcessOptions> = {}): Promise<GatewayProcess> => {
-      const gw = await startGatewayProcess({ pki, natsUrls: nats.urls, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
+      const gw = await startGatewayProcess({ pki, schema: PAYMENTS_SCHEMA, natsUrls: nats.urls, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
       track(`gateway`, gw);
       stops.push(() => gw.stop());
       return gw;

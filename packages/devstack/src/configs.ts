@@ -2,6 +2,7 @@
 // top of each service's src/config.ts, and the keystore policy and NATS users.
 // Every certificate path comes from the dev PKI in the state folder; every
 // listener is on the loopback address; every link is mTLS.
+import { fileURLToPath } from 'node:url';
 import { FLE_NATS_PERMISSIONS, natsInbox, type NatsPermissions } from '@fle/nats-setup';
 import { spiffeId, type PkiPaths } from '@fle/pki';
 import type { StackSettings } from './settings.js';
@@ -9,6 +10,8 @@ import type { StateLayout } from './state-dir.js';
 
 export const AUTHORIZE_METHOD = '/acme.payments.v1.PaymentService/Authorize';
 export const AUTHORIZE_ROUTE = 'authorize';
+/** The demo API's .proto root, which the gateway loads as its schema (config `schema.protoRoots`). */
+export const DEMO_PROTO_ROOT = fileURLToPath(new URL('../../../proto', import.meta.url));
 
 /**
  * A development-only identity that may watch the request, reply and
@@ -82,6 +85,7 @@ export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki:
     metrics: { listen: `${settings.host}:0` },
     log: { level: 'info' },
     portsFile: layout.portsFile('gateway'),
+    schema: { protoRoots: [DEMO_PROTO_ROOT] },
     // One machine runs everything: admit no more than its one processor can open
     // (4 MiB/s per tenant is one largest request a second, or ~1 000 demo requests).
     rateLimits: {

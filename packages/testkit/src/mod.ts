@@ -16,3 +16,4 @@ export {
   FIXTURE_SERVICE,
   fixtureSchema,
 } from './fixture-schema.js';
+export { canarySubmitRequest, type FixtureCanaryRequest } from './fixture-requests.js';

@@ -11,10 +11,10 @@ import { pkiPaths } from '@fle/pki';
 import { ConfigError } from '@fle/service-kit';
 import { parseGatewayConfig } from '../src/config.js';
 import { validateGatewayConfig } from '../src/config-schema.js';
-import { GATEWAY_MAIN, authorizeRoute, gatewayTestConfig } from '../src/testing.js';
+import { GATEWAY_MAIN, gatewayTestConfig, methodRoute } from '../src/testing.js';
 
 const tls = { ca: 'certs/ca.pem', cert: 'certs/gateway.pem', key: 'certs/gateway-key.pem' };
-const route = { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', transport: 'jetstream', timeoutMs: 5000 };
+const route = { method: '/fletest.svc.v1.LedgerService/Submit', route: 'submit', transport: 'jetstream', timeoutMs: 5000 };
 const good = {
   grpc: { listen: '127.0.0.1:0', tls, maxMessageBytes: 65536, allowedCallers: ['spiffe://fle.local/client'] },
   nats: { servers: ['tls://127.0.0.1:4222'], tls },
@@ -58,7 +58,9 @@ describe('gateway config schema', () => {
     const config = gatewayTestConfig({
       pki: pkiPaths('/tmp/pki'),
       natsUrls: ['tls://127.0.0.1:4222'],
-      routes: [authorizeRoute('jetstream', { timeoutMs: 1000 }), authorizeRoute('grpc', { route: 'authorize-grpc', processorAddress: '127.0.0.1:9443' })],
+      schema: { protoRoots: ['/tmp/proto'] },
+      maxEnvelopes: 64,
+      routes: [methodRoute('/fletest.svc.v1.LedgerService/Submit', 'submit', 'jetstream', { timeoutMs: 1000 }), { service: 'fletest.svc.v1.LedgerService', route: 'ledger', transport: 'grpc', processorAddress: '127.0.0.1:9443' }],
       maxMessageBytes: 1 << 20,
       maxFieldBytes: 65536,
       allowedCallers: ['spiffe://fle.local/client'],
@@ -91,7 +93,7 @@ describe('gateway main with a misspelt key', () => {
           'nats: { servers: [tls://127.0.0.1:4222] }',
           `metrics: { listen: 127.0.0.1:${port} }`,
           'routes:',
-          '  - { method: /acme.payments.v1.PaymentService/Authorize, route: authorize, transport: jetstream }',
+          '  - { method: /fletest.svc.v1.LedgerService/Submit, route: submit, transport: jetstream }',
         ].join('\n'),
       );
       const env = { ...process.env };
