@@ -3,7 +3,7 @@
 // processor's reply. The stream makes the request durable (at-least-once): if
 // the wait times out the request is still processed, exactly once by nonce.
 import { createInbox, type JetStreamClient, type NatsConnection } from 'nats';
-import { FLE_HEADERS, jsSubject } from '@fle/service-kit';
+import { FLE_HEADERS, ReplayError, jsSubject } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { GATEWAY_INBOX_PREFIX, mapNatsError, mapPublishError, replyBytes, requestHeaders } from './nats-reply.js';
 
@@ -20,11 +20,14 @@ export class JetStreamForwarder implements Forwarder {
     try {
       const h = requestHeaders(req);
       h.set(FLE_HEADERS.replyTo, inbox);
+      // Message id = the request nonce: the stream refuses a second copy (docs/replay.md).
+      let ack;
       try {
-        await this.#js.publish(jsSubject(req.tenant, req.route.route), req.bytes, { headers: h, timeout: req.route.timeoutMs });
+        ack = await this.#js.publish(jsSubject(req.tenant, req.route.route), req.bytes, { headers: h, msgID: req.stamp.nonce, timeout: req.route.timeoutMs });
       } catch (err) {
         throw mapPublishError(err);
       }
+      if (ack.duplicate) throw new ReplayError('REPLAY_NONCE', 'request nonce already used');
       try {
         for await (const m of sub) return replyBytes(m);
       } catch (err) {

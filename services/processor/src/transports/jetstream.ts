@@ -9,7 +9,7 @@
 // The nonce is claimed with the stream sequence as origin, so a redelivery of a
 // message that did not complete is resumed, not refused as a replay.
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg, NatsConnection } from 'nats';
-import { FLE_HEADERS, STREAM_NAMES, classifyError, parseRequestSubject, stampFromHeaders, type Logger, type ServiceMetrics } from '@fle/service-kit';
+import { FLE_HEADERS, STREAM_NAMES, classifyError, parseRequestSubject, stampFromHeaders, streamDelivery, type Logger, type ServiceMetrics } from '@fle/service-kit';
 import type { Limiter } from '../concurrency.js';
 import type { DeadLetterPublisher } from '../dead-letter.js';
 import type { Pipeline } from '../pipeline.js';
@@ -90,6 +90,7 @@ export class JetStreamTransport {
         bytes: m.data,
         stamp: stampFromHeaders(m.headers),
         origin,
+        stream: streamDelivery(m),
       });
       if (isInbox(replyTo)) this.o.nc.publish(replyTo, handled.bytes);
       await m.ackAck();
