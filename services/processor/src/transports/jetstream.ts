@@ -6,8 +6,10 @@
 // - transient (keystore / store unavailable): NAK with exponential backoff, no
 //   reply (the gateway keeps waiting; a later delivery may still answer);
 //   after `maxAttempts` deliveries it is dead-lettered like a permanent failure.
-// The nonce is claimed with the stream sequence as origin, so a redelivery of a
-// message that did not complete is resumed, not refused as a replay.
+// Replays: the stream deduplicates on Nats-Msg-Id, which the guard checks is
+// the request nonce (docs/replay.md); a message without an id is claimed in the
+// nonce store with the stream sequence as origin, so its redelivery is resumed,
+// not refused as a replay.
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg, NatsConnection } from 'nats';
 import { FLE_HEADERS, STREAM_NAMES, classifyError, parseRequestSubject, stampFromHeaders, streamDelivery, type Logger, type ServiceMetrics } from '@fle/service-kit';
 import type { Limiter } from '../concurrency.js';
