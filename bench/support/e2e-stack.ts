@@ -13,14 +13,16 @@ import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleClient } from '@fle/client';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
-import { channelCredentials, type DevPki } from '@fle/pki';
+import { DEFAULT_IDENTITIES, channelCredentials, type DevPki } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import type { Transport } from '@fle/gateway';
-import { AUTHORIZE_METHOD, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { AUTHORIZE_METHOD, PAYMENTS_SCHEMA } from '../../test/support/payments-gateway.js';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
 import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
+import { BARE_IDENTITIES, natsUsersWithBare, startBareStack, type BareStack } from './bare-stack.js';
 
 /** The payments example's two routes: the product one and the benchmark baseline on the unmarked twin types. */
 const AUTHORIZE_ROUTE = { method: AUTHORIZE_PATH, route: 'authorize' } as const;
@@ -43,6 +45,8 @@ export interface E2eStackOptions {
   readonly logLevel?: string;
   /** Extra node flags for gateway and processor, e.g. `--cpu-prof` (env NODE_OPTIONS). */
   readonly nodeOptions?: string;
+  /** Also start the bare baseline (bench/bare, no fle code) for the `nats` and `jetstream` transports. */
+  readonly bare?: boolean;
 }
 
 /** A process of the pipeline whose memory and CPU the benchmark samples. */
@@ -66,8 +70,14 @@ export interface E2eStack {
   readonly gateways: ReadonlyMap<Transport, GatewayEntry>;
   /** The client's key provider (keys fetched under the `client` identity), shared by every client. */
   readonly clientKeys: KeystoreKeyProvider;
-  /** The processes a request over `transport` goes through (its gateway named `gateway`). */
-  services(transport: Transport): ServicePid[];
+  /** The bare baseline, when asked for. */
+  readonly bare: BareStack | undefined;
+  /**
+   * The processes a request over `transport` goes through (its gateway named
+   * `gateway`); with `bare`, the bare pipeline's gateway and processor under
+   * the same names, and the same nats-server.
+   */
+  services(transport: Transport, bare?: boolean): ServicePid[];
   stop(): Promise<void>;
 }
 
@@ -94,8 +104,10 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
     stops.length = 0;
   };
   try {
-    const pki = await makeTestPki();
-    const nats = await startNats({ tls: pki, users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS) });
+    const pki = await makeTestPki(opts.bare ? { identities: [...DEFAULT_IDENTITIES, ...BARE_IDENTITIES] } : undefined);
+    // The processor keeps the payments example's records in its own bucket (granted like any team's).
+    const users = withKvBuckets(opts.bare ? natsUsersWithBare() : FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS);
+    const nats = await startNats({ tls: pki, users });
     stops.push(() => nats.stop());
     const keystoreEnv = await createKeystoreTestEnv({ pki });
     stops.push(() => keystoreEnv.cleanup());
@@ -127,6 +139,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
     for (const transport of opts.transports) {
       const gateway = await startGatewayProcess({
         pki,
+        schema: PAYMENTS_SCHEMA,
         natsUrls: nats.urls,
         routes: [
           { method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE.route, transport },
@@ -148,14 +161,21 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       gateways.set(transport, { process: gateway, client });
     }
 
+    let bare: BareStack | undefined;
+    if (opts.bare) {
+      const bareTransports = opts.transports.filter((t): t is 'nats' | 'jetstream' => t === 'nats' || t === 'jetstream');
+      bare = await startBareStack({ pki, natsUrls: nats.urls, transports: bareTransports, concurrency: opts.processorConcurrency });
+      stops.push(() => bare!.stop());
+    }
+
     const natsPid = natsServerPid();
-    const services = (transport: Transport): ServicePid[] => [
-      { name: 'gateway', pid: gateways.get(transport)!.process.pid },
-      { name: 'processor', pid: processor.pid },
+    const services = (transport: Transport, useBare = false): ServicePid[] => [
+      { name: 'gateway', pid: useBare ? bare!.gateways.get(transport as 'nats' | 'jetstream')!.process.pid : gateways.get(transport)!.process.pid },
+      { name: 'processor', pid: useBare ? bare!.processor.pid : processor.pid },
       { name: 'keystore', pid: keystore.pid },
       ...(natsPid ? [{ name: 'nats-server' as const, pid: natsPid }] : []),
     ];
-    return { pki, nats, keystoreEnv, keystore, processor, gateways, clientKeys, services, stop };
+    return { pki, nats, keystoreEnv, keystore, processor, gateways, clientKeys, bare, services, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -1,19 +1,25 @@
 // End to end with an untrusted client (docs/envelope-hpke.md): a page in
 // headless Chromium seals an AuthorizeRequest knowing only the tenant's
-// public keys (the @fle/client/browser bundle, no Node built-ins); the test —
+// public keys (the @fle/client/browser bundle as packed: dist/fle-browser.mjs
+// of the @fle/client tarball, no Node built-ins); the test —
 // standing in for the app's backend, since a browser cannot speak gRPC over
 // mTLS — hands the sealed bytes and stamp unchanged to a real gRPC client,
 // which calls the real gateway over mTLS; the gateway checks the envelopes and
 // routes them over NATS JetStream to the real processor, which fetches the
 // X25519 private keys from the real keystore and opens the fields.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { FleCallError, FleClient, type UnaryMethodDefinition } from '@fle/client';
 import { buildAdminAndRings, startBrowserStack, type BrowserStack } from './support/browser-stack.js';
-import { buildBrowserBundle, type BrowserBundle } from '@fle/client/browser-build';
+import { buildBrowserBundle, type BrowserBundle } from '../../packages/client/src/browser-build.js';
+import { packedPackages } from '../packages/support/packs.js';
 import { generateX25519KeyPair, openHpkeEnvelope, parseHpkeEnvelope, decodeBase64url, encodeBase64url } from '@fle/field-crypto';
 import { AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { luhnCardNumber } from '@fle/client/testing';
+import { loadSchema } from '@fle/schema';
+import { PAYMENTS_PROTO_ROOT } from '../support/payments-gateway.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium, serveStatic, type Chromium, type StaticServer } from './support/chromium.js';
 
@@ -30,12 +36,14 @@ const relayAuthorize: UnaryMethodDefinition<Uint8Array, AuthorizeResponse> = {
 const PAGE = `<!doctype html><meta charset="utf-8"><title>fle browser seal</title><link rel="icon" href="data:,">
 <script type="module">
   import * as fle from '/fle-browser.mjs';
+  // The app's schema, as its backend serves it (loadSchema(...).toJSON()).
+  const schema = await (await fetch('/schema.json')).json();
   // The page's only inputs: the tenant's public keys (and, for auth mode, a device key pair).
   window.sealAuthorize = async (publicKeys, request, device) => {
-    const sealer = new fle.BrowserSealer({ publicKeys, ...(device ? { device } : {}) });
+    const sealer = new fle.BrowserSealer({ schema, publicKeys, ...(device ? { device } : {}) });
     const req = { ...request, card: { ...request.card, cvv: new TextEncoder().encode(request.card.cvv) }, biometricTemplate: new Uint8Array(request.biometric) };
     delete req.biometric;
-    const sealed = await sealer.sealAuthorizeRequest(req);
+    const sealed = await sealer.seal('acme.payments.v1.AuthorizeRequest', req);
     return { bytes: fle.encodeBase64url(sealed.bytes), stamp: sealed.stamp, context: sealed.context };
   };
   window.newDevice = () => {
@@ -46,7 +54,10 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>fle browser seal</titl
 </script>`;
 
 let stack: BrowserStack;
+/** What the sources bundle to (its inputs are checked), minified as `npm run build` does. */
 let bundle: BrowserBundle;
+/** The bundle as shipped: dist/fle-browser.mjs from the packed @fle/client. */
+let packedCode: string;
 let web: StaticServer;
 let browser: Chromium;
 let relay: FleClient;
@@ -81,20 +92,22 @@ async function sealInPage(tenant: string, request: ReturnType<typeof requestFor>
 }
 
 beforeAll(async () => {
-  [stack, bundle] = await Promise.all([
+  [stack, bundle, packedCode] = await Promise.all([
     startBrowserStack({ devices: [{ tenant: 'devshop', id: 'ios-registered', publicKey: encodeBase64url(device.publicKey) }] }),
-    buildBrowserBundle(),
+    buildBrowserBundle({ minify: true }),
+    packedPackages().then(async (packs) => (await promisify(execFile)('tar', ['-xzOf', packs.tarballs.get('@fle/client')!, 'package/dist/fle-browser.mjs'], { maxBuffer: 16 * 1024 * 1024 })).stdout),
   ]);
   await buildAdminAndRings(stack, ['webshop', 'devshop']);
   web = await serveStatic({
     '/': { type: 'text/html; charset=utf-8', body: PAGE },
-    '/fle-browser.mjs': { type: 'text/javascript; charset=utf-8', body: bundle.code },
+    '/fle-browser.mjs': { type: 'text/javascript; charset=utf-8', body: packedCode },
+    '/schema.json': { type: 'application/json', body: JSON.stringify(loadSchema({ protoRoots: [PAYMENTS_PROTO_ROOT] }).toJSON()) },
   });
   browser = await launchChromium();
   await browser.page.goto(`${web.origin}/`);
   await browser.page.waitForFunction(() => (window as unknown as { fleReady?: boolean }).fleReady === true, undefined, { timeout: 15_000 });
   relay = stack.relayClient();
-});
+}, 600_000); // packedPackages() may build and pack first
 
 afterAll(async () => {
   relay?.close();
@@ -108,7 +121,9 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
     expect(bundle.inputs.some((i) => i.includes('field-crypto/src/hpke-sealer.ts'))).toBe(true);
     expect(bundle.inputs.some((i) => i.includes('@noble/ciphers') || i.includes('@hpke/chacha20poly1305'))).toBe(true);
     expect(bundle.inputs.filter((i) => i.startsWith('node:') || i.includes('native-backend') || i.includes('@grpc/'))).toEqual([]);
-    expect(bundle.code).not.toMatch(/from\s*["']node:|require\(["'](node:)?(crypto|fs|path|buffer)["']\)/);
+    expect(packedCode).not.toMatch(/from\s*["']node:|require\(["'](node:)?(crypto|fs|path|buffer)["']\)/);
+    // The page runs the packed file, and it is what these sources build to.
+    expect(packedCode).toBe(bundle.code);
     expect(await browser.page.evaluate(() => [typeof (globalThis as { process?: unknown }).process, typeof (globalThis as { Buffer?: unknown }).Buffer, isSecureContext])).toEqual([
       'undefined',
       'undefined',
@@ -196,10 +211,10 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
     // A tenant without registered devices still takes anonymous envelopes (previous tests).
   });
 
-  it('no plaintext in the processor or gateway logs; the page itself made no request but its own files', async () => {
+  it('no plaintext in the processor or gateway logs; the page itself made no request but its own files and schema', async () => {
     const logs = stack.logs();
     for (const secret of ['NID-BROWSER-7731', 'gift from the browser', 'zoe@browser.example']) expect(logs).not.toContain(secret);
-    expect(new Set(web.requests)).toEqual(new Set(['/', '/fle-browser.mjs']));
+    expect(new Set(web.requests)).toEqual(new Set(['/', '/fle-browser.mjs', '/schema.json']));
     expect(browser.logs.filter((l) => l.startsWith('pageerror'))).toEqual([]);
     expect(readFileSync(stack.keystoreEnv.auditLog, 'utf8')).toContain('"action":"GetPublicKey"');
   });

@@ -7,7 +7,8 @@
 //   once the store itself was full, "no processor is listening").
 import { randomBytes } from 'node:crypto';
 import { Client, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { authorizeRoute, PAYMENTS_SCHEMA } from '../support/payments-gateway.js';
 import { channelCredentials, spiffeId, type DevPki } from '@fle/pki';
 import { ensureStreams } from '@fle/boundary';
 import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
@@ -56,6 +57,7 @@ describe('gateway rate limits (real gateway process)', () => {
   beforeAll(async () => {
     // A grpc route to a port nobody listens on: an admitted request is UNAVAILABLE, a limited one RESOURCE_EXHAUSTED.
     gw = await startGatewayProcess({
+      schema: PAYMENTS_SCHEMA,
       pki,
       routes: [authorizeRoute('grpc', { processorAddress: `127.0.0.1:${await freePort()}`, timeoutMs: 1000 })],
       allowedCallers: [],
@@ -93,6 +95,7 @@ describe('a full request stream (real NATS, the processor\'s budgeted FLE_REQUES
     const asProcessor = await nats.connect('processor');
     await ensureStreams(await asProcessor.jetstreamManager(), { durable: 'nobody', ackWaitMs: 30_000 });
     gw = await startGatewayProcess({
+      schema: PAYMENTS_SCHEMA,
       pki,
       natsUrls: nats.urls,
       routes: [authorizeRoute('jetstream', { timeoutMs: 3000 })],

@@ -10,7 +10,8 @@ import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE, Payment
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { canaryAuthorizeRequest, type CanaryRequest } from '@fle/client/testing';
 import type { Transport } from '@fle/gateway';
-import { authorizeRoute, startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
+import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
+import { authorizeRoute, PAYMENTS_SCHEMA } from './payments-gateway.js';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
@@ -113,7 +114,7 @@ export async function startReliabilityStack(opts: ReliabilityStackOptions): Prom
       return p;
     };
     const startGateway = async (routes: readonly TestRoute[], extra: Partial<GatewayProcessOptions> = {}): Promise<GatewayProcess> => {
-      const gw = await startGatewayProcess({ pki, natsUrls: nats.urls, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
+      const gw = await startGatewayProcess({ pki, schema: PAYMENTS_SCHEMA, natsUrls: nats.urls, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
       track(`gateway`, gw);
       stops.push(() => gw.stop());
       return gw;

@@ -1,11 +1,13 @@
 // Typed convenience over FleClient for the example payment API.
 import { FleClient, type CallOptions, type CallResult, type FleClientOptions } from '@fle/client';
 import { PaymentServiceService, type AuthorizeRequest, type AuthorizeResponse } from './gen/acme/payments/v1/payments.js';
+import { paymentsSchema } from './schema.js';
 
 export class PaymentsClient {
   readonly fle: FleClient;
+  /** `opts.schema` defaults to the payments schema (examples/payments/proto). */
   constructor(opts: FleClientOptions) {
-    this.fle = new FleClient(opts);
+    this.fle = new FleClient({ schema: paymentsSchema(), ...opts });
   }
 
   /** Seal and send an AuthorizeRequest; returns the response with `card_token` opened. */

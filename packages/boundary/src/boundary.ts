@@ -14,7 +14,7 @@
 import type { NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
 import { FieldCipher, StaticSenderPolicy, compileSchema, compileWireCheck, type CompiledSchema, type KeyProvider, type RegisteredDevice } from '@fle/field-crypto';
-import { NatsKvNonceStore, ReplayGuard, createLogger, createServiceMetrics, type Logger, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
+import { NatsKvNonceStore, ReplayGuard, STREAM_NAMES, createLogger, createServiceMetrics, ensureDuplicateWindow, requiredDuplicateWindowMs, type Logger, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { Limiter } from './concurrency.js';
 import { DeadLetterPublisher } from './dead-letter.js';
@@ -130,12 +130,21 @@ export class Boundary {
       schema.plan(m.requestType);
       schema.plan(m.responseType);
     }
+    const windowMs = opts.replayWindowMs ?? 60_000;
     let store = opts.nonceStore;
     if (!store) {
       if (!opts.nc) throw new BoundaryConfigError('a nonce store is needed: pass nc (NATS KV fle_nonces) or nonceStore');
-      store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: (opts.replayWindowMs ?? 60_000) * 2 });
+      store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: windowMs * 2 });
     }
-    const guard = new ReplayGuard({ store, windowMs: opts.replayWindowMs, now: opts.now });
+    let streamDuplicateWindowMs: number | undefined;
+    if (opts.nc) {
+      // Over JetStream the request stream's deduplication is the replay guard
+      // when its window covers the stamp's (docs/replay.md): the streams first.
+      const jsm = await opts.nc.jetstreamManager();
+      await ensureStreams(jsm, { ackWaitMs: 30_000 });
+      streamDuplicateWindowMs = await ensureDuplicateWindow(jsm, STREAM_NAMES.requests, requiredDuplicateWindowMs(windowMs), opts.logger ?? createLogger({ name: 'boundary' }));
+    }
+    const guard = new ReplayGuard({ store, windowMs, now: opts.now, ...(streamDuplicateWindowMs === undefined ? {} : { streamDuplicateWindowMs }) });
     // Every request's bytes are checked before decoding (issue 17 items 1 and 3):
     // a publisher can bypass the gateway, so the boundary applies the same rule
     // — nothing a decoder would drop or merge, at most maxEnvelopes sensitive values.

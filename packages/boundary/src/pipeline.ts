@@ -17,6 +17,7 @@ import {
   type ReplayGuard,
   type ReplayStamp,
   type ServiceMetrics,
+  type StreamDelivery,
 } from '@fle/service-kit';
 import type { TransportKind } from './handler.js';
 import type { BoundMethod } from './methods.js';
@@ -37,6 +38,8 @@ export interface InboundRequest {
   readonly origin: string;
   /** The caller's SPIFFE ID (gRPC peer certificate, or the gateway's `Fle-Caller` header). */
   readonly caller?: string;
+  /** JetStream: message id, stored time, delivery count (the replay guard's stream deduplication, docs/replay.md). */
+  readonly stream?: StreamDelivery;
 }
 
 export interface HandledRequest {
@@ -163,7 +166,7 @@ export class Pipeline {
     if (req.subjectTenant !== undefined && req.subjectTenant !== tenant) {
       throw new RoutingError('TENANT_MISMATCH', 'the subject tenant differs from the message tenant');
     }
-    const claim = await this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin });
+    const claim = await this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin, stream: req.stream });
     try {
       const context = replayContext(req.stamp);
       const sealedBy = new Map<string, string>();

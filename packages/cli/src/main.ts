@@ -3,10 +3,12 @@
 import { Command, CommanderError } from 'commander';
 import { registerCertsCommands } from './commands/certs.js';
 import { registerDemoCommands } from './commands/demo.js';
+import { registerDevicesCommands } from './commands/devices.js';
 import { registerEnvelopeCommands } from './commands/envelope.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerKeystoreCommands } from './commands/keystore.js';
 import { registerRecordsCommands } from './commands/records.js';
+import { registerSchemaCommands } from './commands/schema.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('fle')
@@ -16,9 +18,11 @@ export async function main(argv: string[]): Promise<number> {
   registerEnvelopeCommands(program);
   registerKeystoreCommands(program);
   registerKeysCommands(program);
+  registerDevicesCommands(program);
   registerCertsCommands(program);
   registerDemoCommands(program);
   registerRecordsCommands(program);
+  registerSchemaCommands(program);
   try {
     await program.parseAsync(argv);
     return 0;

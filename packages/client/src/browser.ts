@@ -11,14 +11,16 @@
 // A browser cannot call the gateway itself (gRPC over mTLS needs a client
 // certificate and HTTP/2 trailers); it hands `bytes` and the stamp to its own
 // backend, which forwards them unchanged over mTLS gRPC with metadata
-// `fle-timestamp` / `fle-nonce` (FleClient.callRaw with a passthrough codec).
+// `fle-timestamp` / `fle-nonce` (FleClient.callRaw(path, bytes, stamp)).
+//
+// The page gets the team's schema as a protobufjs root or its JSON
+// (`loadSchema({ image }).toJSON()` on the backend, served with the page):
+// the bundle itself carries no schema.
+import protobuf from 'protobufjs';
 import { compileSchema, encodeBase64url, HpkeSealer, StaticRecipientKeys, type CompiledSchema, type StaticRecipientKey } from '@fle/field-crypto/portable';
-import { schemaRoot } from '@fle/schema';
 
 export { generateX25519KeyPair, x25519PublicKey, encodeBase64url, decodeBase64url } from '@fle/field-crypto/portable';
 export type { StaticRecipientKey } from '@fle/field-crypto/portable';
-
-export const AUTHORIZE_REQUEST_TYPE = 'acme.payments.v1.AuthorizeRequest';
 
 /** The replay stamp (DESIGN.md "Replay protection"): what the backend sends as `fle-timestamp` / `fle-nonce`. */
 export interface BrowserStamp {
@@ -43,6 +45,12 @@ export interface DeviceKey {
 
 export interface BrowserSealerOptions {
   /**
+   * The team's schema: a protobufjs root, or its descriptor JSON
+   * (`root.toJSON()`, e.g. of `loadSchema({ image: 'schema.binpb' })` on the
+   * backend). Every type the sealer seals resolves through it.
+   */
+  readonly schema: protobuf.Root | protobuf.INamespace;
+  /**
    * Public keys of the tenant's X25519 rings (`default`, `pci`, …), as its
    * backend fetched them from the keystore (a `fetch-public` identity,
    * KeystorePublicKeyProvider): `{ tenant, ring, version, publicKey }`, the key
@@ -55,10 +63,17 @@ export interface BrowserSealerOptions {
   readonly now?: () => number;
 }
 
-let compiled: CompiledSchema | undefined;
-function schema(): CompiledSchema {
-  compiled ??= compileSchema(schemaRoot());
-  return compiled;
+/** Schemas compiled once per root (several sealers of one page share it). */
+const compiled = new WeakMap<object, { root: protobuf.Root; schema: CompiledSchema }>();
+function compiledSchema(source: protobuf.Root | protobuf.INamespace): { root: protobuf.Root; schema: CompiledSchema } {
+  let c = compiled.get(source);
+  if (!c) {
+    const root = source instanceof protobuf.Root ? source : protobuf.Root.fromJSON(source);
+    root.resolveAll();
+    c = { root, schema: compileSchema(root) };
+    compiled.set(source, c);
+  }
+  return c;
 }
 
 function bytesOf(v: Uint8Array | string): Uint8Array {
@@ -76,12 +91,16 @@ export function newBrowserStamp(now: () => number = Date.now): BrowserStamp {
 
 export class BrowserSealer {
   readonly #sealer: HpkeSealer;
+  readonly #root: protobuf.Root;
   readonly #now: () => number;
 
   constructor(opts: BrowserSealerOptions) {
+    if (!opts.schema) throw new TypeError('BrowserSealer needs the schema (a protobufjs root or its JSON)');
+    const { root, schema } = compiledSchema(opts.schema);
+    this.#root = root;
     const device = opts.device ? { privateKey: bytesOf(opts.device.privateKey), publicKey: bytesOf(opts.device.publicKey) } : undefined;
     this.#sealer = new HpkeSealer({
-      schema: schema(),
+      schema,
       recipients: new StaticRecipientKeys(opts.publicKeys),
       ...(device ? { sender: device } : {}),
     });
@@ -89,21 +108,16 @@ export class BrowserSealer {
   }
 
   /**
-   * Seals `message` (a ts-proto shaped object: camelCase fields, bytes as
-   * Uint8Array) of `typeName` under a fresh stamp and encodes it as protobuf.
+   * Seals `message` (a plain object: camelCase fields, bytes as Uint8Array) of
+   * `typeName` (full name in the schema) under a fresh stamp and encodes it as protobuf.
    */
   async seal(typeName: string, message: object): Promise<SealedRequest> {
     const stamp = newBrowserStamp(this.#now);
     const context = `req/${stamp.timestampMs}/${stamp.nonce}`;
     const sealed = await this.#sealer.sealMessage(typeName, message, { context });
-    // protobufjs reflection (the schema's own descriptor): the same wire format
-    // as the ts-proto codecs, without their grpc-js service stubs.
-    const bytes = schemaRoot().lookupType(typeName).encode(sealed as Record<string, unknown>).finish();
+    // protobufjs reflection over the team's schema: the same wire format as any generated codec.
+    const type = this.#root.lookupType(typeName);
+    const bytes = type.encode(type.fromObject(sealed as Record<string, unknown>)).finish();
     return { bytes, stamp, context };
-  }
-
-  /** seal() for acme.payments.v1.AuthorizeRequest. */
-  sealAuthorizeRequest(request: object): Promise<SealedRequest> {
-    return this.seal(AUTHORIZE_REQUEST_TYPE, request);
   }
 }

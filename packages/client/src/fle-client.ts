@@ -7,10 +7,15 @@
 //   primary key version with the SAME context, so a response can only be
 //   opened as the answer to the request that carries that stamp (a response
 //   swapped in from another request fails authentication).
+//
+// Methods, message types and codecs resolve through the team's schema (option
+// `schema`, a protobufjs root from loadSchema): any unary method of it can be
+// called by its path, with plain objects, no generated code needed.
 import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
-import { schemaRoot } from '@fle/schema';
+import type protobuf from 'protobufjs';
+import { messageCodec, schemaRoot } from '@fle/schema';
 import { serializerFor } from '@fle/schema/serializers';
-import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/service-kit';
+import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/protocol';
 import { FleCallError } from './errors.js';
 
 /** What the SDK needs from field-crypto's FieldCipher (structurally). */
@@ -20,7 +25,7 @@ export interface MessageSealer {
   openMessage<T extends object>(typeName: string, msg: T, opts: { context: string; inPlace?: boolean }): Promise<T>;
 }
 
-/** The shape of a ts-proto grpc-js method definition (e.g. `PaymentServiceService.authorize`). */
+/** The shape of a ts-proto grpc-js method definition (e.g. `OrderServiceService.placeOrder`). */
 export interface UnaryMethodDefinition<Req, Res> {
   readonly path: string;
   readonly requestStream: false;
@@ -32,6 +37,13 @@ export interface UnaryMethodDefinition<Req, Res> {
 export interface FleClientOptions {
   /** Gateway `host:port`. */
   readonly address: string;
+  /**
+   * The team's schema: `loadSchema({ image: 'schema.binpb' })` or
+   * `loadSchema({ protoRoots: ['proto'] })` from @fle/schema. Every method the
+   * client calls and every type it seals resolves through it. (Without it only
+   * fle's compiled-in protos resolve; kept for the generated example client.)
+   */
+  readonly schema?: protobuf.Root;
   /** mTLS credentials with the client identity: `channelCredentials(pki.files('client'), { expectedServerIdentity })`. */
   readonly credentials: ChannelCredentials;
   /** Seals/opens with the client's keys (a FieldCipher). */
@@ -57,25 +69,48 @@ export interface CallResult<Res> {
   readonly stamp: ReplayStamp;
 }
 
+/** A method as the client calls it: the schema's names and codecs for it. */
+interface ResolvedMethod extends RpcMethod {
+  readonly serialize: (value: object) => Buffer;
+  readonly deserialize: (bytes: Buffer) => object;
+}
+
+/** A method given by path (resolved through the schema) or by a generated definition. */
+export type MethodRef<Req, Res> = string | UnaryMethodDefinition<Req, Res>;
+
+const toBuffer = (b: Uint8Array): Buffer => (Buffer.isBuffer(b) ? b : Buffer.from(b.buffer, b.byteOffset, b.byteLength));
+
 export class FleClient {
   readonly #client: Client;
   readonly #opts: FleClientOptions;
-  readonly #methods = new Map<string, RpcMethod>();
+  readonly #root: protobuf.Root;
+  readonly #methods = new Map<string, ResolvedMethod>();
   /** Request serializer per method definition (serializerFor: the reused writer for generated ones). */
   readonly #serializers = new WeakMap<object, (value: never) => Buffer>();
 
   constructor(opts: FleClientOptions) {
     this.#opts = opts;
+    this.#root = opts.schema ?? schemaRoot();
     this.#client = new Client(opts.address, opts.credentials, opts.channelOptions);
   }
 
-  #method(path: string): RpcMethod {
+  /** The method at `path` in the schema; RoutingError(UNKNOWN_METHOD) when the schema has no such unary method. */
+  #method(path: string): ResolvedMethod {
     let m = this.#methods.get(path);
     if (!m) {
-      m = resolveRpcMethod(schemaRoot(), path);
+      const rpc = resolveRpcMethod(this.#root, path);
+      const req = messageCodec(this.#root, rpc.requestType);
+      const res = messageCodec(this.#root, rpc.responseType);
+      m = { ...rpc, serialize: (v) => toBuffer(req.encode(v as Record<string, unknown>)), deserialize: (b) => res.decode(b) };
       this.#methods.set(path, m);
     }
     return m;
+  }
+
+  /** `path`'s request and response type names (full names), e.g. to seal a request yourself. */
+  methodTypes(path: string): { readonly requestType: string; readonly responseType: string } {
+    const m = this.#method(path);
+    return { requestType: m.requestType, responseType: m.responseType };
   }
 
   #serializer<Req>(def: UnaryMethodDefinition<Req, unknown>, typeName: string): (value: Req) => Buffer {
@@ -87,32 +122,49 @@ export class FleClient {
     return s;
   }
 
-  /** Seal `request`, call `def.path` on the gateway, open and return the response. */
-  async call<Req extends object, Res extends object>(def: UnaryMethodDefinition<Req, Res>, request: Req, opts: CallOptions = {}): Promise<CallResult<Res>> {
-    const method = this.#method(def.path);
+  /**
+   * Seal `request`, call the method on the gateway, open and return the response.
+   * `method` is a path in the schema (`'/shop.v1.OrderService/PlaceOrder'`;
+   * `request` a plain object with camelCase fields, bytes as Uint8Array) or a
+   * generated (ts-proto) method definition.
+   */
+  async call<Req extends object = Record<string, unknown>, Res extends object = Record<string, unknown>>(
+    method: MethodRef<Req, Res>,
+    request: Req,
+    opts: CallOptions = {},
+  ): Promise<CallResult<Res>> {
+    const path = typeof method === 'string' ? method : method.path;
+    const m = this.#method(path);
     const stamp = opts.stamp ?? newReplayStamp({ now: this.#opts.now, randomBytes: this.#opts.randomBytes });
     const context = replayContext(stamp);
-    const sealed = await this.#opts.cipher.sealMessage(method.requestType, request, { context });
-    const sealedResponse = await this.#invoke(def, this.#serializer(def, method.requestType), sealed, stamp, opts.deadlineMs);
+    const sealed = await this.#opts.cipher.sealMessage(m.requestType, request, { context });
+    const [serialize, deserialize] =
+      typeof method === 'string' ? [m.serialize as (v: Req) => Buffer, m.deserialize as (b: Buffer) => Res] : [this.#serializer(method, m.requestType), method.responseDeserialize];
+    const sealedResponse = await this.#invoke(path, serialize, deserialize, sealed, stamp, opts.deadlineMs);
     // In place: the response was just decoded for this call alone.
-    const response = await this.#opts.cipher.openMessage(method.responseType, sealedResponse, { context, inPlace: true });
+    const response = await this.#opts.cipher.openMessage(m.responseType, sealedResponse, { context, inPlace: true });
     return { response, stamp };
   }
 
   /**
    * Send an already-sealed (or deliberately malformed) request as is, with the
-   * given stamp; returns the still-sealed response. For tests and tools.
+   * given stamp; returns the still-sealed response. For relays, tests and tools.
+   * With a path, `request` is an object encoded with the schema or protobuf
+   * bytes sent unchanged (a browser's sealed request, say).
    */
-  callRaw<Req, Res>(def: UnaryMethodDefinition<Req, Res>, request: Req, stamp: ReplayStamp | undefined, deadlineMs?: number): Promise<Res> {
-    return this.#invoke(def, def.requestSerialize, request, stamp, deadlineMs);
+  callRaw<Req = Record<string, unknown> | Uint8Array, Res = Record<string, unknown>>(method: MethodRef<Req, Res>, request: Req, stamp: ReplayStamp | undefined, deadlineMs?: number): Promise<Res> {
+    if (typeof method !== 'string') return this.#invoke(method.path, method.requestSerialize, method.responseDeserialize, request, stamp, deadlineMs);
+    const m = this.#method(method);
+    const serialize = (v: Req): Buffer => (v instanceof Uint8Array ? toBuffer(v) : m.serialize(v as object));
+    return this.#invoke(method, serialize, m.deserialize as (b: Buffer) => Res, request, stamp, deadlineMs);
   }
 
-  #invoke<Req, Res>(def: UnaryMethodDefinition<Req, Res>, serialize: (value: Req) => Buffer, request: Req, stamp: ReplayStamp | undefined, deadlineMs?: number): Promise<Res> {
+  #invoke<Req, Res>(path: string, serialize: (value: Req) => Buffer, deserialize: (b: Buffer) => Res, request: Req, stamp: ReplayStamp | undefined, deadlineMs?: number): Promise<Res> {
     const md = new Metadata();
     if (stamp) stampToMetadata(stamp, md);
     const deadline = Date.now() + (deadlineMs ?? this.#opts.deadlineMs ?? 10_000);
     return new Promise<Res>((resolve, reject) => {
-      this.#client.makeUnaryRequest(def.path, serialize, def.responseDeserialize, request, md, { deadline }, (err: ServiceError | null, value?: Res) => {
+      this.#client.makeUnaryRequest(path, serialize, deserialize, request, md, { deadline }, (err: ServiceError | null, value?: Res) => {
         if (err) reject(new FleCallError(err));
         else resolve(value as Res);
       });

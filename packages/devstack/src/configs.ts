@@ -87,6 +87,8 @@ export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki:
     metrics: { listen: `${settings.host}:0` },
     log: { level: 'info' },
     portsFile: layout.portsFile('gateway'),
+    // The API's schema, as scripts/start.ts names it (the gateway routes its method).
+    schema: api.schema,
     // One machine runs everything: admit no more than its one processor can open
     // (4 MiB/s per tenant is one largest request a second, or ~1 000 demo requests).
     rateLimits: {

@@ -111,6 +111,16 @@ function fullName(obj: protobuf.ReflectionObject): string {
   return obj.fullName.startsWith('.') ? obj.fullName.slice(1) : obj.fullName;
 }
 
+/**
+ * `<file>: ` for errors, when the object knows the .proto file it came from
+ * (loadSchema and protobufjs's loader set `filename`; a root built from JSON has none).
+ */
+function inFile(obj: protobuf.ReflectionObject): string {
+  let o: protobuf.ReflectionObject | null = obj;
+  while (o && !o.filename) o = o.parent;
+  return o?.filename ? `${o.filename}: ` : '';
+}
+
 function isType(obj: unknown): obj is protobuf.Type {
   return typeof obj === 'object' && obj !== null && Array.isArray((obj as protobuf.Type).fieldsArray);
 }
@@ -130,7 +140,7 @@ function shapeOf(field: protobuf.Field): FieldShape {
 /** The key type of a map field, checked against the types a path can write (spec §3). */
 function mapKeyTypeOf(field: protobuf.Field): MapKeyType {
   const keyType = (field as unknown as protobuf.MapField).keyType as MapKeyType;
-  if (!MAP_KEY_TYPES.includes(keyType)) throw new SchemaError(`map field ${fullName(field)} has key type ${String(keyType)}, which a field path cannot address`);
+  if (!MAP_KEY_TYPES.includes(keyType)) throw new SchemaError(`${inFile(field)}map field ${fullName(field)} has key type ${String(keyType)}, which a field path cannot address`);
   return keyType;
 }
 
@@ -190,7 +200,7 @@ export class CompiledSchema {
       if (!isRoot || !this.#deep.has(name)) continue;
       if (!namesTenant) {
         throw new SchemaError(
-          `message ${name} has sensitive fields but names no tenant field: add option (fle.v1.tenant_field)`,
+          `${inFile(type)}message ${name} has sensitive fields but names no tenant field: add option (fle.v1.tenant_field)`,
         );
       }
       this.#roots.push(name);
@@ -290,7 +300,7 @@ export class CompiledSchema {
       const heldName = fullName(held);
       if (stack.includes(heldName)) {
         throw new SchemaError(
-          `message ${heldName} is recursive and has sensitive fields (via ${common.fieldName}): not supported`,
+          `${inFile(held)}message ${heldName} is recursive and has sensitive fields (via ${common.fieldName}): not supported`,
         );
       }
       const childBase = { path, template: shape === 'map' ? `${template}[<key>]` : template };
@@ -307,15 +317,15 @@ function checkFieldOptions(type: protobuf.Type): void {
     const name = fullName(field);
     const ring = field.options?.[KEY_RING_OPTION];
     if (!isSensitive(field)) {
-      if (ring !== undefined) throw new SchemaError(`field ${name} names a key ring but is not marked (fle.v1.sensitive)`);
+      if (ring !== undefined) throw new SchemaError(`${inFile(field)}field ${name} names a key ring but is not marked (fle.v1.sensitive)`);
       continue;
     }
-    if (ring !== undefined && typeof ring !== 'string') throw new SchemaError(`field ${name}: (fle.v1.key_ring) must be a string`);
+    if (ring !== undefined && typeof ring !== 'string') throw new SchemaError(`${inFile(field)}field ${name}: (fle.v1.key_ring) must be a string`);
     const scalar = field.resolvedType === null && (field.type === 'string' || field.type === 'bytes');
     if (!scalar) {
       const what = field.map ? `map value type ${field.type}` : `type ${field.type}`;
       throw new SchemaError(
-        `field ${name} is marked (fle.v1.sensitive) but has ${what}: only string and bytes fields can hold an envelope`,
+        `${inFile(field)}field ${name} is marked (fle.v1.sensitive) but has ${what}: only string and bytes fields can hold an envelope`,
       );
     }
   }
@@ -325,17 +335,18 @@ function checkFieldOptions(type: protobuf.Type): void {
 function tenantFieldOf(type: protobuf.Type): protobuf.Field {
   const option = type.options?.[TENANT_FIELD_OPTION];
   const typeName = fullName(type);
+  const file = inFile(type);
   if (typeof option !== 'string' || option === '') {
-    throw new SchemaError(`message ${typeName}: (fle.v1.tenant_field) must name a field`);
+    throw new SchemaError(`${file}message ${typeName}: (fle.v1.tenant_field) must name a field`);
   }
   const wanted = tsProtoPropertyName(option);
   const field = type.fieldsArray.find((f) => f.name === option || tsProtoPropertyName(f.name) === wanted);
-  if (!field) throw new SchemaError(`message ${typeName}: tenant field ${option} does not exist`);
+  if (!field) throw new SchemaError(`${file}message ${typeName}: tenant field ${option} does not exist`);
   if (field.type !== 'string' || field.resolvedType !== null || field.repeated || field.map) {
-    throw new SchemaError(`message ${typeName}: tenant field ${fullName(field)} must be a singular string`);
+    throw new SchemaError(`${file}message ${typeName}: tenant field ${fullName(field)} must be a singular string`);
   }
   if (isSensitive(field)) {
-    throw new SchemaError(`message ${typeName}: tenant field ${fullName(field)} cannot be sensitive (it selects the key)`);
+    throw new SchemaError(`${file}message ${typeName}: tenant field ${fullName(field)} cannot be sensitive (it selects the key)`);
   }
   return field;
 }

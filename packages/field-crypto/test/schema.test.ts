@@ -1,4 +1,7 @@
 // Schema validation at load time and the precomputed plans (schema.ts rules).
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import { compileSchema, SchemaError, tsProtoPropertyName } from '../src/mod.js';
@@ -99,6 +102,20 @@ describe('compileSchema: tenant field on roots', () => {
     const schema = compileSchema(rootOf(`message Node { string label = 1; repeated Node children = 2; }
       message Req { ${TENANT} Node tree = 2; string s = 3 [(fle.v1.sensitive) = true]; }`));
     expect(schema.plan('t.v1.Req').sensitivePaths.map((p) => p.path)).toEqual(['3']);
+  });
+
+  it('names the .proto file the bad mark is in (when the root knows it), with message and field', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'fle-schema-file-'));
+    try {
+      const file = join(dir, 'bad.proto');
+      writeFileSync(file, `syntax = "proto3"; package t.v1;\nmessage Req { ${TENANT} int32 amount = 2 [(fle.v1.sensitive) = true]; }\n`);
+      const root = new protobuf.Root().loadSync(file);
+      expect(() => compileSchema(root)).toThrow(`${file}: field t.v1.Req.amount is marked (fle.v1.sensitive) but has type int32`);
+      writeFileSync(file, `syntax = "proto3"; package t.v1;\nmessage Req { option (fle.v1.tenant_field) = "tenant"; string s = 2 [(fle.v1.sensitive) = true]; }\n`);
+      expect(() => compileSchema(new protobuf.Root().loadSync(file))).toThrow(`${file}: message t.v1.Req: tenant field tenant does not exist`);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('throws SchemaError for an unknown type', () => {

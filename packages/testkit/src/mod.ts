@@ -27,3 +27,4 @@ export {
   type LedgerRequest,
   type LedgerResponse,
 } from './ledger.js';
+export { canarySubmitRequest, type FixtureCanaryRequest } from './fixture-requests.js';

@@ -16,20 +16,28 @@
 //   metrics: { listen: 127.0.0.1:9464 }
 //   log: { level: info }
 //   portsFile: .fle/run/gateway.json                 # optional, written when ready
+//   schema:                                          # the team's schema, loaded at start (paths relative to this file)
+//     image: schema.binpb                            # `buf build -o schema.binpb`, or
+//     # protoRoots: [proto]                          # folders of .proto files
+//   maxEnvelopes: 1024                               # optional; most envelopes one request may carry
 //   routes:
-//     - method: /acme.payments.v1.PaymentService/Authorize
-//       route: authorize                             # the <method> token of the subject
+//     - method: /shop.v1.OrderService/PlaceOrder     # one unary method, or
+//       route: orders                                # the <method> token of the subject
 //       transport: jetstream                         # nats | jetstream | grpc
 //       timeoutMs: 5000
-//     - method: ...
+//     - service: billing.v1.InvoiceService           # every unary method of a service; method M goes
+//       route: invoices                              # to token `<route>-<m>` (methodRouteToken: invoices-create-draft)
 //       transport: grpc
 //       processor: { address: 127.0.0.1:9443, tls: {...}, identity: spiffe://fle.local/processor }
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { DEFAULT_MAX_ENVELOPES } from '@fle/field-crypto';
+import type { SchemaSource } from '@fle/schema';
 import { ConfigError, ConfigReader, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { DEFAULT_RATE_LIMITS, type BucketLimits, type RateLimits } from './rate-limit.js';
+import { validateGatewayConfig } from './config-schema.js';
 
 export type Transport = 'nats' | 'jetstream' | 'grpc';
 
@@ -40,13 +48,24 @@ export interface ProcessorTarget {
   readonly identity: string;
 }
 
+/** One fronted method, as the forwarders see it (routes.ts expands selectors into these). */
 export interface RouteConfig {
+  /** gRPC path, `/pkg.Service/Method`. */
   readonly method: string;
+  /** The <method> token of the NATS subject. */
   readonly route: string;
   readonly transport: Transport;
   readonly timeoutMs: number;
   readonly processor?: ProcessorTarget;
 }
+
+/** A `routes[]` entry: one method (`method:`) or every unary method of a service (`service:`). */
+export type RouteSelector = Omit<RouteConfig, 'method'> & {
+  readonly method?: string;
+  readonly service?: string;
+  /** The entry's key path (`routes[2]`) for load-time errors. */
+  readonly at: string;
+};
 
 export interface GatewayConfig {
   readonly grpc: {
@@ -64,17 +83,26 @@ export interface GatewayConfig {
   readonly portsFile?: string;
   /** Token buckets per caller identity and per tenant (rate-limit.ts); defaults DEFAULT_RATE_LIMITS. */
   readonly rateLimits: RateLimits;
-  readonly routes: readonly RouteConfig[];
+  /** Where the team's schema comes from (paths absolute); loaded by loadGatewaySchema. */
+  readonly schema: SchemaSource;
+  /** Most envelopes one request may carry (wire check); default DEFAULT_MAX_ENVELOPES. */
+  readonly maxEnvelopes: number;
+  /** As written; resolveRoutes (routes.ts) checks them against the schema and expands services. */
+  readonly routes: readonly RouteSelector[];
+  /** The config file, when loaded from one (for error messages). */
+  readonly file?: string;
 }
 
 export const DEFAULT_MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
 export const DEFAULT_ROUTE_TIMEOUT_MS = 5000;
+export { DEFAULT_MAX_ENVELOPES };
 
 export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayConfig {
+  validateGatewayConfig(value); // unknown keys, wrong types: refused before any default is applied
   const r = ConfigReader.root(value, baseDir);
   const g = r.child('grpc');
   const listen = parseHostPort(g.string('listen', '127.0.0.1:0'), 'grpc.listen');
-  const routes = r.list('routes').map((rr): RouteConfig => {
+  const routes = r.list('routes').map((rr): RouteSelector => {
     const transport = rr.oneOf<Transport>('transport', ['nats', 'jetstream', 'grpc']);
     const route = rr.string('route');
     if (!isValidNatsToken(route)) throw new ConfigError(`${rr.at}.route must be a NATS token of [A-Za-z0-9_-]`);
@@ -84,15 +112,17 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
       parseHostPort(p.string('address'), `${rr.at}.processor.address`);
       processor = { address: p.string('address'), tls: p.tls('tls'), identity: p.string('identity', 'spiffe://fle.local/processor') };
     }
-    return { method: rr.string('method'), route, transport, timeoutMs: rr.number('timeoutMs', DEFAULT_ROUTE_TIMEOUT_MS, 1), processor };
+    if (rr.has('method') === rr.has('service')) throw new ConfigError(`${rr.at} must name either a method (/pkg.Service/Method) or a service (pkg.Service)`);
+    const selector = rr.has('method') ? { method: rr.string('method') } : { service: rr.string('service') };
+    return { ...selector, route, transport, timeoutMs: rr.number('timeoutMs', DEFAULT_ROUTE_TIMEOUT_MS, 1), processor, at: rr.at };
   });
   if (routes.length === 0) throw new ConfigError('routes must list at least one route');
-  const methods = new Set(routes.map((x) => x.method));
-  if (methods.size !== routes.length) throw new ConfigError('routes must not repeat a method');
   const n = r.optionalChild('nats');
   if (!n && routes.some((x) => x.transport !== 'grpc')) throw new ConfigError('nats is required when a route uses nats or jetstream');
   const m = r.optionalChild('metrics');
   const maxMessageBytes = g.number('maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
+  if (!r.has('schema')) throw new ConfigError('schema is required: image (a Buf image or FileDescriptorSet) or protoRoots (folders of .proto files)');
+  const schema = parseSchemaSource(r.child('schema'));
   const rl = r.optionalChild('rateLimits');
   const bucket = (k: 'perCaller' | 'perTenant'): BucketLimits | undefined => {
     const d = DEFAULT_RATE_LIMITS[k]!;
@@ -121,11 +151,28 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
     metrics: m ? parseHostPort(m.string('listen', '127.0.0.1:0'), 'metrics.listen') : undefined,
     log: { level: r.optionalChild('log')?.string('level', 'info') ?? 'info' },
     portsFile: r.optionalPath('portsFile'),
+    schema,
+    maxEnvelopes: r.number('maxEnvelopes', DEFAULT_MAX_ENVELOPES, 1),
     rateLimits: { perCaller: bucket('perCaller'), perTenant: bucket('perTenant'), maxKeys: rl?.number('maxKeys', DEFAULT_RATE_LIMITS.maxKeys, 1) ?? DEFAULT_RATE_LIMITS.maxKeys },
     routes,
   };
 }
 
+/** `schema: { image: file }` or `schema: { protoRoots: [folders] }`, relative to the config's folder. */
+function parseSchemaSource(s: ConfigReader): SchemaSource {
+  if (s.has('image') === s.has('protoRoots')) throw new ConfigError(`${s.at} must give either image (a Buf image or FileDescriptorSet) or protoRoots (folders of .proto files)`);
+  if (s.has('image')) return { image: s.path('image') };
+  const roots = s.strings('protoRoots');
+  if (roots.length === 0) throw new ConfigError(`${s.at}.protoRoots must list at least one folder`);
+  return { protoRoots: roots.map((p) => resolve(s.baseDir, p)) };
+}
+
 export async function loadGatewayConfig(path: string): Promise<GatewayConfig> {
-  return parseGatewayConfig(parse(await readFile(path, 'utf8')), dirname(path));
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+  }
+  return { ...parseGatewayConfig(parse(text), dirname(path)), file: path };
 }

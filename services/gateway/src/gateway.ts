@@ -2,18 +2,23 @@
 // checks that every sensitive field is an envelope (plaintext -> INVALID_ARGUMENT
 // naming the field, never its value), and routes the request bytes unchanged to
 // NATS (core or JetStream) or to a processor over gRPC. It holds no key and
-// never calls the keystore.
+// never calls the keystore. What it fronts comes from the team's schema, loaded
+// at start (config `schema:`), and the config's routes: no service is known
+// to its code.
 import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import * as protoLoader from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation } from 'grpc-health-check';
 import { connect, type NatsConnection } from 'nats';
-import { compileSchema, type CompiledSchema } from '@fle/field-crypto';
-import { identityFromPeerCertificate, natsTlsOptions, serverCredentials } from '@fle/pki';
-import { schemaRoot } from '@fle/schema';
+import type protobuf from 'protobufjs';
+import { compileSchema, compileWireCheck, type CompiledSchema, type WireCheck } from '@fle/field-crypto';
+import { natsTlsOptions, serverCredentials } from '@fle/pki';
+import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
+  ConfigError,
   RoutingError,
   RpcRegistry,
+  resolveRpcMethod,
   classifyError,
   createServiceMetrics,
   startMetricsServer,
@@ -24,19 +29,52 @@ import {
   type RegisteredMethod,
   type ServiceMetrics,
 } from '@fle/service-kit';
+import { callerIdentity } from './caller-identity.js';
 import type { GatewayConfig, RouteConfig } from './config.js';
 import type { Forwarder } from './forwarders/forwarder.js';
 import { GrpcForwarder } from './forwarders/grpc.js';
 import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
 import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
-import { KNOWN_SERVICES } from './known-services.js';
 import { RateLimiter } from './rate-limit.js';
 import { checkRequest, checkResponse } from './request-check.js';
+import { resolveRoutes } from './routes.js';
 
 export interface GatewayDeps {
   readonly logger: Logger;
   readonly metrics?: ServiceMetrics;
+  /** A schema already loaded (tests); otherwise config.schema is loaded. */
+  readonly schema?: protobuf.Root;
+}
+
+/** What the gateway serves, all checked before it connects or listens. */
+export interface GatewayPlan {
+  readonly root: protobuf.Root;
+  readonly schema: CompiledSchema;
+  readonly routes: readonly RouteConfig[];
+  readonly registry: RpcRegistry;
+}
+
+/**
+ * Loads the team's schema, compiles its fle marks and checks the routes
+ * against it. Throws SchemaLoadError (the file is not a schema), SchemaError
+ * (a bad mark, naming file, message and field) or ConfigError (a route the
+ * schema does not back), each one line; nothing is opened yet.
+ */
+export function planGateway(config: GatewayConfig, preloaded?: protobuf.Root): GatewayPlan {
+  const root = preloaded ?? loadSchema(config.schema);
+  const schema = compileSchema(root);
+  const routes = resolveRoutes(config.routes, root);
+  // The subject carries the tenant: a method whose request names none cannot be routed.
+  for (const r of routes) {
+    const method = resolveRpcMethod(root, r.method);
+    if (schema.plan(method.requestType).tenantProp === undefined) {
+      throw new ConfigError(`route ${r.method}: its request ${method.requestType} names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`);
+    }
+  }
+  const services = [...new Set(routes.map((r) => r.method.split('/')[1]!))];
+  const registry = new RpcRegistry(root, services.map((s) => serviceDefinition(root, s)));
+  return { root, schema, routes, registry };
 }
 
 export interface RunningGateway {
@@ -50,6 +88,8 @@ interface BoundRoute {
   readonly route: RouteConfig;
   readonly method: RegisteredMethod;
   readonly forwarder: Forwarder;
+  /** The request's wire check (docs/wire-check.md), compiled once. */
+  readonly wireCheck: WireCheck;
 }
 
 const passthrough = (b: Buffer): Buffer => b;
@@ -57,8 +97,7 @@ const passthrough = (b: Buffer): Buffer => b;
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const log = deps.logger;
   const metrics = deps.metrics ?? createServiceMetrics({ service: 'gateway' });
-  const schema: CompiledSchema = compileSchema(schemaRoot());
-  const registry = new RpcRegistry(schemaRoot(), KNOWN_SERVICES);
+  const { root, schema, routes: fronted, registry } = planGateway(config, deps.schema);
   const rateLimiter = new RateLimiter(config.rateLimits);
 
   let nc: NatsConnection | undefined;
@@ -77,11 +116,12 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const jetstream = nc ? new JetStreamForwarder(nc) : undefined;
 
   const routes = new Map<string, BoundRoute>();
-  for (const route of config.routes) {
+  for (const route of fronted) {
     const method = registry.get(route.method);
     const forwarder =
       route.transport === 'grpc' ? new GrpcForwarder(route.processor!, config.grpc.maxMessageBytes) : route.transport === 'jetstream' ? jetstream! : core!;
-    routes.set(method.path, { route, method, forwarder });
+    const wireCheck = compileWireCheck(root, method.requestType, { maxEnvelopes: config.maxEnvelopes });
+    routes.set(method.path, { route, method, forwarder, wireCheck });
   }
 
   const server = new Server({
@@ -122,13 +162,14 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     const labels = { route: b.route.route, transport: b.route.transport };
     let tenant: string | undefined;
     try {
-      const caller = identityFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate);
+      const caller = callerIdentity(call);
       if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
         throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
       }
       rateLimiter.admitCaller(caller, call.request.byteLength); // before decoding: RATE_LIMITED
       const stamp = stampFromMetadata(call.metadata);
-      const checked = checkRequest(schema, b.method, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
+      // Forwarded below are the original bytes, only after the wire check proved they hold exactly the checked view.
+      const checked = checkRequest(schema, b.method, b.wireCheck, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
       tenant = checked.tenant;
       rateLimiter.admitTenant(tenant, call.request.byteLength);
       const reply = await b.forwarder.forward({ method: b.method, route: b.route, tenant, bytes: call.request, stamp, caller });
@@ -151,7 +192,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const servedServices = [...byService.keys()];
   const health = new HealthImplementation({ '': 'SERVING', ...Object.fromEntries(servedServices.map((s) => [s, 'SERVING' as const])) });
   health.addToServer(server);
-  const pkg = protoLoader.fromJSON(schemaRoot().toJSON(), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
+  const pkg = protoLoader.fromJSON(root.toJSON(), { keepCase: true, longs: String, enums: String, defaults: true, oneofs: true });
   new ReflectionService(pkg, { services: servedServices }).addToServer(server);
 
   const creds: ServerCredentials = serverCredentials(config.grpc.tls);
@@ -160,7 +201,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   );
   let metricsServer: MetricsServer | undefined;
   if (config.metrics) metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.metrics.host, port: config.metrics.port });
-  log.info({ grpcPort, metricsPort: metricsServer?.port, routes: config.routes.map((r) => `${r.method}->${r.transport}:${r.route}`) }, 'gateway listening');
+  log.info({ grpcPort, metricsPort: metricsServer?.port, routes: fronted.map((r) => `${r.method}->${r.transport}:${r.route}`) }, 'gateway listening');
 
   return {
     grpcPort,

@@ -1,5 +1,6 @@
 // @fle/gateway: the public gRPC edge that routes ciphertext only.
 export { startGateway, type GatewayDeps, type RunningGateway } from './gateway.js';
-export { parseGatewayConfig, loadGatewayConfig, type GatewayConfig, type RouteConfig, type Transport, type ProcessorTarget } from './config.js';
+export { parseGatewayConfig, loadGatewayConfig, DEFAULT_MAX_ENVELOPES, type GatewayConfig, type RouteConfig, type RouteSelector, type Transport, type ProcessorTarget } from './config.js';
 export { checkRequest, checkResponse } from './request-check.js';
-export { KNOWN_SERVICES } from './known-services.js';
+export { planGateway, type GatewayPlan } from './gateway.js';
+export { resolveRoutes } from './routes.js';

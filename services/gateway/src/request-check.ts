@@ -1,6 +1,9 @@
 // The gateway's checks on one request, in order, none of which needs a key:
-// size, protobuf, tenant (a valid NATS token), every sensitive field an envelope.
-import { checkSealed, readTenant, type CompiledSchema } from '@fle/field-crypto';
+// size, the wire check (the bytes hold exactly what a decoder shows, and at
+// most maxEnvelopes sensitive values: docs/wire-check.md), protobuf, tenant (a
+// valid NATS token), every sensitive field an envelope. The gateway forwards
+// the original bytes only after all of them passed.
+import { checkSealed, readTenant, type CompiledSchema, type WireCheck } from '@fle/field-crypto';
 import { RoutingError, assertTenantToken, decodeOrThrow, type RegisteredMethod } from '@fle/service-kit';
 
 export interface CheckedRequest {
@@ -9,8 +12,21 @@ export interface CheckedRequest {
   readonly envelopes: number;
 }
 
-export function checkRequest(schema: CompiledSchema, method: RegisteredMethod, bytes: Uint8Array, maxMessageBytes: number, maxFieldBytes?: number): CheckedRequest {
+/**
+ * `wireCheck`: compileWireCheck(root, method.requestType, { maxEnvelopes }),
+ * compiled once per method. Throws WireFormatError / TooManyEnvelopesError
+ * (INVALID_ARGUMENT) before anything is decoded.
+ */
+export function checkRequest(
+  schema: CompiledSchema,
+  method: RegisteredMethod,
+  wireCheck: WireCheck,
+  bytes: Uint8Array,
+  maxMessageBytes: number,
+  maxFieldBytes?: number,
+): CheckedRequest {
   if (bytes.byteLength > maxMessageBytes) throw new RoutingError('MESSAGE_TOO_LARGE', `request larger than ${maxMessageBytes} bytes`);
+  wireCheck(bytes);
   const msg = decodeOrThrow(method.def.requestDeserialize, bytes, 'request');
   if (maxFieldBytes !== undefined) checkFieldSizes(msg, maxFieldBytes);
   const tenant = assertTenantToken(readTenant(schema, method.requestType, msg));

@@ -1,19 +1,25 @@
 // Test helper (reused by later issues: fault drills, end-to-end benchmark,
 // `npm start`): start the REAL gateway process with a temp config.
 //
-//   const gw = await startGatewayProcess({ pki, natsUrls: nats.urls, routes: [authorizeRoute('jetstream')] });
-//   new PaymentsClient({ address: gw.address, credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }), cipher });
+//   const gw = await startGatewayProcess({
+//     pki, natsUrls: nats.urls,
+//     schema: { protoRoots: [FIXTURE_PROTO_DIR] },
+//     routes: [methodRoute('/fletest.svc.v1.LedgerService/Submit', 'submit', 'jetstream')],
+//   });
+//   new FleClient({ address: gw.address, schema, credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }), cipher });
 //   await gw.stop();
 import { fileURLToPath } from 'node:url';
 import type { PkiPaths } from '@fle/pki';
 import { startServiceProcess, type ServiceProcess } from '@fle/service-kit/testing';
 import type { Transport } from './config.js';
+export type { Transport } from './config.js';
 
 export const GATEWAY_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
-export const AUTHORIZE_METHOD = '/acme.payments.v1.PaymentService/Authorize';
 
 export interface TestRoute {
-  readonly method: string;
+  /** `/pkg.Service/Method`; or `service` (every unary method). */
+  readonly method?: string;
+  readonly service?: string;
   readonly route: string;
   readonly transport: Transport;
   readonly timeoutMs?: number;
@@ -21,13 +27,20 @@ export interface TestRoute {
   readonly processorAddress?: string;
 }
 
-/** The Authorize route over the given transport. */
-export function authorizeRoute(transport: Transport, extra: Partial<TestRoute> = {}): TestRoute {
-  return { method: AUTHORIZE_METHOD, route: 'authorize', transport, ...extra };
+/** A route for one method over the given transport. */
+export function methodRoute(method: string, route: string, transport: Transport, extra: Partial<TestRoute> = {}): TestRoute {
+  return { method, route, transport, ...extra };
 }
+
+/** Config `schema:`: a Buf image / FileDescriptorSet file or .proto roots (absolute paths, or relative to `dir`). */
+export type TestSchema = { readonly image: string } | { readonly protoRoots: readonly string[] };
 
 export interface GatewayProcessOptions {
   readonly pki: PkiPaths;
+  /** The schema the gateway loads (config `schema`). */
+  readonly schema: TestSchema;
+  /** Config `maxEnvelopes`. */
+  readonly maxEnvelopes?: number;
   /** NATS client URLs (required unless every route is grpc). */
   readonly natsUrls?: readonly string[];
   readonly routes: readonly TestRoute[];
@@ -63,9 +76,11 @@ export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, u
     ...(opts.natsUrls ? { nats: { servers: opts.natsUrls, tls: files, name: 'fle-gateway' } } : {}),
     metrics: { listen: '127.0.0.1:0' },
     log: { level: opts.logLevel ?? 'info' },
+    schema: opts.schema,
+    ...(opts.maxEnvelopes ? { maxEnvelopes: opts.maxEnvelopes } : {}),
     ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
     routes: opts.routes.map((r) => ({
-      method: r.method,
+      ...(r.service !== undefined ? { service: r.service } : { method: r.method }),
       route: r.route,
       transport: r.transport,
       timeoutMs: r.timeoutMs ?? 5000,

@@ -4,16 +4,13 @@
 // processor is UNAVAILABLE — never UNKNOWN.
 import { Client, credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, StaticKeyProvider, compileSchema } from '@fle/field-crypto';
-import { canaryAuthorizeRequest } from '@fle/client/testing';
-import { FleCallError } from '@fle/client';
-import { PaymentsClient } from '@fle-examples/payments';
+import { FleCallError, FleClient, type FleClientOptions } from '@fle/client';
 import { channelCredentials, type DevPki } from '@fle/pki';
-import { schemaRoot } from '@fle/schema';
-import { freePort, makeTestPki } from '@fle/testkit';
+import { canarySubmitRequest, FIXTURE_METHOD, FIXTURE_PROTO_DIR, FIXTURE_SERVICE, fixtureSchema, freePort, makeTestPki } from '@fle/testkit';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '../src/testing.js';
+import { methodRoute, startGatewayProcess, type GatewayProcess } from '../src/testing.js';
 
 const GATEWAY_ID = 'spiffe://fle.local/gateway';
 
@@ -21,14 +18,18 @@ describe('gateway process', () => {
   let pki: DevPki;
   let gw: GatewayProcess;
   const keys = new StaticKeyProvider(['default', 'pci'].map((ring) => ({ tenant: 't1', ring, versions: [{ version: 1, key: randomBytes(32) }] })));
-  const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
+  const schema = fixtureSchema();
+  const cipher = new FieldCipher({ schema: compileSchema(schema), keys });
+  const client = (opts: Omit<FleClientOptions, 'cipher' | 'schema' | 'address'>) => new FleClient({ address: gw.address, schema, cipher, ...opts });
+  const submit = (c: FleClient, request: object) => c.call(FIXTURE_METHOD, request).then(() => undefined, (e: unknown) => e as FleCallError);
 
   beforeAll(async () => {
     pki = await makeTestPki();
     const deadPort = await freePort();
     gw = await startGatewayProcess({
       pki,
-      routes: [authorizeRoute('grpc', { processorAddress: `127.0.0.1:${deadPort}`, timeoutMs: 1500 })],
+      schema: { protoRoots: [FIXTURE_PROTO_DIR] },
+      routes: [methodRoute(FIXTURE_METHOD, 'submit', 'grpc', { processorAddress: `127.0.0.1:${deadPort}`, timeoutMs: 1500 })],
       allowedCallers: ['spiffe://fle.local/client'],
       maxMessageBytes: 16 * 1024,
     });
@@ -46,7 +47,7 @@ describe('gateway process', () => {
     const client = new Client(gw.address, channelCredentials(pki.files('client'), { expectedServerIdentity: GATEWAY_ID }));
     try {
       // HealthCheckRequest{service} = field 1 string; HealthCheckResponse{status=SERVING(1)} = 08 01
-      const svc = Buffer.from('acme.payments.v1.PaymentService');
+      const svc = Buffer.from(FIXTURE_SERVICE);
       const res = await unary(client, '/grpc.health.v1.Health/Check', Buffer.concat([Buffer.of(0x0a, svc.length), svc]));
       expect([...res]).toEqual([0x08, 0x01]);
       const all = await unary(client, '/grpc.health.v1.Health/Check', Buffer.alloc(0));
@@ -69,7 +70,7 @@ describe('gateway process', () => {
         // ServerReflectionRequest{list_services = "*"} = field 7 string
         call.write(Buffer.of(0x3a, 0x01, 0x2a));
       });
-      expect(got.includes(Buffer.from('acme.payments.v1.PaymentService'))).toBe(true);
+      expect(got.includes(Buffer.from(FIXTURE_SERVICE))).toBe(true);
       expect(got.includes(Buffer.from('fle.keystore'))).toBe(false);
     } finally {
       client.close();
@@ -77,39 +78,38 @@ describe('gateway process', () => {
   });
 
   it('requires a client certificate from the CA and an allowed identity', async () => {
-    const request = canaryAuthorizeRequest('t1').request;
-    const noCert = new PaymentsClient({ address: gw.address, credentials: credentials.createSsl(readFileSync(pki.caCert)), cipher, deadlineMs: 3000 });
-    const err1 = await noCert.authorize(request).then(() => undefined, (e: unknown) => e as FleCallError);
+    const request = canarySubmitRequest('t1').request;
+    const noCert = client({ credentials: credentials.createSsl(readFileSync(pki.caCert)), deadlineMs: 3000 });
+    const err1 = await submit(noCert, request);
     expect(err1?.status).toBe(status.UNAVAILABLE); // TLS handshake refused: no client certificate
     noCert.close();
 
     const otherPki = await makeTestPki({ identities: ['client'] });
-    const foreign = new PaymentsClient({ address: gw.address, credentials: channelCredentials(otherPki.files('client')), cipher, deadlineMs: 3000 });
-    const err2 = await foreign.authorize(request).then(() => undefined, (e: unknown) => e as FleCallError);
+    const foreign = client({ credentials: channelCredentials(otherPki.files('client')), deadlineMs: 3000 });
+    const err2 = await submit(foreign, request);
     expect(err2?.status).toBe(status.UNAVAILABLE); // neither side trusts the other CA
     foreign.close();
 
-    const admin = new PaymentsClient({ address: gw.address, credentials: channelCredentials(pki.files('admin'), { expectedServerIdentity: GATEWAY_ID }), cipher, deadlineMs: 3000 });
-    const err3 = await admin.authorize(request).then(() => undefined, (e: unknown) => e as FleCallError);
+    const admin = client({ credentials: channelCredentials(pki.files('admin'), { expectedServerIdentity: GATEWAY_ID }), deadlineMs: 3000 });
+    const err3 = await submit(admin, request);
     expect(err3).toMatchObject({ status: status.PERMISSION_DENIED, code: 'CALLER_NOT_ALLOWED' });
     admin.close();
   });
 
   it('refuses messages over the size limit and maps an unreachable processor to UNAVAILABLE', async () => {
-    const client = new PaymentsClient({ address: gw.address, credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: GATEWAY_ID }), cipher, deadlineMs: 5000 });
+    const c = client({ credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: GATEWAY_ID }), deadlineMs: 5000 });
     try {
-      const big = canaryAuthorizeRequest('t1').request;
-      big.biometricTemplate = randomBytes(32 * 1024);
-      const tooBig = await client.authorize(big).then(() => undefined, (e: unknown) => e as FleCallError);
+      const big = { ...canarySubmitRequest('t1').request, biometricTemplate: randomBytes(32 * 1024) };
+      const tooBig = await submit(c, big);
       expect(tooBig?.status).toBe(status.RESOURCE_EXHAUSTED);
 
-      const down = await client.authorize(canaryAuthorizeRequest('t1').request).then(() => undefined, (e: unknown) => e as FleCallError);
+      const down = await submit(c, canarySubmitRequest('t1').request);
       expect(down).toMatchObject({ status: status.UNAVAILABLE, code: 'UPSTREAM_UNAVAILABLE' });
       const metrics = await (await fetch(gw.metricsUrl)).text();
       expect(metrics).toMatch(/fle_failures_total\{reason="upstream_unavailable",service="gateway"\} [1-9]/);
-      expect(metrics).toMatch(/fle_requests_total\{route="authorize",transport="grpc",outcome="error",service="gateway"\} [1-9]/);
+      expect(metrics).toMatch(/fle_requests_total\{route="submit",transport="grpc",outcome="error",service="gateway"\} [1-9]/);
     } finally {
-      client.close();
+      c.close();
     }
   });
 

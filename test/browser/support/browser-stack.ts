@@ -5,7 +5,8 @@
 // would have: public keys for the page (fetch-public), and a relay gRPC client.
 import * as grpc from '@grpc/grpc-js';
 import { FleClient } from '@fle/client';
-import { authorizeRoute, startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import { authorizeRoute, PAYMENTS_SCHEMA } from '../../support/payments-gateway.js';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
@@ -71,6 +72,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
     stops.push(() => processor.stop());
     const gateway = await startGatewayProcess({
       pki,
+      schema: PAYMENTS_SCHEMA,
       natsUrls: nats.urls,
       routes: [authorizeRoute('jetstream', { timeoutMs: 10_000 })],
       allowedCallers: ['spiffe://fle.local/client'],

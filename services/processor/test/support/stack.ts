@@ -201,7 +201,9 @@ export async function startStack(opts: StackOptions): Promise<Stack> {
         try {
           const h = headersFor(stamp);
           h.set(FLE_HEADERS.replyTo, inbox);
-          await gwNats.jetstream().publish(jsSubject(tenant, ROUTE), bytes, { headers: h });
+          // As the gateway does: Nats-Msg-Id = the nonce, so the stream refuses a second copy (docs/replay.md).
+          const ack = await gwNats.jetstream().publish(jsSubject(tenant, ROUTE), bytes, { headers: h, ...(stamp ? { msgID: stamp.nonce } : {}) });
+          if (ack.duplicate) throw refusal('REPLAY_NONCE', 'request nonce already used');
           try {
             for await (const m of sub) return natsReply(m);
           } catch (err) {

@@ -17,11 +17,11 @@ export interface SchemaRootLike {
 }
 
 export interface RpcMethod {
-  /** `/team.v1.AccountService/Open` */
+  /** `/shop.v1.OrderService/PlaceOrder` */
   readonly path: string;
-  /** `team.v1.AccountService` */
+  /** `shop.v1.OrderService` */
   readonly service: string;
-  /** `Open` */
+  /** `PlaceOrder` */
   readonly method: string;
   /** Fully-qualified request type without a leading dot (envelope-v1 §3 message_type). */
   readonly requestType: string;

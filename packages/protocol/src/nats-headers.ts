@@ -1,7 +1,7 @@
 // NATS header names shared by the gateway (publisher) and the processor
 // (consumer). The replay stamp headers are in ./replay/stamp.ts (STAMP_HEADERS).
 export const FLE_HEADERS = {
-  /** gRPC method path of the request, e.g. `/team.v1.AccountService/Open`. */
+  /** gRPC method path of the request, e.g. `/shop.v1.OrderService/PlaceOrder`. */
   method: 'Fle-Method',
   /** JetStream requests: the core inbox the processor replies to. */
   replyTo: 'Fle-Reply-To',
@@ -31,6 +31,21 @@ export function jsSubject(tenant: string, route: string): string {
 }
 export function dlqSubject(tenant: string, route: string): string {
   return `${SUBJECT_PREFIX.dlq}.${tenant}.${route}`;
+}
+
+/**
+ * The subject token of method `method` (as named in the .proto, e.g.
+ * `SubmitPlain`) of a route that selects a whole service: `<route>-<method in
+ * kebab case>` (`ledger-submit-plain`). The gateway and the boundary compute
+ * it alike, so one `route:` per service configures both ends.
+ */
+export function methodRouteToken(route: string, method: string): string {
+  const kebab = method
+    .replace(/([a-z0-9])([A-Z])/g, '$1-$2')
+    .replace(/([A-Z]+)([A-Z][a-z])/g, '$1-$2')
+    .replace(/_/g, '-')
+    .toLowerCase();
+  return `${route}-${kebab}`;
 }
 
 /** `fle.<kind>.<tenant>.<route>` → parts, or undefined for anything else. */
