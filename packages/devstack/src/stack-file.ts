@@ -29,6 +29,8 @@ export interface StackInfo {
   readonly nats: string;
   /** KV buckets of the API's handlers (the demo's observer watches their puts). */
   readonly kvBuckets?: readonly string[];
+  /** The API served (scripts/start.ts names it): its schema, the method the gateway routes and its route; the demo calls it. */
+  readonly api?: { readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] }; readonly method: string; readonly route: string };
   readonly processes: readonly StackProcessInfo[];
 }
 

@@ -198,6 +198,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       processor: processorAddress,
       nats: nats.url,
       kvBuckets: [...(opts.api.kvBuckets ?? [])],
+      api: { schema: opts.api.schema, method: opts.api.method, route: opts.api.route },
       processes: [
         { name: 'nats', pid: nats.pid, address: nats.url, log: layout.log('nats') },
         { name: 'keystore', pid: keystore.pid, address: keystoreAddress, log: keystore.logFile },

@@ -1,16 +1,16 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { FieldCipher, StaticKeyProvider, compileSchema } from '@fle/field-crypto';
-import { schemaRoot } from '@fle/schema';
-import { tempDir } from '@fle/testkit';
+import { fixtureSchema, tempDir } from '@fle/testkit';
 import { describe, expect, it } from 'vitest';
 import { demoAuthorizeRequest } from '../src/demo/request.js';
 import { needlesOf, plaintextIn } from '../src/demo/scan.js';
 import { envelopeFacts, sensitiveValues } from '../src/demo/sensitive.js';
 import { resolveDemoTarget } from '../src/demo/target.js';
 
-const schema = compileSchema(schemaRoot());
-const plan = schema.plan('acme.payments.v1.AuthorizeRequest');
+// The neutral fixture mirrors the example API's field layout (devstack knows no API).
+const schema = compileSchema(fixtureSchema());
+const plan = schema.plan('fletest.svc.v1.SubmitRequest');
 
 describe('demo request and plaintext scan', () => {
   it('fills every kind of sensitive field, named as in the proto', () => {
@@ -43,7 +43,7 @@ describe('demo request and plaintext scan', () => {
     const keys = new StaticKeyProvider(['default', 'pci'].map((ring) => ({ tenant: 'demo', ring, versions: [{ version: 1, key: new Uint8Array(32).fill(7) }] })));
     const cipher = new FieldCipher({ schema, keys });
     const { request } = demoAuthorizeRequest('demo');
-    const sealed = await cipher.sealMessage('acme.payments.v1.AuthorizeRequest', request, { context: 'req/1/n' });
+    const sealed = await cipher.sealMessage('fletest.svc.v1.SubmitRequest', request, { context: 'req/1/n' });
     const facts = sensitiveValues(plan, sealed).map((v) => envelopeFacts(v.value));
     expect(facts.every((f) => f && f.keyVersion === 1 && f.alg === 1)).toBe(true);
     expect(facts[0]).toMatchObject({ form: 'base64url', prefix: expect.stringMatching(/^AQEAAAAB.{8}…$/) });

@@ -12,21 +12,18 @@ import { channelCredentials, pkiPaths, spiffeId } from '@fle/pki';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { FleClient, type MessageSealer } from '@fle/client';
-import { schemaRoot } from '@fle/schema';
-import { AuthorizeRequest, AuthorizeResponse, PaymentServiceService } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { loadSchema, messageCodec, serviceDefinition, type SchemaSource } from '@fle/schema';
 import { natsInbox } from '@fle/nats-setup';
 import { FLE_HEADERS, STAMP_HEADERS, type ReplayStamp } from '@fle/service-kit';
 import { OBSERVER_IDENTITY } from '../configs.js';
 import { DevStackError } from '../errors.js';
 import { appendedSince, fileSize, jsonLines, waitForLogLine } from './logs.js';
 import { NatsObserver, type ObservedMessage } from './observer.js';
-import { demoAuthorizeRequest } from './request.js';
+import { demoAuthorizeRequest, type DemoAuthorizeRequest as AuthorizeRequest, type DemoAuthorizeResponse as AuthorizeResponse } from './request.js';
 import { needlesOf, plaintextIn } from './scan.js';
 import { envelopeFacts, plaintextText, sensitiveValues, type SensitiveValue } from './sensitive.js';
 import type { DemoSummary, GatewayHop, NatsHop, NatsMessageSummary, ProcessorHop, ClientHop } from './summary.js';
 
-const REQUEST_TYPE = 'acme.payments.v1.AuthorizeRequest';
-const RESPONSE_TYPE = 'acme.payments.v1.AuthorizeResponse';
 
 export type LoggedService = 'gateway' | 'processor' | 'keystore' | 'nats';
 
@@ -46,6 +43,8 @@ export interface DemoTarget {
   readonly logs?: Partial<Record<LoggedService, string>>;
   /** KV buckets of the API's handlers, whose puts the observer watches (the stack file says). */
   readonly kvBuckets?: readonly string[];
+  /** The API the stack serves (the stack file says): its schema, the method the demo calls and its NATS route. */
+  readonly api?: { readonly schema: SchemaSource; readonly method: string; readonly route: string };
   /** Deadline of the call. Default 15 s. */
   readonly deadlineMs?: number;
 }
@@ -64,7 +63,14 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   for (const f of Object.values(pki.files('client'))) {
     if (!existsSync(f)) throw new DevStackError('DEVSTACK_DEMO_FAILED', `no client certificate: ${f} is missing (start the stack with npm start, or pass --certs)`);
   }
-  const schema = compileSchema(schemaRoot());
+  if (!t.api) throw new DevStackError('DEVSTACK_DEMO_FAILED', 'the demo needs the API the stack serves (its schema and method): run it against the stack npm start wrote');
+  const root = loadSchema(t.api.schema);
+  const [, serviceName = '', methodName = ''] = /^\/([^/]+)\/([^/]+)$/.exec(t.api.method) ?? [];
+  const method = serviceDefinition(root, serviceName)[methodName];
+  if (!method) throw new DevStackError('DEVSTACK_DEMO_FAILED', `the stack's schema has no method ${t.api.method}`);
+  const REQUEST_TYPE = method.requestType;
+  const RESPONSE_TYPE = method.responseType;
+  const schema = compileSchema(root);
   const keys = new KeystoreKeyProvider({ address: t.keystore, tls: pki.files('client'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
   const cipher = new FieldCipher({ schema, keys });
 
@@ -108,14 +114,17 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   let wireRequest: Buffer = Buffer.alloc(0);
   let wireResponse: Buffer = Buffer.alloc(0);
   const def = {
-    ...PaymentServiceService.authorize,
-    requestSerialize: (v: AuthorizeRequest) => (wireRequest = PaymentServiceService.authorize.requestSerialize(v)),
-    responseDeserialize: (b: Buffer) => {
+    path: method.path,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (v: AuthorizeRequest) => (wireRequest = method.requestSerialize(v)),
+    responseDeserialize: (b: Buffer): AuthorizeResponse => {
       wireResponse = Buffer.from(b);
-      return PaymentServiceService.authorize.responseDeserialize(b);
+      return method.responseDeserialize(b) as AuthorizeResponse;
     },
   };
   const client = new FleClient({
+    schema: root,
     address: t.gateway,
     credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: spiffeId('gateway') }),
     cipher: sealer,
@@ -155,7 +164,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   const problems: string[] = [];
 
   const clientHop = clientHopOf(plaintextValues, sealedRequest ?? ({} as AuthorizeRequest), schema.plan(REQUEST_TYPE), wireRequest.byteLength);
-  const routedSubject = t.transport === 'jetstream' ? `fle.js.${t.tenant}.authorize` : t.transport === 'nats' ? `fle.rpc.${t.tenant}.authorize` : undefined;
+  const routedSubject = t.transport === 'jetstream' ? `fle.js.${t.tenant}.${t.api.route}` : t.transport === 'nats' ? `fle.rpc.${t.tenant}.${t.api.route}` : undefined;
   const isRequest = (m: ObservedMessage): boolean => m.headers.get(STAMP_HEADERS.nonce)?.[0] === stamp.nonce && !isInboxSubscription(m.via);
   const replyInbox = (seen: readonly ObservedMessage[]): string | undefined => {
     const req = seen.find(isRequest);
@@ -175,7 +184,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   const handledLine = (l: Record<string, unknown>): boolean => l['tenant'] === t.tenant && l['size'] === wireRequest.byteLength;
   const gatewayLogText = t.logs?.gateway ? await waitForLogLine(t.logs.gateway, logOffsets.gateway ?? 0, 'request routed', routedLine) : undefined;
   const routedBytes = routedMsg ? Buffer.from(routedMsg.data) : wireRequest;
-  const routedReq = AuthorizeRequest.decode(routedBytes);
+  const routedReq = messageCodec(root, REQUEST_TYPE).decode(routedBytes);
   const gatewayHop: GatewayHop = {
     hop: 'gateway',
     sees: 'ciphertext',
@@ -201,7 +210,7 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
     observed: observer !== undefined,
     ...(notObserved ? { reason: notObserved } : {}),
     messages: seen.flatMap((m): NatsMessageSummary[] => {
-      const what = classify(m, { isRequest: isRequest(m), inbox, nonce: stamp.nonce });
+      const what = classify(m, { isRequest: isRequest(m), inbox, nonce: stamp.nonce, kvBuckets: t.kvBuckets ?? [] });
       const inboxOf = /^(_INBOX_[A-Za-z0-9_-]+)\./.exec(m.subject)?.[1];
       return what ? [{ subject: inboxOf ? `${inboxOf}.…` : m.subject.replace(stamp.nonce, '<nonce>'), bytes: m.data.byteLength, what }] : [];
     }),
@@ -303,12 +312,12 @@ function clientHopOf(plain: readonly SensitiveValue[], sealed: AuthorizeRequest,
   };
 }
 
-function classify(m: ObservedMessage, ctx: { isRequest: boolean; inbox: string | undefined; nonce: string }): NatsMessageSummary['what'] | undefined {
+function classify(m: ObservedMessage, ctx: { isRequest: boolean; inbox: string | undefined; nonce: string; kvBuckets: readonly string[] }): NatsMessageSummary['what'] | undefined {
   const nonceHeader = m.headers.get(STAMP_HEADERS.nonce)?.[0];
   if (ctx.isRequest) return 'request';
   if (nonceHeader === ctx.nonce && m.via === natsInbox('processor')) return 'delivery to the processor';
   if (ctx.inbox && m.subject === ctx.inbox) return 'reply';
-  if (m.subject.startsWith('$KV.fle_authorizations.') && m.subject.includes(ctx.nonce)) return 'stored record';
+  if (ctx.kvBuckets.some((b) => m.subject.startsWith(`$KV.${b}.`)) && m.subject.includes(ctx.nonce)) return 'stored record';
   if (m.subject.startsWith('fle.dlq.') && nonceHeader === ctx.nonce) return 'dead letter';
   return undefined;
 }

@@ -18,7 +18,7 @@ export interface DemoFlags {
 export function demoTargetFromStack(info: StackInfo): DemoTarget {
   const logs: Partial<Record<LoggedService, string>> = {};
   for (const p of info.processes) logs[p.name] = p.log;
-  return { gateway: info.gateway, keystore: info.keystore, certsDir: info.certsDir, tenant: info.tenant, transport: info.transport, nats: info.nats, logs, ...(info.kvBuckets ? { kvBuckets: info.kvBuckets } : {}) };
+  return { gateway: info.gateway, keystore: info.keystore, certsDir: info.certsDir, tenant: info.tenant, transport: info.transport, nats: info.nats, logs, ...(info.kvBuckets ? { kvBuckets: info.kvBuckets } : {}), ...(info.api ? { api: info.api } : {}) };
 }
 
 /**
@@ -43,6 +43,8 @@ export function resolveDemoTarget(flags: DemoFlags, env: NodeJS.ProcessEnv = pro
     ...((flags.nats ?? (sameStack ? fromStack.nats : undefined)) ? { nats: flags.nats ?? fromStack!.nats! } : {}),
     ...(sameStack && fromStack.logs ? { logs: fromStack.logs } : {}),
     ...(sameStack && fromStack.kvBuckets ? { kvBuckets: fromStack.kvBuckets } : {}),
+    // The API: the stack's, whatever gateway is named (a stack of the same state folder serves it).
+    ...(fromStack?.api ? { api: fromStack.api } : {}),
   };
   return { target, stack };
 }
