@@ -13,8 +13,8 @@
 //   whole-message seal (default backend) <= 1.25x the sum of raw AEAD calls.
 // The native-only ratios of the last two are printed as notes.
 import { createCipheriv, createDecipheriv } from 'node:crypto';
-import { schemaRoot } from '@fle/schema';
-import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
+import { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import {
   buildAad,
   checkSealed,

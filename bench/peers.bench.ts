@@ -35,8 +35,8 @@ import {
   RawAesWrappingSuiteIdentifier,
   type EncryptionContext,
 } from '@aws-crypto/client-node';
-import { schemaRoot } from '@fle/schema';
-import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
+import { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import {
   compileSchema,
   defaultBackend,

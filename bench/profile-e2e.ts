@@ -27,7 +27,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
-import { PaymentServiceService } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { PaymentServiceService } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { runLoad } from './support/load.js';
 import { startE2eStack } from './support/e2e-stack.js';
 import { benchRequest } from './support/requests.js';

@@ -4,7 +4,7 @@
 // of the three in turn) so machine noise hits all alike.
 // Per round and variant: latencies, throughput, CPU time and peak RSS of every
 // process of the pipeline (proc-stats.ts).
-import { PaymentServiceService, type AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { PaymentServiceService, type AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { bootstrapCi, bootstrapMedianCi, median, pooledQuantile } from '../lib.js';
 import type { Transport } from '@fle/gateway';
 import type { E2eStack } from './e2e-stack.js';

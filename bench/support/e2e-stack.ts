@@ -14,7 +14,7 @@ import { FleClient } from '@fle/client';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
 import { DEFAULT_IDENTITIES, channelCredentials, type DevPki } from '@fle/pki';
-import { schemaRoot } from '@fle/schema';
+import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import type { Transport } from '@fle/gateway';
 import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
@@ -151,6 +151,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       });
       stops.push(() => gateway.stop());
       const client = new FleClient({
+        schema: schemaRoot(),
         address: gateway.address,
         credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
         cipher,

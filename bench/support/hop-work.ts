@@ -13,7 +13,7 @@
 //   processor: decode + open the request; seal + encode the stored record;
 //              seal + encode the response
 import { checkSealed, compileSchema, FieldCipher, readTenant, StaticKeyProvider, type StaticKeyRing } from '@fle/field-crypto';
-import { schemaRoot } from '@fle/schema';
+import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
 import { encodeMessage, encodeToBuffer, type MessageEncoder } from '@fle/schema/encode';
 import {
   AuthorizationRecord,
@@ -22,7 +22,7 @@ import {
   AuthorizePlainResponse,
   AuthorizeRequest,
   AuthorizeResponse,
-} from '@fle/schema/gen/acme/payments/v1/payments.js';
+} from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { interleaved, median, pairedRatio, rowOf, type Row } from '../lib.js';
 import { benchRequest } from './requests.js';
 

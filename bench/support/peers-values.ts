@@ -1,7 +1,7 @@
 // The 12 sensitive values of one e2e benchmark request (support/requests.ts,
 // 1 KiB biometric template), each with the field path fle binds it to
 // (spec §3) and whether it is text (a string field) or bytes.
-import type { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import type { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { benchRequest } from './requests.js';
 
 export interface PeerValue {

@@ -4,7 +4,7 @@
 // baseline sends the very same objects as AuthorizePlainRequest (same fields).
 import { randomBytes } from 'node:crypto';
 import { luhnCardNumber } from '@fle/client/testing';
-import type { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import type { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 
 export function benchRequest(tenant: string, i: number, payloadBytes: number): AuthorizeRequest {
   return {

@@ -16,7 +16,7 @@ import { buildAdminAndRings, startBrowserStack, type BrowserStack } from './supp
 import { buildBrowserBundle, type BrowserBundle } from '../../packages/client/src/browser-build.js';
 import { packedPackages } from '../packages/support/packs.js';
 import { generateX25519KeyPair, openHpkeEnvelope, parseHpkeEnvelope, decodeBase64url, encodeBase64url } from '@fle/field-crypto';
-import { AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { AuthorizeResponse } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { luhnCardNumber } from '@fle/client/testing';
 import { loadSchema } from '@fle/schema';
 import { PAYMENTS_PROTO_ROOT } from '../support/payments-gateway.js';
@@ -140,7 +140,7 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
     for (const secret of [card, 'NID-BROWSER-7731', 'Zoë Browser', 'gift from the browser', 'zoe@browser.example']) {
       expect(wire.includes(Buffer.from(secret))).toBe(false);
     }
-    const { AuthorizeRequest } = await import('@fle/schema/gen/acme/payments/v1/payments.js');
+    const { AuthorizeRequest } = await import('@fle-examples/payments/gen/acme/payments/v1/payments.js');
     const decoded = AuthorizeRequest.decode(sealed.bytes);
     const numberEnv = parseHpkeEnvelope(decodeBase64url(decoded.card!.number));
     expect(numberEnv).toMatchObject({ alg: 3, keyVersion: 1 });
@@ -180,7 +180,7 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
 
   it('the gateway refuses a short alg 3 envelope before anything is opened', async () => {
     const sealed = await sealInPage('webshop', requestFor('webshop'));
-    const { AuthorizeRequest } = await import('@fle/schema/gen/acme/payments/v1/payments.js');
+    const { AuthorizeRequest } = await import('@fle-examples/payments/gen/acme/payments/v1/payments.js');
     const msg = AuthorizeRequest.decode(sealed.bytes);
     msg.nationalId = encodeBase64url(decodeBase64url(msg.nationalId).subarray(0, 53));
     const err = (await relay.callRaw(relayAuthorize, AuthorizeRequest.encode(msg).finish(), sealed.stamp).catch((e: unknown) => e)) as FleCallError;
@@ -192,7 +192,7 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
     const registered = { privateKey: encodeBase64url(device.privateKey), publicKey: encodeBase64url(device.publicKey) };
     const card = luhnCardNumber();
     const ok = await sealInPage('devshop', requestFor('devshop', card), registered);
-    const { AuthorizeRequest } = await import('@fle/schema/gen/acme/payments/v1/payments.js');
+    const { AuthorizeRequest } = await import('@fle-examples/payments/gen/acme/payments/v1/payments.js');
     const env = parseHpkeEnvelope(decodeBase64url(AuthorizeRequest.decode(ok.bytes).card!.number));
     expect(env.alg).toBe(4);
     expect(encodeBase64url(env.senderPublicKey!)).toBe(registered.publicKey);

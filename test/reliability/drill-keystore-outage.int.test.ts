@@ -5,7 +5,7 @@
 // wait (NAK with backoff) instead; when the keystore returns everything
 // recovers and nothing accepted is lost or done twice.
 import { status } from '@grpc/grpc-js';
-import { PaymentServiceService, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { PaymentServiceService, type AuthorizeResponse } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorizationLedger, DeadLetterWatch, withNonces } from '../support/jetstream-watch.js';
 import { settleEffects } from '../support/drill-traffic.js';

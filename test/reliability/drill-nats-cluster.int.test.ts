@@ -45,7 +45,7 @@
 import { writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { JetStreamManager } from 'nats';
-import { PaymentServiceService, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { PaymentServiceService, type AuthorizeResponse } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { PROCESSOR_STREAMS, scaleStreams } from '../../deploy/scripts/jetstream-replicas.js';
 import { LeaderTimeline, snapshotCluster, whereAreTheyVerdict, writeFailureDump, type ClusterSnapshot } from '../support/cluster-diagnostics.js';
 import { AuthorizationLedger, DeadLetterWatch, withNonces } from '../support/jetstream-watch.js';

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorizationLedger, DeadLetterWatch, withNonces } from '../support/jetstream-watch.js';
 import { expectOnlyRedeliveredDuplicates, inWaves, isTransientRefusal, publishReliably, sealMany, settleEffects } from '../support/drill-traffic.js';
 import { sealedRequest, settle, startReliabilityStack, waitFor, type CallOutcome, type ReliabilityStack, type SealedRequest } from '../support/reliability-stack.js';
-import { PaymentServiceService, type AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { PaymentServiceService, type AuthorizeResponse } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 
 const DIRECT = 60; // published straight to the stream, retried until acknowledged
 const PER_ROUTE = 24; // client calls through each gateway

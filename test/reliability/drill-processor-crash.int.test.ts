@@ -7,7 +7,7 @@
 // three rounds). Each new processor takes over; every accepted request is
 // processed and its effect (the sealed record in fle_authorizations) written
 // exactly once per nonce, and the callers waiting at the gateway get answers.
-import { PaymentServiceService } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { PaymentServiceService } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import type { ProcessorProcess } from '@fle/processor/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AuthorizationLedger, DeadLetterWatch, withNonces } from '../support/jetstream-watch.js';

@@ -11,7 +11,7 @@ import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { authorizeRoute, PAYMENTS_SCHEMA } from '../support/payments-gateway.js';
 import { channelCredentials, spiffeId, type DevPki } from '@fle/pki';
 import { ensureStreams } from '@fle/boundary';
-import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { newReplayStamp, stampToMetadata } from '@fle/service-kit';
 import { freePort, makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';

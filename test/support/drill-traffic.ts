@@ -5,7 +5,7 @@
 // twice" against the records the processor stores per nonce.
 import { status } from '@grpc/grpc-js';
 import type { FieldCipher } from '@fle/field-crypto';
-import { AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
+import { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { stampToHeaders } from '@fle/service-kit';
 import { headers as natsHeaders, type NatsConnection } from 'nats';
 import type { AuthorizationLedger, DeadLetter } from './jetstream-watch.js';

@@ -7,7 +7,7 @@ import { Writable } from 'node:stream';
 import type { KV, KvEntry } from 'nats';
 import { Boundary } from '@fle/boundary';
 import { FieldCipher, StaticKeyProvider, compileSchema, type KeyProvider } from '@fle/field-crypto';
-import { canaryAuthorizeRequest } from '@fle/client/testing';
+import { canaryAuthorizeRequest } from '../src/testing.js';
 import { MemoryNonceStore, createLogger, createServiceMetrics, newReplayStamp, replayContext } from '@fle/service-kit';
 import { describe, expect, it } from 'vitest';
 import { AUTHORIZATION_RECORD_PLAIN, AuthorizationStore } from '../src/authorization-store.js';

@@ -69,8 +69,8 @@ describe('fle certs init', () => {
   });
 
   it('honours --trust-domain and refuses a bad --days', async () => {
-    const r = await fle('certs', 'init', '--dir', join(root, 'acme'), '--trust-domain', 'acme.test', '--json');
-    expect(JSON.parse(r.stdout).identities[0]).toMatchObject({ name: 'gateway', id: 'spiffe://acme.test/gateway' });
+    const r = await fle('certs', 'init', '--dir', join(root, 'acme'), '--trust-domain', 'example.test', '--json');
+    expect(JSON.parse(r.stdout).identities[0]).toMatchObject({ name: 'gateway', id: 'spiffe://example.test/gateway' });
     const bad = await fle('certs', 'init', '--dir', join(root, 'bad'), '--days', 'soon');
     expect(bad.code).not.toBe(0);
     expect(bad.stderr).toContain('--days');

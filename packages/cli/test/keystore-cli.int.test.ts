@@ -68,7 +68,7 @@ describe('fle keys and fle keystore', () => {
     // No refresh window: the first seal past the TTL already waits for the new primary.
     const keys = new KeystoreKeyProvider({ address: ks.address, tls: env.pki.files('processor'), ttlMs: 50, refreshWindowMs: 0 });
     closers.push(keys);
-    const binding = (tenant: string) => ({ tenant, messageType: 'acme.payments.v1.AuthorizationRecord', fieldPath: '4', context: 'record/1' });
+    const binding = (tenant: string) => ({ tenant, messageType: 'fletest.svc.v1.StoredEntry', fieldPath: '4', context: 'record/1' });
     const sealed: Array<{ ref: KeyRingRef; envelope: Uint8Array; plaintext: string }> = [];
     const seal = async (ref: KeyRingRef, plaintext: string): Promise<void> => {
       const k = await keys.primaryKey(ref);

@@ -11,7 +11,7 @@ import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
-import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE, paymentsSchema } from '@fle-examples/payments/schema';
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
@@ -109,6 +109,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
       },
       relayClient() {
         const client = new FleClient({
+          schema: paymentsSchema(),
           address: gateway.address,
           credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
           // The relay never seals or opens: it forwards what the page sealed (callRaw).
