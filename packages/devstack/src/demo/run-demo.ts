@@ -63,7 +63,18 @@ export async function runDemo(t: DemoTarget): Promise<DemoRun> {
   for (const f of Object.values(pki.files('client'))) {
     if (!existsSync(f)) throw new DevStackError('DEVSTACK_DEMO_FAILED', `no client certificate: ${f} is missing (start the stack with npm start, or pass --certs)`);
   }
-  if (!t.api) throw new DevStackError('DEVSTACK_DEMO_FAILED', 'the demo needs the API the stack serves (its schema and method): run it against the stack npm start wrote');
+  if (!t.api) {
+    // No stack file names the API. An unreachable keystore is the likelier cause: say that first.
+    const probe = new KeystoreKeyProvider({ address: t.keystore, tls: pki.files('client'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
+    try {
+      await probe.primaryKey({ tenant: t.tenant, ring: 'default' });
+    } catch (err) {
+      throw new DevStackError('DEVSTACK_DEMO_FAILED', `the client could not get its keys from the keystore at ${t.keystore}: ${describeError(err)}`, { cause: err });
+    } finally {
+      probe.close();
+    }
+    throw new DevStackError('DEVSTACK_DEMO_FAILED', 'the demo needs the API the stack serves (its schema and method, in the stack file npm start writes): pass --home of the running stack');
+  }
   const root = loadSchema(t.api.schema);
   const [, serviceName = '', methodName = ''] = /^\/([^/]+)\/([^/]+)$/.exec(t.api.method) ?? [];
   const method = serviceDefinition(root, serviceName)[methodName];

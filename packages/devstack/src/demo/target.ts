@@ -1,6 +1,6 @@
 // Where `fle demo` sends its request: flags first, then the stack file a
 // running `npm start` wrote (FLE_HOME/run/stack.json), then the fixed defaults.
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { HOME_ENV, PORT_DEFAULTS, DEFAULT_TENANT } from '../settings.js';
 import { processAlive, readStackFile, type StackInfo } from '../stack-file.js';
 import { stateLayout } from '../state-dir.js';
@@ -34,6 +34,9 @@ export function resolveDemoTarget(flags: DemoFlags, env: NodeJS.ProcessEnv = pro
   const fromStack = stack ? demoTargetFromStack(stack) : undefined;
   const gateway = flags.gateway ?? fromStack?.gateway ?? env['FLE_GATEWAY_ADDR'] ?? `127.0.0.1:${PORT_DEFAULTS.gateway.port}`;
   const sameStack = fromStack !== undefined && gateway === fromStack.gateway;
+  // The API: the stack's, whatever gateway is named; else the one of the stack whose
+  // certificates the demo uses (its state folder holds both), for its API only.
+  const api = fromStack?.api ?? apiOfCertsStack(flags.certs ? resolve(cwd, flags.certs) : undefined);
   const target: DemoTarget = {
     gateway,
     keystore: flags.keystore ?? fromStack?.keystore ?? env['FLE_KEYSTORE_ADDR'] ?? `127.0.0.1:${PORT_DEFAULTS.keystore.port}`,
@@ -43,8 +46,14 @@ export function resolveDemoTarget(flags: DemoFlags, env: NodeJS.ProcessEnv = pro
     ...((flags.nats ?? (sameStack ? fromStack.nats : undefined)) ? { nats: flags.nats ?? fromStack!.nats! } : {}),
     ...(sameStack && fromStack.logs ? { logs: fromStack.logs } : {}),
     ...(sameStack && fromStack.kvBuckets ? { kvBuckets: fromStack.kvBuckets } : {}),
-    // The API: the stack's, whatever gateway is named (a stack of the same state folder serves it).
-    ...(fromStack?.api ? { api: fromStack.api } : {}),
+    ...(api ? { api } : {}),
   };
   return { target, stack };
+}
+
+/** The API recorded by a live stack whose state folder holds `certsDir` (`<home>/certs`). */
+function apiOfCertsStack(certsDir: string | undefined): StackInfo['api'] {
+  if (!certsDir) return undefined;
+  const info = readStackFile(stateLayout(dirname(certsDir)).stackFile);
+  return info && processAlive(info.pid) && info.certsDir === certsDir ? info.api : undefined;
 }
