@@ -8,6 +8,7 @@ import { copyFileSync, existsSync, rmSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PAYMENTS_PROTO_DIR } from '@fle-examples/payments/schema';
 import { GATEWAY_ID, startReliabilityStack, type ReliabilityStack } from '../support/reliability-stack.js';
 import { installedFootprint, installProject, packedPackages, publicWorkspaces, REPO_ROOT, userEnv, type Packs } from './support/packs.js';
 
@@ -130,7 +131,8 @@ describe('the packed public packages', () => {
 
     it('an app with the installed @fle/client seals, calls the gateway over mTLS and opens the answer', async () => {
       const dir = await project(['@fle/client', '@fle/keystore-client', '@fle/pki'], 'app');
-      const app = { gateway: stack.gateways.nats!.address, keystore: stack.keystore.address, tls: stack.pki.files('client'), gatewayId: GATEWAY_ID, tenant: 't1' };
+      // The team's schema: the payments example's .proto root (examples/payments/proto).
+      const app = { gateway: stack.gateways.nats!.address, keystore: stack.keystore.address, tls: stack.pki.files('client'), gatewayId: GATEWAY_ID, tenant: 't1', protoRoot: PAYMENTS_PROTO_DIR };
       expect(await node(dir, 'call-gateway.mjs', { FLE_APP: JSON.stringify(app) })).toEqual({ approved: true, lastFour: true, tenant: 't1', tokenOpened: true });
     }, 300_000);
   });
