@@ -1,19 +1,22 @@
 // Authorization records at rest in NATS KV (bucket `fle_authorizations`),
-// sealed BEFORE storage: their sensitive fields are envelopes bound to the
-// storage context `store/authorization/<request_id>` (envelope-v1 §3 context:
-// "data at rest binds its record identity"), so a stored field cannot be moved
-// to another record, and in-flight envelopes cannot be replayed into storage.
+// sealed BEFORE storage through @fle/records' SealedKv: every sensitive field
+// is an envelope bound to the record's identity `rec/<bucket>/<key>`
+// (envelope-v1 §3: data at rest binds its record identity; docs/records.md),
+// so a stored field cannot be moved to another record, and in-flight
+// envelopes (`req/...`) cannot be replayed into storage. The stored form
+// names the record type, so `fle records rewrap` can move records to a ring's
+// primary version.
 //
-// Keyed by `<tenant>.<request nonce>`, written with `kv.create`: the effect
+// Keyed by `<tenant>.<request nonce>`, written with create: the effect
 // happens once per request nonce, a redelivery finds the record already there.
 //
 // The record type is a codec: AuthorizationRecord (sealed fields) for the
 // product route, its unmarked twin AuthorizationRecordPlain for the benchmark
-// baseline route (sealMessage finds nothing to seal there), same bucket, same work otherwise.
+// baseline route (nothing to seal there), same bucket, same work otherwise.
 import type { JetStreamClient, KV } from 'nats';
-import type { FieldCipher } from '@fle/field-crypto';
+import type { CompiledSchema, KeyProvider } from '@fle/field-crypto';
 import { applyStreamBudget, kvLimits, type StreamBudget } from '@fle/nats-setup';
-import { encodeMessage } from '@fle/schema/encode';
+import { RecordExistsError, RecordStoreUnavailableError, SealedKv, recordType, type RecordType } from '@fle/records';
 import { RoutingError, storeFullOr } from '@fle/service-kit';
 import { AuthorizationRecord, AuthorizationRecordPlain } from './gen/acme/payments/v1/payments.js';
 
@@ -28,86 +31,73 @@ export const AUTHORIZATIONS_BUCKET = 'fle_authorizations';
 export const AUTHORIZATIONS_BUDGET: StreamBudget = Object.freeze({ stream: `KV_${AUTHORIZATIONS_BUCKET}`, maxBytes: 128 * 1024 * 1024, maxMsgs: 500_000, maxMsgSize: 64 * 1024, discard: 'new' });
 
 /** How a record type is named (for the cipher) and put on the wire. */
-export interface RecordCodec {
-  readonly typeName: string;
-  encode(record: AuthorizationRecord): Uint8Array;
-  decode(bytes: Uint8Array): AuthorizationRecord;
-}
+export type RecordCodec = RecordType<AuthorizationRecord>;
 
-export const AUTHORIZATION_RECORD: RecordCodec = {
-  typeName: RECORD_TYPE,
-  encode: (r) => encodeMessage(AuthorizationRecord, r),
-  decode: (b) => AuthorizationRecord.decode(b),
-};
+export const AUTHORIZATION_RECORD: RecordCodec = recordType(RECORD_TYPE, AuthorizationRecord);
 
 /** The benchmark baseline's twin: same fields, nothing sensitive (proto: AuthorizationRecordPlain). */
-export const AUTHORIZATION_RECORD_PLAIN: RecordCodec = {
-  typeName: 'acme.payments.v1.AuthorizationRecordPlain',
-  encode: (r) => encodeMessage(AuthorizationRecordPlain, r),
-  decode: (b) => AuthorizationRecordPlain.decode(b),
-};
-
-export function storageContext(requestId: string): string {
-  return `store/authorization/${requestId}`;
-}
+export const AUTHORIZATION_RECORD_PLAIN: RecordCodec = recordType('acme.payments.v1.AuthorizationRecordPlain', AuthorizationRecordPlain);
 
 export function recordKey(tenant: string, nonce: string): string {
   return `${tenant}.${nonce}`;
 }
 
-function isConflict(err: unknown): boolean {
-  const e = err as { api_error?: { err_code?: number }; message?: string } | undefined;
-  return e?.api_error?.err_code === 10071 || /wrong last sequence/i.test(e?.message ?? '');
+function unavailable(err: unknown): Error {
+  const cause = err instanceof RecordStoreUnavailableError ? (err.cause ?? err) : err;
+  return storeFullOr(cause, 'the authorization store', (e) => new RoutingError('UPSTREAM_UNAVAILABLE', 'authorization store unavailable', { cause: e }));
 }
 
-function unavailable(err: unknown): Error {
-  return storeFullOr(err, 'the authorization store', (e) => new RoutingError('UPSTREAM_UNAVAILABLE', 'authorization store unavailable', { cause: e }));
+export interface AuthorizationStoreOptions {
+  readonly kv: KV;
+  /** compileSchema of the payments schema. */
+  readonly schema: CompiledSchema;
+  /** The storing service's keys (the processor's KeyProvider). */
+  readonly keys: KeyProvider;
+  readonly codec?: RecordCodec;
 }
 
 export class AuthorizationStore {
-  constructor(
-    readonly kv: KV,
-    readonly codec: RecordCodec = AUTHORIZATION_RECORD,
-  ) {}
+  readonly codec: RecordCodec;
+  readonly #records: SealedKv<AuthorizationRecord>;
+  constructor(private readonly o: AuthorizationStoreOptions) {
+    this.codec = o.codec ?? AUTHORIZATION_RECORD;
+    this.#records = new SealedKv({ kv: o.kv, store: AUTHORIZATIONS_BUCKET, type: this.codec, schema: o.schema, keys: o.keys });
+  }
 
   /** Creates (or binds to) the bucket with its bounds (AUTHORIZATIONS_BUDGET). */
-  static async open(js: JetStreamClient, bucket: string = AUTHORIZATIONS_BUCKET): Promise<AuthorizationStore> {
-    const budget = { ...AUTHORIZATIONS_BUDGET, stream: `KV_${bucket}` };
-    const kv = await js.views.kv(bucket, { history: 1, ...kvLimits(budget) });
-    await applyStreamBudget(await js.jetstreamManager(), budget);
-    return new AuthorizationStore(kv);
+  static async open(js: JetStreamClient, deps: { schema: CompiledSchema; keys: KeyProvider }): Promise<AuthorizationStore> {
+    const kv = await js.views.kv(AUTHORIZATIONS_BUCKET, { history: 1, ...kvLimits(AUTHORIZATIONS_BUDGET) });
+    await applyStreamBudget(await js.jetstreamManager(), AUTHORIZATIONS_BUDGET);
+    return new AuthorizationStore({ kv, ...deps });
   }
 
   /** The same bucket, records of another type. */
   withCodec(codec: RecordCodec): AuthorizationStore {
-    return new AuthorizationStore(this.kv, codec);
+    return new AuthorizationStore({ ...this.o, codec });
   }
 
   /** The stored record for `key`, opened; undefined when none. */
-  async get(key: string, cipher: FieldCipher): Promise<AuthorizationRecord | undefined> {
-    let entry;
+  async get(key: string): Promise<AuthorizationRecord | undefined> {
     try {
-      entry = await this.kv.get(key);
+      return (await this.#records.get(key))?.value;
     } catch (err) {
-      throw unavailable(err);
+      if (err instanceof RecordStoreUnavailableError) throw unavailable(err);
+      throw err;
     }
-    if (!entry || entry.operation !== 'PUT') return undefined;
-    const sealed = this.codec.decode(entry.value);
-    return cipher.openMessage(this.codec.typeName, sealed, { context: storageContext(sealed.requestId), inPlace: true });
   }
 
   /**
    * Seal and store `record` under `key` unless one is already there.
    * Returns `created`, or `exists` when an earlier delivery stored it first.
    */
-  async create(key: string, record: AuthorizationRecord, cipher: FieldCipher): Promise<'created' | 'exists'> {
-    const sealed = await cipher.sealMessage(this.codec.typeName, record, { context: storageContext(record.requestId) });
+  async create(key: string, record: AuthorizationRecord): Promise<'created' | 'exists'> {
     try {
-      await this.kv.create(key, this.codec.encode(sealed));
+      await this.#records.create(key, record);
       return 'created';
     } catch (err) {
-      if (isConflict(err)) return 'exists';
-      throw unavailable(err);
+      if (err instanceof RecordExistsError) return 'exists';
+      if (err instanceof RecordStoreUnavailableError) throw unavailable(err);
+      throw err;
     }
   }
 }

@@ -2,7 +2,7 @@
 // inside the decrypt boundary (the processor, or a team's own process with
 // @fle/boundary): Luhn-check the card number, answer with a card token (sealed by
 // the pipeline: `card_token` is sensitive) and the clear last four digits, and
-// store an AuthorizationRecord sealed under its storage context.
+// store an AuthorizationRecord sealed for its place in the store (@fle/records).
 //
 // Effects happen once per request nonce: the record key is `<tenant>.<nonce>`;
 // a redelivery (or a race) finds the stored record and answers from it, so the
@@ -48,7 +48,7 @@ export function createAuthorizeHandler(opts: AuthorizeHandlerOptions): Handler<A
     const key = recordKey(ctx.tenant, ctx.stamp.nonce);
     if (ctx.resumed) {
       // A redelivery of a request that did not complete: it may have stored already.
-      const existing = await opts.store.get(key, ctx.cipher);
+      const existing = await opts.store.get(key);
       if (existing) {
         ctx.metrics.effects.inc({ kind: 'authorization_record', result: 'already_done' });
         return responseFrom(existing);
@@ -65,9 +65,9 @@ export function createAuthorizeHandler(opts: AuthorizeHandlerOptions): Handler<A
       authorizationCode: randomBytes(4).toString('hex').toUpperCase(),
       authorizedAtUnixMs: now(),
     };
-    const outcome = await opts.store.create(key, record, ctx.cipher);
+    const outcome = await opts.store.create(key, record);
     if (outcome === 'exists') {
-      const existing = await opts.store.get(key, ctx.cipher);
+      const existing = await opts.store.get(key);
       ctx.metrics.effects.inc({ kind: 'authorization_record', result: 'already_done' });
       if (existing) return responseFrom(existing);
     } else {

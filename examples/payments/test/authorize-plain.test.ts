@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { Writable } from 'node:stream';
 import type { KV, KvEntry } from 'nats';
 import { Boundary } from '@fle/boundary';
+import { decodeSealedRecord } from '@fle/records';
 import { FieldCipher, StaticKeyProvider, compileSchema, type KeyProvider } from '@fle/field-crypto';
 import { canaryAuthorizeRequest } from '../src/testing.js';
 import { MemoryNonceStore, createLogger, createServiceMetrics, newReplayStamp, replayContext } from '@fle/service-kit';
@@ -41,7 +42,7 @@ function memoryKv(): { kv: KV; values: Map<string, Uint8Array> } {
 
 async function pipelineFor(route: keyof typeof ROUTES, keys: KeyProvider) {
   const { kv, values } = memoryKv();
-  const store = new AuthorizationStore(kv);
+  const store = new AuthorizationStore({ kv, schema, keys });
   const handler = createAuthorizeHandler({ store: route === 'plain' ? store.withCodec(AUTHORIZATION_RECORD_PLAIN) : store });
   const boundary = await Boundary.create({
     schema: paymentsSchema(),
@@ -72,7 +73,9 @@ describe('authorize-plain (benchmark baseline route)', () => {
     const res = AuthorizePlainResponse.decode(out.bytes);
     expect(res).toMatchObject({ tenantId: 't1', requestId: request.requestId, approved: true, cardLastFour: request.card!.number.slice(-4) });
     expect(res.cardToken).toMatch(/^tok_/);
-    const record = AuthorizationRecordPlain.decode(values.get(`t1.${stamp.nonce}`)!);
+    const stored = decodeSealedRecord(values.get(`t1.${stamp.nonce}`)!);
+    expect(stored.typeName).toBe('acme.payments.v1.AuthorizationRecordPlain');
+    const record = AuthorizationRecordPlain.decode(stored.message);
     expect(record).toMatchObject({ cardNumber: request.card!.number, nationalId: request.nationalId, cardToken: res.cardToken });
     await out.claim.complete();
   });
@@ -87,7 +90,7 @@ describe('authorize-plain (benchmark baseline route)', () => {
       transport: 'nats', path: ROUTES.sealed.method, subjectTenant: 't1', subjectRoute: 'authorize',
       bytes: AuthorizeRequest.encode(sealed).finish(), stamp, origin: 'core:2',
     });
-    const record = AuthorizationRecord.decode(values.get(`t1.${stamp.nonce}`)!);
+    const record = AuthorizationRecord.decode(decodeSealedRecord(values.get(`t1.${stamp.nonce}`)!).message);
     expect(record.cardNumber).not.toContain(request.card!.number);
     expect(record.nationalId).not.toContain(request.nationalId);
     await out.claim.complete();
