@@ -5,6 +5,7 @@ import { existsSync } from 'node:fs';
 import { Command } from 'commander';
 import { describe, expect, it } from 'vitest';
 import { registerCertsCommands } from '../../packages/cli/src/commands/certs.js';
+import { registerDevicesCommands } from '../../packages/cli/src/commands/devices.js';
 import { registerKeysCommands } from '../../packages/cli/src/commands/keys.js';
 import { registerKeystoreCommands } from '../../packages/cli/src/commands/keystore.js';
 import { readText, repoPath } from './repo.js';
@@ -16,13 +17,14 @@ function program(): Command {
   registerKeystoreCommands(p);
   registerKeysCommands(p);
   registerCertsCommands(p);
+  registerDevicesCommands(p);
   return p;
 }
 
 /** Command lines from the code blocks and inline code: `fle <area> <verb> …` (also via packages/cli/bin/fle.mjs). */
 function commandLines(): string[][] {
   const lines: string[][] = [];
-  for (const m of doc.matchAll(/(?:^|[\s`])(?:fle|packages\/cli\/bin\/fle\.mjs) ((?:keys|keystore|certs) [^`\n#]*)/g)) {
+  for (const m of doc.matchAll(/(?:^|[\s`])(?:fle|packages\/cli\/bin\/fle\.mjs) ((?:keys|keystore|certs|devices) [^`\n#]*)/g)) {
     lines.push(m[1]!.replace(/\\$/, '').trim().split(/\s+/));
   }
   return lines;

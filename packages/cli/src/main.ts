@@ -3,6 +3,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerCertsCommands } from './commands/certs.js';
 import { registerDemoCommands } from './commands/demo.js';
+import { registerDevicesCommands } from './commands/devices.js';
 import { registerEnvelopeCommands } from './commands/envelope.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerKeystoreCommands } from './commands/keystore.js';
@@ -16,6 +17,7 @@ export async function main(argv: string[]): Promise<number> {
   registerEnvelopeCommands(program);
   registerKeystoreCommands(program);
   registerKeysCommands(program);
+  registerDevicesCommands(program);
   registerCertsCommands(program);
   registerDemoCommands(program);
   registerRecordsCommands(program);

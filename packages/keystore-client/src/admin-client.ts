@@ -6,21 +6,25 @@ import {
   KeyKind,
   KeystoreAdminServiceClient,
   KeyVersionState,
+  type CreateDeviceEnrollmentResponse,
   type CreateKeyRingResponse,
   type DestroyKeyVersionResponse,
   type DisableKeyVersionResponse,
   type EnableKeyVersionResponse,
   type KeyRingInfo,
   type KeyVersionInfo,
+  type ListDevicesResponse,
   type ListKeyRingsResponse,
   type ListKeyVersionsResponse,
   type GetRotationPolicyResponse,
   type PromoteKeyVersionResponse,
+  type RevokeDeviceResponse,
   type RotateKeyRingResponse,
   type RotationPolicy as RotationPolicyMessage,
   type SetRotationPolicyResponse,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { KeystorePermissionDeniedError, KeystoreResponseError, KeystoreUnavailableError } from './errors.js';
+import { deviceSummary, devicesDenied, devicesUnavailable, type DeviceSummary } from './devices.js';
 import { DEFAULT_CHANNEL_OPTIONS, classifyStatus } from './grpc-fetcher.js';
 import { keystoreAddress, keystoreCredentials, type KeystoreConnectionOptions } from './keystore-key-provider.js';
 
@@ -111,7 +115,18 @@ function ring(r: KeyRingInfo): KeyRingSummary {
   };
 }
 
+/** A one-time device enrollment token. `token` is a credential: hand it to the app, never log it. */
+export interface DeviceEnrollment {
+  tenant: string;
+  token: string;
+  enrollmentId: string;
+  expiresAt: string;
+}
+
 export interface KeystoreAdminClientOptions extends KeystoreConnectionOptions {}
+
+/** #call's ring name for device calls (not a valid ring name): errors then speak of the tenant's devices. */
+const DEVICES = '~devices';
 
 export class KeystoreAdminClient {
   readonly address: string;
@@ -205,6 +220,27 @@ export class KeystoreAdminClient {
     return res.rings.map(ring);
   }
 
+  /** A one-time token an app redeems (EnrollDevice) within `ttlMs` (default the keystore's, 10 minutes). */
+  async createDeviceEnrollment(tenant: string, opts: { ttlMs?: number } = {}): Promise<DeviceEnrollment> {
+    const res = await this.#call<CreateDeviceEnrollmentResponse>(tenant, DEVICES, (cb) =>
+      this.#client.createDeviceEnrollment({ tenant, ttlMs: opts.ttlMs ?? 0 }, new Metadata(), this.#opts(), cb),
+    );
+    return { tenant, token: res.token, enrollmentId: res.enrollmentId, expiresAt: new Date(res.expiresAtUnixMs).toISOString() };
+  }
+
+  /** The tenant's devices, revoked ones included. */
+  async listDevices(tenant: string): Promise<DeviceSummary[]> {
+    const res = await this.#call<ListDevicesResponse>(tenant, DEVICES, (cb) => this.#client.listDevices({ tenant }, new Metadata(), this.#opts(), cb));
+    return res.devices.map(deviceSummary);
+  }
+
+  /** Active -> revoked (final); openers stop accepting it within their device cache TTL. */
+  async revokeDevice(tenant: string, deviceId: string): Promise<DeviceSummary> {
+    const res = await this.#call<RevokeDeviceResponse>(tenant, DEVICES, (cb) => this.#client.revokeDevice({ tenant, deviceId }, new Metadata(), this.#opts(), cb));
+    if (!res.device) throw new KeystoreResponseError('keystore answered without a device');
+    return deviceSummary(res.device);
+  }
+
   close(): void {
     this.#client.close();
   }
@@ -221,8 +257,9 @@ export class KeystoreAdminClient {
           return;
         }
         const kind = classifyStatus(err.code);
-        if (kind === 'denied') reject(new KeystorePermissionDeniedError(tenant, ringName, { cause: err }));
-        else if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) reject(new KeystoreUnavailableError(tenant, ringName, { cause: err }));
+        const devices = ringName === DEVICES;
+        if (kind === 'denied') reject(devices ? devicesDenied(tenant, err) : new KeystorePermissionDeniedError(tenant, ringName, { cause: err }));
+        else if (err.code === status.UNAVAILABLE || err.code === status.DEADLINE_EXCEEDED) reject(devices ? devicesUnavailable(tenant, err) : new KeystoreUnavailableError(tenant, ringName, { cause: err }));
         else reject(Object.assign(new KeystoreResponseError(`${status[err.code]}: ${err.details}`, { cause: err }), { grpcCode: err.code }));
       });
     });

@@ -6,7 +6,7 @@
 // the keystore says a version or ring does not exist (or is disabled/destroyed),
 // so callers of a KeyProvider see the same errors whatever the provider.
 
-export type KeystoreClientErrorCode = 'KEYSTORE_UNAVAILABLE' | 'KEYSTORE_PERMISSION_DENIED' | 'KEYSTORE_ERROR';
+export type KeystoreClientErrorCode = 'KEYSTORE_UNAVAILABLE' | 'KEYSTORE_PERMISSION_DENIED' | 'KEYSTORE_ERROR' | 'DEVICE_ENROLLMENT_REFUSED';
 
 export class KeystoreClientError extends Error {
   readonly code: KeystoreClientErrorCode;

@@ -23,6 +23,7 @@ export {
 } from './keystore-key-provider.js';
 export {
   KeystoreAdminClient,
+  type DeviceEnrollment,
   type KeystoreAdminClientOptions,
   type KeyRingSummary,
   type KeyVersionSummary,
@@ -38,3 +39,18 @@ export {
   type KeystorePublicKeyProviderOptions,
   type PublicKeyCacheOptions,
 } from './public-key-provider.js';
+export {
+  DeviceEnrollmentError,
+  KeystoreDeviceClient,
+  KeystoreDeviceRegistry,
+  KeystoreSenderPolicy,
+  deviceSummary,
+  type DeviceCacheOptions,
+  type DeviceEnrollmentRefusal,
+  type DeviceListFetch,
+  type DeviceSummary,
+  type KeystoreDeviceRegistryOptions,
+  type KeystoreSenderPolicyOptions,
+  type TenantDeviceList,
+  type TenantDevices,
+} from './devices.js';

@@ -47,10 +47,14 @@ export interface AuditEntry {
   reason: string;
   /** gRPC status name of the response (OK, PERMISSION_DENIED, ...). */
   outcome: string;
+  /** Device actions: the device the request enrolled, revoked or named (device-model.ts). Absent from other lines. */
+  device?: string | null;
+  /** Device actions: the enrollment token's id (never its secret). Absent from other lines. */
+  enrollment?: string | null;
 }
 
-/** A line as written to the file. */
-export interface AuditLine extends Required<AuditEntry> {
+/** A line as written to the file (`device` and `enrollment` only on device actions). */
+export interface AuditLine extends Required<Omit<AuditEntry, 'device' | 'enrollment'>>, Pick<AuditEntry, 'device' | 'enrollment'> {
   seq: number;
   prev: string;
   mac: string;
@@ -324,6 +328,9 @@ function lineText(entry: AuditEntry, seq: number, time: string, prev: string, ma
     allowed: entry.allowed,
     reason: entry.reason,
     outcome: entry.outcome,
+    // Only when set, so every other line reads as it always did.
+    ...(typeof entry.device === 'string' ? { device: entry.device } : {}),
+    ...(typeof entry.enrollment === 'string' ? { enrollment: entry.enrollment } : {}),
     prev,
   });
   return `${body.slice(0, -1)},"mac":"${macHex(macKey, body)}"}`;

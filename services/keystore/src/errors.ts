@@ -19,7 +19,9 @@ export type KeystoreErrorCode =
   | 'AUDIT_CHAIN'
   | 'RECORD_INTEGRITY'
   | 'RECORD_ROLLBACK'
-  | 'RECORDS_UNSEALED';
+  | 'RECORDS_UNSEALED'
+  | 'ENROLLMENT_TOKEN'
+  | 'RESOURCE_LIMIT';
 
 export class KeystoreError extends Error {
   readonly code: KeystoreErrorCode;
@@ -144,6 +146,24 @@ export class UnsealedRecordsError extends KeystoreError {
 }
 
 /**
+ * A device enrollment token was refused (device-model.ts): not one this
+ * tenant issued (or not for this tenant), expired, or used already. Served as
+ * PERMISSION_DENIED; the message never holds the token's secret.
+ */
+export class EnrollmentTokenError extends KeystoreError {
+  constructor(readonly reason: 'invalid' | 'expired' | 'used', message: string) {
+    super('ENROLLMENT_TOKEN', message);
+  }
+}
+
+/** A per-tenant limit (devices, open enrollment tokens) is reached: RESOURCE_EXHAUSTED. */
+export class ResourceLimitError extends KeystoreError {
+  constructor(message: string) {
+    super('RESOURCE_LIMIT', message);
+  }
+}
+
+/**
  * The one mapping from an error to what a gRPC client sees. Anything that is
  * not a client-facing KeystoreError becomes INTERNAL with a fixed message: the
  * cause stays in the server log, never in the response.
@@ -163,6 +183,10 @@ export function grpcStatusOf(err: unknown): { code: status; details: string } {
         return { code: status.PERMISSION_DENIED, details: err.message };
       case 'UNAUTHENTICATED':
         return { code: status.UNAUTHENTICATED, details: err.message };
+      case 'ENROLLMENT_TOKEN':
+        return { code: status.PERMISSION_DENIED, details: err.message };
+      case 'RESOURCE_LIMIT':
+        return { code: status.RESOURCE_EXHAUSTED, details: err.message };
       case 'CONFLICT':
         return { code: status.ABORTED, details: 'concurrent update, retry' };
       case 'STORAGE':

@@ -8,6 +8,7 @@ import type { SecretKey } from '@fle/field-crypto';
 import { AuditChainError } from './errors.js';
 import { FileAuditLog, auditKeyFromMaster, verifyAuditFile, type AuditLine, type AuditSink } from './audit.js';
 import type { KeystoreConfig } from './config.js';
+import { DEVICE_ACTIONS, DEVICES_RECORD } from './device-model.js';
 import { Keystore, type RefusedRecord } from './keystore.js';
 import { masterKeyId } from './master-key.js';
 import { GenerationAnchor } from './record-auth.js';
@@ -33,17 +34,24 @@ export interface OpenStateOptions {
   now?: () => number;
 }
 
-/** Feeds audit lines that name a ring record's generation into the anchor. */
+/**
+ * Feeds audit lines that name a record's generation into the anchor: a ring
+ * record's (tenant and ring), or a tenant's device record (a device action,
+ * ring null).
+ */
 export function anchorFromAudit(anchor: GenerationAnchor): (line: AuditLine) => void {
   return (line) => {
-    if (line.tenant !== null && line.ring !== null && typeof line.generation === 'number' && Number.isSafeInteger(line.generation)) {
-      anchor.note(line.tenant, line.ring, line.generation);
-    }
+    if (line.tenant === null || typeof line.generation !== 'number' || !Number.isSafeInteger(line.generation)) return;
+    if (line.ring !== null) anchor.note(line.tenant, line.ring, line.generation);
+    else if (DEVICE_ACTIONS.has(line.action)) anchor.note(line.tenant, DEVICES_RECORD, line.generation);
   };
 }
 
 /** The audit line of a refused record (not tied to a request: identity null). */
 export function recordRefusedLine(r: RefusedRecord): Parameters<AuditSink['record']>[0] {
+  if (r.ring === DEVICES_RECORD) {
+    return { identity: null, action: 'DeviceRecordRefused', tenant: r.tenant, ring: null, version: null, generation: null, allowed: false, reason: r.error.message, outcome: 'DATA_LOSS' };
+  }
   return { identity: null, action: 'RecordRefused', tenant: r.tenant, ring: r.ring, version: null, generation: null, allowed: false, reason: r.error.message, outcome: 'DATA_LOSS' };
 }
 

@@ -28,6 +28,8 @@ import {
   type KeyVersionView,
   type RotationPolicy,
 } from './model.js';
+import { DEVICES_RECORD } from './device-model.js';
+import { DeviceStore } from './device-store.js';
 import { GenerationAnchor, RecordAuthenticator } from './record-auth.js';
 import * as sm from './state-machine.js';
 import type { KeyStorage, StoredRing } from './storage/types.js';
@@ -48,7 +50,10 @@ export interface PublicKeyResult {
   publicKey: Uint8Array;
 }
 
-/** A record refused by its tag or its generation (an audit line and a log line each). */
+/**
+ * A record refused by its tag or its generation (an audit line and a log line
+ * each). `ring` is DEVICES_RECORD for a tenant's device record.
+ */
 export type RefusedRecord = { tenant: string; ring: string; error: RecordIntegrityError | RecordRollbackError };
 
 export interface KeystoreOptions {
@@ -98,6 +103,8 @@ const MAX_CAS_ATTEMPTS = 20;
 export class Keystore {
   readonly storage: KeyStorage;
   readonly anchor: GenerationAnchor;
+  /** The tenants' enrolled devices (device-store.ts), in the same storage under the same anchor. */
+  readonly devices: DeviceStore;
   readonly #wrapper: KeyWrapper;
   readonly #auth: RecordAuthenticator;
   readonly #onRefused: ((refused: RefusedRecord) => void) | undefined;
@@ -112,6 +119,14 @@ export class Keystore {
     this.#onRefused = opts.onRecordRefused;
     this.#now = opts.now ?? Date.now;
     this.#rng = opts.rng ?? ((n) => new Uint8Array(randomBytes(n)));
+    this.devices = new DeviceStore({
+      storage: this.storage,
+      masterKey: opts.masterKey,
+      anchor: this.anchor,
+      ...(opts.onRecordRefused ? { onRecordRefused: opts.onRecordRefused } : {}),
+      now: this.#now,
+      rng: this.#rng,
+    });
   }
 
   async createRing(tenant: string, ring: string, opts: { kind?: KeyKindName; alg?: KeyAlgByte } = {}): Promise<KeyVersionView> {
@@ -298,10 +313,12 @@ export class Keystore {
     for (const [key, generation] of this.anchor.entries()) {
       if (present.has(key)) continue;
       const [tenant, ring] = key.split('/') as [string, string];
+      if (ring === DEVICES_RECORD) continue; // device records: checked below
       const error = new RecordRollbackError(`key ring ${tenant}/${ring} is missing from storage, but generation ${generation} of it was seen (removed outside the keystore)`);
       this.#onRefused?.({ tenant, ring, error });
       refused.push({ tenant, ring, reason: error.message });
     }
+    refused.push(...(await this.devices.check()));
     return { rings: all.length, refused, unsealed };
   }
 

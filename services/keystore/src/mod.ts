@@ -12,6 +12,8 @@ export {
   type RotationStatus,
   type RotationStep,
 } from './keystore.js';
+export * from './device-model.js';
+export { DeviceStore, canonicalDevices, type IssuedEnrollment, type TenantDevices } from './device-store.js';
 export { GenerationAnchor, RecordAuthenticator, canonicalRecord, type RecordSeal } from './record-auth.js';
 export { anchorFromAudit, openKeystoreState, recordRefusedLine, type KeystoreState, type OpenStateOptions } from './keystore-state.js';
 export { KeystoreMetrics } from './metrics.js';
@@ -33,12 +35,12 @@ export {
   type AuditLine,
   type AuditSink,
 } from './audit.js';
-export type { KeyStorage, SealedRing, StoredRing } from './storage/types.js';
+export type { KeyStorage, SealedDevices, SealedRing, StoredDevices, StoredRing } from './storage/types.js';
 export { FileKeyStorage, writeAtomically, readStoreFile, FILE_FORMAT } from './storage/file.js';
 export { NatsKvKeyStorage, KEYSTORE_BUCKET, type NatsKvStorageOptions } from './storage/nats-kv.js';
 export { openStorage } from './storage/open.js';
 export { CONFIG_ENV, DEFAULT_LISTEN, configPathFrom, loadConfig, parseConfig, type KeystoreConfig, type StorageConfig } from './config.js';
-export { BACKUP_FORMAT, openBackup, readBackupFile, restoreRecords, sealBackup, writeBackup, type BackupFile } from './backup.js';
+export { BACKUP_FORMAT, openBackup, openBackupContents, readBackupFile, restoreRecords, sealBackup, writeBackup, type BackupFile } from './backup.js';
 export { combineShares, parseShare, splitMasterKey } from './recovery-shares.js';
 export { callerIdentity, keystoreAdminServiceImpl, keystoreServiceImpl, startGrpcServer, type StartedServer } from './server.js';
 export { createKeystoreLogger, runKeystore, type RunningKeystore } from './service.js';

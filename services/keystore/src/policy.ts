@@ -12,6 +12,18 @@
 // `tenants: [acme]` rule does not reach acme's `records` ring. Administering
 // an exclusive ring is unaffected (admins never get keys).
 //
+// Devices (docs/devices.md): `devices` names identities that may read a
+// tenant's active devices (GetDevices: the openers that check alg 4 senders);
+// a `fetch` rule for the tenant also allows it. `enroll` names identities that
+// may redeem one-time enrollment tokens for a tenant (EnrollDevice: the
+// gateway, on behalf of apps at its edge). Neither hands out a key or changes
+// a ring (device public keys are not secret; enrolling needs a token an admin
+// issued), so an identity on the `deny` list may still be named under
+// `enroll` or `devices` by a rule of that very section (never through `fetch`):
+// the gateway stays denied every key and can relay enrollments (and, if named
+// under `devices`, check alg 4 senders at its edge). Issuing tokens, listing
+// and revoking devices are `admin`.
+//
 //   deny:
 //     - spiffe://fle.local/gateway
 //   fetch:
@@ -28,6 +40,12 @@
 //     - rings: [records]
 //       tenants: ["*"]          # optional, default all tenants
 //       identities: [spiffe://fle.local/processor]
+//   enroll:
+//     - identity: spiffe://fle.local/gateway
+//       tenants: ["*"]
+//   devices:                  # optional here: `fetch` implies it
+//     - identity: spiffe://fle.local/processor
+//       tenants: ["*"]
 //
 // Patterns: `*` matches any run of characters (including none); every other
 // character matches itself. A pattern is matched against the whole string.
@@ -35,7 +53,10 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'yaml';
 import { ConfigError } from './errors.js';
 
-export type PolicyAction = 'fetch' | 'fetch-public' | 'admin';
+export type PolicyAction = 'fetch' | 'fetch-public' | 'admin' | 'enroll' | 'devices';
+
+/** Actions about a tenant as a whole: their rules take no `rings`. */
+const TENANT_ACTIONS: ReadonlySet<PolicyAction> = new Set(['enroll', 'devices']);
 
 export interface PolicyRule {
   identity: string;
@@ -48,6 +69,8 @@ export interface PolicyDocument {
   fetch?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   'fetch-public'?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
   admin?: Array<{ identity: string; tenants: string[]; rings?: string[] }>;
+  enroll?: Array<{ identity: string; tenants: string[] }>;
+  devices?: Array<{ identity: string; tenants: string[] }>;
   exclusive?: Array<{ rings: string[]; tenants?: string[]; identities: string[] }>;
 }
 
@@ -73,10 +96,16 @@ export class Policy {
     const where = 'policy';
     if (typeof doc !== 'object' || doc === null) throw new ConfigError(`${where}: must be a mapping`);
     for (const key of Object.keys(doc)) {
-      if (!['deny', 'fetch', 'fetch-public', 'admin', 'exclusive'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
+      if (!['deny', 'fetch', 'fetch-public', 'admin', 'enroll', 'devices', 'exclusive'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
     }
     this.#deny = stringList(doc.deny ?? [], `${where}.deny`).map(compile);
-    this.#rules = { fetch: rules(doc.fetch, 'fetch'), 'fetch-public': rules(doc['fetch-public'], 'fetch-public'), admin: rules(doc.admin, 'admin') };
+    this.#rules = {
+      fetch: rules(doc.fetch, 'fetch'),
+      'fetch-public': rules(doc['fetch-public'], 'fetch-public'),
+      admin: rules(doc.admin, 'admin'),
+      enroll: rules(doc.enroll, 'enroll'),
+      devices: rules(doc.devices, 'devices'),
+    };
     this.#exclusive = exclusiveRules(doc.exclusive);
   }
 
@@ -103,7 +132,10 @@ export class Policy {
   /** `ring` undefined asks about the tenant as a whole (admin listing of every ring). */
   decide(identity: string | undefined, action: PolicyAction, tenant: string, ring?: string): Decision {
     if (!identity) return { allowed: false, reason: 'no client identity' };
-    if (this.#deny.some((d) => d.test(identity))) return { allowed: false, reason: 'identity is denied by policy' };
+    // A denied identity gets no key, and nothing implied by a key rule; it may
+    // still be named explicitly for the tenant actions, which hand out no key.
+    const denied = this.#deny.some((d) => d.test(identity));
+    if (denied && !TENANT_ACTIONS.has(action)) return { allowed: false, reason: 'identity is denied by policy' };
     if (action !== 'admin' && ring !== undefined) {
       for (const x of this.#exclusive) {
         if (!x.tenants.some((t) => t.test(tenant)) || !x.rings.some((r) => r.test(ring))) continue;
@@ -112,8 +144,9 @@ export class Policy {
         }
       }
     }
-    // A public key is also handed to whoever may fetch the private key.
-    const actions: PolicyAction[] = action === 'fetch-public' ? ['fetch-public', 'fetch'] : [action];
+    // A public key is also handed to whoever may fetch the private key; a
+    // tenant's devices to whoever may open its envelopes.
+    const actions: PolicyAction[] = (action === 'fetch-public' || action === 'devices') && !denied ? [action, 'fetch'] : [action];
     for (const a of actions) {
       for (const rule of this.#rules[a]) {
         if (!rule.identity.test(identity)) continue;
@@ -122,6 +155,7 @@ export class Policy {
         return { allowed: true, reason: `${a}[${rule.index}]` };
       }
     }
+    if (denied) return { allowed: false, reason: 'identity is denied by policy' };
     return {
       allowed: false,
       reason: `no ${action} rule names this identity for tenant ${tenant}${ring === undefined ? '' : ` ring ${ring}`}`,
@@ -148,6 +182,7 @@ function rules(value: unknown, action: PolicyAction): Array<{ identity: RegExp; 
     for (const key of Object.keys(r)) {
       if (!['identity', 'tenants', 'rings'].includes(key)) throw new ConfigError(`${where}: unknown key ${JSON.stringify(key)}`);
     }
+    if (TENANT_ACTIONS.has(action) && r.rings !== undefined) throw new ConfigError(`${where}: ${action} rules name tenants only, not rings`);
     if (typeof r.identity !== 'string' || r.identity === '') throw new ConfigError(`${where}.identity must be a non-empty string`);
     const tenants = stringList(r.tenants, `${where}.tenants`);
     if (tenants.length === 0) throw new ConfigError(`${where}.tenants must name at least one tenant (or "*")`);

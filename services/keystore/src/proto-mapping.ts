@@ -1,12 +1,15 @@
 // Between the keystore's records and the fle.keystore.v1 messages.
 import {
+  DeviceState,
   KeyAlg,
   KeyKind,
   KeyVersionState,
+  type DeviceInfo,
   type KeyRingInfo,
   type KeyVersionInfo,
   type RotationPolicy as RotationPolicyMessage,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
+import type { DeviceView } from './device-model.js';
 import { InvalidArgumentError } from './errors.js';
 import {
   HPKE_ALG_BYTE,
@@ -89,5 +92,18 @@ export function ringInfo(r: KeyRingView): KeyRingInfo {
     alg: algToProto(r.alg),
     primaryVersion: r.primaryVersion,
     createdAtUnixMs: r.createdAt,
+  };
+}
+
+export function deviceInfo(d: DeviceView): DeviceInfo {
+  return {
+    tenant: d.tenant,
+    deviceId: d.id,
+    x25519PublicKey: Buffer.from(d.publicKey),
+    label: d.label,
+    state: d.state === 'active' ? DeviceState.DEVICE_STATE_ACTIVE : DeviceState.DEVICE_STATE_REVOKED,
+    enrolledAtUnixMs: d.enrolledAt,
+    revokedAtUnixMs: d.revokedAt ?? 0,
+    enrollmentId: d.enrollment,
   };
 }

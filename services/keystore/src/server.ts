@@ -5,6 +5,7 @@
 import * as grpc from '@grpc/grpc-js';
 import { identityFromPeerCertificate } from '@fle/pki';
 import {
+  type DeviceInfo,
   type KeyAlg,
   type KeyKind,
   KeystoreAdminServiceService,
@@ -16,11 +17,12 @@ import {
   type KeystoreServiceServer,
 } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import type { AuditSink } from './audit.js';
+import { DEFAULT_ENROLLMENT_TTL_MS, enrollmentIdOf, type DeviceView } from './device-model.js';
 import { KeystoreError, PermissionDeniedError, UnauthenticatedError, grpcStatusOf } from './errors.js';
 import type { Keystore, KeyMaterialResult, PublicKeyResult } from './keystore.js';
 import type { KeyAlgByte, KeyKindName, KeyVersionView } from './model.js';
 import type { Decision, Policy, PolicyAction } from './policy.js';
-import { algFromProto, kindFromProto, ringInfo, rotationFromProto, rotationToProto, versionInfo } from './proto-mapping.js';
+import { algFromProto, deviceInfo, kindFromProto, ringInfo, rotationFromProto, rotationToProto, versionInfo } from './proto-mapping.js';
 
 export interface KeystoreServiceOptions {
   keystore: Keystore;
@@ -35,6 +37,9 @@ interface Target {
   tenant: string;
   ring?: string;
   version?: number;
+  /** Device actions: the device and the enrollment (token id) named, for the audit line. */
+  device?: string;
+  enrollment?: string;
 }
 
 type Call = grpc.ServerUnaryCall<unknown, unknown>;
@@ -53,7 +58,18 @@ interface Served<Res> {
   res: Res;
   version?: number;
   generation?: number;
+  /** Device actions: the device enrolled, and the enrollment issued or redeemed. */
+  device?: string;
+  enrollment?: string;
 }
+
+const DENIED_WHAT: Record<PolicyAction, string> = {
+  fetch: 'fetch keys of',
+  'fetch-public': 'fetch public keys of',
+  admin: 'administer',
+  enroll: 'enroll devices of',
+  devices: 'read the devices of',
+};
 
 function unary<Req, Res>(
   opts: KeystoreServiceOptions,
@@ -65,7 +81,15 @@ function unary<Req, Res>(
   return (call, callback) => {
     const identity = callerIdentity(call as Call);
     const t = target(call.request);
-    const base = { identity: identity ?? null, action, tenant: t.tenant, ring: t.ring ?? null, version: t.version ?? null };
+    const base = {
+      identity: identity ?? null,
+      action,
+      tenant: t.tenant,
+      ring: t.ring ?? null,
+      version: t.version ?? null,
+      ...(t.device !== undefined ? { device: t.device } : {}),
+      ...(t.enrollment !== undefined ? { enrollment: t.enrollment } : {}),
+    };
     const fail = (err: unknown, allowed: boolean, reason: string): void => {
       const s = grpcStatusOf(err);
       if (!(err instanceof KeystoreError) || s.code === grpc.status.INTERNAL || s.code === grpc.status.UNAVAILABLE) opts.onError?.(err, action);
@@ -83,7 +107,7 @@ function unary<Req, Res>(
     const decision =
       typeof permission === 'function' ? permission(opts.policy(), identity, call.request) : opts.policy().decide(identity, permission, t.tenant, t.ring);
     if (!decision.allowed) {
-      const what = permission === 'fetch' ? 'fetch keys of' : permission === 'fetch-public' ? 'fetch public keys of' : 'administer';
+      const what = typeof permission === 'function' ? 'administer' : DENIED_WHAT[permission];
       const ringPart = t.ring === undefined ? '' : ` ring ${t.ring}`;
       fail(new PermissionDeniedError(`${identity} may not ${what} tenant ${t.tenant}${ringPart}`), false, decision.reason);
       return;
@@ -97,6 +121,8 @@ function unary<Req, Res>(
             ...base,
             version: served.version ?? base.version,
             generation: served.generation ?? null,
+            ...(served.device !== undefined ? { device: served.device } : {}),
+            ...(served.enrollment !== undefined ? { enrollment: served.enrollment } : {}),
             allowed: true,
             reason: decision.reason,
             outcome: 'OK',
@@ -160,7 +186,38 @@ export function keystoreServiceImpl(opts: KeystoreServiceOptions): KeystoreServi
       const view = await ks.addSealCounts(r.tenant, r.ring, r.counts.map((c) => ({ version: c.version, seals: c.seals })));
       return { res: {}, generation: view.generation };
     }),
+    // An app's enrollment, relayed by the gateway's edge (an `enroll` identity). The
+    // audit line names the token by its id only, and only once the token is well-formed.
+    enrollDevice: unary(
+      opts,
+      'EnrollDevice',
+      'enroll',
+      (r) => ({ tenant: r.tenant, ...optional('enrollment', enrollmentIdOf(r.token)) }),
+      async (r) => {
+        const d = await ks.devices.enroll(r.tenant, { token: r.token, publicKey: r.x25519PublicKey, label: r.label });
+        return { res: { device: deviceInfo(d) }, generation: d.generation, device: d.id };
+      },
+    ),
+    // Active devices only: what an opener checks alg 4 senders against.
+    getDevices: unary(opts, 'GetDevices', 'devices', (r) => ({ tenant: r.tenant }), async (r) => {
+      const got = await ks.devices.list(r.tenant, { activeOnly: true });
+      return { res: { devices: got.devices.map(deviceInfo), senderRequired: got.senderRequired }, ...optional('generation', got.generation) };
+    }),
   };
+}
+
+/** `{ [key]: value }`, or nothing when value is undefined (exactOptionalPropertyTypes). */
+function optional<K extends string, V>(key: K, value: V | undefined): { [P in K]?: V } {
+  return (value === undefined ? {} : { [key]: value }) as { [P in K]?: V };
+}
+
+/** A device id as the audit line's `device`, when it has a device id's form (admins type it). */
+function deviceTarget(id: string): { device?: string } {
+  return /^dev_[A-Za-z0-9_-]{16}$/.test(id) ? { device: id } : {};
+}
+
+function oneDevice(d: DeviceView): Served<{ device: DeviceInfo }> {
+  return { res: { device: deviceInfo(d) }, generation: d.generation, device: d.id };
 }
 
 export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): KeystoreAdminServiceServer {
@@ -221,6 +278,22 @@ export function keystoreAdminServiceImpl(opts: KeystoreServiceOptions): Keystore
         generation: st.primary.generation,
       };
     }),
+    // The token goes to the admin who asked, in the response only: never into the audit line or a log.
+    createDeviceEnrollment: unary(opts, 'CreateDeviceEnrollment', 'admin', (r) => ({ tenant: r.tenant }), async (r) => {
+      const issued = await ks.devices.issueEnrollment(r.tenant, r.ttlMs === 0 ? DEFAULT_ENROLLMENT_TTL_MS : r.ttlMs);
+      return {
+        res: { token: issued.token, enrollmentId: issued.enrollmentId, expiresAtUnixMs: issued.expiresAt },
+        generation: issued.generation,
+        enrollment: issued.enrollmentId,
+      };
+    }),
+    listDevices: unary(opts, 'ListDevices', 'admin', (r) => ({ tenant: r.tenant }), async (r) => {
+      const got = await ks.devices.list(r.tenant);
+      return { res: { devices: got.devices.map(deviceInfo) }, ...optional('generation', got.generation) };
+    }),
+    revokeDevice: unary(opts, 'RevokeDevice', 'admin', (r) => ({ tenant: r.tenant, ...deviceTarget(r.deviceId) }), async (r) =>
+      oneDevice(await ks.devices.revoke(r.tenant, r.deviceId)),
+    ),
   };
 }
 

@@ -117,6 +117,10 @@ describe('Keystore', () => {
       get: (t, r) => storage.get(t, r),
       create: (r) => storage.create(r),
       list: (t) => storage.list(t),
+      getDevices: (t) => storage.getDevices(t),
+      createDevices: (r) => storage.createDevices(r),
+      updateDevices: (r, rev) => storage.updateDevices(r, rev),
+      listDevices: () => storage.listDevices(),
       close: () => storage.close(),
       update: async (r, rev): Promise<StoredRing> => {
         if (conflicts-- > 0) throw new StorageConflictError('lost');

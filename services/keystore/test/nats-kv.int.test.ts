@@ -3,14 +3,15 @@
 import { join } from 'node:path';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
+import { generateKeyPairSync } from 'node:crypto';
+import { KeystoreAdminClient, KeystoreDeviceClient, KeystoreDeviceRegistry, KeystoreKeyProvider } from '@fle/keystore-client';
 import { createDevPki, type DevPki } from '@fle/pki';
 import { startNats, type NatsHarness } from '@fle/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 import { runKeystore } from '../src/service.js';
 import { KEYSTORE_BUCKET } from '../src/storage/nats-kv.js';
-import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '../src/testing.js';
+import { DEFAULT_TEST_POLICY, createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '../src/testing.js';
 
 let root: string;
 let pki: DevPki;
@@ -30,6 +31,7 @@ async function env(masterKeyHex: string): Promise<KeystoreTestEnv> {
     pki,
     masterKeyHex,
     storage: { kind: 'nats', url: nats.urls[0]!, tls: pki.files('keystore') },
+    policy: { ...DEFAULT_TEST_POLICY, enroll: [{ identity: 'spiffe://fle.local/gateway', tenants: ['*'] }] },
   });
   envs.push(e);
   return e;
@@ -108,6 +110,32 @@ describe('NATS KV storage shared by two keystore instances', () => {
     const viaB = new KeystoreKeyProvider({ address: procB.address, tls: pki.files('processor'), negativeTtlMs: 0 });
     closers.push(viaB);
     await expect(viaB.keyVersion({ tenant: 'gone', ring: 'default' }, 1)).rejects.toMatchObject({ code: 'UNKNOWN_KEY_VERSION' });
+  });
+
+  it('device records: a token issued on one instance is redeemed once across both, the device read from either', async () => {
+    const { token } = await a.createDeviceEnrollment('acme');
+    const gwA = new KeystoreDeviceClient({ address: procA.address, tls: pki.files('gateway') });
+    const gwB = new KeystoreDeviceClient({ address: procB.address, tls: pki.files('gateway') });
+    const reg = new KeystoreDeviceRegistry({ address: procB.address, tls: pki.files('processor') });
+    closers.push(gwA, gwB, reg);
+    const key = (): Uint8Array => {
+      const spki = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
+      return new Uint8Array(spki.subarray(spki.length - 32));
+    };
+    const tries = await Promise.allSettled([gwA, gwB, gwA, gwB].map((c) => c.enroll({ tenant: 'acme', token, publicKey: key() })));
+    const won = tries.filter((r): r is PromiseFulfilledResult<Awaited<ReturnType<KeystoreDeviceClient['enroll']>>> => r.status === 'fulfilled');
+    expect(won).toHaveLength(1);
+    for (const r of tries) if (r.status === 'rejected') expect(r.reason).toMatchObject({ reason: 'used-token' });
+    const d = won[0]!.value;
+    expect((await reg.devices('acme')).devices.map((x) => x.id)).toEqual([d.id]);
+    await a.revokeDevice('acme', d.id);
+    expect(await b.listDevices('acme')).toEqual([expect.objectContaining({ id: d.id, state: 'revoked' })]);
+    const nc = await nats.connect('keystore');
+    const kv = await nc.jetstream().views.kv(KEYSTORE_BUCKET, { bindOnly: true });
+    const stored = (await kv.get('devices.acme'))!.string();
+    expect(stored).not.toContain(token.split('.')[1]!);
+    expect(JSON.parse(stored)).toMatchObject({ record: { tenant: 'acme', generation: 3 }, mac: expect.any(String) });
+    await nc.close();
   });
 
   it('an instance with another master key refuses to start on the shared bucket', async () => {

@@ -97,3 +97,44 @@ exclusive:
     expect(() => Policy.fromYaml('exclusive: [{ ring: [records], identities: [x] }]')).toThrow(/policy.exclusive\[0\]: unknown key "ring"/);
   });
 });
+
+describe('policy: device actions', () => {
+  const p = Policy.fromYaml(`
+deny: [spiffe://fle.local/gateway]
+fetch: [{ identity: spiffe://fle.local/processor, tenants: [acme], rings: [records] }]
+devices: [{ identity: spiffe://fle.local/auditor, tenants: [globex] }]
+enroll: [{ identity: spiffe://fle.local/gateway, tenants: ["*"] }]
+`);
+
+  it('a fetch rule for a tenant (any ring) lets its devices be read; a devices rule alone allows no key', () => {
+    expect(p.decide('spiffe://fle.local/processor', 'devices', 'acme').allowed).toBe(true);
+    expect(p.decide('spiffe://fle.local/processor', 'devices', 'globex').allowed).toBe(false);
+    expect(p.decide('spiffe://fle.local/auditor', 'devices', 'globex')).toEqual({ allowed: true, reason: 'devices[0]' });
+    expect(p.decide('spiffe://fle.local/auditor', 'fetch', 'globex', 'default').allowed).toBe(false);
+    expect(p.decide('spiffe://fle.local/auditor', 'fetch-public', 'globex', 'default').allowed).toBe(false);
+  });
+
+  it('deny takes every key and every implied right: a denied gateway may only be named explicitly under enroll or devices', () => {
+    expect(p.decide('spiffe://fle.local/gateway', 'enroll', 'acme')).toEqual({ allowed: true, reason: 'enroll[0]' });
+    // A wildcard fetch rule that matches the gateway does not give it devices (no implication for a denied identity)…
+    const wild = Policy.fromYaml(`
+deny: [spiffe://fle.local/gateway]
+fetch: [{ identity: "spiffe://fle.local/*", tenants: ["*"] }]
+devices: [{ identity: spiffe://fle.local/gateway, tenants: [globex] }]
+`);
+    expect(wild.decide('spiffe://fle.local/gateway', 'devices', 'acme')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
+    expect(wild.decide('spiffe://fle.local/processor', 'devices', 'acme').allowed).toBe(true);
+    // …an explicit devices rule does, for its tenants only.
+    expect(wild.decide('spiffe://fle.local/gateway', 'devices', 'globex')).toEqual({ allowed: true, reason: 'devices[0]' });
+    expect(wild.decide('spiffe://fle.local/gateway', 'fetch', 'globex', 'default')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
+    for (const action of ['fetch', 'fetch-public', 'admin', 'devices'] as const) {
+      expect(p.decide('spiffe://fle.local/gateway', action, 'acme', action === 'devices' || action === 'admin' ? undefined : 'default')).toEqual({ allowed: false, reason: 'identity is denied by policy' });
+    }
+    expect(p.decide('spiffe://fle.local/processor', 'enroll', 'acme').allowed).toBe(false);
+  });
+
+  it('enroll and devices rules take tenants only', () => {
+    expect(() => Policy.fromYaml('enroll: [{ identity: x, tenants: [a], rings: [b] }]')).toThrow(/enroll rules name tenants only/);
+    expect(() => Policy.fromYaml('devices: [{ identity: x, tenants: [a], rings: [b] }]')).toThrow(/devices rules name tenants only/);
+  });
+});

@@ -1,9 +1,12 @@
+import { generateKeyPairSync } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SecretKey } from '@fle/field-crypto';
 import { afterAll, describe, expect, it } from 'vitest';
-import { openBackup, readBackupFile, restoreRecords, sealBackup, writeBackup } from '../src/backup.js';
+import { openBackup, openBackupContents, readBackupFile, restoreRecords, sealBackup, writeBackup } from '../src/backup.js';
+import { DEVICES_RECORD } from '../src/device-model.js';
+import { GenerationAnchor } from '../src/record-auth.js';
 import { BackupError, MasterKeyError } from '../src/errors.js';
 import { Keystore } from '../src/keystore.js';
 import { masterKeyId } from '../src/master-key.js';
@@ -55,7 +58,7 @@ describe('backups', () => {
       Buffer.from((await ks.keyVersion('globex', 'pci', 1)).key.exposeBytes()),
     ];
     const backupPath = join(root, 'a', 'backup.json');
-    expect(await writeBackup(ks, master, backupPath)).toEqual({ rings: 2 });
+    expect(await writeBackup(ks, master, backupPath)).toEqual({ rings: 2, deviceRecords: 0 });
     await storage.close();
 
     const text = readFileSync(backupPath, 'utf8');
@@ -78,6 +81,41 @@ describe('backups', () => {
     // a restore does not silently overwrite what exists
     await expect(restoreRecords(restored, records)).rejects.toThrow(/pass --force/);
     await restoreRecords(restored, records, { force: true });
+    await wiped.close();
+  });
+
+  it('device records go into the backup and come back with their devices, past any anchored generation', async () => {
+    const path = join(root, 'd', 'keystore.json');
+    const storage = FileKeyStorage.open(path);
+    await storage.init(masterKeyId(master));
+    const anchor = new GenerationAnchor();
+    const ks = new Keystore({ storage, masterKey: master, anchor });
+    const { token } = await ks.devices.issueEnrollment('acme', 60_000);
+    const spki = generateKeyPairSync('x25519').publicKey.export({ format: 'der', type: 'spki' });
+    const d = await ks.devices.enroll('acme', { token, publicKey: new Uint8Array(spki.subarray(spki.length - 32)), label: 'till' });
+    const backupPath = join(root, 'd', 'backup.json');
+    expect(await writeBackup(ks, master, backupPath)).toEqual({ rings: 0, deviceRecords: 1 });
+    await ks.devices.revoke('acme', d.id); // generation 3, newer than the backup's 2
+    await storage.close();
+    expect(readFileSync(backupPath, 'utf8')).not.toContain(d.id);
+
+    rmSync(path);
+    const wiped = FileKeyStorage.open(path);
+    await wiped.init(masterKeyId(master));
+    const restored = new Keystore({ storage: wiped, masterKey: master, anchor });
+    // The anchor remembers generation 3: the missing record is refused until restored.
+    await expect(restored.devices.list('acme')).rejects.toThrow(/missing from storage/);
+    const contents = openBackupContents(readBackupFile(backupPath), master);
+    expect(contents.devices.map((r) => r.tenant)).toEqual(['acme']);
+    const done = await restoreRecords(restored, contents.rings, { devices: contents.devices });
+    expect(done.restoredDevices).toEqual([{ tenant: 'acme', generation: expect.any(Number), devices: 1 }]);
+    expect(done.restoredDevices[0]!.generation).toBeGreaterThan(3);
+    expect(anchor.get('acme', DEVICES_RECORD)).toBe(done.restoredDevices[0]!.generation);
+    expect((await restored.devices.list('acme')).devices).toEqual([expect.objectContaining({ id: d.id, state: 'active', label: 'till' })]);
+    await expect(restoreRecords(restored, [], { devices: contents.devices })).rejects.toThrow(/devices of tenant acme exist in the store; pass --force/);
+    await restoreRecords(restored, [], { devices: contents.devices, force: true });
+    // A backup without device records opens with none.
+    expect(openBackupContents(sealBackup([], master), master).devices).toEqual([]);
     await wiped.close();
   });
 

@@ -19,7 +19,7 @@ import {
 } from '@fle/keystore-client';
 import { addDestroyCheck } from './records.js';
 
-interface ConnectionFlags {
+export interface ConnectionFlags {
   address?: string;
   certsDir?: string;
   identity?: string;
@@ -38,7 +38,7 @@ interface VersionFlags extends RingFlags {
   version: string;
 }
 
-function connection(cmd: Command): Command {
+export function connection(cmd: Command): Command {
   return cmd
     .option('--address <host:port>', 'keystore address (default: env FLE_KEYSTORE_ADDR or 127.0.0.1:7443)')
     .option('--certs-dir <dir>', 'folder of the dev PKI (default: env FLE_CERTS_DIR or .fle/certs)')
@@ -78,7 +78,7 @@ function version(text: string): number {
 }
 
 /** Runs one admin call, prints its result, closes the channel; an outage becomes one clear line. */
-async function run<T>(flags: ConnectionFlags, call: (c: KeystoreAdminClient) => Promise<T>, human: (r: T) => string[]): Promise<void> {
+export async function run<T>(flags: ConnectionFlags, call: (c: KeystoreAdminClient) => Promise<T>, human: (r: T) => string[]): Promise<void> {
   const c = client(flags);
   try {
     const result = await call(c);

@@ -14,7 +14,7 @@ import {
   loadConfig,
   loadMasterKey,
   masterKeyId,
-  openBackup,
+  openBackupContents,
   openKeystoreState,
   readBackupFile,
   readMasterKeyFile,
@@ -117,9 +117,9 @@ export function registerKeystoreCommands(program: Command): void {
         // Read-only: the running keystore keeps its store and audit log; every record is authenticated first.
         const state = await openKeystoreState(cfg, master, { readOnly: true });
         try {
-          const { rings } = await writeBackup(state.keystore, master, opts.out);
-          if (opts.json) out(JSON.stringify({ out: opts.out, rings, masterKeyId: masterKeyId(master) }));
-          else out(`wrote ${opts.out}: ${rings} key ring(s), master key ${masterKeyId(master)}`);
+          const { rings, deviceRecords } = await writeBackup(state.keystore, master, opts.out);
+          if (opts.json) out(JSON.stringify({ out: opts.out, rings, deviceRecords, masterKeyId: masterKeyId(master) }));
+          else out(`wrote ${opts.out}: ${rings} key ring(s)${deviceRecords > 0 ? ` and the devices of ${deviceRecords} tenant(s)` : ''}, master key ${masterKeyId(master)}`);
         } finally {
           await state.close();
         }
@@ -201,7 +201,7 @@ export function registerKeystoreCommands(program: Command): void {
       if (shares.length === 0) throw new Error('give the recovery shares with --share or --share-file');
       const master = await combineShares(shares);
       try {
-        const records = openBackup(readBackupFile(opts.backup), master);
+        const { rings: records, devices } = openBackupContents(readBackupFile(opts.backup), master);
         const id = masterKeyId(master);
         const keyFileExists = existsSync(masterKeyFile);
         if (keyFileExists && masterKeyId(readMasterKeyFile(masterKeyFile)) !== id) {
@@ -210,8 +210,22 @@ export function registerKeystoreCommands(program: Command): void {
         const state = await openKeystoreState(cfg, master);
         let rings: number;
         try {
-          const done = await restoreRecords(state.keystore, records, { force: Boolean(opts.force) });
+          const done = await restoreRecords(state.keystore, records, { force: Boolean(opts.force), devices });
           rings = done.rings;
+          for (const d of done.restoredDevices) {
+            // Anchors the restored device record's generation (keystore-state.ts anchorFromAudit).
+            state.audit!.record({
+              identity: null,
+              action: 'RestoreDeviceRecord',
+              tenant: d.tenant,
+              ring: null,
+              version: null,
+              generation: d.generation,
+              allowed: true,
+              reason: `fle keystore restore from ${opts.backup}: ${d.devices} device(s)`,
+              outcome: 'OK',
+            });
+          }
           for (const r of done.restored) {
             state.audit!.record({
               identity: null,
@@ -233,9 +247,9 @@ export function registerKeystoreCommands(program: Command): void {
           mkdirSync(dirname(masterKeyFile), { recursive: true, mode: 0o700 });
           writeFileSync(masterKeyFile, `${Buffer.from(master.exposeBytes()).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
         }
-        if (opts.json) out(JSON.stringify({ rings, masterKeyId: id, wroteMasterKey: !keyFileExists }));
+        if (opts.json) out(JSON.stringify({ rings, deviceRecords: devices.length, masterKeyId: id, wroteMasterKey: !keyFileExists }));
         else {
-          out(`restored ${rings} key ring(s) under master key ${id}`);
+          out(`restored ${rings} key ring(s)${devices.length > 0 ? ` and the devices of ${devices.length} tenant(s)` : ''} under master key ${id}`);
           if (!keyFileExists) out(`wrote master key file ${masterKeyFile}`);
         }
       } finally {

@@ -686,6 +686,98 @@ export const descriptorJson = {
                 "ReportSealCountsResponse": {
                   "fields": {}
                 },
+                "DeviceState": {
+                  "values": {
+                    "DEVICE_STATE_UNSPECIFIED": 0,
+                    "DEVICE_STATE_ACTIVE": 1,
+                    "DEVICE_STATE_REVOKED": 2
+                  }
+                },
+                "DeviceInfo": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "deviceId": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "x25519PublicKey": {
+                      "type": "bytes",
+                      "id": 3
+                    },
+                    "label": {
+                      "type": "string",
+                      "id": 4
+                    },
+                    "state": {
+                      "type": "DeviceState",
+                      "id": 5
+                    },
+                    "enrolledAtUnixMs": {
+                      "type": "int64",
+                      "id": 6
+                    },
+                    "revokedAtUnixMs": {
+                      "type": "int64",
+                      "id": 7
+                    },
+                    "enrollmentId": {
+                      "type": "string",
+                      "id": 8
+                    }
+                  }
+                },
+                "EnrollDeviceRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "token": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "x25519PublicKey": {
+                      "type": "bytes",
+                      "id": 3
+                    },
+                    "label": {
+                      "type": "string",
+                      "id": 4
+                    }
+                  }
+                },
+                "EnrollDeviceResponse": {
+                  "fields": {
+                    "device": {
+                      "type": "DeviceInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "GetDevicesRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    }
+                  }
+                },
+                "GetDevicesResponse": {
+                  "fields": {
+                    "devices": {
+                      "rule": "repeated",
+                      "type": "DeviceInfo",
+                      "id": 1
+                    },
+                    "senderRequired": {
+                      "type": "bool",
+                      "id": 2
+                    }
+                  }
+                },
                 "KeystoreService": {
                   "methods": {
                     "GetPrimaryKey": {
@@ -703,6 +795,14 @@ export const descriptorJson = {
                     "ReportSealCounts": {
                       "requestType": "ReportSealCountsRequest",
                       "responseType": "ReportSealCountsResponse"
+                    },
+                    "EnrollDevice": {
+                      "requestType": "EnrollDeviceRequest",
+                      "responseType": "EnrollDeviceResponse"
+                    },
+                    "GetDevices": {
+                      "requestType": "GetDevicesRequest",
+                      "responseType": "GetDevicesResponse"
                     }
                   }
                 },
@@ -996,6 +1096,71 @@ export const descriptorJson = {
                     }
                   }
                 },
+                "CreateDeviceEnrollmentRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "ttlMs": {
+                      "type": "int64",
+                      "id": 2
+                    }
+                  }
+                },
+                "CreateDeviceEnrollmentResponse": {
+                  "fields": {
+                    "token": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "enrollmentId": {
+                      "type": "string",
+                      "id": 2
+                    },
+                    "expiresAtUnixMs": {
+                      "type": "int64",
+                      "id": 3
+                    }
+                  }
+                },
+                "ListDevicesRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    }
+                  }
+                },
+                "ListDevicesResponse": {
+                  "fields": {
+                    "devices": {
+                      "rule": "repeated",
+                      "type": "DeviceInfo",
+                      "id": 1
+                    }
+                  }
+                },
+                "RevokeDeviceRequest": {
+                  "fields": {
+                    "tenant": {
+                      "type": "string",
+                      "id": 1
+                    },
+                    "deviceId": {
+                      "type": "string",
+                      "id": 2
+                    }
+                  }
+                },
+                "RevokeDeviceResponse": {
+                  "fields": {
+                    "device": {
+                      "type": "DeviceInfo",
+                      "id": 1
+                    }
+                  }
+                },
                 "KeystoreAdminService": {
                   "methods": {
                     "CreateKeyRing": {
@@ -1037,6 +1202,18 @@ export const descriptorJson = {
                     "GetRotationPolicy": {
                       "requestType": "GetRotationPolicyRequest",
                       "responseType": "GetRotationPolicyResponse"
+                    },
+                    "CreateDeviceEnrollment": {
+                      "requestType": "CreateDeviceEnrollmentRequest",
+                      "responseType": "CreateDeviceEnrollmentResponse"
+                    },
+                    "ListDevices": {
+                      "requestType": "ListDevicesRequest",
+                      "responseType": "ListDevicesResponse"
+                    },
+                    "RevokeDevice": {
+                      "requestType": "RevokeDeviceRequest",
+                      "responseType": "RevokeDeviceResponse"
                     }
                   }
                 }

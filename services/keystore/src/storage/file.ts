@@ -11,9 +11,10 @@ import { mkdirSync, readdirSync, readFileSync, unlinkSync } from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
+import { assertDeviceRegistryRecord, type DeviceRegistryRecord } from '../device-model.js';
 import { assertRingRecord, type KeyRingRecord } from '../model.js';
 import { releaseLock, takeLock } from '../pid-lock.js';
-import type { KeyStorage, SealedRing, StoredRing } from './types.js';
+import type { KeyStorage, SealedDevices, SealedRing, StoredDevices, StoredRing } from './types.js';
 
 export const FILE_FORMAT = 'fle-keystore-file/v1';
 
@@ -25,10 +26,20 @@ interface FileRing {
   prevRevision?: number;
 }
 
+/** One tenant's device record in the file (always tagged). */
+interface FileDevices {
+  record: DeviceRegistryRecord;
+  revision: number;
+  mac: string;
+  prevRevision: number;
+}
+
 interface FileContents {
   format: typeof FILE_FORMAT;
   masterKeyId: string | null;
   rings: Record<string, FileRing>;
+  /** tenant -> device record; absent in stores written before devices existed. */
+  devices?: Record<string, FileDevices>;
 }
 
 function toStored(f: FileRing): StoredRing {
@@ -37,6 +48,10 @@ function toStored(f: FileRing): StoredRing {
     revision: f.revision,
     seal: f.mac === undefined ? undefined : { mac: f.mac, prevRevision: f.prevRevision ?? -1 },
   };
+}
+
+function toStoredDevices(f: FileDevices): StoredDevices {
+  return { record: f.record, revision: f.revision, seal: { mac: f.mac, prevRevision: f.prevRevision } };
 }
 
 // Paths this process holds open: a lock file with our own pid that is not in
@@ -128,6 +143,39 @@ export class FileKeyStorage implements KeyStorage {
       .filter((f) => tenant === undefined || f.record.tenant === tenant)
       .sort((a, b) => (a.record.tenant === b.record.tenant ? cmp(a.record.ring, b.record.ring) : cmp(a.record.tenant, b.record.tenant)))
       .map(toStored);
+  }
+
+  async getDevices(tenant: string): Promise<StoredDevices | undefined> {
+    const f = this.#state.devices?.[tenant];
+    return f && toStoredDevices(f);
+  }
+
+  async createDevices({ record, seal }: SealedDevices): Promise<StoredDevices> {
+    let stored!: FileDevices;
+    await this.#commit((s) => {
+      if (s.devices?.[record.tenant]) throw new AlreadyExistsError(`tenant ${record.tenant} has a device record already`);
+      stored = { record, revision: 1, mac: seal.mac, prevRevision: seal.prevRevision };
+      return { ...s, devices: { ...s.devices, [record.tenant]: stored } };
+    });
+    return toStoredDevices(stored);
+  }
+
+  async updateDevices({ record, seal }: SealedDevices, revision: number): Promise<StoredDevices> {
+    if (seal.prevRevision !== revision) throw new StorageError(`devices of ${record.tenant}: tag bound to revision ${seal.prevRevision}, written over ${revision}`);
+    let stored!: FileDevices;
+    await this.#commit((s) => {
+      const current = s.devices?.[record.tenant];
+      if (!current || current.revision !== revision) throw new StorageConflictError(`devices of tenant ${record.tenant} changed concurrently`);
+      stored = { record, revision: revision + 1, mac: seal.mac, prevRevision: seal.prevRevision };
+      return { ...s, devices: { ...s.devices, [record.tenant]: stored } };
+    });
+    return toStoredDevices(stored);
+  }
+
+  async listDevices(): Promise<StoredDevices[]> {
+    return Object.values(this.#state.devices ?? {})
+      .sort((a, b) => cmp(a.record.tenant, b.record.tenant))
+      .map(toStoredDevices);
   }
 
   async close(): Promise<void> {
@@ -225,6 +273,19 @@ export function readStoreFile(path: string): FileContents {
     }
     if (tagged && (typeof stored.mac !== 'string' || !Number.isSafeInteger(stored.prevRevision))) {
       throw new StorageError(`${path}: ring ${key} has a malformed tag`);
+    }
+  }
+  if (parsed.devices !== undefined && (typeof parsed.devices !== 'object' || parsed.devices === null || Array.isArray(parsed.devices))) {
+    throw new StorageError(`${path}: devices is not a mapping`);
+  }
+  for (const [tenant, stored] of Object.entries(parsed.devices ?? {})) {
+    try {
+      assertDeviceRegistryRecord(stored?.record);
+    } catch (err) {
+      throw new StorageError(`${path}: devices of ${tenant}: ${(err as Error).message}`);
+    }
+    if (stored.record.tenant !== tenant || !Number.isInteger(stored.revision) || typeof stored.mac !== 'string' || !Number.isSafeInteger(stored.prevRevision)) {
+      throw new StorageError(`${path}: devices of ${tenant} are inconsistent`);
     }
   }
   return parsed;

@@ -9,11 +9,13 @@
 // the KV revision the write replaced, bound into the tag, so the Keystore can
 // tell a value written by its compare-and-set from one put there otherwise.
 // Values written before tags existed are the bare record (refused until sealed).
+// A tenant's device record (device-model.ts) is `devices.<tenant>`, tagged the same way.
 import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
 import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits, natsInboxPrefix } from '@fle/nats-setup';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
+import { assertDeviceRegistryRecord } from '../device-model.js';
 import { assertRingRecord } from '../model.js';
-import type { KeyStorage, SealedRing, StoredRing } from './types.js';
+import type { KeyStorage, SealedDevices, SealedRing, StoredDevices, StoredRing } from './types.js';
 
 export const KEYSTORE_BUCKET = 'fle_keystore';
 const META_KEY = 'meta';
@@ -143,6 +145,46 @@ export class NatsKvKeyStorage implements KeyStorage {
     return out;
   }
 
+  async getDevices(tenant: string): Promise<StoredDevices | undefined> {
+    const e = await this.#call(() => this.#kv.get(devicesKeyOf(tenant)));
+    if (!e || e.operation !== 'PUT') return undefined;
+    return decodeDevices(e.value, e.key, e.revision);
+  }
+
+  async createDevices({ record, seal }: SealedDevices): Promise<StoredDevices> {
+    try {
+      const revision = await this.#kv.create(devicesKeyOf(record.tenant), encode({ record, mac: seal.mac, prevRevision: seal.prevRevision }));
+      return { record, revision, seal };
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new AlreadyExistsError(`tenant ${record.tenant} has a device record already`);
+      throw new StorageError('cannot write to the keystore KV bucket', { cause: err });
+    }
+  }
+
+  async updateDevices({ record, seal }: SealedDevices, revision: number): Promise<StoredDevices> {
+    if (seal.prevRevision !== revision) throw new StorageError(`devices of ${record.tenant}: tag bound to revision ${seal.prevRevision}, written over ${revision}`);
+    try {
+      const next = await this.#kv.update(devicesKeyOf(record.tenant), encode({ record, mac: seal.mac, prevRevision: seal.prevRevision }), revision);
+      return { record, revision: next, seal };
+    } catch (err) {
+      if (isWrongLastSequence(err)) throw new StorageConflictError(`devices of tenant ${record.tenant} changed concurrently`);
+      throw new StorageError('cannot write to the keystore KV bucket', { cause: err });
+    }
+  }
+
+  async listDevices(): Promise<StoredDevices[]> {
+    const keys: string[] = [];
+    const it = await this.#call(() => this.#kv.keys('devices.*'));
+    for await (const k of it) keys.push(k);
+    keys.sort();
+    const out: StoredDevices[] = [];
+    for (const k of keys) {
+      const e = await this.#call(() => this.#kv.get(k));
+      if (e && e.operation === 'PUT') out.push(decodeDevices(e.value, k, e.revision));
+    }
+    return out;
+  }
+
   async close(): Promise<void> {
     await this.#nc.drain().catch(() => this.#nc.close());
   }
@@ -159,6 +201,25 @@ export class NatsKvKeyStorage implements KeyStorage {
 function keyOf(tenant: string, ring: string): string {
   // Tenant and ring names are single KV tokens (model.ts: no dots or wildcards).
   return `ring.${tenant}.${ring}`;
+}
+
+function devicesKeyOf(tenant: string): string {
+  return `devices.${tenant}`;
+}
+
+function decodeDevices(value: Uint8Array, key: string, revision: number): StoredDevices {
+  try {
+    const doc = JSON.parse(new TextDecoder().decode(value)) as { record?: unknown; mac?: unknown; prevRevision?: unknown };
+    if (typeof doc !== 'object' || doc === null) throw new Error('not an object');
+    for (const k of Object.keys(doc)) if (!['record', 'mac', 'prevRevision'].includes(k)) throw new Error(`unknown field ${k}`);
+    const record = doc.record;
+    assertDeviceRegistryRecord(record);
+    if (devicesKeyOf(record.tenant) !== key) throw new Error('key does not match record');
+    if (typeof doc.mac !== 'string' || !Number.isSafeInteger(doc.prevRevision)) throw new Error('malformed tag');
+    return { record, revision, seal: { mac: doc.mac, prevRevision: doc.prevRevision as number } };
+  } catch (err) {
+    throw new StorageError(`KV entry ${key} is malformed`, { cause: err });
+  }
 }
 
 function encode(value: unknown): Uint8Array {

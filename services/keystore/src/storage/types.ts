@@ -4,6 +4,7 @@
 // update: a stale write throws StorageConflictError and the caller retries.
 // Storage keeps each record's authentication tag (record-auth.ts) beside it and
 // checks only its shape; the Keystore, which holds the key, checks the tag.
+import type { DeviceRegistryRecord } from '../device-model.js';
 import type { KeyRingRecord } from '../model.js';
 import type { RecordSeal } from '../record-auth.js';
 
@@ -18,6 +19,18 @@ export interface StoredRing {
 /** A record with its tag, ready to write. */
 export interface SealedRing {
   record: KeyRingRecord;
+  seal: RecordSeal;
+}
+
+/** A tenant's device record (device-model.ts) as stored: always tagged (devices came after tags). */
+export interface StoredDevices {
+  record: DeviceRegistryRecord;
+  revision: number;
+  seal: RecordSeal | undefined;
+}
+
+export interface SealedDevices {
+  record: DeviceRegistryRecord;
   seal: RecordSeal;
 }
 
@@ -37,5 +50,13 @@ export interface KeyStorage {
   update(sealed: SealedRing, revision: number): Promise<StoredRing>;
   /** Every ring of a tenant, or of every tenant when `tenant` is undefined. */
   list(tenant?: string): Promise<StoredRing[]>;
+  /** A tenant's device record, kept beside its rings with the same compare-and-set rules. */
+  getDevices(tenant: string): Promise<StoredDevices | undefined>;
+  /** AlreadyExistsError when the tenant has a device record. */
+  createDevices(sealed: SealedDevices): Promise<StoredDevices>;
+  /** StorageConflictError when the record changed since `revision` (= `seal.prevRevision`). */
+  updateDevices(sealed: SealedDevices, revision: number): Promise<StoredDevices>;
+  /** Every tenant's device record. */
+  listDevices(): Promise<StoredDevices[]>;
   close(): Promise<void>;
 }

@@ -35,6 +35,11 @@ export const protobufFileName = "fle/keystore/v1/keystore.proto";
  *   key of its primary version alone (GetPublicKey), for untrusted clients
  *   that seal with HPKE (docs/envelope-hpke.md).
  * - KeystoreAdminService changes rings and versions and never returns key bytes.
+ * - Devices (docs/devices.md): the X25519 public keys of a tenant's apps, the
+ *   senders of envelope alg 4. An admin issues a one-time enrollment token
+ *   (CreateDeviceEnrollment); the app redeems it with its public key through
+ *   the gateway's edge (EnrollDevice, an `enroll` identity); processors read
+ *   the tenant's active devices (GetDevices, a `devices` or `fetch` identity).
  *
  * Version states (staged rotation): PENDING -> PRIMARY -> DECRYPT_ONLY ->
  * DISABLED -> DESTROYED. Exactly one PRIMARY per ring. A PENDING version is
@@ -201,6 +206,49 @@ export function keyVersionStateToJSON(object: KeyVersionState): string {
   }
 }
 
+/**
+ * A device's state: ACTIVE devices are handed to processors (GetDevices);
+ * REVOKED is final (the public key can never be enrolled again for the tenant).
+ */
+export enum DeviceState {
+  DEVICE_STATE_UNSPECIFIED = 0,
+  DEVICE_STATE_ACTIVE = 1,
+  DEVICE_STATE_REVOKED = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function deviceStateFromJSON(object: any): DeviceState {
+  switch (object) {
+    case 0:
+    case "DEVICE_STATE_UNSPECIFIED":
+      return DeviceState.DEVICE_STATE_UNSPECIFIED;
+    case 1:
+    case "DEVICE_STATE_ACTIVE":
+      return DeviceState.DEVICE_STATE_ACTIVE;
+    case 2:
+    case "DEVICE_STATE_REVOKED":
+      return DeviceState.DEVICE_STATE_REVOKED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return DeviceState.UNRECOGNIZED;
+  }
+}
+
+export function deviceStateToJSON(object: DeviceState): string {
+  switch (object) {
+    case DeviceState.DEVICE_STATE_UNSPECIFIED:
+      return "DEVICE_STATE_UNSPECIFIED";
+    case DeviceState.DEVICE_STATE_ACTIVE:
+      return "DEVICE_STATE_ACTIVE";
+    case DeviceState.DEVICE_STATE_REVOKED:
+      return "DEVICE_STATE_REVOKED";
+    case DeviceState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 /** Metadata of one key version. Never carries key bytes. */
 export interface KeyVersionInfo {
   tenant: string;
@@ -282,6 +330,52 @@ export interface ReportSealCountsRequest {
 }
 
 export interface ReportSealCountsResponse {
+}
+
+/** A device enrolled for a tenant. Nothing in it is secret. */
+export interface DeviceInfo {
+  tenant: string;
+  /** Chosen by the keystore at enrollment ("dev_" and 16 base64url characters). */
+  deviceId: string;
+  /** The device's 32-byte X25519 public key (RFC 7748): the sender key of its alg 4 envelopes. */
+  x25519PublicKey: Uint8Array;
+  /** What the app called itself at enrollment (at most 64 characters; may be empty). */
+  label: string;
+  state: DeviceState;
+  enrolledAtUnixMs: number;
+  /** 0 while ACTIVE. */
+  revokedAtUnixMs: number;
+  /** The enrollment token (its id, never its secret) the device was enrolled with. */
+  enrollmentId: string;
+}
+
+export interface EnrollDeviceRequest {
+  tenant: string;
+  /** The one-time token CreateDeviceEnrollment returned for this tenant. */
+  token: string;
+  /** The device's 32-byte X25519 public key; all-zero and low-order points are INVALID_ARGUMENT. */
+  x25519PublicKey: Uint8Array;
+  /** Optional, at most 64 characters, no control characters. */
+  label: string;
+}
+
+export interface EnrollDeviceResponse {
+  device: DeviceInfo | undefined;
+}
+
+export interface GetDevicesRequest {
+  tenant: string;
+}
+
+export interface GetDevicesResponse {
+  /** The tenant's ACTIVE devices (revoked ones are left out); empty when none. */
+  devices: DeviceInfo[];
+  /**
+   * True once the tenant has enrolled any device (revoked ones included): its
+   * alg 3/4 envelopes must then be alg 4 from an active device, so revoking
+   * the last device does not open the tenant to anonymous envelopes again.
+   */
+  senderRequired: boolean;
 }
 
 export interface CreateKeyRingRequest {
@@ -438,6 +532,40 @@ export interface GetRotationPolicyResponse {
   rotateAtUnixMs: number;
   /** When the PENDING version is due for promotion (0 without one, or without a policy). */
   promoteAtUnixMs: number;
+}
+
+export interface CreateDeviceEnrollmentRequest {
+  tenant: string;
+  /** How long the token can be redeemed: 1000 ms to 7 days; 0 means 10 minutes. */
+  ttlMs: number;
+}
+
+export interface CreateDeviceEnrollmentResponse {
+  /**
+   * The one-time token: "<enrollment id>.<secret>". A credential: the keystore
+   * stores only a hash of it and never shows it again.
+   */
+  token: string;
+  enrollmentId: string;
+  expiresAtUnixMs: number;
+}
+
+export interface ListDevicesRequest {
+  tenant: string;
+}
+
+export interface ListDevicesResponse {
+  /** Active and revoked devices, in the order they were enrolled. */
+  devices: DeviceInfo[];
+}
+
+export interface RevokeDeviceRequest {
+  tenant: string;
+  deviceId: string;
+}
+
+export interface RevokeDeviceResponse {
+  device: DeviceInfo | undefined;
 }
 
 function createBaseKeyVersionInfo(): KeyVersionInfo {
@@ -1594,6 +1722,562 @@ export const ReportSealCountsResponse: MessageFns<ReportSealCountsResponse> = {
   },
   fromPartial(_: DeepPartial<ReportSealCountsResponse>): ReportSealCountsResponse {
     const message = createBaseReportSealCountsResponse();
+    return message;
+  },
+};
+
+function createBaseDeviceInfo(): DeviceInfo {
+  return {
+    tenant: "",
+    deviceId: "",
+    x25519PublicKey: new Uint8Array(0),
+    label: "",
+    state: 0,
+    enrolledAtUnixMs: 0,
+    revokedAtUnixMs: 0,
+    enrollmentId: "",
+  };
+}
+
+export const DeviceInfo: MessageFns<DeviceInfo> = {
+  encode(message: DeviceInfo, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      writer.uint32(26).bytes(message.x25519PublicKey);
+    }
+    if (message.label !== "") {
+      writer.uint32(34).string(message.label);
+    }
+    if (message.state !== 0) {
+      writer.uint32(40).int32(message.state);
+    }
+    if (message.enrolledAtUnixMs !== 0) {
+      writer.uint32(48).int64(message.enrolledAtUnixMs);
+    }
+    if (message.revokedAtUnixMs !== 0) {
+      writer.uint32(56).int64(message.revokedAtUnixMs);
+    }
+    if (message.enrollmentId !== "") {
+      writer.uint32(66).string(message.enrollmentId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeviceInfo {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeviceInfo();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.x25519PublicKey = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.enrolledAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.revokedAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.enrollmentId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeviceInfo {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+      x25519PublicKey: isSet(object.x25519PublicKey)
+        ? bytesFromBase64(object.x25519PublicKey)
+        : isSet(object.x25519_public_key)
+        ? bytesFromBase64(object.x25519_public_key)
+        : new Uint8Array(0),
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+      state: isSet(object.state) ? deviceStateFromJSON(object.state) : 0,
+      enrolledAtUnixMs: isSet(object.enrolledAtUnixMs)
+        ? globalThis.Number(object.enrolledAtUnixMs)
+        : isSet(object.enrolled_at_unix_ms)
+        ? globalThis.Number(object.enrolled_at_unix_ms)
+        : 0,
+      revokedAtUnixMs: isSet(object.revokedAtUnixMs)
+        ? globalThis.Number(object.revokedAtUnixMs)
+        : isSet(object.revoked_at_unix_ms)
+        ? globalThis.Number(object.revoked_at_unix_ms)
+        : 0,
+      enrollmentId: isSet(object.enrollmentId)
+        ? globalThis.String(object.enrollmentId)
+        : isSet(object.enrollment_id)
+        ? globalThis.String(object.enrollment_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeviceInfo): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      obj.x25519PublicKey = base64FromBytes(message.x25519PublicKey);
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    if (message.state !== 0) {
+      obj.state = deviceStateToJSON(message.state);
+    }
+    if (message.enrolledAtUnixMs !== 0) {
+      obj.enrolledAtUnixMs = Math.round(message.enrolledAtUnixMs);
+    }
+    if (message.revokedAtUnixMs !== 0) {
+      obj.revokedAtUnixMs = Math.round(message.revokedAtUnixMs);
+    }
+    if (message.enrollmentId !== "") {
+      obj.enrollmentId = message.enrollmentId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<DeviceInfo>): DeviceInfo {
+    return DeviceInfo.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<DeviceInfo>): DeviceInfo {
+    const message = createBaseDeviceInfo();
+    message.tenant = object.tenant ?? "";
+    message.deviceId = object.deviceId ?? "";
+    message.x25519PublicKey = object.x25519PublicKey ?? new Uint8Array(0);
+    message.label = object.label ?? "";
+    message.state = object.state ?? 0;
+    message.enrolledAtUnixMs = object.enrolledAtUnixMs ?? 0;
+    message.revokedAtUnixMs = object.revokedAtUnixMs ?? 0;
+    message.enrollmentId = object.enrollmentId ?? "";
+    return message;
+  },
+};
+
+function createBaseEnrollDeviceRequest(): EnrollDeviceRequest {
+  return { tenant: "", token: "", x25519PublicKey: new Uint8Array(0), label: "" };
+}
+
+export const EnrollDeviceRequest: MessageFns<EnrollDeviceRequest> = {
+  encode(message: EnrollDeviceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.token !== "") {
+      writer.uint32(18).string(message.token);
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      writer.uint32(26).bytes(message.x25519PublicKey);
+    }
+    if (message.label !== "") {
+      writer.uint32(34).string(message.label);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrollDeviceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrollDeviceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.x25519PublicKey = reader.bytes();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.label = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrollDeviceRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      x25519PublicKey: isSet(object.x25519PublicKey)
+        ? bytesFromBase64(object.x25519PublicKey)
+        : isSet(object.x25519_public_key)
+        ? bytesFromBase64(object.x25519_public_key)
+        : new Uint8Array(0),
+      label: isSet(object.label) ? globalThis.String(object.label) : "",
+    };
+  },
+
+  toJSON(message: EnrollDeviceRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.x25519PublicKey.length !== 0) {
+      obj.x25519PublicKey = base64FromBytes(message.x25519PublicKey);
+    }
+    if (message.label !== "") {
+      obj.label = message.label;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EnrollDeviceRequest>): EnrollDeviceRequest {
+    return EnrollDeviceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EnrollDeviceRequest>): EnrollDeviceRequest {
+    const message = createBaseEnrollDeviceRequest();
+    message.tenant = object.tenant ?? "";
+    message.token = object.token ?? "";
+    message.x25519PublicKey = object.x25519PublicKey ?? new Uint8Array(0);
+    message.label = object.label ?? "";
+    return message;
+  },
+};
+
+function createBaseEnrollDeviceResponse(): EnrollDeviceResponse {
+  return { device: undefined };
+}
+
+export const EnrollDeviceResponse: MessageFns<EnrollDeviceResponse> = {
+  encode(message: EnrollDeviceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.device !== undefined) {
+      DeviceInfo.encode(message.device, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EnrollDeviceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEnrollDeviceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.device = DeviceInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EnrollDeviceResponse {
+    return { device: isSet(object.device) ? DeviceInfo.fromJSON(object.device) : undefined };
+  },
+
+  toJSON(message: EnrollDeviceResponse): unknown {
+    const obj: any = {};
+    if (message.device !== undefined) {
+      obj.device = DeviceInfo.toJSON(message.device);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<EnrollDeviceResponse>): EnrollDeviceResponse {
+    return EnrollDeviceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<EnrollDeviceResponse>): EnrollDeviceResponse {
+    const message = createBaseEnrollDeviceResponse();
+    message.device = (object.device !== undefined && object.device !== null)
+      ? DeviceInfo.fromPartial(object.device)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetDevicesRequest(): GetDevicesRequest {
+  return { tenant: "" };
+}
+
+export const GetDevicesRequest: MessageFns<GetDevicesRequest> = {
+  encode(message: GetDevicesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDevicesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDevicesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDevicesRequest {
+    return { tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "" };
+  },
+
+  toJSON(message: GetDevicesRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetDevicesRequest>): GetDevicesRequest {
+    return GetDevicesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetDevicesRequest>): GetDevicesRequest {
+    const message = createBaseGetDevicesRequest();
+    message.tenant = object.tenant ?? "";
+    return message;
+  },
+};
+
+function createBaseGetDevicesResponse(): GetDevicesResponse {
+  return { devices: [], senderRequired: false };
+}
+
+export const GetDevicesResponse: MessageFns<GetDevicesResponse> = {
+  encode(message: GetDevicesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.devices) {
+      DeviceInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.senderRequired !== false) {
+      writer.uint32(16).bool(message.senderRequired);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetDevicesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetDevicesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.devices.push(DeviceInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.senderRequired = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetDevicesResponse {
+    return {
+      devices: globalThis.Array.isArray(object?.devices) ? object.devices.map((e: any) => DeviceInfo.fromJSON(e)) : [],
+      senderRequired: isSet(object.senderRequired)
+        ? globalThis.Boolean(object.senderRequired)
+        : isSet(object.sender_required)
+        ? globalThis.Boolean(object.sender_required)
+        : false,
+    };
+  },
+
+  toJSON(message: GetDevicesResponse): unknown {
+    const obj: any = {};
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => DeviceInfo.toJSON(e));
+    }
+    if (message.senderRequired !== false) {
+      obj.senderRequired = message.senderRequired;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<GetDevicesResponse>): GetDevicesResponse {
+    return GetDevicesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<GetDevicesResponse>): GetDevicesResponse {
+    const message = createBaseGetDevicesResponse();
+    message.devices = object.devices?.map((e) => DeviceInfo.fromPartial(e)) || [];
+    message.senderRequired = object.senderRequired ?? false;
     return message;
   },
 };
@@ -3608,6 +4292,498 @@ export const GetRotationPolicyResponse: MessageFns<GetRotationPolicyResponse> = 
   },
 };
 
+function createBaseCreateDeviceEnrollmentRequest(): CreateDeviceEnrollmentRequest {
+  return { tenant: "", ttlMs: 0 };
+}
+
+export const CreateDeviceEnrollmentRequest: MessageFns<CreateDeviceEnrollmentRequest> = {
+  encode(message: CreateDeviceEnrollmentRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.ttlMs !== 0) {
+      writer.uint32(16).int64(message.ttlMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateDeviceEnrollmentRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateDeviceEnrollmentRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.ttlMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateDeviceEnrollmentRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      ttlMs: isSet(object.ttlMs)
+        ? globalThis.Number(object.ttlMs)
+        : isSet(object.ttl_ms)
+        ? globalThis.Number(object.ttl_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateDeviceEnrollmentRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.ttlMs !== 0) {
+      obj.ttlMs = Math.round(message.ttlMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateDeviceEnrollmentRequest>): CreateDeviceEnrollmentRequest {
+    return CreateDeviceEnrollmentRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateDeviceEnrollmentRequest>): CreateDeviceEnrollmentRequest {
+    const message = createBaseCreateDeviceEnrollmentRequest();
+    message.tenant = object.tenant ?? "";
+    message.ttlMs = object.ttlMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseCreateDeviceEnrollmentResponse(): CreateDeviceEnrollmentResponse {
+  return { token: "", enrollmentId: "", expiresAtUnixMs: 0 };
+}
+
+export const CreateDeviceEnrollmentResponse: MessageFns<CreateDeviceEnrollmentResponse> = {
+  encode(message: CreateDeviceEnrollmentResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    if (message.enrollmentId !== "") {
+      writer.uint32(18).string(message.enrollmentId);
+    }
+    if (message.expiresAtUnixMs !== 0) {
+      writer.uint32(24).int64(message.expiresAtUnixMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateDeviceEnrollmentResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateDeviceEnrollmentResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.enrollmentId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.expiresAtUnixMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateDeviceEnrollmentResponse {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      enrollmentId: isSet(object.enrollmentId)
+        ? globalThis.String(object.enrollmentId)
+        : isSet(object.enrollment_id)
+        ? globalThis.String(object.enrollment_id)
+        : "",
+      expiresAtUnixMs: isSet(object.expiresAtUnixMs)
+        ? globalThis.Number(object.expiresAtUnixMs)
+        : isSet(object.expires_at_unix_ms)
+        ? globalThis.Number(object.expires_at_unix_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: CreateDeviceEnrollmentResponse): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.enrollmentId !== "") {
+      obj.enrollmentId = message.enrollmentId;
+    }
+    if (message.expiresAtUnixMs !== 0) {
+      obj.expiresAtUnixMs = Math.round(message.expiresAtUnixMs);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<CreateDeviceEnrollmentResponse>): CreateDeviceEnrollmentResponse {
+    return CreateDeviceEnrollmentResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<CreateDeviceEnrollmentResponse>): CreateDeviceEnrollmentResponse {
+    const message = createBaseCreateDeviceEnrollmentResponse();
+    message.token = object.token ?? "";
+    message.enrollmentId = object.enrollmentId ?? "";
+    message.expiresAtUnixMs = object.expiresAtUnixMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListDevicesRequest(): ListDevicesRequest {
+  return { tenant: "" };
+}
+
+export const ListDevicesRequest: MessageFns<ListDevicesRequest> = {
+  encode(message: ListDevicesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDevicesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDevicesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDevicesRequest {
+    return { tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "" };
+  },
+
+  toJSON(message: ListDevicesRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDevicesRequest>): ListDevicesRequest {
+    return ListDevicesRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDevicesRequest>): ListDevicesRequest {
+    const message = createBaseListDevicesRequest();
+    message.tenant = object.tenant ?? "";
+    return message;
+  },
+};
+
+function createBaseListDevicesResponse(): ListDevicesResponse {
+  return { devices: [] };
+}
+
+export const ListDevicesResponse: MessageFns<ListDevicesResponse> = {
+  encode(message: ListDevicesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.devices) {
+      DeviceInfo.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListDevicesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListDevicesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.devices.push(DeviceInfo.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListDevicesResponse {
+    return {
+      devices: globalThis.Array.isArray(object?.devices) ? object.devices.map((e: any) => DeviceInfo.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: ListDevicesResponse): unknown {
+    const obj: any = {};
+    if (message.devices?.length) {
+      obj.devices = message.devices.map((e) => DeviceInfo.toJSON(e));
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<ListDevicesResponse>): ListDevicesResponse {
+    return ListDevicesResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<ListDevicesResponse>): ListDevicesResponse {
+    const message = createBaseListDevicesResponse();
+    message.devices = object.devices?.map((e) => DeviceInfo.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseRevokeDeviceRequest(): RevokeDeviceRequest {
+  return { tenant: "", deviceId: "" };
+}
+
+export const RevokeDeviceRequest: MessageFns<RevokeDeviceRequest> = {
+  encode(message: RevokeDeviceRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.tenant !== "") {
+      writer.uint32(10).string(message.tenant);
+    }
+    if (message.deviceId !== "") {
+      writer.uint32(18).string(message.deviceId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeDeviceRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeDeviceRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tenant = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.deviceId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeDeviceRequest {
+    return {
+      tenant: isSet(object.tenant) ? globalThis.String(object.tenant) : "",
+      deviceId: isSet(object.deviceId)
+        ? globalThis.String(object.deviceId)
+        : isSet(object.device_id)
+        ? globalThis.String(object.device_id)
+        : "",
+    };
+  },
+
+  toJSON(message: RevokeDeviceRequest): unknown {
+    const obj: any = {};
+    if (message.tenant !== "") {
+      obj.tenant = message.tenant;
+    }
+    if (message.deviceId !== "") {
+      obj.deviceId = message.deviceId;
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeDeviceRequest>): RevokeDeviceRequest {
+    return RevokeDeviceRequest.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeDeviceRequest>): RevokeDeviceRequest {
+    const message = createBaseRevokeDeviceRequest();
+    message.tenant = object.tenant ?? "";
+    message.deviceId = object.deviceId ?? "";
+    return message;
+  },
+};
+
+function createBaseRevokeDeviceResponse(): RevokeDeviceResponse {
+  return { device: undefined };
+}
+
+export const RevokeDeviceResponse: MessageFns<RevokeDeviceResponse> = {
+  encode(message: RevokeDeviceResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.device !== undefined) {
+      DeviceInfo.encode(message.device, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RevokeDeviceResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRevokeDeviceResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.device = DeviceInfo.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RevokeDeviceResponse {
+    return { device: isSet(object.device) ? DeviceInfo.fromJSON(object.device) : undefined };
+  },
+
+  toJSON(message: RevokeDeviceResponse): unknown {
+    const obj: any = {};
+    if (message.device !== undefined) {
+      obj.device = DeviceInfo.toJSON(message.device);
+    }
+    return obj;
+  },
+
+  create(base?: DeepPartial<RevokeDeviceResponse>): RevokeDeviceResponse {
+    return RevokeDeviceResponse.fromPartial(base ?? {});
+  },
+  fromPartial(object: DeepPartial<RevokeDeviceResponse>): RevokeDeviceResponse {
+    const message = createBaseRevokeDeviceResponse();
+    message.device = (object.device !== undefined && object.device !== null)
+      ? DeviceInfo.fromPartial(object.device)
+      : undefined;
+    return message;
+  },
+};
+
 /**
  * Fetching key material. NOT_FOUND: no such ring or version. FAILED_PRECONDITION:
  * the version exists but is disabled or destroyed. PERMISSION_DENIED: the policy
@@ -3670,6 +4846,36 @@ export const KeystoreServiceService = {
       Buffer.from(ReportSealCountsResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ReportSealCountsResponse => ReportSealCountsResponse.decode(value),
   },
+  /**
+   * Redeems a one-time enrollment token for a device public key (the gateway's
+   * edge calls it for apps). Needs an `enroll` policy entry for the tenant.
+   * PERMISSION_DENIED: the token is not one of this tenant's, or it expired, or
+   * it was used already (single use). ALREADY_EXISTS: the key is enrolled
+   * already; FAILED_PRECONDITION: the key belongs to a revoked device.
+   */
+  enrollDevice: {
+    path: "/fle.keystore.v1.KeystoreService/EnrollDevice" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EnrollDeviceRequest): Buffer => Buffer.from(EnrollDeviceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EnrollDeviceRequest => EnrollDeviceRequest.decode(value),
+    responseSerialize: (value: EnrollDeviceResponse): Buffer =>
+      Buffer.from(EnrollDeviceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EnrollDeviceResponse => EnrollDeviceResponse.decode(value),
+  },
+  /**
+   * The tenant's active devices, for openers checking alg 4 senders. Needs a
+   * `devices` (or `fetch`) policy entry for the tenant.
+   */
+  getDevices: {
+    path: "/fle.keystore.v1.KeystoreService/GetDevices" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetDevicesRequest): Buffer => Buffer.from(GetDevicesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetDevicesRequest => GetDevicesRequest.decode(value),
+    responseSerialize: (value: GetDevicesResponse): Buffer => Buffer.from(GetDevicesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetDevicesResponse => GetDevicesResponse.decode(value),
+  },
 } as const;
 
 export interface KeystoreServiceServer extends UntypedServiceImplementation {
@@ -3689,6 +4895,19 @@ export interface KeystoreServiceServer extends UntypedServiceImplementation {
    * policy entry for the ring: whoever may seal under it may report.
    */
   reportSealCounts: handleUnaryCall<ReportSealCountsRequest, ReportSealCountsResponse>;
+  /**
+   * Redeems a one-time enrollment token for a device public key (the gateway's
+   * edge calls it for apps). Needs an `enroll` policy entry for the tenant.
+   * PERMISSION_DENIED: the token is not one of this tenant's, or it expired, or
+   * it was used already (single use). ALREADY_EXISTS: the key is enrolled
+   * already; FAILED_PRECONDITION: the key belongs to a revoked device.
+   */
+  enrollDevice: handleUnaryCall<EnrollDeviceRequest, EnrollDeviceResponse>;
+  /**
+   * The tenant's active devices, for openers checking alg 4 senders. Needs a
+   * `devices` (or `fetch`) policy entry for the tenant.
+   */
+  getDevices: handleUnaryCall<GetDevicesRequest, GetDevicesResponse>;
 }
 
 export interface KeystoreServiceClient extends Client {
@@ -3763,6 +4982,47 @@ export interface KeystoreServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ReportSealCountsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Redeems a one-time enrollment token for a device public key (the gateway's
+   * edge calls it for apps). Needs an `enroll` policy entry for the tenant.
+   * PERMISSION_DENIED: the token is not one of this tenant's, or it expired, or
+   * it was used already (single use). ALREADY_EXISTS: the key is enrolled
+   * already; FAILED_PRECONDITION: the key belongs to a revoked device.
+   */
+  enrollDevice(
+    request: EnrollDeviceRequest,
+    callback: (error: ServiceError | null, response: EnrollDeviceResponse) => void,
+  ): ClientUnaryCall;
+  enrollDevice(
+    request: EnrollDeviceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EnrollDeviceResponse) => void,
+  ): ClientUnaryCall;
+  enrollDevice(
+    request: EnrollDeviceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EnrollDeviceResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The tenant's active devices, for openers checking alg 4 senders. Needs a
+   * `devices` (or `fetch`) policy entry for the tenant.
+   */
+  getDevices(
+    request: GetDevicesRequest,
+    callback: (error: ServiceError | null, response: GetDevicesResponse) => void,
+  ): ClientUnaryCall;
+  getDevices(
+    request: GetDevicesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetDevicesResponse) => void,
+  ): ClientUnaryCall;
+  getDevices(
+    request: GetDevicesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetDevicesResponse) => void,
   ): ClientUnaryCall;
 }
 
@@ -3897,6 +5157,40 @@ export const KeystoreAdminServiceService = {
       Buffer.from(GetRotationPolicyResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): GetRotationPolicyResponse => GetRotationPolicyResponse.decode(value),
   },
+  /** Issues a one-time token an app redeems with EnrollDevice (within ttl_ms). */
+  createDeviceEnrollment: {
+    path: "/fle.keystore.v1.KeystoreAdminService/CreateDeviceEnrollment" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateDeviceEnrollmentRequest): Buffer =>
+      Buffer.from(CreateDeviceEnrollmentRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateDeviceEnrollmentRequest => CreateDeviceEnrollmentRequest.decode(value),
+    responseSerialize: (value: CreateDeviceEnrollmentResponse): Buffer =>
+      Buffer.from(CreateDeviceEnrollmentResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CreateDeviceEnrollmentResponse =>
+      CreateDeviceEnrollmentResponse.decode(value),
+  },
+  /** The tenant's devices, revoked ones included. */
+  listDevices: {
+    path: "/fle.keystore.v1.KeystoreAdminService/ListDevices" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListDevicesRequest): Buffer => Buffer.from(ListDevicesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListDevicesRequest => ListDevicesRequest.decode(value),
+    responseSerialize: (value: ListDevicesResponse): Buffer => Buffer.from(ListDevicesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListDevicesResponse => ListDevicesResponse.decode(value),
+  },
+  /** ACTIVE -> REVOKED (final). Openers stop accepting the device within their cache TTL. */
+  revokeDevice: {
+    path: "/fle.keystore.v1.KeystoreAdminService/RevokeDevice" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RevokeDeviceRequest): Buffer => Buffer.from(RevokeDeviceRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RevokeDeviceRequest => RevokeDeviceRequest.decode(value),
+    responseSerialize: (value: RevokeDeviceResponse): Buffer =>
+      Buffer.from(RevokeDeviceResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RevokeDeviceResponse => RevokeDeviceResponse.decode(value),
+  },
 } as const;
 
 export interface KeystoreAdminServiceServer extends UntypedServiceImplementation {
@@ -3919,6 +5213,12 @@ export interface KeystoreAdminServiceServer extends UntypedServiceImplementation
   setRotationPolicy: handleUnaryCall<SetRotationPolicyRequest, SetRotationPolicyResponse>;
   /** The ring's rotation policy and where the ring stands against it. */
   getRotationPolicy: handleUnaryCall<GetRotationPolicyRequest, GetRotationPolicyResponse>;
+  /** Issues a one-time token an app redeems with EnrollDevice (within ttl_ms). */
+  createDeviceEnrollment: handleUnaryCall<CreateDeviceEnrollmentRequest, CreateDeviceEnrollmentResponse>;
+  /** The tenant's devices, revoked ones included. */
+  listDevices: handleUnaryCall<ListDevicesRequest, ListDevicesResponse>;
+  /** ACTIVE -> REVOKED (final). Openers stop accepting the device within their cache TTL. */
+  revokeDevice: handleUnaryCall<RevokeDeviceRequest, RevokeDeviceResponse>;
 }
 
 export interface KeystoreAdminServiceClient extends Client {
@@ -4080,6 +5380,54 @@ export interface KeystoreAdminServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: GetRotationPolicyResponse) => void,
+  ): ClientUnaryCall;
+  /** Issues a one-time token an app redeems with EnrollDevice (within ttl_ms). */
+  createDeviceEnrollment(
+    request: CreateDeviceEnrollmentRequest,
+    callback: (error: ServiceError | null, response: CreateDeviceEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  createDeviceEnrollment(
+    request: CreateDeviceEnrollmentRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CreateDeviceEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  createDeviceEnrollment(
+    request: CreateDeviceEnrollmentRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CreateDeviceEnrollmentResponse) => void,
+  ): ClientUnaryCall;
+  /** The tenant's devices, revoked ones included. */
+  listDevices(
+    request: ListDevicesRequest,
+    callback: (error: ServiceError | null, response: ListDevicesResponse) => void,
+  ): ClientUnaryCall;
+  listDevices(
+    request: ListDevicesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListDevicesResponse) => void,
+  ): ClientUnaryCall;
+  listDevices(
+    request: ListDevicesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListDevicesResponse) => void,
+  ): ClientUnaryCall;
+  /** ACTIVE -> REVOKED (final). Openers stop accepting the device within their cache TTL. */
+  revokeDevice(
+    request: RevokeDeviceRequest,
+    callback: (error: ServiceError | null, response: RevokeDeviceResponse) => void,
+  ): ClientUnaryCall;
+  revokeDevice(
+    request: RevokeDeviceRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RevokeDeviceResponse) => void,
+  ): ClientUnaryCall;
+  revokeDevice(
+    request: RevokeDeviceRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RevokeDeviceResponse) => void,
   ): ClientUnaryCall;
 }
 
