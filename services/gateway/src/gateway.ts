@@ -19,14 +19,12 @@ import {
   RoutingError,
   RpcRegistry,
   resolveRpcMethod,
-  classifyError,
   createServiceMetrics,
   startMetricsServer,
   stampFromMetadata,
   toServiceError,
   type Logger,
   type MetricsServer,
-  type RegisteredMethod,
   type ServiceMetrics,
 } from '@fle/service-kit';
 import type { GatewayConfig, RouteConfig } from './config.js';
@@ -36,7 +34,7 @@ import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
 import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
 import { RateLimiter } from './rate-limit.js';
-import { checkRequest, checkResponse } from './request-check.js';
+import { createRequestPath, type BoundRoute } from './request-path.js';
 import { resolveRoutes } from './routes.js';
 
 export interface GatewayDeps {
@@ -83,14 +81,6 @@ export interface RunningGateway {
   stop(): Promise<void>;
 }
 
-interface BoundRoute {
-  readonly route: RouteConfig;
-  readonly method: RegisteredMethod;
-  readonly forwarder: Forwarder;
-  /** The request's wire check (docs/wire-check.md), compiled once. */
-  readonly wireCheck: WireCheck;
-}
-
 const passthrough = (b: Buffer): Buffer => b;
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
@@ -122,6 +112,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     const wireCheck = compileWireCheck(root, method.requestType, { maxEnvelopes: config.maxEnvelopes });
     routes.set(method.path, { route, method, forwarder, wireCheck });
   }
+  // Both listeners (this mTLS server and the public edge) take this one path: request-path.ts.
+  const requestPath = createRequestPath({ schema, rateLimiter, metrics, log, maxMessageBytes: config.grpc.maxMessageBytes, maxFieldBytes: config.grpc.maxFieldBytes });
 
   const server = new Server({
     'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
@@ -148,7 +140,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       };
       impl[b.method.key] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         void handle(b, call).then(
-          (bytes) => callback(null, bytes),
+          (bytes) => callback(null, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
           (err: unknown) => callback(toServiceError(err)),
         );
       };
@@ -156,35 +148,20 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     server.addService(definition as never, impl);
   }
 
-  async function handle(b: BoundRoute, call: ServerUnaryCall<Buffer, Buffer>): Promise<Buffer> {
-    const started = performance.now();
-    const labels = { route: b.route.route, transport: b.route.transport };
-    let tenant: string | undefined;
-    try {
-      const caller = identityFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate);
-      if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
-        throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
-      }
-      rateLimiter.admitCaller(caller, call.request.byteLength); // before decoding: RATE_LIMITED
-      const stamp = stampFromMetadata(call.metadata);
-      // Forwarded below are the original bytes, only after the wire check proved they hold exactly the checked view.
-      const checked = checkRequest(schema, b.method, b.wireCheck, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
-      tenant = checked.tenant;
-      rateLimiter.admitTenant(tenant, call.request.byteLength);
-      const reply = await b.forwarder.forward({ method: b.method, route: b.route, tenant, bytes: call.request, stamp, caller });
-      checkResponse(schema, b.method, reply);
-      metrics.requests.inc({ ...labels, outcome: 'ok' });
-      log.info({ method: b.method.path, route: b.route.route, transport: b.route.transport, tenant, caller, size: call.request.byteLength, envelopes: checked.envelopes, replySize: reply.byteLength, ms: Math.round(performance.now() - started) }, 'request routed');
-      return Buffer.isBuffer(reply) ? reply : Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength);
-    } catch (err) {
-      const c = classifyError(err);
-      metrics.requests.inc({ ...labels, outcome: 'error' });
-      metrics.failures.inc({ reason: c.reason });
-      log.warn({ method: b.method.path, route: b.route.route, transport: b.route.transport, tenant, size: call.request?.byteLength, err, status: c.grpcStatus }, 'request refused');
-      throw err;
-    } finally {
-      metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
-    }
+  /** The mTLS listener: the caller is the SPIFFE ID of its client certificate. */
+  function handle(b: BoundRoute, call: ServerUnaryCall<Buffer, Buffer>): Promise<Uint8Array> {
+    return requestPath(b, {
+      bytes: call.request,
+      listener: 'grpc',
+      caller() {
+        const caller = identityFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate);
+        if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
+          throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
+        }
+        return caller;
+      },
+      stamp: () => stampFromMetadata(call.metadata),
+    });
   }
 
   // Health (grpc.health.v1) and reflection (v1 + v1alpha) for the fronted services only.
