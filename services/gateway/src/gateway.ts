@@ -35,6 +35,7 @@ import { NatsCoreForwarder } from './forwarders/nats-core.js';
 import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
 import { RateLimiter } from './rate-limit.js';
 import { createRequestPath, type BoundRoute } from './request-path.js';
+import { planEdge, startEdge, type RunningEdge } from './edge/edge.js';
 import { resolveRoutes } from './routes.js';
 
 export interface GatewayDeps {
@@ -69,6 +70,8 @@ export function planGateway(config: GatewayConfig, preloaded?: protobuf.Root): G
       throw new ConfigError(`route ${r.method}: its request ${method.requestType} names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`);
     }
   }
+  // The edge serves only methods routed here: checked now, before any port opens.
+  if (config.edge) planEdge(config.edge, routes.map((r) => r.method));
   const services = [...new Set(routes.map((r) => r.method.split('/')[1]!))];
   const registry = new RpcRegistry(root, services.map((s) => serviceDefinition(root, s)));
   return { root, schema, routes, registry };
@@ -77,6 +80,8 @@ export function planGateway(config: GatewayConfig, preloaded?: protobuf.Root): G
 export interface RunningGateway {
   readonly grpcPort: number;
   readonly metricsPort: number | undefined;
+  /** The public edge's port (config `edge`), if any. */
+  readonly edgePort: number | undefined;
   readonly metrics: ServiceMetrics;
   stop(): Promise<void>;
 }
@@ -175,6 +180,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.grpc.host}:${config.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
   );
+  let edge: RunningEdge | undefined;
+  if (config.edge) {
+    edge = await startEdge({ config: config.edge, root, schema, routes, requestPath, rateLimiter, maxMessageBytes: config.grpc.maxMessageBytes, log });
+  }
   let metricsServer: MetricsServer | undefined;
   if (config.metrics) metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.metrics.host, port: config.metrics.port });
   log.info({ grpcPort, metricsPort: metricsServer?.port, routes: fronted.map((r) => `${r.method}->${r.transport}:${r.route}`) }, 'gateway listening');
@@ -182,9 +191,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   return {
     grpcPort,
     metricsPort: metricsServer?.port,
+    edgePort: edge?.port,
     metrics,
     async stop() {
       for (const s of servedServices) health.setStatus(s, 'NOT_SERVING');
+      await edge?.stop();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

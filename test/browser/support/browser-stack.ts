@@ -17,6 +17,9 @@ import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 /** The client may seal (public keys) but never open; the processor opens; the gateway gets nothing. */
 export const BROWSER_POLICY = {
   deny: ['spiffe://fle.local/gateway'],
+  // The gateway's public edge relays enrollments and checks alg 4 senders (docs/devices.md); still no key.
+  enroll: [{ identity: 'spiffe://fle.local/gateway', tenants: ['*'] }],
+  devices: [{ identity: 'spiffe://fle.local/gateway', tenants: ['*'] }],
   fetch: [{ identity: 'spiffe://fle.local/processor', tenants: ['*'] }],
   'fetch-public': [{ identity: 'spiffe://fle.local/client', tenants: ['*'] }],
   admin: [{ identity: 'spiffe://fle.local/admin', tenants: ['*'] }],
@@ -35,6 +38,12 @@ export interface BrowserStack {
   privateKeyOf(tenant: string, ring: string, version: number): Promise<Uint8Array>;
   /** The app backend's gRPC client to the gateway (mTLS, client identity); use `callRaw`. */
   relayClient(): FleClient;
+  /**
+   * One more gateway on the same NATS, fronting the same route, with the
+   * public edge configured (`edge`, as in YAML; its `tls` defaults to the
+   * gateway's certificate and `devices.keystore` to this keystore as the gateway).
+   */
+  startEdgeGateway(edge: Record<string, unknown>, opts?: { rateLimits?: Record<string, unknown> }): Promise<GatewayProcess>;
   /** Processor and gateway output so far. */
   logs(): string;
   stop(): Promise<void>;
@@ -80,6 +89,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
     const proc = new KeystoreServiceClient(keystore.address, channelCredentials(pki.files('processor'), { expectedServerIdentity: 'spiffe://fle.local/keystore' }));
     stops.push(() => proc.close());
     const relays: FleClient[] = [];
+    const edgeGateways: GatewayProcess[] = [];
     stops.push(() => relays.forEach((r) => r.close()));
     return {
       pki,
@@ -117,7 +127,27 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
         relays.push(client);
         return client;
       },
-      logs: () => `${processor.logs()}\n${gateway.logs()}`,
+      async startEdgeGateway(edge, extra = {}) {
+        const files = pki.files('gateway');
+        const withDefaults = {
+          tls: { cert: files.cert, key: files.key },
+          ...edge,
+          ...(edge.devices ? { devices: { keystore: { address: keystore.address, tls: files }, ...(edge.devices as object) } } : {}),
+        };
+        const gw = await startGatewayProcess({
+          pki,
+          schema: PAYMENTS_SCHEMA,
+          natsUrls: nats.urls,
+          routes: [authorizeRoute('jetstream', { timeoutMs: 10_000 })],
+          allowedCallers: ['spiffe://fle.local/client'],
+          edge: withDefaults,
+          ...(extra.rateLimits ? { rateLimits: extra.rateLimits } : {}),
+        });
+        stops.push(() => gw.stop());
+        edgeGateways.push(gw);
+        return gw;
+      },
+      logs: () => [processor.logs(), gateway.logs(), ...edgeGateways.map((g) => g.logs())].join('\n'),
       stop,
     };
   } catch (err) {
