@@ -16,6 +16,7 @@ import { connect, type JetStreamManager } from 'nats';
 import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions } from '@fle/pki';
 import { loadProcessorConfig } from '@fle/processor';
+import { inConfigFile } from '@fle/service-kit';
 
 /** Streams made by the processor: requests, dead letters, and the KV buckets for nonces and stored authorizations. */
 export const PROCESSOR_STREAMS = ['FLE_REQUESTS', 'FLE_DLQ', 'KV_fle_nonces', 'KV_fle_authorizations'] as const;
@@ -64,7 +65,8 @@ function flag(args: string[], name: string, fallback?: string): string {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
   const args = process.argv.slice(2);
-  const config = await loadProcessorConfig(flag(args, '--config', process.env.FLE_CONFIG));
+  const configPath = flag(args, '--config', process.env.FLE_CONFIG);
+  const config = await loadProcessorConfig(configPath).catch((err: unknown) => Promise.reject(inConfigFile(configPath, err)));
   const replicas = Number(flag(args, '--replicas', '3'));
   const timeoutMs = Number(flag(args, '--timeout-ms', '600000'));
   const nc = await connect({

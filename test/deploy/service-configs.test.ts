@@ -1,11 +1,13 @@
-// deploy/config/*.yaml through the services' own parsers, and how the configs
+// deploy/config/*.yaml through the services' own schemas and parsers, and how the configs
 // fit together: addresses and identities each side expects, the NATS node
 // names the cluster configs use, and the keystore policy for the deployment.
 import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { Policy } from '@fle/keystore';
 import { NATS_NODES, nodeHost } from '../../deploy/scripts/nats-config.js';
-import { FLE_SERVICES, parseShippedConfigs, serviceEndpoints } from './service-configs.js';
+import { parse as parseYaml } from 'yaml';
+import { looseObjectPaths, validateConfig } from '@fle/service-kit';
+import { CONFIG_SCHEMAS, FLE_SERVICES, SHIPPED_CONFIG_DIRS, parseShippedConfigs, serviceEndpoints, validateShippedConfig } from './service-configs.js';
 import { readText, readYaml, repoPath } from './repo.js';
 
 const configs = parseShippedConfigs();
@@ -16,6 +18,43 @@ describe('shipped service configs', () => {
     expect(configs.keystore.listen).toMatch(/^0\.0\.0\.0:\d+$/);
     expect(configs.gateway.grpc.host).toBe('0.0.0.0');
     expect(configs.processor.grpc?.host).toBe('0.0.0.0');
+  });
+
+  it.each(SHIPPED_CONFIG_DIRS.flatMap((dir) => FLE_SERVICES.map((service) => [dir, service] as const)))(
+    '%s/%s.yaml matches the service’s config schema: no unknown key, every type right',
+    (dir, service) => {
+      expect(() => validateShippedConfig(service, dir)).not.toThrow();
+      expect(() => parseShippedConfigs(dir)).not.toThrow();
+    },
+  );
+
+  it('the schemas refuse unknown keys at every depth (strict objects only)', () => {
+    for (const service of FLE_SERVICES) expect(looseObjectPaths(CONFIG_SCHEMAS[service]), service).toEqual([]);
+  });
+
+  it('a misspelt key in a shipped config would fail, naming the file and the key (issue 17 §7)', () => {
+    const gateway = readText(repoPath('deploy/config/gateway.yaml'));
+    expect(gateway).toMatch(/^ {2}allowedCallers:$/m);
+    expect(() => validateShippedConfig('gateway', 'deploy/config', gateway.replace(/^ {2}allowedCallers:$/m, '  allowedCaller:'))).toThrow(
+      'config deploy/config/gateway.yaml: unknown key grpc.allowedCaller (did you mean allowedCallers?)',
+    );
+    const processor = readText(repoPath('deploy/config/processor.yaml'));
+    expect(() => validateShippedConfig('processor', 'deploy/config', `${processor}testProbe: { openedDigestFile: /tmp/opened.jsonl }\n`)).toThrow(
+      'config deploy/config/processor.yaml: unknown key testProbe',
+    );
+    const keystore = readText(repoPath('deploy/config/keystore.yaml'));
+    expect(() => validateShippedConfig('keystore', 'deploy/config', keystore.replace(/^logLevel:/m, 'loglevel:'))).toThrow(
+      'config deploy/config/keystore.yaml: unknown key loglevel (did you mean logLevel?)',
+    );
+  });
+
+  it('the config examples in the services’ README files match the schemas', () => {
+    for (const service of FLE_SERVICES) {
+      const readme = readText(repoPath('services', service, 'README.md'));
+      const block = /^## Config[^\n]*\n[\s\S]*?```yaml\n([\s\S]*?)```/m.exec(readme);
+      expect(block, `services/${service}/README.md has a "## Config" section with a yaml example`).not.toBeNull();
+      expect(() => validateConfig(parseYaml(block![1]!), CONFIG_SCHEMAS[service], `services/${service}/README.md`)).not.toThrow();
+    }
   });
 
   it('are the same files in the kustomize base (npx tsx deploy/scripts/sync.ts copies them)', () => {

@@ -6,6 +6,10 @@ import { parse as parseYaml } from 'yaml';
 import { parseGatewayConfig, type GatewayConfig } from '@fle/gateway';
 import { parseConfig as parseKeystoreConfig, type KeystoreConfig } from '@fle/keystore';
 import { parseProcessorConfig, type ProcessorConfig } from '@fle/processor';
+import { validateConfig, type z } from '@fle/service-kit';
+import { gatewayConfigSchema } from '../../services/gateway/src/config-schema.js';
+import { keystoreConfigSchema } from '../../services/keystore/src/config-schema.js';
+import { processorConfigSchema } from '../../services/processor/src/config-schema.js';
 import { readText, repoPath } from './repo.js';
 
 export const FLE_SERVICES = ['keystore', 'gateway', 'processor'] as const;
@@ -15,6 +19,18 @@ export interface ShippedConfigs {
   keystore: KeystoreConfig;
   gateway: GatewayConfig;
   processor: ProcessorConfig;
+}
+
+/** Each service's config schema, the one its parser checks first (services/<service>/src/config-schema.ts). */
+export const CONFIG_SCHEMAS: Readonly<Record<FleService, z.ZodType>> = { keystore: keystoreConfigSchema, gateway: gatewayConfigSchema, processor: processorConfigSchema };
+
+/** Every folder of service configs the repository ships (the compose stack's, and the kustomize base's copies). */
+export const SHIPPED_CONFIG_DIRS = ['deploy/config', 'deploy/k8s/base/config'] as const;
+
+/** Validates `<dir>/<service>.yaml` against the service's schema; throws a ConfigError naming the file and the key. */
+export function validateShippedConfig(service: FleService, dir: string = SHIPPED_CONFIG_DIRS[0], text?: string): void {
+  const file = `${dir}/${service}.yaml`;
+  validateConfig(parseYaml(text ?? readText(repoPath(file))), CONFIG_SCHEMAS[service], file);
 }
 
 /** Parses `<dir>/<service>.yaml` for every service; `dir` is repository-relative. */

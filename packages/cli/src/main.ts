@@ -8,6 +8,7 @@ import { registerEnvelopeCommands } from './commands/envelope.js';
 import { registerKeysCommands } from './commands/keys.js';
 import { registerKeystoreCommands } from './commands/keystore.js';
 import { registerRecordsCommands } from './commands/records.js';
+import { registerSchemaCommands } from './commands/schema.js';
 
 export async function main(argv: string[]): Promise<number> {
   const program = new Command('fle')
@@ -21,6 +22,7 @@ export async function main(argv: string[]): Promise<number> {
   registerCertsCommands(program);
   registerDemoCommands(program);
   registerRecordsCommands(program);
+  registerSchemaCommands(program);
   try {
     await program.parseAsync(argv);
     return 0;

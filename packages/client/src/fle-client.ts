@@ -25,7 +25,7 @@ export interface MessageSealer {
   openMessage<T extends object>(typeName: string, msg: T, opts: { context: string; inPlace?: boolean }): Promise<T>;
 }
 
-/** The shape of a ts-proto grpc-js method definition (e.g. `PaymentServiceService.authorize`). */
+/** The shape of a ts-proto grpc-js method definition (e.g. `OrderServiceService.placeOrder`). */
 export interface UnaryMethodDefinition<Req, Res> {
   readonly path: string;
   readonly requestStream: false;
@@ -124,7 +124,7 @@ export class FleClient {
 
   /**
    * Seal `request`, call the method on the gateway, open and return the response.
-   * `method` is a path in the schema (`'/clinic.v1.PatientService/Admit'`;
+   * `method` is a path in the schema (`'/shop.v1.OrderService/PlaceOrder'`;
    * `request` a plain object with camelCase fields, bytes as Uint8Array) or a
    * generated (ts-proto) method definition.
    */

@@ -3,8 +3,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { FLE_NATS_PERMISSIONS, renderNatsConfig } from '@fle/nats-setup';
 import { describe, expect, it } from 'vitest';
-import { OBSERVER_IDENTITY, keystorePolicy, natsUsers } from '../src/configs.js';
+import { parseGatewayConfig } from '@fle/gateway';
+import { parseConfig as parseKeystoreConfig } from '@fle/keystore';
+import { pkiPaths } from '@fle/pki';
+import { parseProcessorConfig } from '@fle/processor';
+import { OBSERVER_IDENTITY, gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig } from '../src/configs.js';
 import { settingsFromEnv } from '../src/settings.js';
+import { stateLayout } from '../src/state-dir.js';
 
 const REPO = fileURLToPath(new URL('../../../', import.meta.url));
 const tls = { ca: '/c/ca.pem', cert: '/c/nats.pem', key: '/c/nats-key.pem' };
@@ -28,5 +33,18 @@ describe('dev-only observer identity', () => {
     const policy = keystorePolicy(settingsFromEnv({ FLE_DEMO_TENANT: 'acme' }, '/x')) as { deny: string[]; fetch: Array<{ identity: string; tenants: string[] }> };
     expect(policy.deny).toEqual(['spiffe://fle.local/gateway', 'spiffe://fle.local/observer']);
     expect(policy.fetch).toContainEqual({ identity: 'spiffe://fle.local/client', tenants: ['acme'] });
+  });
+});
+
+describe('generated service configs', () => {
+  // The services refuse unknown keys and wrong types (issue 17 §7): what `npm start` writes must pass their own parsers.
+  it.each(['jetstream', 'nats', 'grpc'])('pass the services’ schemas and parsers (transport %s)', (transport) => {
+    const settings = settingsFromEnv({ FLE_TRANSPORT: transport }, '/x/.fle');
+    const layout = stateLayout(settings.home);
+    const pki = pkiPaths(layout.certs);
+    expect(() => parseKeystoreConfig(keystoreConfig(settings, layout, pki), layout.config('keystore'))).not.toThrow();
+    expect(() => parseProcessorConfig(processorConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:7443'), layout.run)).not.toThrow();
+    const gw = parseGatewayConfig(gatewayConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:9443'), layout.run);
+    expect(gw.routes[0]!.transport).toBe(transport);
   });
 });

@@ -24,15 +24,24 @@ export function messageCodec<T = Record<string, unknown>>(root: protobuf.Root, t
   return {
     typeName,
     encode: (message) => type.encode(type.fromObject(message as Record<string, unknown>)).finish(),
-    // A plain Uint8Array view: protobufjs's Node Buffer reader clamps a string
-    // whose length runs past the end instead of throwing (a truncated message
-    // would decode); its Uint8Array reader checks the bounds.
-    decode: (bytes) => type.toObject(type.decode(plainView(bytes)), TO_OBJECT) as T,
+    decode: (bytes) => type.toObject(type.decode(checkedReader(bytes)), TO_OBJECT) as T,
   };
 }
 
-function plainView(bytes: Uint8Array): Uint8Array {
-  return bytes.constructor === Uint8Array ? bytes : new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+/**
+ * protobufjs's Node Buffer reader clamps a string whose length runs past the
+ * end instead of throwing, so a truncated message would decode. Its strings
+ * are read here through bytes(), which checks the bounds, then decoded
+ * natively (the plain Uint8Array reader checks too, but decodes UTF-8 in JS,
+ * ~10x slower on large values).
+ */
+function checkedReader(bytes: Uint8Array): protobuf.Reader {
+  const B = globalThis.Buffer;
+  const reader = protobuf.Reader.create(B.isBuffer(bytes) ? bytes : B.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
+  reader.string = function string(this: protobuf.Reader): string {
+    return (this.bytes() as Buffer).toString('utf8');
+  };
+  return reader;
 }
 
 /** A unary or streaming method in the shape of a grpc-js MethodDefinition. */

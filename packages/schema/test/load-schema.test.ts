@@ -73,6 +73,16 @@ describe('loadSchema', () => {
     expect(def.File!.requestType).toBe('teamrec.v1.FileRequest');
   });
 
+  it('refuses a truncated string or bytes value from a Node Buffer too (protobufjs clamps it there)', () => {
+    const codec = messageCodec(loadSchema({ image }), 'teamrec.v1.FileRequest');
+    const good = Buffer.from(codec.encode({ orgId: 'org-1', passport: 'P123' }));
+    expect(codec.decode(good)).toMatchObject({ orgId: 'org-1', passport: 'P123' });
+    for (const cut of [good.subarray(0, good.length - 1), Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f])]) {
+      expect(() => codec.decode(cut)).toThrow(/index out of range/);
+      expect(() => codec.decode(new Uint8Array(cut))).toThrow(/index out of range/);
+    }
+  });
+
   it('refuses a file that is not a descriptor set, in one line naming the file', () => {
     const junk = join(dir, 'junk.binpb');
     writeFileSync(junk, 'this is not protobuf\n\xff\xff');

@@ -15,6 +15,7 @@ export * from './replay/redis-nonce-store.js';
 export * from './nats-token.js';
 export * from './rpc-method.js';
 export * from './config-reader.js';
+export * from './config-schema.js';
 export * from './ports-file.js';
 export * from './rpc-registry.js';
 export * from './nats-headers.js';

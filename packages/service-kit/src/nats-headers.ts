@@ -1,7 +1,7 @@
 // NATS header names shared by the gateway (publisher) and the processor
 // (consumer). The replay stamp headers are in ./replay/stamp.ts (STAMP_HEADERS).
 export const FLE_HEADERS = {
-  /** gRPC method path of the request, e.g. `/acme.payments.v1.PaymentService/Authorize`. */
+  /** gRPC method path of the request, e.g. `/shop.v1.OrderService/PlaceOrder`. */
   method: 'Fle-Method',
   /** JetStream requests: the core inbox the processor replies to. */
   replyTo: 'Fle-Reply-To',

@@ -17,11 +17,11 @@ export interface SchemaRootLike {
 }
 
 export interface RpcMethod {
-  /** `/acme.payments.v1.PaymentService/Authorize` */
+  /** `/shop.v1.OrderService/PlaceOrder` */
   readonly path: string;
-  /** `acme.payments.v1.PaymentService` */
+  /** `shop.v1.OrderService` */
   readonly service: string;
-  /** `Authorize` */
+  /** `PlaceOrder` */
   readonly method: string;
   /** Fully-qualified request type without a leading dot (envelope-v1 §3 message_type). */
   readonly requestType: string;

@@ -1,5 +1,5 @@
 // Which gRPC methods a service can carry: the ts-proto grpc-js service
-// definitions (e.g. PaymentServiceService) joined with the reflection schema's
+// definitions (ts-proto, or serviceDefinition over a loaded schema) joined with the reflection schema's
 // request/response type names. Services pass the definitions they serve.
 import { RoutingError } from './errors.js';
 import { resolveRpcMethod, type RpcMethod, type SchemaRootLike } from './rpc-method.js';

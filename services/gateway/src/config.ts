@@ -21,8 +21,8 @@
 //     # protoRoots: [proto]                          # folders of .proto files
 //   maxEnvelopes: 1024                               # optional; most envelopes one request may carry
 //   routes:
-//     - method: /clinic.v1.PatientService/Admit      # one unary method, or
-//       route: admit                                 # the <method> token of the subject
+//     - method: /shop.v1.OrderService/PlaceOrder     # one unary method, or
+//       route: orders                                # the <method> token of the subject
 //       transport: jetstream                         # nats | jetstream | grpc
 //       timeoutMs: 5000
 //     - service: billing.v1.InvoiceService           # every unary method of a service; method M goes
@@ -43,6 +43,7 @@ import { ConfigError, ConfigReader, isValidNatsToken, parseHostPort } from '@fle
 import type { TlsFiles } from '@fle/pki';
 import { DEFAULT_RATE_LIMITS, type BucketLimits, type RateLimits } from './rate-limit.js';
 import { parseEdgeConfig, type EdgeConfig } from './edge/config.js';
+import { validateGatewayConfig } from './config-schema.js';
 
 export type Transport = 'nats' | 'jetstream' | 'grpc';
 
@@ -105,6 +106,7 @@ export const DEFAULT_ROUTE_TIMEOUT_MS = 5000;
 export { DEFAULT_MAX_ENVELOPES };
 
 export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayConfig {
+  validateGatewayConfig(value); // unknown keys, wrong types: refused before any default is applied
   const r = ConfigReader.root(value, baseDir);
   const g = r.child('grpc');
   const listen = parseHostPort(g.string('listen', '127.0.0.1:0'), 'grpc.listen');
@@ -127,6 +129,7 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
   if (!n && routes.some((x) => x.transport !== 'grpc')) throw new ConfigError('nats is required when a route uses nats or jetstream');
   const m = r.optionalChild('metrics');
   const maxMessageBytes = g.number('maxMessageBytes', DEFAULT_MAX_MESSAGE_BYTES, 1);
+  if (!r.has('schema')) throw new ConfigError('schema is required: image (a Buf image or FileDescriptorSet) or protoRoots (folders of .proto files)');
   const schema = parseSchemaSource(r.child('schema'));
   const rl = r.optionalChild('rateLimits');
   const bucket = (k: 'perCaller' | 'perTenant'): BucketLimits | undefined => {

@@ -26,7 +26,7 @@ import { startGatewayProcess, type GatewayProcess } from '../src/testing.js';
 
 const repo = resolve(fileURLToPath(new URL('../../..', import.meta.url)));
 const GATEWAY_ID = 'spiffe://fle.local/gateway';
-const TENANT = 'clinic-9';
+const TENANT = 'practice-9';
 
 const DESK_PROTO = `syntax = "proto3";
 package vet.v2;

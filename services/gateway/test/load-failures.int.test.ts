@@ -1,5 +1,5 @@
 // What the gateway cannot serve stops it before any port opens, with one line
-// on stderr naming the file and the problem and exit status 1: a schema file
+// on stderr naming the config file and the problem and exit status 1: a schema file
 // that is not a descriptor set, a route the schema lacks, a sensitive mark on
 // a non-string field. Runs the real main as a child process.
 import { spawnSync } from 'node:child_process';
@@ -49,13 +49,13 @@ describe('gateway load-time failures', () => {
     expect(r.status).toBe(1);
     expect(r.listened).toBe(false);
     expect(r.lines).toHaveLength(1);
-    expect(r.lines[0]).toMatch(new RegExp(`^gateway: ${r.configPath}: schema: ${image} is not a Buf image or FileDescriptorSet`));
+    expect(r.lines[0]).toMatch(new RegExp(`^config ${r.configPath}: schema: ${image} is not a Buf image or FileDescriptorSet`));
   });
 
   it('a schema file that does not exist', async () => {
     const r = await runGateway('no-image', { image: join(dir, 'missing.binpb') }, [route({ method: FIXTURE_METHOD })]);
     expect(r.status).toBe(1);
-    expect(r.lines).toEqual([`gateway: ${r.configPath}: schema: cannot read image ${join(dir, 'missing.binpb')}: ENOENT`]);
+    expect(r.lines).toEqual([`config ${r.configPath}: schema: cannot read image ${join(dir, 'missing.binpb')}: ENOENT`]);
   });
 
   it('a method, a service or a streaming method the schema does not back', async () => {
@@ -63,11 +63,11 @@ describe('gateway load-time failures', () => {
     const method = await runGateway('no-method', schema, [route({ method: FIXTURE_METHOD }), route({ method: `/${FIXTURE_SERVICE}/Refund`, route: 'refund' })]);
     expect(method.status).toBe(1);
     expect(method.listened).toBe(false);
-    expect(method.lines).toEqual([`gateway: ${method.configPath}: routes[1].method /${FIXTURE_SERVICE}/Refund: service ${FIXTURE_SERVICE} has no method Refund`]);
+    expect(method.lines).toEqual([`config ${method.configPath}: routes[1].method /${FIXTURE_SERVICE}/Refund: service ${FIXTURE_SERVICE} has no method Refund`]);
 
     const service = await runGateway('no-service', schema, [route({ service: 'billing.v1.InvoiceService' })]);
     expect(service.status).toBe(1);
-    expect(service.lines).toEqual([`gateway: ${service.configPath}: routes[0].service billing.v1.InvoiceService: the schema has no such service`]);
+    expect(service.lines).toEqual([`config ${service.configPath}: routes[0].service billing.v1.InvoiceService: the schema has no such service`]);
 
     const protoDir = join(dir, 'streaming');
     mkdirSync(protoDir, { recursive: true });
@@ -75,14 +75,14 @@ describe('gateway load-time failures', () => {
     const streaming = await runGateway('streaming', { protoRoots: [protoDir] }, [route({ service: 'feed.v1.Feed' })]);
     expect(streaming.status).toBe(1);
     expect(streaming.lines).toEqual([
-      `gateway: ${streaming.configPath}: routes[0].service feed.v1.Feed has streaming methods (Watch); the gateway fronts unary methods only: list its unary methods with method: instead`,
+      `config ${streaming.configPath}: routes[0].service feed.v1.Feed has streaming methods (Watch); the gateway fronts unary methods only: list its unary methods with method: instead`,
     ]);
 
     // The subject carries the tenant: a request without a tenant field cannot be routed.
     const untenanted = await runGateway('no-tenant', { protoRoots: [protoDir] }, [route({ method: '/feed.v1.Feed/Get' })]);
     expect(untenanted.status).toBe(1);
     expect(untenanted.lines).toEqual([
-      `gateway: ${untenanted.configPath}: route /feed.v1.Feed/Get: its request feed.v1.M names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`,
+      `config ${untenanted.configPath}: route /feed.v1.Feed/Get: its request feed.v1.M names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`,
     ]);
   });
 
@@ -108,7 +108,7 @@ service Orders { rpc Place(PlaceOrder) returns (Placed); }
     expect(r.status).toBe(1);
     expect(r.listened).toBe(false);
     expect(r.lines).toEqual([
-      `gateway: ${r.configPath}: schema: ${file}: field shop.v1.PlaceOrder.amountCents is marked (fle.v1.sensitive) but has type int64: only string and bytes fields can hold an envelope`,
+      `config ${r.configPath}: schema: ${file}: field shop.v1.PlaceOrder.amountCents is marked (fle.v1.sensitive) but has type int64: only string and bytes fields can hold an envelope`,
     ]);
   });
 });

@@ -123,7 +123,7 @@ describe('RateLimiter', () => {
 
 describe('gateway config rateLimits', () => {
   const tls = { ca: 'ca.pem', cert: 'gateway.pem', key: 'gateway-key.pem' };
-  const base = { grpc: { tls }, routes: [{ method: '/a.B/C', route: 'c', transport: 'grpc', processor: { address: '127.0.0.1:9443', tls } }] };
+  const base = { grpc: { tls }, schema: { image: 'schema.binpb' }, routes: [{ method: '/a.B/C', route: 'c', transport: 'grpc', processor: { address: '127.0.0.1:9443', tls } }] };
 
   it('defaults to DEFAULT_RATE_LIMITS', () => {
     expect(parseGatewayConfig(base).rateLimits).toEqual(DEFAULT_RATE_LIMITS);

@@ -17,6 +17,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parse } from 'yaml';
+import { validateConfig } from '@fle/service-kit';
+import { keystoreConfigSchema } from './config-schema.js';
 import { ConfigError } from './errors.js';
 import { DEFAULT_ROTATION_CHECK_MS } from './rotation-scheduler.js';
 
@@ -71,6 +73,7 @@ export function configPathFrom(flag: string | undefined, env: NodeJS.ProcessEnv 
 }
 
 export function parseConfig(doc: unknown, source: string): KeystoreConfig {
+  validateConfig(doc, keystoreConfigSchema, source, { error: (m) => new ConfigError(m) });
   const base = dirname(resolve(source));
   const at = (p: string): string => (isAbsolute(p) ? p : resolve(base, p));
   const o = mapping(doc, 'config');

@@ -1,6 +1,8 @@
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import { configPathFrom, loadConfig, parseConfig } from '../src/config.js';
 import { ConfigError } from '../src/errors.js';
@@ -35,7 +37,7 @@ describe('keystore config', () => {
     expect(c.rotation).toEqual({ checkIntervalMs: 500 });
     expect(c.metrics).toEqual({ host: '127.0.0.1', port: 9466 });
     expect(() => parseConfig({ ...base, rotation: { checkIntervalMs: 5 } }, 'k.yaml')).toThrow(/rotation.checkIntervalMs must be/);
-    expect(() => parseConfig({ ...base, rotation: { checkIntervalMS: 500 } }, 'k.yaml')).toThrow(/rotation: unknown key "checkIntervalMS"/);
+    expect(() => parseConfig({ ...base, rotation: { checkIntervalMS: 500 } }, 'k.yaml')).toThrow('config k.yaml: unknown key rotation.checkIntervalMS (did you mean checkIntervalMs?)');
     expect(() => parseConfig({ ...base, metrics: { listen: 'nope' } }, 'k.yaml')).toThrow(/metrics.listen must be host:port/);
   });
 
@@ -54,15 +56,33 @@ describe('keystore config', () => {
   });
 
   it.each([
-    [{}, /tls must be a mapping/],
+    [{}, /^config \/x\/k\.yaml: tls is required; policyFile is required; auditLog is required$/],
+    [{ tls: 'certs', policyFile: 'p', auditLog: 'l' }, /tls must be a mapping/],
     [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', listen: 'nope' }, /listen must be host:port/],
-    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 's3' } }, /storage.kind must be "file" or "nats"/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 's3' } }, /storage\.kind must be one of file, nats/],
     [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', storage: { kind: 'nats', url: 'x', replicas: 2 } }, /replicas must be 1, 3 or 5/],
-    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', masterKey: 'ab' }, /unknown key "masterKey"/],
-    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, auditLog: 'l' }, /policyFile must be a non-empty string/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: 'p', auditLog: 'l', masterKey: 'ab' }, 'config /x/k.yaml: unknown key masterKey (did you mean masterKeyFile?)'],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, auditLog: 'l' }, /policyFile is required/],
+    [{ tls: { ca: 'a', cert: 'b', key: 'c' }, policyFile: '', auditLog: 'l' }, /policyFile must be a non-empty string/],
   ])('rejects %j', (doc, message) => {
     expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(ConfigError);
     expect(() => parseConfig(doc, '/x/k.yaml')).toThrow(message);
+  });
+
+  it('refuses a misspelt key, naming the file and the key; the process exits with that one line (issue 17 §7)', async () => {
+    const path = join(dir, 'typo.yaml');
+    writeFileSync(path, ['tls: { ca: ca.pem, cert: ks.pem, key: ks-key.pem }', 'policyFile: policy.yaml', 'auditLog: audit.jsonl', 'rotation: { checkIntervalMS: 500 }'].join('\n'));
+    expect(() => loadConfig(path)).toThrow(new ConfigError(`config ${path}: unknown key rotation.checkIntervalMS (did you mean checkIntervalMs?)`));
+    const main = fileURLToPath(new URL('../src/main.ts', import.meta.url));
+    const env = { ...process.env };
+    delete env.FLE_CONFIG;
+    const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), main, '--config', path], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (out += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (out += d));
+    const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+    expect(code).not.toBe(0);
+    expect(out).toBe(`keystore: config ${path}: unknown key rotation.checkIntervalMS (did you mean checkIntervalMs?)\n`);
   });
 
   it('takes the path from --config or FLE_CONFIG', () => {

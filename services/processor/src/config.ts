@@ -32,6 +32,7 @@ import { dirname } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, ConfigReader, DEFAULT_REPLAY_WINDOW_MS, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
+import { validateProcessorConfig } from './config-schema.js';
 
 export interface ProcessorRoute {
   readonly method: string;
@@ -93,6 +94,7 @@ export interface ProcessorConfig {
 }
 
 export function parseProcessorConfig(value: unknown, baseDir?: string): ProcessorConfig {
+  validateProcessorConfig(value); // unknown keys, wrong types: refused before any default is applied
   const r = ConfigReader.root(value, baseDir);
   const g = r.optionalChild('grpc');
   const n = r.child('nats');

@@ -2,16 +2,19 @@
 // Keys come only from the keystore, through keystore-client's KeystoreKeyProvider
 // (mTLS with the processor identity; TTL cache; its metrics in our registry).
 import { KeystoreKeyProvider } from '@fle/keystore-client';
-import { ConfigError, configPathFromArgs, createLogger, createServiceMetrics, watchCipherBackend, writePortsFile } from '@fle/service-kit';
+import { ConfigError, configPathFromArgs, createLogger, createServiceMetrics, inConfigFile, watchCipherBackend, writePortsFile } from '@fle/service-kit';
 import { loadProcessorConfig } from './config.js';
 import { startProcessor } from './processor.js';
+import { TEST_PROBE_ENV, withTestHooks } from './test-hooks.js';
 
 const log = createLogger({ name: 'processor' });
 
 async function main(): Promise<void> {
-  const config = await loadProcessorConfig(configPathFromArgs());
+  const path = configPathFromArgs();
+  const config = withTestHooks(await loadProcessorConfig(path).catch((err: unknown) => Promise.reject(inConfigFile(path, err))));
   log.level = process.env.FLE_LOG_LEVEL ?? config.log.level;
-  if (!config.keystore) throw new ConfigError('keystore is required: the processor gets keys only from the keystore');
+  if (config.testProbe) log.warn(`${TEST_PROBE_ENV} is set: test probe on (a digest of every opened request is written to disk; never in production)`);
+  if (!config.keystore) throw inConfigFile(path, new ConfigError('keystore is required: the processor gets keys only from the keystore'));
   const metrics = createServiceMetrics({ service: 'processor' });
   void watchCipherBackend({ log, registry: metrics.registry }); // one warning + fle_cipher_fast_backend_up
   const keys = new KeystoreKeyProvider({
@@ -40,6 +43,8 @@ async function main(): Promise<void> {
 }
 
 main().catch((err: unknown) => {
-  log.fatal({ err }, 'processor failed to start');
+  // A config error is the operator's to fix: one line naming the file and the key, no stack.
+  if (err instanceof ConfigError) process.stderr.write(`${err.message}\n`);
+  else log.fatal({ err }, 'processor failed to start');
   process.exit(1);
 });

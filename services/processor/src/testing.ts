@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { PkiPaths } from '@fle/pki';
 import { startServiceProcess, type ServiceProcess } from '@fle/service-kit/testing';
+import { TEST_PROBE_ENV } from './test-hooks.js';
 
 export const PROCESSOR_MAIN = fileURLToPath(new URL('./main.ts', import.meta.url));
 export const AUTHORIZE_ROUTE = { method: '/acme.payments.v1.PaymentService/Authorize', route: 'authorize', handler: 'authorize' } as const;
@@ -35,7 +36,7 @@ export interface ProcessorProcessOptions {
   readonly keyCacheTtlMs?: number;
   /** keystore-client grace while the keystore is unreachable (config `keystore.cacheGraceMs`). */
   readonly keyCacheGraceMs?: number;
-  /** Record `{nonce, sha256}` of each opened request (see `digests()`). Default true. */
+  /** Record `{nonce, sha256}` of each opened request (see `digests()`), through env FLE_TEST_PROBE (test-hooks.ts). Default true. */
   readonly testProbe?: boolean;
   /** With the probe: wait this long after writing a request's line, before its handler (crash drills). */
   readonly testProbeHoldMs?: number;
@@ -56,7 +57,7 @@ export interface ProcessorProcess extends ServiceProcess {
   digests(): Promise<Array<{ nonce: string; sha256: string }>>;
 }
 
-export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: string | undefined): Record<string, unknown> {
+export function processorTestConfig(opts: ProcessorProcessOptions): Record<string, unknown> {
   const files = opts.pki.files(opts.identity ?? 'processor');
   return {
     ...(opts.grpc ? { grpc: { listen: `127.0.0.1:${opts.grpcPort ?? 0}`, tls: files, ...(opts.allowedCallers ? { allowedCallers: opts.allowedCallers } : {}) } } : {}),
@@ -68,7 +69,6 @@ export function processorTestConfig(opts: ProcessorProcessOptions, digestFile: s
     replay: { windowMs: 60_000, store: 'nats', ...opts.replay },
     metrics: { listen: '127.0.0.1:0' },
     log: { level: opts.logLevel ?? 'info' },
-    ...(digestFile ? { testProbe: { openedDigestFile: digestFile, ...(opts.testProbeHoldMs ? { holdMs: opts.testProbeHoldMs } : {}) } } : {}),
     ...(opts.hpke ? { hpke: opts.hpke } : {}),
     routes: opts.routes ?? [AUTHORIZE_ROUTE],
   };
@@ -78,7 +78,9 @@ export async function startProcessorProcess(opts: ProcessorProcessOptions): Prom
   const probe = opts.testProbe ?? true;
   const dir = opts.dir ?? mkdtempSync(join(tmpdir(), 'fle-processor-'));
   const digestFile = probe ? join(dir, `opened-${Date.now()}-${Math.random().toString(36).slice(2, 8)}.jsonl`) : undefined;
-  const p = await startServiceProcess({ name: 'processor', mainPath: PROCESSOR_MAIN, config: processorTestConfig(opts, digestFile), dir, env: opts.env });
+  // The probe is a test hook: it reaches the process through the environment, never its config (test-hooks.ts).
+  const probeEnv = { [TEST_PROBE_ENV]: digestFile ? JSON.stringify({ openedDigestFile: digestFile, ...(opts.testProbeHoldMs ? { holdMs: opts.testProbeHoldMs } : {}) }) : undefined };
+  const p = await startServiceProcess({ name: 'processor', mainPath: PROCESSOR_MAIN, config: processorTestConfig(opts), dir, env: { ...opts.env, ...probeEnv } });
   return Object.assign(p, {
     grpcAddress: opts.grpc ? `127.0.0.1:${p.ports.grpc}` : undefined,
     metricsUrl: `http://127.0.0.1:${p.ports.metrics}/metrics`,

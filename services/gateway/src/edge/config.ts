@@ -99,7 +99,7 @@ export function parseEdgeConfig(e: ConfigReader): EdgeConfig {
   }
   const enroll = e.boolean('enroll', false);
   if (enroll && !devices) throw new ConfigError(`${e.at}.enroll needs ${e.at}.devices.keystore (the keystore the enrollments are relayed to)`);
-  const routes = e.list('routes').map((rr): EdgeRouteSelector => {
+  const routes = (e.has('routes') ? e.list('routes') : []).map((rr): EdgeRouteSelector => {
     if (rr.has('method') === rr.has('service')) throw new ConfigError(`${rr.at} must name either a method (/pkg.Service/Method) or a service (pkg.Service)`);
     const raw = rr.strings('auth');
     if (raw.length === 0) throw new ConfigError(`${rr.at}.auth is required: jwt, device, both, or [none] for a route anyone may call`);
