@@ -1,16 +1,20 @@
 // End to end with an untrusted client (docs/envelope-hpke.md): a page in
 // headless Chromium seals an AuthorizeRequest knowing only the tenant's
-// public keys (the @fle/client/browser bundle, no Node built-ins); the test —
+// public keys (the @fle/client/browser bundle as packed: dist/fle-browser.mjs
+// of the @fle/client tarball, no Node built-ins); the test —
 // standing in for the app's backend, since a browser cannot speak gRPC over
 // mTLS — hands the sealed bytes and stamp unchanged to a real gRPC client,
 // which calls the real gateway over mTLS; the gateway checks the envelopes and
 // routes them over NATS JetStream to the real processor, which fetches the
 // X25519 private keys from the real keystore and opens the fields.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { status } from '@grpc/grpc-js';
 import { FleCallError, FleClient, type UnaryMethodDefinition } from '@fle/client';
 import { buildAdminAndRings, startBrowserStack, type BrowserStack } from './support/browser-stack.js';
-import { buildBrowserBundle, type BrowserBundle } from '@fle/client/browser-build';
+import { buildBrowserBundle, type BrowserBundle } from '../../packages/client/src/browser-build.js';
+import { packedPackages } from '../packages/support/packs.js';
 import { generateX25519KeyPair, openHpkeEnvelope, parseHpkeEnvelope, decodeBase64url, encodeBase64url } from '@fle/field-crypto';
 import { AuthorizeResponse } from '@fle/schema/gen/acme/payments/v1/payments.js';
 import { luhnCardNumber } from '@fle/client/testing';
@@ -50,7 +54,10 @@ const PAGE = `<!doctype html><meta charset="utf-8"><title>fle browser seal</titl
 </script>`;
 
 let stack: BrowserStack;
+/** What the sources bundle to (its inputs are checked), minified as `npm run build` does. */
 let bundle: BrowserBundle;
+/** The bundle as shipped: dist/fle-browser.mjs from the packed @fle/client. */
+let packedCode: string;
 let web: StaticServer;
 let browser: Chromium;
 let relay: FleClient;
@@ -85,21 +92,22 @@ async function sealInPage(tenant: string, request: ReturnType<typeof requestFor>
 }
 
 beforeAll(async () => {
-  [stack, bundle] = await Promise.all([
+  [stack, bundle, packedCode] = await Promise.all([
     startBrowserStack({ devices: [{ tenant: 'devshop', id: 'ios-registered', publicKey: encodeBase64url(device.publicKey) }] }),
-    buildBrowserBundle(),
+    buildBrowserBundle({ minify: true }),
+    packedPackages().then(async (packs) => (await promisify(execFile)('tar', ['-xzOf', packs.tarballs.get('@fle/client')!, 'package/dist/fle-browser.mjs'], { maxBuffer: 16 * 1024 * 1024 })).stdout),
   ]);
   await buildAdminAndRings(stack, ['webshop', 'devshop']);
   web = await serveStatic({
     '/': { type: 'text/html; charset=utf-8', body: PAGE },
-    '/fle-browser.mjs': { type: 'text/javascript; charset=utf-8', body: bundle.code },
+    '/fle-browser.mjs': { type: 'text/javascript; charset=utf-8', body: packedCode },
     '/schema.json': { type: 'application/json', body: JSON.stringify(loadSchema({ protoRoots: [PAYMENTS_PROTO_ROOT] }).toJSON()) },
   });
   browser = await launchChromium();
   await browser.page.goto(`${web.origin}/`);
   await browser.page.waitForFunction(() => (window as unknown as { fleReady?: boolean }).fleReady === true, undefined, { timeout: 15_000 });
   relay = stack.relayClient();
-});
+}, 600_000); // packedPackages() may build and pack first
 
 afterAll(async () => {
   relay?.close();
@@ -113,7 +121,9 @@ describe('untrusted browser client, HPKE (envelope alg 3)', () => {
     expect(bundle.inputs.some((i) => i.includes('field-crypto/src/hpke-sealer.ts'))).toBe(true);
     expect(bundle.inputs.some((i) => i.includes('@noble/ciphers') || i.includes('@hpke/chacha20poly1305'))).toBe(true);
     expect(bundle.inputs.filter((i) => i.startsWith('node:') || i.includes('native-backend') || i.includes('@grpc/'))).toEqual([]);
-    expect(bundle.code).not.toMatch(/from\s*["']node:|require\(["'](node:)?(crypto|fs|path|buffer)["']\)/);
+    expect(packedCode).not.toMatch(/from\s*["']node:|require\(["'](node:)?(crypto|fs|path|buffer)["']\)/);
+    // The page runs the packed file, and it is what these sources build to.
+    expect(packedCode).toBe(bundle.code);
     expect(await browser.page.evaluate(() => [typeof (globalThis as { process?: unknown }).process, typeof (globalThis as { Buffer?: unknown }).Buffer, isSecureContext])).toEqual([
       'undefined',
       'undefined',

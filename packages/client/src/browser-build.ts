@@ -2,7 +2,8 @@
 // one ESM file, no Node built-in (platform `browser` makes any `node:*` or
 // built-in import a build error, and the inputs are checked again below).
 //
-//   npm run build:browser -w @fle/client            # -> packages/client/dist/fle-browser.mjs
+//   npm run build                                   # all packages; minified -> packages/client/dist/fle-browser.mjs
+//   npm run build:browser -w @fle/client            # only this bundle
 //   npx tsx packages/client/src/browser-build.ts --out <file>
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -29,6 +30,8 @@ export async function buildBrowserBundle(opts: { outfile?: string; minify?: bool
     bundle: true,
     format: 'esm',
     platform: 'browser',
+    // @fle/* from their TypeScript sources (as in tests), so the bundle does not wait for tsc.
+    conditions: ['@fle/source'],
     target: 'es2022',
     write: false,
     metafile: true,

@@ -15,7 +15,7 @@ import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type Se
 import type protobuf from 'protobufjs';
 import { messageCodec, schemaRoot } from '@fle/schema';
 import { serializerFor } from '@fle/schema/serializers';
-import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/service-kit';
+import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/protocol';
 import { FleCallError } from './errors.js';
 
 /** What the SDK needs from field-crypto's FieldCipher (structurally). */

@@ -3,4 +3,4 @@
 export { FleClient, type FleClientOptions, type CallOptions, type CallResult, type MessageSealer, type MethodRef, type UnaryMethodDefinition } from './fle-client.js';
 export { PaymentsClient } from './payments-client.js';
 export { FleCallError } from './errors.js';
-export { newReplayStamp, replayContext, type ReplayStamp } from '@fle/service-kit';
+export { newReplayStamp, replayContext, type ReplayStamp } from '@fle/protocol';

@@ -56,7 +56,8 @@ export async function startServiceChild(opts: ServiceChildOptions): Promise<Serv
   // The config file decides; a stray variable must not (FLE_MASTER_KEY would override the master key file).
   delete env['FLE_CONFIG'];
   delete env['FLE_MASTER_KEY'];
-  const child = spawn(process.execPath, ['--import', TSX_LOADER, opts.mainPath, '--config', opts.configPath], {
+  // `--conditions=@fle/source`: the service's @fle/* imports resolve to their sources, as in tests.
+  const child = spawn(process.execPath, ['--conditions=@fle/source', '--import', TSX_LOADER, opts.mainPath, '--config', opts.configPath], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,7 +3,7 @@
 // test/jetstream-errors.int.test.ts), so that a full stream or bucket is
 // reported as what it is: RESOURCE_EXHAUSTED with STORE_FULL naming the
 // store, not UNAVAILABLE (issue 17 item 2).
-import { StoreFullError } from './errors.js';
+import { StoreFullError } from '@fle/protocol';
 
 /** JetStream API error codes meaning "no room" (a full stream answers 10077 with one of NO_ROOM_DESCRIPTIONS). */
 export const JETSTREAM_NO_ROOM_CODES = Object.freeze({

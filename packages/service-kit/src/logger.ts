@@ -4,7 +4,7 @@
 // pass bodies in. Fields go in the first argument (pino's merging object); the
 // message is a constant string, never a format string with objects.
 import { pino, type DestinationStream, type Logger, type LoggerOptions } from 'pino';
-import { classifyError } from './status.js';
+import { classifyError } from '@fle/protocol';
 
 export type { Logger } from 'pino';
 

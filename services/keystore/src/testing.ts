@@ -199,7 +199,7 @@ export async function startKeystoreProcess(
   delete childEnv.FLE_MASTER_KEY;
   delete childEnv.FLE_CONFIG;
   const argv = opts.argv ?? [MAIN_PATH, '--config', env.configPath];
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), ...argv], {
+  const child = spawn(process.execPath, ['--conditions=@fle/source', '--import', import.meta.resolve('tsx'), ...argv], {
     env: childEnv,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -3,9 +3,9 @@
 // 2. its nonce must not have been accepted before, per tenant, in a store shared
 //    by every processor instance; it is remembered for 2×window, which covers
 //    the whole time the timestamp stays acceptable.
-import { ReplayError } from '../errors.js';
+import { ReplayError } from '@fle/protocol';
 import type { ClaimOutcome, NonceStore } from './nonce-store.js';
-import type { ReplayStamp } from './stamp.js';
+import type { ReplayStamp } from '@fle/protocol';
 
 export const DEFAULT_REPLAY_WINDOW_MS = 60_000;
 

@@ -6,7 +6,7 @@
 // a full bucket refuses new nonces with STORE_FULL (RESOURCE_EXHAUSTED, retried later).
 import type { JetStreamClient, KV, KvEntry } from 'nats';
 import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
-import { RoutingError } from '../errors.js';
+import { RoutingError } from '@fle/protocol';
 import { storeFullOr } from '../jetstream-errors.js';
 import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
 

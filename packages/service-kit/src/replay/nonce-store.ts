@@ -10,7 +10,7 @@
 //                                 effect and nothing happens twice
 //   other origin               -> replay (a copy published again is a new
 //                                 delivery with its own stream sequence)
-import { ReplayError } from '../errors.js';
+import { ReplayError } from '@fle/protocol';
 
 export type NonceState = 'in-progress' | 'done';
 

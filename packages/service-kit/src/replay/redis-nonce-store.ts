@@ -1,7 +1,7 @@
 // Nonce store on Redis: `SET key value NX PX ttl` claims atomically; compare
 // and set / delete by origin run as small Lua scripts so they are atomic too.
 import type { Redis } from 'ioredis';
-import { RoutingError } from '../errors.js';
+import { RoutingError } from '@fle/protocol';
 import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
 
 // KEYS[1] key, ARGV[1] expected in-progress value, ARGV[2] new value, ARGV[3] ttl ms

@@ -54,7 +54,8 @@ export async function startServiceProcess(opts: StartServiceProcessOptions): Pro
   writeFileSync(configPath, JSON.stringify({ ...opts.config, portsFile }, null, 2));
   const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
   delete env.FLE_CONFIG;
-  const child = spawn(process.execPath, ['--import', import.meta.resolve('tsx'), opts.mainPath, '--config', configPath], {
+  // @fle/* resolve to their sources in the child too (docs/packages.md), not only under vitest.
+  const child = spawn(process.execPath, ['--conditions=@fle/source', '--import', import.meta.resolve('tsx'), opts.mainPath, '--config', configPath], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -4,7 +4,7 @@
 // and bound into every sealed field's AAD as context `req/<ts>/<nonce>`.
 import { randomBytes as nodeRandomBytes } from 'node:crypto';
 import type { Metadata } from '@grpc/grpc-js';
-import { MissingStampError } from '../errors.js';
+import { MissingStampError } from './errors.js';
 
 export interface ReplayStamp {
   /** Unix milliseconds when the client stamped the request. */
