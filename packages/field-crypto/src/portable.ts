@@ -20,6 +20,7 @@ export * from './hpke-suite.js';
 export * from './hpke-envelope.js';
 export * from './hpke-senders.js';
 export * from './hpke-sealer.js';
+export { openFieldsFor, type OpenFieldsForOptions } from './hpke-open-fields.js';
 export type { HpkeCipherOptions, SenderListener } from './hpke-field.js';
 
 import { nobleBackend } from './noble-backend.js';

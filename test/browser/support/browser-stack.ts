@@ -1,10 +1,10 @@
 // The real processes behind the browser test: nats-server (mTLS, fle users),
 // the keystore (X25519 rings; the client identity may fetch public keys only),
 // the processor (JetStream, HPKE options) and the gateway (JetStream route,
-// only the client identity may call it), plus the helpers a web app's backend
-// would have: public keys for the page (fetch-public), and a relay gRPC client.
+// only the client identity may call it over mTLS), gateways with the public
+// edge configured (startEdgeGateway), and what a web app's backend would
+// hand its page: the tenant's public keys (fetch-public).
 import * as grpc from '@grpc/grpc-js';
-import { FleClient } from '@fle/client';
 import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { authorizeRoute, PAYMENTS_SCHEMA } from '../../support/payments-gateway.js';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
@@ -36,8 +36,6 @@ export interface BrowserStack {
   publicKeysFor(tenant: string): Promise<Array<{ tenant: string; ring: string; version: number; publicKey: string }>>;
   /** A ring version's X25519 private key, fetched as the processor (to check what the processor sealed). */
   privateKeyOf(tenant: string, ring: string, version: number): Promise<Uint8Array>;
-  /** The app backend's gRPC client to the gateway (mTLS, client identity); use `callRaw`. */
-  relayClient(): FleClient;
   /**
    * One more gateway on the same NATS, fronting the same route, with the
    * public edge configured (`edge`, as in YAML; its `tls` defaults to the
@@ -88,9 +86,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
     stops.push(() => recipients.close());
     const proc = new KeystoreServiceClient(keystore.address, channelCredentials(pki.files('processor'), { expectedServerIdentity: 'spiffe://fle.local/keystore' }));
     stops.push(() => proc.close());
-    const relays: FleClient[] = [];
     const edgeGateways: GatewayProcess[] = [];
-    stops.push(() => relays.forEach((r) => r.close()));
     return {
       pki,
       nats,
@@ -112,20 +108,6 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
             err ? reject(err) : resolve(new Uint8Array((res.key as KeyMaterial).x25519PrivateKey)),
           ),
         );
-      },
-      relayClient() {
-        const client = new FleClient({
-          address: gateway.address,
-          credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
-          // The relay never seals or opens: it forwards what the page sealed (callRaw).
-          cipher: {
-            sealMessage: () => Promise.reject(new Error('the relay holds no key')),
-            openMessage: () => Promise.reject(new Error('the relay holds no key')),
-          },
-          deadlineMs: 15_000,
-        });
-        relays.push(client);
-        return client;
       },
       async startEdgeGateway(edge, extra = {}) {
         const files = pki.files('gateway');
