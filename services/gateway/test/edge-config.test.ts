@@ -1,6 +1,8 @@
 // Config `edge:` (src/edge/config.ts), its keys in the zod schema, the edge's
 // routes against the gateway's, and the loaded schema as Connect descriptors.
+import { readFileSync } from 'node:fs';
 import { fromBinary, fromJson, toBinary, toJson } from '@bufbuild/protobuf';
+import { parse as parseYaml } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { loadSchema } from '@fle/schema';
 import { FIXTURE_PROTO_DIR } from '@fle/testkit';
@@ -52,6 +54,15 @@ describe('edge config', () => {
     // The zod schema: a misspelt key is refused (strict objects), a client CA is not a key of the edge.
     expect(() => parse({ ...minimal, cors: { origin: ['https://shop.example'] } })).toThrow(/edge\.cors\.origin/);
     expect(() => parse({ ...minimal, tls: { ...minimal.tls, ca: 'certs/ca.pem' } })).toThrow(/edge\.tls\.ca/);
+  });
+
+  it('the configuration shown in docs/edge.md parses', () => {
+    const doc = readFileSync(new URL('../../../docs/edge.md', import.meta.url), 'utf8');
+    const block = /## Configuration[\s\S]*?```yaml\n([\s\S]*?)```/.exec(doc);
+    expect(block, 'docs/edge.md has a yaml block under ## Configuration').not.toBeNull();
+    const c = parseGatewayConfig({ ...base, ...parseYaml(block![1]!) }, '/etc/fle').edge!;
+    expect(c).toMatchObject({ port: 8444, enroll: true, cors: { origins: ['https://shop.example.com'] }, jwt: { tenantClaim: 'tenant' } });
+    expect(c.routes.map((r) => r.auth)).toEqual([['jwt', 'device'], ['jwt']]);
   });
 
   it('serves only methods the gateway routes', () => {
