@@ -20,10 +20,18 @@
 // per-round ratios and so is the p99 ratio (each round's p99s compared; the
 // pooled p99s of the whole cell are reported beside it).
 //
+// A third variant in the same rounds (issue 23 item 1): the bare pipeline
+// (bench/bare: grpc-js client -> grpc-js gateway -> NATS -> handler storing one
+// record with a KV put, mTLS on every hop, no fle package), over JetStream and
+// core NATS, so fle's own cost is measured against doing the same hops without it.
+//
 // Targets (issue 7): throughput enc >= 0.9x plain at every concurrency (and
 // on core NATS); p99 enc <= 1.15x plain; no errors; keystore fetches <= 1 per (process,
-// tenant, key version, cache TTL). Env FLE_E2E_SCALE (default 1) scales the
-// request counts (e.g. 0.2 for a smoke run).
+// tenant, key version, cache TTL). Issue 23: fle encrypted >= 0.70x and fle
+// plaintext >= 0.80x bare throughput at c=16 and c=64 over JetStream and core
+// NATS; p50 at c=1 <= 1.4x bare. Env FLE_E2E_SCALE (default 1) scales the
+// request counts (e.g. 0.2 for a smoke run); FLE_E2E_BARE=0 leaves the bare
+// baseline out.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -60,6 +68,11 @@ const PROCESSOR_CONCURRENCY = 32; // the processor's default (config `concurrenc
 const POOL = 64; // distinct requests per payload size, sent round robin
 const MIN_THROUGHPUT_RATIO = 0.9;
 const MAX_P99_RATIO = 1.15;
+const WITH_BARE = process.env.FLE_E2E_BARE !== '0';
+/** Issue 23 targets against the bare pipeline. */
+const MIN_ENCRYPTED_VS_BARE = 0.7;
+const MIN_PLAINTEXT_VS_BARE = 0.8;
+const MAX_P50_VS_BARE_C1 = 1.4;
 
 /** Requests per variant in a cell of the matrix (a multiple of its rounds): 50 to 600 per round, ~25 s per variant. */
 function requestsFor(concurrency: number): number {
@@ -79,10 +92,12 @@ const suite: BenchSuite = {
   async run() {
     const loadBefore = loadAverage();
     const started = Date.now();
-    const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transports: [MAIN_TRANSPORT, CORE_TRANSPORT] });
+    const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: KEY_CACHE_TTL_MS, processorConcurrency: PROCESSOR_CONCURRENCY, transports: [MAIN_TRANSPORT, CORE_TRANSPORT], bare: WITH_BARE });
     let cells: CellResult[];
     let sweep: CellResult[];
     let core: CellResult;
+    /** Core NATS at every concurrency (with the bare baseline; otherwise the c=16 cell alone). */
+    let coreCells: CellResult[];
     let fetchCheck: FetchCheck;
     const js = 'JetStream';
     try {
@@ -101,13 +116,17 @@ const suite: BenchSuite = {
         const same = cells.find((c) => c.concurrency === SWEEP_CONCURRENCY && c.payloadBytes === p);
         sweep.push(same ?? (await run.cell(`${js} c=${SWEEP_CONCURRENCY} ${sizeLabel(p)}`, MAIN_TRANSPORT, SWEEP_CONCURRENCY, p, sweepRequests())));
       }
-      core = await run.cell(`core NATS c=${SWEEP_CONCURRENCY} ${sizeLabel(MATRIX_PAYLOAD)}`, CORE_TRANSPORT, SWEEP_CONCURRENCY, MATRIX_PAYLOAD, requestsFor(SWEEP_CONCURRENCY));
+      coreCells = [];
+      for (const c of WITH_BARE ? CONCURRENCIES : [SWEEP_CONCURRENCY]) {
+        coreCells.push(await run.cell(`core NATS c=${c} ${sizeLabel(MATRIX_PAYLOAD)}`, CORE_TRANSPORT, c, MATRIX_PAYLOAD, requestsFor(c), roundsFor(c)));
+      }
+      core = coreCells.find((c) => c.concurrency === SWEEP_CONCURRENCY)!;
       fetchCheck = await checkFetches(stack, Date.now(), KEY_CACHE_TTL_MS);
     } finally {
       await stack.stop();
     }
     const loadAfter = loadAverage();
-    const all = [...cells, ...sweep.filter((s) => !cells.includes(s)), core];
+    const all = [...cells, ...sweep.filter((s) => !cells.includes(s)), ...coreCells];
     printTable(all);
 
     const targets: Target[] = [];
@@ -116,7 +135,18 @@ const suite: BenchSuite = {
       targets.push(target(`throughput encrypted / plaintext at ${where}`, c.throughputRatio, '>=', MIN_THROUGHPUT_RATIO, 'x'));
       targets.push(target(`p99 latency encrypted / plaintext at ${where}`, c.p99Ratio, '<=', MAX_P99_RATIO, 'x'));
     }
-    const errors = all.reduce((n, c) => n + c.encrypted.errors + c.plaintext.errors, 0);
+    for (const c of [...cells, ...coreCells]) {
+      const r = c.bareRatios;
+      if (!r) continue;
+      const where = `concurrency ${c.concurrency} over ${c.transport === CORE_TRANSPORT ? 'core NATS' : 'JetStream'}`;
+      if (c.concurrency === 1) {
+        targets.push(target(`p50 latency encrypted / bare at ${where}`, r.encryptedP50, '<=', MAX_P50_VS_BARE_C1, 'x'));
+      } else {
+        targets.push(target(`throughput encrypted / bare at ${where}`, r.encryptedThroughput, '>=', MIN_ENCRYPTED_VS_BARE, 'x'));
+        targets.push(target(`throughput plaintext / bare at ${where}`, r.plaintextThroughput, '>=', MIN_PLAINTEXT_VS_BARE, 'x'));
+      }
+    }
+    const errors = all.reduce((n, c) => n + c.encrypted.errors + c.plaintext.errors + (c.bare?.errors ?? 0), 0);
     targets.push(target('errors, every cell and variant', errors, '<=', 0, ''));
     targets.push(target(`keystore fetches per (process, tenant, key version, ${KEY_CACHE_TTL_MS / 1000} s TTL), worst key`, fetchCheck.worst, '<=', 1, ''));
 
@@ -126,6 +156,18 @@ const suite: BenchSuite = {
       `transport JetStream (stream FLE_REQUESTS, durable pull consumer, reply to the gateway's inbox), plus one cell over core NATS request-reply; mTLS on every hop; processor concurrency ${PROCESSOR_CONCURRENCY}; key cache TTL ${KEY_CACHE_TTL_MS / 1000} s (processor and client); log level warn`,
       `${ENVELOPES_PER_REQUEST} sensitive values per request (nested, repeated, map, oneof, bytes); matrix payload ${sizeLabel(MATRIX_PAYLOAD)} in biometric_template; ${CONCURRENCIES.map((c) => `${roundsFor(c)} alternating rounds of ${requestsFor(c) / roundsFor(c)} requests per variant at c=${c}`).join(', ')}; sweep sizes other than ${sizeLabel(MATRIX_PAYLOAD)}: ${sweepRequests()} requests per variant`,
       `keystore fetches (audit log): ${Object.entries(fetchCheck.fetches).map(([k, n]) => `${k}=${n}/${fetchCheck.windows[k]}w`).join(', ')}; processor metric ${fetchCheck.processorMetric}, client stats ${fetchCheck.clientStats}`,
+      ...(WITH_BARE
+        ? [
+            `bare baseline (bench/bare, no fle package): grpc-js client -> grpc-js gateway (reads the tenant, forwards the bytes; JetStream replies on one inbox subscription) -> NATS (same server, own users, mTLS) -> processor (Luhn check, one KV put of the record, ack after the reply) -> reply; the same AuthorizePlain request objects, protobufjs codec; in the same rounds as fle's two variants (all six orders in turn)`,
+            `fle ÷ bare (throughput median of per-round ratios, 95% CI; p50 pooled): ${[...cells, ...coreCells]
+              .filter((c) => c.bareRatios)
+              .map((c) => {
+                const r = c.bareRatios!;
+                return `${c.label} enc ${r.encryptedThroughput.toFixed(2)} (${r.encryptedThroughputCi.map((x) => x.toFixed(2)).join('-')}) plain ${r.plaintextThroughput.toFixed(2)} (${r.plaintextThroughputCi.map((x) => x.toFixed(2)).join('-')}) p50 enc ${r.encryptedP50.toFixed(2)} plain ${r.plaintextP50.toFixed(2)}`;
+              })
+              .join('; ')}`,
+          ]
+        : []),
       `95% bootstrap intervals (resampling rounds; one run's uncertainty): ${[...cells, core]
         .map((c) => `${c.label} thr ${c.throughputRatioCi.map((x) => x.toFixed(2)).join('-')}, p99 ${c.p99RatioCi.map((x) => x.toFixed(2)).join('-')}`)
         .join('; ')}`,
@@ -138,6 +180,8 @@ const suite: BenchSuite = {
       byConcurrency: cells,
       byPayloadSize: sweep,
       coreNats: core,
+      coreNatsByConcurrency: coreCells,
+      bare: WITH_BARE,
       keystoreFetches: fetchCheck,
       seconds: (Date.now() - started) / 1000,
     };

@@ -1,6 +1,7 @@
 // One cell of the end-to-end benchmark: a fixed number of requests per
 // variant at one concurrency and payload size, in rounds that alternate the
-// variants (enc, plain / plain, enc / ...) so machine noise hits both alike.
+// variants (enc, plain / plain, enc / ...; with the bare baseline, every order
+// of the three in turn) so machine noise hits all alike.
 // Per round and variant: latencies, throughput, CPU time and peak RSS of every
 // process of the pipeline (proc-stats.ts).
 import { PaymentServiceService, type AuthorizeRequest } from '@fle/schema/gen/acme/payments/v1/payments.js';
@@ -11,8 +12,35 @@ import { quantile, runLoad, sortedCopy } from './load.js';
 import { cpuMs, peakRssMiB, resetPeakRss } from './proc-stats.js';
 import { benchRequest } from './requests.js';
 
-export type Variant = 'encrypted' | 'plaintext';
+export type Variant = 'encrypted' | 'plaintext' | 'bare';
 export const VARIANTS: readonly Variant[] = ['encrypted', 'plaintext'];
+/** The round orders with the bare baseline: each variant goes first, second and third equally often. */
+const ORDERS_WITH_BARE: readonly (readonly Variant[])[] = [
+  ['encrypted', 'plaintext', 'bare'],
+  ['bare', 'plaintext', 'encrypted'],
+  ['plaintext', 'bare', 'encrypted'],
+  ['encrypted', 'bare', 'plaintext'],
+  ['bare', 'encrypted', 'plaintext'],
+  ['plaintext', 'encrypted', 'bare'],
+];
+
+/** fle's two variants against the bare pipeline (bench/bare: the same hops, no fle code) in the same rounds. */
+export interface BareRatios {
+  /** Median over rounds of fle encrypted rps ÷ bare rps, and its 95% bootstrap interval. */
+  readonly encryptedThroughput: number;
+  readonly encryptedThroughputCi: readonly [number, number];
+  /** Median over rounds of fle plaintext rps ÷ bare rps, and its interval. */
+  readonly plaintextThroughput: number;
+  readonly plaintextThroughputCi: readonly [number, number];
+  /** p50 and p99 over every request of the cell, fle ÷ bare. */
+  readonly encryptedP50: number;
+  readonly plaintextP50: number;
+  readonly encryptedP99: number;
+  readonly plaintextP99: number;
+  /** CPU per request summed over the processes, fle ÷ bare. */
+  readonly encryptedCpu: number;
+  readonly plaintextCpu: number;
+}
 
 export interface VariantResult {
   readonly variant: Variant;
@@ -62,6 +90,9 @@ export interface CellResult {
    * sensitive than wall time to other load on the machine.
    */
   readonly cpuThroughputRatio: number;
+  /** The bare pipeline, when the stack runs it for this transport. */
+  readonly bare?: VariantResult;
+  readonly bareRatios?: BareRatios;
 }
 
 const cpuSum = (v: VariantResult) => Object.values(v.cpuUsPerRequest).reduce((a, b) => a + b, 0);
@@ -122,8 +153,13 @@ export class E2eRun {
   ) {}
 
   /** The processes one request over `transport` goes through, the client being this process. */
-  #pids(transport: Transport): { name: string; pid: number }[] {
-    return [...this.stack.services(transport), { name: 'client', pid: process.pid }];
+  #pids(transport: Transport, variant: Variant): { name: string; pid: number }[] {
+    return [...this.stack.services(transport, variant === 'bare'), { name: 'client', pid: process.pid }];
+  }
+
+  /** The variants a cell over `transport` runs: fle's two, and the bare baseline when the stack has it. */
+  #variants(transport: Transport): readonly Variant[] {
+    return this.stack.bare?.gateways.has(transport as 'nats' | 'jetstream') ? [...VARIANTS, 'bare'] : VARIANTS;
   }
 
   #pool(payload: number): AuthorizeRequest[] {
@@ -140,6 +176,10 @@ export class E2eRun {
   #caller(transport: Transport, variant: Variant, payload: number): (i: number) => Promise<unknown> {
     const pool = this.#pool(payload);
     const n = pool.length;
+    if (variant === 'bare') {
+      const bare = this.stack.bare!.gateways.get(transport as 'nats' | 'jetstream')!.client;
+      return (i) => bare.authorize(pool[i % n]!);
+    }
     const { client } = this.stack.gateways.get(transport)!;
     return variant === 'encrypted'
       ? (i) => client.call(PaymentServiceService.authorize, pool[i % n]!)
@@ -147,19 +187,21 @@ export class E2eRun {
   }
 
   async warmUp(plan: readonly WarmUp[]): Promise<void> {
-    for (const w of plan) for (const v of VARIANTS) await runLoad(this.#caller(w.transport, v, w.payloadBytes), w.requests, w.concurrency);
+    for (const w of plan) for (const v of this.#variants(w.transport)) await runLoad(this.#caller(w.transport, v, w.payloadBytes), w.requests, w.concurrency);
   }
 
   /** `requests` per variant, split evenly over the rounds (default: the run's). */
   async cell(label: string, transport: Transport, concurrency: number, payloadBytes: number, requests: number, rounds = this.opts.rounds): Promise<CellResult> {
-    const pids = this.#pids(transport);
+    const variants = this.#variants(transport);
+    const withBare = variants.includes('bare');
     const perRound = Math.max(1, Math.round(requests / rounds));
-    const acc: Record<Variant, Accumulator> = { encrypted: new Accumulator(), plaintext: new Accumulator() };
-    const calls = { encrypted: this.#caller(transport, 'encrypted', payloadBytes), plaintext: this.#caller(transport, 'plaintext', payloadBytes) };
+    const acc: Record<Variant, Accumulator> = { encrypted: new Accumulator(), plaintext: new Accumulator(), bare: new Accumulator() };
+    const calls = Object.fromEntries(variants.map((v) => [v, this.#caller(transport, v, payloadBytes)])) as Record<Variant, (i: number) => Promise<unknown>>;
     for (let r = 0; r < rounds; r++) {
-      const order: readonly Variant[] = r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
+      const order: readonly Variant[] = withBare ? ORDERS_WITH_BARE[r % ORDERS_WITH_BARE.length]! : r % 2 === 0 ? VARIANTS : [...VARIANTS].reverse();
       for (const v of order) {
         const a = acc[v];
+        const pids = this.#pids(transport, v);
         for (const p of pids) resetPeakRss(p.pid);
         const before = pids.map((p) => cpuMs(p.pid));
         const res = await runLoad(calls[v], perRound, concurrency);
@@ -181,7 +223,28 @@ export class E2eRun {
     const plain = acc.plaintext.result('plaintext');
     const throughputRatios = enc.roundRps.map((x, i) => x / plain.roundRps[i]!);
     const p99Ratios = enc.roundP99Ms.map((x, i) => x / plain.roundP99Ms[i]!);
+    let bare: VariantResult | undefined;
+    let bareRatios: BareRatios | undefined;
+    if (withBare) {
+      bare = acc.bare.result('bare');
+      const b = bare;
+      const encVsBare = enc.roundRps.map((x, i) => x / b.roundRps[i]!);
+      const plainVsBare = plain.roundRps.map((x, i) => x / b.roundRps[i]!);
+      bareRatios = {
+        encryptedThroughput: median(encVsBare),
+        encryptedThroughputCi: bootstrapMedianCi(encVsBare),
+        plaintextThroughput: median(plainVsBare),
+        plaintextThroughputCi: bootstrapMedianCi(plainVsBare),
+        encryptedP50: enc.p50Ms / b.p50Ms,
+        plaintextP50: plain.p50Ms / b.p50Ms,
+        encryptedP99: enc.p99Ms / b.p99Ms,
+        plaintextP99: plain.p99Ms / b.p99Ms,
+        encryptedCpu: cpuSum(enc) / cpuSum(b),
+        plaintextCpu: cpuSum(plain) / cpuSum(b),
+      };
+    }
     return {
+      ...(bare ? { bare, bareRatios } : {}),
       label,
       transport,
       concurrency,

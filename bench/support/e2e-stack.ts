@@ -13,13 +13,14 @@ import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleClient } from '@fle/client';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
-import { channelCredentials, type DevPki } from '@fle/pki';
+import { DEFAULT_IDENTITIES, channelCredentials, type DevPki } from '@fle/pki';
 import { schemaRoot } from '@fle/schema';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 import type { Transport } from '@fle/gateway';
 import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { AUTHORIZE_METHOD, PAYMENTS_SCHEMA } from '../../test/support/payments-gateway.js';
 import { AUTHORIZE_PLAIN_ROUTE, AUTHORIZE_ROUTE, startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import { BARE_IDENTITIES, natsUsersWithBare, startBareStack, type BareStack } from './bare-stack.js';
 
 export const RINGS = ['default', 'pci'] as const;
 
@@ -38,6 +39,8 @@ export interface E2eStackOptions {
   readonly logLevel?: string;
   /** Extra node flags for gateway and processor, e.g. `--cpu-prof` (env NODE_OPTIONS). */
   readonly nodeOptions?: string;
+  /** Also start the bare baseline (bench/bare, no fle code) for the `nats` and `jetstream` transports. */
+  readonly bare?: boolean;
 }
 
 /** A process of the pipeline whose memory and CPU the benchmark samples. */
@@ -61,8 +64,14 @@ export interface E2eStack {
   readonly gateways: ReadonlyMap<Transport, GatewayEntry>;
   /** The client's key provider (keys fetched under the `client` identity), shared by every client. */
   readonly clientKeys: KeystoreKeyProvider;
-  /** The processes a request over `transport` goes through (its gateway named `gateway`). */
-  services(transport: Transport): ServicePid[];
+  /** The bare baseline, when asked for. */
+  readonly bare: BareStack | undefined;
+  /**
+   * The processes a request over `transport` goes through (its gateway named
+   * `gateway`); with `bare`, the bare pipeline's gateway and processor under
+   * the same names, and the same nats-server.
+   */
+  services(transport: Transport, bare?: boolean): ServicePid[];
   stop(): Promise<void>;
 }
 
@@ -89,8 +98,8 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
     stops.length = 0;
   };
   try {
-    const pki = await makeTestPki();
-    const nats = await startNats({ tls: pki, users: 'fle' });
+    const pki = await makeTestPki(opts.bare ? { identities: [...DEFAULT_IDENTITIES, ...BARE_IDENTITIES] } : undefined);
+    const nats = await startNats({ tls: pki, users: opts.bare ? natsUsersWithBare() : 'fle' });
     stops.push(() => nats.stop());
     const keystoreEnv = await createKeystoreTestEnv({ pki });
     stops.push(() => keystoreEnv.cleanup());
@@ -142,14 +151,21 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       gateways.set(transport, { process: gateway, client });
     }
 
+    let bare: BareStack | undefined;
+    if (opts.bare) {
+      const bareTransports = opts.transports.filter((t): t is 'nats' | 'jetstream' => t === 'nats' || t === 'jetstream');
+      bare = await startBareStack({ pki, natsUrls: nats.urls, transports: bareTransports, concurrency: opts.processorConcurrency });
+      stops.push(() => bare!.stop());
+    }
+
     const natsPid = natsServerPid();
-    const services = (transport: Transport): ServicePid[] => [
-      { name: 'gateway', pid: gateways.get(transport)!.process.pid },
-      { name: 'processor', pid: processor.pid },
+    const services = (transport: Transport, useBare = false): ServicePid[] => [
+      { name: 'gateway', pid: useBare ? bare!.gateways.get(transport as 'nats' | 'jetstream')!.process.pid : gateways.get(transport)!.process.pid },
+      { name: 'processor', pid: useBare ? bare!.processor.pid : processor.pid },
       { name: 'keystore', pid: keystore.pid },
       ...(natsPid ? [{ name: 'nats-server' as const, pid: natsPid }] : []),
     ];
-    return { pki, nats, keystoreEnv, keystore, processor, gateways, clientKeys, services, stop };
+    return { pki, nats, keystoreEnv, keystore, processor, gateways, clientKeys, bare, services, stop };
   } catch (err) {
     await stop();
     throw err;

@@ -10,6 +10,7 @@ export * from './metrics-server.js';
 export * from './cipher-backend-health.js';
 export * from './replay/nonce-store.js';
 export * from './replay/guard.js';
+export * from './replay/stream-dedupe.js';
 export * from './replay/nats-kv-nonce-store.js';
 export * from './replay/redis-nonce-store.js';
 export * from './config-reader.js';

@@ -6,6 +6,7 @@ import {
   newReplayStamp,
   parseReplayStamp,
   replayContext,
+  requiredDuplicateWindowMs,
   stampFromHeaders,
   stampFromMetadata,
   stampToHeaders,
@@ -93,5 +94,90 @@ describe('ReplayGuard', () => {
     t += 2001;
     expect(store.size).toBe(1);
     await expect(store.claim(ReplayGuard.keyOf('t', stamp.nonce), 'b', 2000)).resolves.toBe('claimed');
+  });
+});
+
+describe('ReplayGuard: at most one store operation per request (issue 23 item 2, docs/replay.md)', () => {
+  const now = 1_700_000_000_000;
+  /** A MemoryNonceStore that counts every call. */
+  function counting() {
+    const inner = new MemoryNonceStore(() => now);
+    const calls: string[] = [];
+    const store = {
+      claim: (k: string, o: string, t: number) => (calls.push('claim'), inner.claim(k, o, t)),
+      complete: (k: string, o: string, t: number) => (calls.push('complete'), inner.complete(k, o, t)),
+      release: (k: string, o: string) => (calls.push('release'), inner.release(k, o)),
+    };
+    return { store, inner, calls };
+  }
+  const stamp = () => newReplayStamp({ now: () => now });
+
+  it('requires a duplicate window longer than the whole time a stamp is acceptable', () => {
+    expect(requiredDuplicateWindowMs(60_000)).toBe(150_000);
+    const { store } = counting();
+    expect(new ReplayGuard({ store, windowMs: 60_000, streamDuplicateWindowMs: 120_000 }).streamDedupe).toBe(false);
+    expect(new ReplayGuard({ store, windowMs: 60_000, streamDuplicateWindowMs: 150_000 }).streamDedupe).toBe(true);
+    expect(new ReplayGuard({ store, windowMs: 60_000 }).streamDedupe).toBe(false);
+  });
+
+  it('over JetStream with Nats-Msg-Id = nonce and a long enough window: no store operation at all', async () => {
+    const { store, calls } = counting();
+    const g = new ReplayGuard({ store, windowMs: 60_000, now: () => now, streamDuplicateWindowMs: 150_000 });
+    const s = stamp();
+    const first = await g.admit({ tenant: 't1', stamp: s, origin: 'js:FLE_REQUESTS:1', stream: { msgId: s.nonce, storedAtMs: now, deliveries: 1 } });
+    expect(first.outcome).toBe('claimed');
+    await first.complete();
+    await first.release();
+    const redelivered = await g.admit({ tenant: 't1', stamp: s, origin: 'js:FLE_REQUESTS:1', stream: { msgId: s.nonce, storedAtMs: now, deliveries: 2 } });
+    expect(redelivered.outcome).toBe('resumed');
+    expect(calls).toEqual([]);
+  });
+
+  it('refuses a JetStream message whose id is not its nonce (a copy published under a fresh id), in either mode', async () => {
+    for (const streamDuplicateWindowMs of [0, 150_000]) {
+      const { store, calls } = counting();
+      const g = new ReplayGuard({ store, windowMs: 60_000, now: () => now, streamDuplicateWindowMs });
+      const s = stamp();
+      for (const msgId of [newReplayStamp().nonce, `${s.nonce}x`, 'dlq:js:FLE_REQUESTS:1']) {
+        await expect(g.admit({ tenant: 't1', stamp: s, origin: 'js:FLE_REQUESTS:2', stream: { msgId, storedAtMs: now, deliveries: 1 } })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+      }
+      expect(calls).toEqual([]);
+    }
+  });
+
+  it('refuses a stamp outside the window of the time the stream stored the message, even when now is inside it', async () => {
+    const { store } = counting();
+    const g = new ReplayGuard({ store, windowMs: 60_000, now: () => now, streamDuplicateWindowMs: 150_000 });
+    const s = stamp();
+    for (const storedAtMs of [now - 60_001, now + 60_001]) {
+      await expect(g.admit({ tenant: 't1', stamp: s, origin: 'js:FLE_REQUESTS:3', stream: { msgId: s.nonce, storedAtMs, deliveries: 1 } })).rejects.toMatchObject({ code: 'REPLAY_TIMESTAMP' });
+    }
+    for (const storedAtMs of [now - 60_000, now + 60_000]) {
+      await expect(g.admit({ tenant: 't1', stamp: s, origin: 'js:FLE_REQUESTS:3', stream: { msgId: s.nonce, storedAtMs, deliveries: 1 } })).resolves.toMatchObject({ outcome: 'claimed' });
+    }
+  });
+
+  it('elsewhere one atomic claim and nothing after it: no "done" marking; a transient failure releases only its own claim', async () => {
+    const { store, inner, calls } = counting();
+    // A window too short for the stream to be the guard, and a message without an id: the store.
+    const g = new ReplayGuard({ store, windowMs: 60_000, now: () => now, streamDuplicateWindowMs: 120_000 });
+    const a = stamp();
+    const claimed = await g.admit({ tenant: 't1', stamp: a, origin: 'js:FLE_REQUESTS:4', stream: { msgId: a.nonce, storedAtMs: now, deliveries: 1 } });
+    await claimed.complete();
+    expect(calls).toEqual(['claim']);
+    const b = stamp();
+    await (await g.admit({ tenant: 't1', stamp: b, origin: 'core:1' })).complete();
+    expect(calls).toEqual(['claim', 'claim']);
+    await expect(g.admit({ tenant: 't1', stamp: b, origin: 'core:2' })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    // A redelivery resumes; its release (a transient failure) leaves the claim held, so a copy stays refused.
+    const resumed = await g.admit({ tenant: 't1', stamp: a, origin: 'js:FLE_REQUESTS:4', stream: { msgId: a.nonce, storedAtMs: now, deliveries: 2 } });
+    expect(resumed.outcome).toBe('resumed');
+    await resumed.release();
+    await expect(g.admit({ tenant: 't1', stamp: a, origin: 'js:FLE_REQUESTS:5', stream: { msgId: a.nonce, storedAtMs: now, deliveries: 1 } })).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    // The delivery that claimed may free it.
+    const c = stamp();
+    await (await g.admit({ tenant: 't1', stamp: c, origin: 'core:3' })).release();
+    expect(inner.size).toBe(2);
+    await expect(g.admit({ tenant: 't1', stamp: c, origin: 'core:4' })).resolves.toMatchObject({ outcome: 'claimed' });
   });
 });

@@ -12,7 +12,7 @@ import { HealthImplementation } from 'grpc-health-check';
 import { connect, type NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
 import { compileSchema, compileWireCheck, type CompiledSchema, type WireCheck } from '@fle/field-crypto';
-import { identityFromPeerCertificate, natsTlsOptions, serverCredentials } from '@fle/pki';
+import { natsTlsOptions, serverCredentials } from '@fle/pki';
 import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
   ConfigError,
@@ -27,6 +27,7 @@ import {
   type MetricsServer,
   type ServiceMetrics,
 } from '@fle/service-kit';
+import { callerIdentity } from './caller-identity.js';
 import type { GatewayConfig, RouteConfig } from './config.js';
 import type { Forwarder } from './forwarders/forwarder.js';
 import { GrpcForwarder } from './forwarders/grpc.js';
@@ -159,7 +160,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       bytes: call.request,
       listener: 'grpc',
       caller() {
-        const caller = identityFromPeerCertificate(call.getAuthContext()?.sslPeerCertificate);
+        const caller = callerIdentity(call);
         if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
           throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
         }

@@ -20,6 +20,7 @@ import {
   type ReplayStamp,
   type RpcRegistry,
   type ServiceMetrics,
+  type StreamDelivery,
 } from '@fle/service-kit';
 import { serializerFor } from '@fle/schema/serializers';
 import type { ProcessorRoute } from './config.js';
@@ -39,6 +40,8 @@ export interface InboundRequest {
   readonly stamp: ReplayStamp;
   /** Delivery identity: `js:<stream>:<seq>` or unique per message. */
   readonly origin: string;
+  /** JetStream: message id, stored time, delivery count (the replay guard's stream deduplication, docs/replay.md). */
+  readonly stream?: StreamDelivery;
 }
 
 export interface HandledRequest {
@@ -102,7 +105,7 @@ export class Pipeline {
     if (req.subjectTenant !== undefined && req.subjectTenant !== tenant) {
       throw new RoutingError('TENANT_MISMATCH', 'the subject tenant differs from the message tenant');
     }
-    const claim = await this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin });
+    const claim = await this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin, stream: req.stream });
     try {
       const context = replayContext(req.stamp);
       const sealedBy = new Map<string, string>();

@@ -11,7 +11,10 @@ import {
   RedisNonceStore,
   ReplayGuard,
   RpcRegistry,
+  STREAM_NAMES,
   createServiceMetrics,
+  ensureDuplicateWindow,
+  requiredDuplicateWindowMs,
   startMetricsServer,
   type Logger,
   type MetricsServer,
@@ -76,7 +79,9 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
       store = new RedisNonceStore(redis);
     }
     store ??= await NatsKvNonceStore.open(js, { ttlMs: config.replay.windowMs * 2 });
-    const guard = new ReplayGuard({ store, windowMs: config.replay.windowMs, now: deps.now });
+    // Over JetStream the request stream's deduplication is the replay guard when its window covers the stamp's (docs/replay.md).
+    const streamDuplicateWindowMs = await ensureDuplicateWindow(jsm, STREAM_NAMES.requests, requiredDuplicateWindowMs(config.replay.windowMs), log);
+    const guard = new ReplayGuard({ store, windowMs: config.replay.windowMs, now: deps.now, streamDuplicateWindowMs });
     // Envelope alg 3/4 (HPKE): X25519 rings' private keys come through the same
     // KeyProvider; alg 4 senders must be devices registered in config.hpke.
     const senders = new StaticSenderPolicy(config.hpke.devices, { requireForRegisteredTenants: config.hpke.requireForRegisteredTenants });

@@ -54,7 +54,8 @@ export async function ensureStreams(jsm: JetStreamManager, opts: StreamSetupOpti
     subjects: [`${SUBJECT_PREFIX.js}.>`],
     retention: RetentionPolicy.Workqueue,
     storage: StorageType.File,
-    duplicate_window: nanos(120_000),
+    // Longer than a replay stamp stays acceptable (2 × 60 s + skew): the deduplication is the replay guard (docs/replay.md).
+    duplicate_window: nanos(150_000),
     ...limitsOf(JETSTREAM_BUDGET.requests),
   }, JETSTREAM_BUDGET.requests);
   await ensureStream(jsm, {
