@@ -327,6 +327,27 @@ describe('devices: enrollment through the edge, alg 4 senders checked against th
   });
 });
 
+describe('rate limits', () => {
+  it('the per-caller bucket applies at the edge too (keyed by the token subject): RESOURCE_EXHAUSTED past the burst', async () => {
+    const limited = await stack.startEdgeGateway(
+      { jwt: issuer.edgeJwt, routes: [{ method: '/acme.payments.v1.PaymentService/Authorize', auth: ['jwt'] }] },
+      { rateLimits: { perCaller: { requestsPerSecond: 0.01, burstRequests: 2, bytesPerSecond: 1_000_000, burstBytes: 8 * 2 ** 20 } } },
+    );
+    const t = transports['Connect binary'](limited.edgeUrl!);
+    const token = await issuer.sign({ tenant: 'webshop', sub: 'busy-user' });
+    const once = async (tok: string) => {
+      const sealed = await sealFor('webshop');
+      return call(t, paymentService, 'authorize', fromBinary(authorize.input, sealed.bytes), stampHeaders(sealed.stamp, tok));
+    };
+    expect((await once(token)).approved).toBe(true);
+    expect((await once(token)).approved).toBe(true);
+    const third = await refusal(once(token));
+    expect([third.code, third.fleCode]).toEqual([Code.ResourceExhausted, 'RATE_LIMITED']);
+    // Another user of the same tenant has a bucket of its own.
+    expect((await once(await issuer.sign({ tenant: 'webshop', sub: 'other-user' }))).approved).toBe(true);
+  });
+});
+
 describe('what stays private', () => {
   it('no plaintext and no bearer token or enrollment secret in any log', async () => {
     const logs = stack.logs();
