@@ -27,6 +27,8 @@ export interface StackInfo {
   readonly processor: string;
   /** nats.js URL. */
   readonly nats: string;
+  /** The example page on the gateway's public edge (`https://127.0.0.1:<edge port>/`), when it was started with one. */
+  readonly edge?: string;
   readonly processes: readonly StackProcessInfo[];
 }
 

@@ -57,6 +57,7 @@ const edgeSchema = z.strictObject({
     })
     .optional(),
   enroll: z.boolean().optional(),
+  static: z.strictObject({ dir: configString() }).optional(),
   routes: z.array(edgeRouteSchema).optional(),
 });
 

@@ -19,6 +19,7 @@
 //       ttlMs: 30000                            # a revoked device is refused at most this long after the revoke
 //       unknownSenderRefetchMs: 1000
 //     enroll: true                              # serve fle.edge.v1.DeviceService/Enroll (needs devices)
+//     static: { dir: web }                      # optional: GET serves the files of this folder (an app's page, same origin)
 //     routes:                                   # each must be one of the gateway's routes
 //       - method: /acme.payments.v1.PaymentService/Authorize
 //         auth: [jwt, device]                   # jwt, device, both, or [none] (alg 3/4 envelopes only, all the same)
@@ -59,6 +60,8 @@ export interface EdgeConfig {
   readonly jwt?: EdgeJwtConfig;
   readonly devices?: EdgeDevicesConfig;
   readonly enroll: boolean;
+  /** A folder whose files GET requests are served from (an example or app page on the edge's own origin). */
+  readonly staticDir?: string;
   readonly routes: readonly EdgeRouteSelector[];
 }
 
@@ -118,6 +121,7 @@ export function parseEdgeConfig(e: ConfigReader): EdgeConfig {
     ...(jwt ? { jwt } : {}),
     ...(devices ? { devices } : {}),
     enroll,
+    ...(e.has('static') ? { staticDir: e.child('static').path('dir') } : {}),
     routes,
   };
 }

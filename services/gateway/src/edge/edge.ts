@@ -33,6 +33,7 @@ import type { BoundRoute, RequestPath } from '../request-path.js';
 import { checkDeviceSenders, checkPublicKeyEnvelopes, checkTokenTenant, JwtVerifier, type VerifiedToken } from './auth.js';
 import { resolveEdgeRoutes, type EdgeAuthMode, type EdgeConfig } from './config.js';
 import { registryFromRoot } from './descriptors.js';
+import { staticFiles } from './static-files.js';
 
 export const EDGE_PROTO_FILE = fileURLToPath(new URL('../../proto/fle/edge/v1/edge.proto', import.meta.url));
 export const ENROLL_PATH = '/fle.edge.v1.DeviceService/Enroll';
@@ -156,14 +157,19 @@ export async function startEdge(deps: EdgeDeps): Promise<RunningEdge> {
     // Unknown JSON fields are an error, as unknown protobuf fields are for the wire check.
     jsonOptions: { ignoreUnknownFields: false },
     contextValues: (req) => createContextValues().set(remoteAddress, req.socket?.remoteAddress ?? ''),
+    ...(config.staticDir ? { fallback: staticFiles(config.staticDir) as unknown as NonNullable<Parameters<typeof connectNodeAdapter>[0]['fallback']> } : {}),
   });
 
   // CORS in front of the router: a browser's request from an origin not
   // listed is refused before anything is read (preflight or not); requests
-  // without an Origin (mobile apps, servers) are not browsers' and go on.
+  // without an Origin (mobile apps, servers) are not browsers' and go on, and
+  // so do a page's own same-origin requests (edge.static): a browser names
+  // this very https origin only for a page it loaded from here (the TLS
+  // certificate rules out another name resolving to this address).
   const onRequest = (req: Http2ServerRequest | IncomingMessage, res: Http2ServerResponse | ServerResponse): void => {
     const origin = req.headers.origin;
-    if (origin !== undefined) {
+    const authority = (req.headers[':authority'] as string | undefined) ?? req.headers.host;
+    if (origin !== undefined && !(authority !== undefined && origin === `https://${authority}`)) {
       res.setHeader('Vary', 'Origin');
       if (!origins.has(origin)) {
         log.warn({ listener: 'edge', origin, path: req.url, method: req.method }, 'origin not allowed');
@@ -199,7 +205,7 @@ export async function startEdge(deps: EdgeDeps): Promise<RunningEdge> {
     server.once('error', reject);
     server.listen(config.port, config.host, () => resolve((server.address() as { port: number }).port));
   });
-  log.info({ edgePort: port, routes: [...auth.keys()], enroll: Boolean(enroller), origins: config.cors.origins }, 'edge listening');
+  log.info({ edgePort: port, routes: [...auth.keys()], enroll: Boolean(enroller), origins: config.cors.origins, static: config.staticDir }, 'edge listening');
 
   return {
     port,
