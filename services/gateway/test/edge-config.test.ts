@@ -122,3 +122,46 @@ describe('the loaded schema as Connect descriptors', () => {
     }
   });
 });
+
+describe('edge.static', () => {
+  it('serves the files of its folder only: index for /, 404 for dotfiles, traversal and what is not there', async () => {
+    const { mkdtempSync, writeFileSync, mkdirSync, rmSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { staticFiles } = await import('../src/edge/static-files.js');
+    const base = mkdtempSync(join(tmpdir(), 'fle-static-'));
+    try {
+      const dir = join(base, 'web');
+      mkdirSync(dir);
+      writeFileSync(join(dir, 'index.html'), '<p>hi</p>');
+      writeFileSync(join(dir, '.env'), 'SECRET=1');
+      writeFileSync(join(base, 'outside.txt'), 'outside');
+      const serve = staticFiles(dir);
+      const get = (url: string, method = 'GET') =>
+        new Promise<{ status: number; type: unknown; body: string }>((resolve) => {
+          let status = 0;
+          let headers: Record<string, unknown> = {};
+          const res = {
+            writeHead(s: number, h: Record<string, unknown>) {
+              status = s;
+              headers = h;
+              return res;
+            },
+            end(b?: Buffer | string) {
+              resolve({ status, type: headers['content-type'], body: b ? b.toString() : '' });
+            },
+          };
+          serve({ method, url } as never, res as never);
+        });
+      expect(await get('/')).toEqual({ status: 200, type: 'text/html; charset=utf-8', body: '<p>hi</p>' });
+      expect((await get('/index.html')).status).toBe(200);
+      expect((await get('/.env')).status).toBe(404);
+      expect((await get('/../outside.txt')).status).toBe(404);
+      expect((await get('/%2e%2e/outside.txt')).status).toBe(404);
+      expect((await get('/missing.js')).status).toBe(404);
+      expect((await get('/', 'DELETE')).status).toBe(405);
+    } finally {
+      rmSync(base, { recursive: true, force: true });
+    }
+  });
+});
