@@ -46,5 +46,9 @@ describe('generated service configs', () => {
     expect(() => parseProcessorConfig(processorConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:7443'), layout.run)).not.toThrow();
     const gw = parseGatewayConfig(gatewayConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:9443'), layout.run);
     expect(gw.routes[0]!.transport).toBe(transport);
+    // With the example page: the gateway's public edge, Authorize behind a bearer token, the page served from run/web.
+    const edge = parseGatewayConfig(gatewayConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:9443', true), layout.run).edge!;
+    expect(edge).toMatchObject({ port: 8444, staticDir: layout.web, cors: { origins: [] }, jwt: { jwksFile: layout.edgeJwks } });
+    expect(edge.routes).toEqual([{ method: '/acme.payments.v1.PaymentService/Authorize', auth: ['jwt'], at: 'edge.routes[0]' }]);
   });
 });
