@@ -197,6 +197,8 @@ export async function startEdge(deps: EdgeDeps): Promise<RunningEdge> {
     onRequest,
   );
   const sockets = new Set<import('node:net').Socket>();
+  // Small replies leave at once (HTTP/1.1 answers are several small writes; no Nagle wait on them).
+  server.on('connection', (tcp: import('node:net').Socket) => tcp.setNoDelay(true));
   server.on('secureConnection', (sock) => {
     sockets.add(sock);
     sock.once('close', () => sockets.delete(sock));
