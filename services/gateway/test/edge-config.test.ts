@@ -65,6 +65,14 @@ describe('edge config', () => {
     expect(c.routes.map((r) => r.auth)).toEqual([['jwt', 'device'], ['jwt']]);
   });
 
+  it('an edge route the gateway does not route stops it at load, before any port opens', async () => {
+    const { planGateway } = await import('../src/gateway.js');
+    const config = parse({ ...minimal, routes: [{ method: '/fletest.svc.v1.LedgerService/Nope', auth: ['none'] }] });
+    const root = loadSchema({ protoRoots: [FIXTURE_PROTO_DIR] });
+    expect(() => planGateway(config, root)).toThrow("edge.routes[0].method /fletest.svc.v1.LedgerService/Nope is not one of the gateway's routes");
+    expect(() => planGateway(parse(minimal), root)).not.toThrow();
+  });
+
   it('serves only methods the gateway routes', () => {
     const fronted = ['/a.v1.S/One', '/a.v1.S/Two', '/b.v1.T/Three'];
     const m = resolveEdgeRoutes(
