@@ -5,6 +5,7 @@
 // What runs, ports and variables: README.md "Running it"; code: packages/devstack.
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { buildBrowserBundle } from '../packages/client/src/browser-build.js';
 import { DevStackError, formatDemo, runDemo, demoTargetFromStack, settingsFromEnv, startStack, type RunningStack } from '@fle/devstack';
 // What the stack serves: the payments example (examples/payments), its schema and handler module named like any team's.
 import { PAYMENTS_API } from '@fle-examples/payments/schema';
@@ -55,7 +56,9 @@ async function main(): Promise<number> {
 
   say(`fle: starting the local stack (state in ${settings.home})`);
   try {
-    stack = await startStack(settings, { api: PAYMENTS_API, onStep: (l) => say(`  ${l}`), signal: abort.signal });
+    // The example page's @fle/client/browser bundle, built from the sources (no build step before npm start).
+    const web = { bundle: (await buildBrowserBundle({ minify: true })).code };
+    stack = await startStack(settings, { api: PAYMENTS_API, onStep: (l) => say(`  ${l}`), signal: abort.signal, web });
   } catch (err) {
     if (abort.signal.aborted) {
       say('stopped during start-up');
@@ -79,6 +82,10 @@ async function main(): Promise<number> {
 
   say();
   say(`The stack is running: gateway ${stack.info.gateway}, keystore ${stack.info.keystore}, NATS ${stack.info.nats}.`);
+  if (stack.info.edge) {
+    say(`Example page (a card sealed in the browser, sent to the gateway's public edge): ${stack.info.edge}`);
+    say(`  its certificate is from the stack's dev CA (${stack.layout.certs}/ca.pem): trust that CA, or accept the warning once.`);
+  }
   say('Run the demo again with `npx fle demo` (or `npx fle demo --json`). Ctrl-C stops everything.');
 
   const outcome = await Promise.race([stopSignal.then((s) => ({ signal: s })), stack.failed.then((e) => ({ failure: e }))]);

@@ -23,6 +23,7 @@ interface Ports {
   keystore: number;
   processor: number;
   gateway: number;
+  edge: number;
 }
 
 function stackEnv(home: string, ports: Ports): NodeJS.ProcessEnv {
@@ -33,6 +34,7 @@ function stackEnv(home: string, ports: Ports): NodeJS.ProcessEnv {
     FLE_KEYSTORE_PORT: String(ports.keystore),
     FLE_PROCESSOR_PORT: String(ports.processor),
     FLE_GATEWAY_PORT: String(ports.gateway),
+    FLE_EDGE_PORT: String(ports.edge),
   };
   for (const k of ['FLE_TRANSPORT', 'FLE_DEMO_TENANT', 'FLE_NATS_RUNNER', 'FLE_CONFIG', 'FLE_MASTER_KEY', 'FLE_LOG_LEVEL']) delete env[k];
   return env;
@@ -55,7 +57,7 @@ describe('npm start', () => {
 
   beforeAll(async () => {
     home = join(await tempDir('fle-start-'), 'state');
-    ports = { nats: await freePort(), keystore: await freePort(), processor: await freePort(), gateway: await freePort() };
+    ports = { nats: await freePort(), keystore: await freePort(), processor: await freePort(), gateway: await freePort(), edge: await freePort() };
     env = stackEnv(home, ports);
     // Its own process group, so the test can send SIGINT the way a terminal's Ctrl-C does.
     first = startCommand('npm', ['start'], env, { detached: true });
@@ -223,7 +225,7 @@ describe('npm start', () => {
     const taken = (blocker.address() as { port: number }).port;
     const otherHome = join(await tempDir('fle-start-'), 'state');
     try {
-      const run = startCommand(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], stackEnv(otherHome, { nats: 0, keystore: 0, processor: 0, gateway: taken }));
+      const run = startCommand(process.execPath, ['--import', 'tsx', 'scripts/start.ts'], stackEnv(otherHome, { nats: 0, keystore: 0, processor: 0, gateway: taken, edge: 0 }));
       const { code } = await run.exited;
       expect(code).toBe(1);
       expect(run.errors()).toContain(`npm start: port ${taken} for the gateway on 127.0.0.1 is already in use: stop what uses it, or set FLE_GATEWAY_PORT`);

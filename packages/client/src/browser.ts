@@ -8,9 +8,10 @@
 // ChaCha20-Poly1305 (the @noble/ciphers code), HKDF over Web Crypto. It needs
 // a secure context (https:, or http://127.0.0.1 / localhost) for crypto.subtle.
 //
-// A browser cannot call the gateway itself (gRPC over mTLS needs a client
-// certificate and HTTP/2 trailers); it hands `bytes` and the stamp to its own
-// backend, which forwards them unchanged over mTLS gRPC with metadata
+// A page calls the gateway's public edge itself with EdgeClient
+// (edge-client.ts, docs/edge.md: Connect over HTTPS, a bearer token and/or an
+// enrolled device key). Without an edge, it hands `bytes` and the stamp to its
+// own backend, which forwards them unchanged over mTLS gRPC with metadata
 // `fle-timestamp` / `fle-nonce` (FleClient.callRaw(path, bytes, stamp)).
 //
 // The page gets the team's schema as a protobufjs root or its JSON
@@ -21,6 +22,7 @@ import { compileSchema, encodeBase64url, HpkeSealer, StaticRecipientKeys, type C
 
 export { generateX25519KeyPair, x25519PublicKey, encodeBase64url, decodeBase64url } from '@fle/field-crypto/portable';
 export type { StaticRecipientKey } from '@fle/field-crypto/portable';
+export { EdgeClient, EdgeCallError, type EdgeClientOptions, type EdgeResult } from './edge-client.js';
 
 /** The replay stamp (DESIGN.md "Replay protection"): what the backend sends as `fle-timestamp` / `fle-nonce`. */
 export interface BrowserStamp {

@@ -44,6 +44,30 @@ export function keystorePolicy(settings: StackSettings): Record<string, unknown>
       { identity: spiffeId('client'), tenants: [settings.tenant] },
     ],
     admin: [{ identity: spiffeId('admin'), tenants: ['*'] }],
+    // The example page seals with the web tenant's public keys, which npm start hands it.
+    'fetch-public': [{ identity: spiffeId('client'), tenants: [webTenant(settings)] }],
+  };
+}
+
+/** The tenant of the example page: its rings are X25519 (public-key sealing), the demo tenant's symmetric. */
+export function webTenant(settings: StackSettings): string {
+  return `${settings.tenant}-web`;
+}
+
+/** Issuer and audience of the example page's bearer token (signed by npm start, checked by the edge). */
+export const EDGE_DEV_ISSUER = 'https://devstack.fle.local/';
+export const EDGE_AUDIENCE = 'fle-edge';
+
+/** `edge:` of the gateway: the example page on the edge's own origin, Authorize behind a bearer token. */
+export function edgeConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, api: Pick<StackApi, 'method'>): Record<string, unknown> {
+  const files = pki.files('gateway');
+  return {
+    listen: `${settings.host}:${settings.ports.edge}`,
+    tls: { cert: files.cert, key: files.key },
+    cors: { origins: [] }, // the page is same-origin; no other origin may call
+    jwt: { jwks: layout.edgeJwks, issuer: EDGE_DEV_ISSUER, audience: EDGE_AUDIENCE, tenantClaim: 'tenant' },
+    static: { dir: layout.web },
+    routes: [{ method: api.method, auth: ['jwt'] }],
   };
 }
 
@@ -79,9 +103,10 @@ export function processorConfig(settings: StackSettings, layout: StateLayout, pk
   };
 }
 
-export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, processorAddress: string, api: StackApi): Record<string, unknown> {
+export function gatewayConfig(settings: StackSettings, layout: StateLayout, pki: PkiPaths, natsUrl: string, processorAddress: string, api: StackApi, withEdge = false): Record<string, unknown> {
   const files = pki.files('gateway');
   return {
+    ...(withEdge ? { edge: edgeConfig(settings, layout, pki, api) } : {}),
     grpc: { listen: `${settings.host}:${settings.ports.gateway}`, tls: files, allowedCallers: [spiffeId('client')] },
     nats: { servers: [natsUrl], tls: files, name: 'fle-gateway' },
     metrics: { listen: `${settings.host}:0` },

@@ -15,7 +15,7 @@ export function probePort(host: string, port: number): Promise<void> {
   });
 }
 
-const ROLE_NAMES: Readonly<Record<keyof StackPorts, string>> = { nats: 'nats-server', keystore: 'keystore', processor: 'processor', gateway: 'gateway' };
+const ROLE_NAMES: Readonly<Record<keyof StackPorts, string>> = { nats: 'nats-server', keystore: 'keystore', processor: 'processor', gateway: 'gateway', edge: "gateway's public edge" };
 
 /** True when `port` could be bound on `host` a moment ago. */
 async function isFree(host: string, port: number): Promise<boolean> {

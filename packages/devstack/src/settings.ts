@@ -13,8 +13,10 @@ export interface StackPorts {
   readonly keystore: number;
   /** The processor's gRPC port (the gateway's target on the `grpc` transport). */
   readonly processor: number;
-  /** The public edge: what clients call. */
+  /** The gateway's mTLS listener: what backends (FleClient, `fle demo`) call. */
   readonly gateway: number;
+  /** The gateway's public edge (docs/edge.md): browsers and apps, and the example page. */
+  readonly edge: number;
 }
 
 export interface StackSettings {
@@ -39,6 +41,7 @@ export const PORT_DEFAULTS: Readonly<Record<keyof StackPorts, { env: string; por
   keystore: { env: 'FLE_KEYSTORE_PORT', port: 7443 },
   processor: { env: 'FLE_PROCESSOR_PORT', port: 9443 },
   gateway: { env: 'FLE_GATEWAY_PORT', port: 8443 },
+  edge: { env: 'FLE_EDGE_PORT', port: 8444 },
 });
 
 export const HOME_ENV = 'FLE_HOME';

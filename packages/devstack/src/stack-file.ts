@@ -31,6 +31,8 @@ export interface StackInfo {
   readonly kvBuckets?: readonly string[];
   /** The API served (scripts/start.ts names it): its schema, the method the gateway routes and its route; the demo calls it. */
   readonly api?: { readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] }; readonly method: string; readonly route: string };
+  /** The example page on the gateway's public edge (`https://127.0.0.1:<edge port>/`), when it was started with one. */
+  readonly edge?: string;
   readonly processes: readonly StackProcessInfo[];
 }
 

@@ -5,11 +5,12 @@
 // reverse. Whatever was started is stopped on every path out: a failed start,
 // stop(), or this process exiting (children are SIGKILLed from the exit hook).
 import { fileURLToPath } from 'node:url';
-import { rm, writeFile } from 'node:fs/promises';
+import { readFile, rm, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { DEFAULT_IDENTITIES, ensureDevPki, pkiPaths, type PkiPaths } from '@fle/pki';
-import { KeystoreAdminClient } from '@fle/keystore-client';
-import { gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig, stackIdentities } from './configs.js';
+import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
+import { loadSchema } from '@fle/schema';
+import { EDGE_AUDIENCE, EDGE_DEV_ISSUER, gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig, stackIdentities, webTenant } from './configs.js';
 import { DevStackError } from './errors.js';
 import { startStackNats, type StackNats } from './nats-runner.js';
 import { assertPortsFree, probePort } from './ports.js';
@@ -17,6 +18,7 @@ import { startServiceChild, type ServiceChild } from './service-child.js';
 import type { StackSettings } from './settings.js';
 import { removeStackFile, runningStack, writeStackFile, type StackInfo } from './stack-file.js';
 import { ensureMasterKey, prepareStateDirs, stateLayout, type StateLayout } from './state-dir.js';
+import { writeExamplePage } from './web/example-page.js';
 
 /** The key rings of the demo tenant: `default`, and `pci` (card fields name it in the schema). */
 export const DEMO_KEY_RINGS = ['default', 'pci'] as const;
@@ -45,6 +47,12 @@ export interface StartStackOptions {
   readonly onStep?: (line: string) => void;
   /** Aborts start-up (Ctrl-C): what is running is stopped, then start rejects. */
   readonly signal?: AbortSignal;
+  /**
+   * The example page on the gateway's public edge (docs/edge.md): given the
+   * @fle/client/browser bundle, the gateway opens its edge on ports.edge and
+   * serves the page there. Without it, no edge.
+   */
+  readonly web?: { readonly bundle: string };
 }
 
 export interface RunningStack {
@@ -130,7 +138,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
 
   try {
     await prepareStateDirs(layout);
-    await assertPortsFree(settings.host, settings.ports);
+    await assertPortsFree(settings.host, opts.web ? settings.ports : { ...settings.ports, edge: 0 });
 
     const pkiResult = await ensureDevPki({ dir: layout.certs, identities: stackIdentities(DEFAULT_IDENTITIES) });
     const pki = pkiPaths(layout.certs);
@@ -181,9 +189,28 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
     step(`processor: ${processorAddress} (pid ${processor.pid}) — NATS queue group + JetStream consumer, gRPC for the gateway only; keys from the keystore`);
     checkAborted();
 
-    const gateway = await child('gateway', gatewayConfig(settings, layout, pki, nats.url, processorAddress, opts.api));
+    if (opts.web) {
+      // The page's tenant has X25519 rings (public-key sealing); the demo tenant's are symmetric.
+      const tenant = webTenant(settings);
+      await ensureDemoRings(keystoreAddress, pki, tenant, 3);
+      await writeExamplePage({
+        dir: layout.web,
+        jwksFile: layout.edgeJwks,
+        bundle: opts.web.bundle,
+        schema: loadSchema(opts.api.schema).toJSON(),
+        method: opts.api.method,
+        tenant,
+        publicKeys: await publicKeysOf(keystoreAddress, pki, tenant),
+        issuer: EDGE_DEV_ISSUER,
+        audience: EDGE_AUDIENCE,
+      });
+    }
+    const gateway = await child('gateway', gatewayConfig(settings, layout, pki, nats.url, processorAddress, opts.api, Boolean(opts.web)));
     const gatewayAddress = `${settings.host}:${gateway.port}`;
     step(`gateway: ${gatewayAddress} (pid ${gateway.pid}) — Authorize routed over ${settings.transport}; callers need the client certificate`);
+    // The gateway's ports file names the edge's port next to the gRPC one (FLE_EDGE_PORT, or a free port for 0).
+    const edgeUrl = opts.web ? `https://${settings.host}:${(JSON.parse(await readFile(layout.portsFile('gateway'), 'utf8')) as { edge: number }).edge}/` : undefined;
+    if (edgeUrl) step(`gateway edge: ${edgeUrl} — the example page; Authorize for tenant "${webTenant(settings)}" with a bearer token, public-key envelopes only`);
 
     const info: StackInfo = {
       pid: process.pid,
@@ -199,6 +226,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       nats: nats.url,
       kvBuckets: [...(opts.api.kvBuckets ?? [])],
       api: { schema: opts.api.schema, method: opts.api.method, route: opts.api.route },
+      ...(edgeUrl ? { edge: edgeUrl } : {}),
       processes: [
         { name: 'nats', pid: nats.pid, address: nats.url, log: layout.log('nats') },
         { name: 'keystore', pid: keystore.pid, address: keystoreAddress, log: keystore.logFile },
@@ -215,8 +243,8 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
   }
 }
 
-/** Creates the demo tenant's missing key rings (as the admin identity); existing rings are kept. */
-async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string): Promise<Array<{ ring: string; version: number; created: boolean }>> {
+/** Creates the demo tenant's missing key rings (as the admin identity); existing rings are kept. alg 3: X25519 rings. */
+async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string, alg?: 3): Promise<Array<{ ring: string; version: number; created: boolean }>> {
   // `localhost` is a SAN of every dev certificate; naming it avoids node's DEP0123 warning (SNI with an IP address).
   const admin = new KeystoreAdminClient({ address, tls: pki.files('admin'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
   try {
@@ -225,12 +253,29 @@ async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string): 
     for (const ring of DEMO_KEY_RINGS) {
       const have = existing.get(ring);
       if (have !== undefined) out.push({ ring, version: have, created: false });
-      else out.push({ ring, version: (await admin.createKeyRing(tenant, ring)).version, created: true });
+      else out.push({ ring, version: (await admin.createKeyRing(tenant, ring, alg ? { alg } : {})).version, created: true });
     }
     return out;
   } catch (err) {
     throw new DevStackError('DEVSTACK_SERVICE_FAILED', `could not prepare the key rings of tenant "${tenant}": ${(err as Error).message}`, { cause: err });
   } finally {
     admin.close();
+  }
+}
+
+/** The primary public keys of the tenant's rings, as the client identity may fetch them (fetch-public): what the page seals with. */
+async function publicKeysOf(address: string, pki: PkiPaths, tenant: string): Promise<Array<{ tenant: string; ring: string; version: number; publicKey: string }>> {
+  const keys = new KeystorePublicKeyProvider({ address, tls: pki.files('client'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
+  try {
+    return await Promise.all(
+      DEMO_KEY_RINGS.map(async (ring) => {
+        const k = await keys.recipientKey({ tenant, ring });
+        return { tenant, ring, version: k.version, publicKey: Buffer.from(k.publicKey).toString('base64url') };
+      }),
+    );
+  } catch (err) {
+    throw new DevStackError('DEVSTACK_SERVICE_FAILED', `could not fetch the public keys of tenant "${tenant}" for the example page: ${(err as Error).message}`, { cause: err });
+  } finally {
+    keys.close();
   }
 }

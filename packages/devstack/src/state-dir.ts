@@ -8,6 +8,7 @@
 //   nats/                  nats-server config, ports file, JetStream store
 //   logs/<service>.log     each child's output, truncated at every start
 //   run/                   generated configs, ports files, stack.json (removed on stop)
+//   run/web/               the example page the gateway's edge serves (written at every start)
 import { randomBytes } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { chmod, mkdir, writeFile } from 'node:fs/promises';
@@ -32,6 +33,10 @@ export interface StateLayout {
   config(name: Exclude<ServiceName, 'nats'>): string;
   portsFile(name: 'processor' | 'gateway'): string;
   readonly policyFile: string;
+  /** The example page's files (edge.static). */
+  readonly web: string;
+  /** The public key set the edge verifies the example page's token with (edge.jwt.jwks). */
+  readonly edgeJwks: string;
 }
 
 export function stateLayout(home: string): StateLayout {
@@ -55,6 +60,8 @@ export function stateLayout(home: string): StateLayout {
     config: (name) => join(run, `${name}.yaml`),
     portsFile: (name) => join(run, `${name}.ports.json`),
     policyFile: join(run, 'keystore-policy.yaml'),
+    web: join(run, 'web'),
+    edgeJwks: join(run, 'edge-jwks.json'),
   };
 }
 

@@ -50,5 +50,9 @@ describe('generated service configs', () => {
     expect(() => parseProcessorConfig(processorConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:7443', API), layout.run)).not.toThrow();
     const gw = parseGatewayConfig(gatewayConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:9443', API), layout.run);
     expect(gw.routes[0]!.transport).toBe(transport);
+    // With the example page: the gateway's public edge, Authorize behind a bearer token, the page served from run/web.
+    const edge = parseGatewayConfig(gatewayConfig(settings, layout, pki, 'tls://127.0.0.1:4222', '127.0.0.1:9443', API, true), layout.run).edge!;
+    expect(edge).toMatchObject({ port: 8444, staticDir: layout.web, cors: { origins: [] }, jwt: { jwksFile: layout.edgeJwks } });
+    expect(edge.routes).toEqual([{ method: API.method, auth: ['jwt'], at: 'edge.routes[0]' }]);
   });
 });

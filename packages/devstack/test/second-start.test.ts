@@ -43,7 +43,7 @@ function runningProcess(): number {
 }
 
 function settingsFor(home: string, gateway: number, others: number[]): StackSettings {
-  return { home, host: '127.0.0.1', ports: { nats: others[0]!, keystore: others[1]!, processor: others[2]!, gateway }, tenant: 'demo', transport: 'jetstream', natsRunner: 'binary' };
+  return { home, host: '127.0.0.1', ports: { nats: others[0]!, keystore: others[1]!, processor: others[2]!, gateway, edge: 0 }, tenant: 'demo', transport: 'jetstream', natsRunner: 'binary' };
 }
 
 describe('a second start next to a running stack', () => {
@@ -116,7 +116,7 @@ describe('a taken port', () => {
       }
     }
     expect(taken).toBeGreaterThan(0);
-    const err = await assertPortsFree('127.0.0.1', { nats: 0, keystore: 0, processor: 0, gateway: taken }).catch((e: unknown) => e);
+    const err = await assertPortsFree('127.0.0.1', { nats: 0, keystore: 0, processor: 0, gateway: taken, edge: 0 }).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DEVSTACK_PORT_IN_USE' });
     const message = (err as Error).message;
     expect(message).toContain(`port ${taken} for the gateway on 127.0.0.1 is already in use: stop what uses it, or set FLE_GATEWAY_PORT`);

@@ -7,7 +7,7 @@ describe('settingsFromEnv', () => {
   it('has fixed loopback defaults and the repo state folder', () => {
     const s = settingsFromEnv({}, '/repo/.fle');
     expect(s).toMatchObject({ home: '/repo/.fle', host: '127.0.0.1', tenant: 'demo', transport: 'jetstream', natsRunner: undefined });
-    expect(s.ports).toEqual({ nats: 14222, keystore: 7443, processor: 9443, gateway: 8443 });
+    expect(s.ports).toEqual({ nats: 14222, keystore: 7443, processor: 9443, gateway: 8443, edge: 8444 });
   });
 
   it('takes every value from its variable; a relative FLE_HOME is resolved against the working folder', () => {
@@ -17,7 +17,7 @@ describe('settingsFromEnv', () => {
       '/work',
     );
     expect(s).toMatchObject({ home: '/work/state', tenant: 'acme', transport: 'grpc', natsRunner: 'container' });
-    expect(s.ports).toEqual({ nats: 4333, keystore: 0, processor: 19443, gateway: 18443 });
+    expect(s.ports).toEqual({ nats: 4333, keystore: 0, processor: 19443, gateway: 18443, edge: 8444 });
   });
 
   it.each([
@@ -38,13 +38,13 @@ describe('assertPortsFree', () => {
     await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
     const port = (server.address() as { port: number }).port;
     try {
-      const err = await assertPortsFree('127.0.0.1', { nats: 0, keystore: 0, processor: 0, gateway: port }).then(() => undefined, (e: unknown) => e);
+      const err = await assertPortsFree('127.0.0.1', { nats: 0, keystore: 0, processor: 0, gateway: port, edge: 0 }).then(() => undefined, (e: unknown) => e);
       expect(err).toMatchObject({ code: 'DEVSTACK_PORT_IN_USE' });
       expect((err as Error).message).toContain(`port ${port} for the gateway on 127.0.0.1 is already in use`);
       expect((err as Error).message).toContain(PORT_DEFAULTS.gateway.env);
     } finally {
       server.close();
     }
-    await expect(assertPortsFree('127.0.0.1', { nats: 0, keystore: 0, processor: 0, gateway: port })).resolves.toBeUndefined();
+    await expect(assertPortsFree('127.0.0.1', { nats: 0, keystore: 0, processor: 0, gateway: port, edge: 0 })).resolves.toBeUndefined();
   });
 });

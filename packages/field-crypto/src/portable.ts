@@ -14,12 +14,13 @@ export * from './random.js';
 export * from './seal-envelope.js';
 export * from './schema.js';
 export { FieldCipher, HPKE_OPEN_BATCH, type FieldCipherOptions, type MessageCipherOptions } from './field-cipher.js';
-export { checkSealed, readTenant } from './check-sealed.js';
+export { checkSealed, readTenant, sealedValues, type SealedValue } from './check-sealed.js';
 // Envelope alg 3/4 (HPKE, docs/envelope-hpke.md): public-key sealing for untrusted clients.
 export * from './hpke-suite.js';
 export * from './hpke-envelope.js';
 export * from './hpke-senders.js';
 export * from './hpke-sealer.js';
+export { openFieldsFor, type OpenFieldsForOptions } from './hpke-open-fields.js';
 export type { HpkeCipherOptions, SenderListener } from './hpke-field.js';
 
 import { nobleBackend } from './noble-backend.js';

@@ -19,6 +19,8 @@ export type ServiceErrorCode =
   | 'OVERLOADED'
   | 'RATE_LIMITED'
   | 'STORE_FULL'
+  | 'UNAUTHENTICATED'
+  | 'SYMMETRIC_ENVELOPE'
   | 'INTERNAL';
 
 export class FleServiceError extends Error {

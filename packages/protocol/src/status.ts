@@ -52,6 +52,9 @@ const RULES: Record<string, Rule> = {
   BAD_REQUEST: { grpcStatus: status.INVALID_ARGUMENT, permanent: true },
   MESSAGE_TOO_LARGE: { grpcStatus: status.RESOURCE_EXHAUSTED, permanent: true },
   CALLER_NOT_ALLOWED: { grpcStatus: status.PERMISSION_DENIED, permanent: true },
+  // the gateway's public edge (services/gateway/src/edge): no or a bad bearer token; a symmetric envelope from an app
+  UNAUTHENTICATED: { grpcStatus: status.UNAUTHENTICATED, permanent: true },
+  SYMMETRIC_ENVELOPE: { grpcStatus: status.PERMISSION_DENIED, permanent: true },
   UPSTREAM_UNAVAILABLE: { grpcStatus: status.UNAVAILABLE, permanent: false },
   UPSTREAM_TIMEOUT: { grpcStatus: status.DEADLINE_EXCEEDED, permanent: false },
   OVERLOADED: { grpcStatus: status.RESOURCE_EXHAUSTED, permanent: false },

@@ -25,6 +25,42 @@ const routeSchema = z
   })
   .refine((r) => (r.method === undefined) !== (r.service === undefined), { error: 'must name exactly one of method, service' });
 
+/** `edge:` (edge/config.ts, docs/edge.md): the public listener for browsers and apps. */
+const edgeRouteSchema = z
+  .strictObject({
+    method: configString().optional(),
+    service: configString().optional(),
+    auth: z.array(z.enum(['jwt', 'device', 'none'])).min(1),
+  })
+  .refine((r) => (r.method === undefined) !== (r.service === undefined), { error: 'must name exactly one of method, service' });
+
+const edgeSchema = z.strictObject({
+  listen: hostPortSchema.optional(),
+  /** Server certificate only: the edge asks no client certificate. */
+  tls: z.strictObject({ cert: configString(), key: configString() }),
+  cors: z.strictObject({ origins: z.array(configString()).optional(), maxAgeSeconds: z.number().min(0).optional() }).optional(),
+  jwt: z
+    .strictObject({
+      jwks: configString().optional(),
+      jwksUrl: configString().optional(),
+      issuer: configString(),
+      audience: configString(),
+      tenantClaim: configString().optional(),
+      clockToleranceSeconds: z.number().min(0).optional(),
+    })
+    .optional(),
+  devices: z
+    .strictObject({
+      keystore: z.strictObject({ address: hostPortSchema, tls: tlsFilesSchema, identity: configString().optional() }),
+      ttlMs: z.number().min(1).optional(),
+      unknownSenderRefetchMs: z.number().min(0).optional(),
+    })
+    .optional(),
+  enroll: z.boolean().optional(),
+  static: z.strictObject({ dir: configString() }).optional(),
+  routes: z.array(edgeRouteSchema).optional(),
+});
+
 export const gatewayConfigSchema = z.strictObject({
   grpc: z.strictObject({
     listen: hostPortSchema.optional(),
@@ -42,6 +78,7 @@ export const gatewayConfigSchema = z.strictObject({
   /** Most envelopes one request may carry. */
   maxEnvelopes: z.int().min(1).optional(),
   routes: z.array(routeSchema).min(1),
+  edge: edgeSchema.optional(),
 });
 
 /** Throws a ConfigError naming the key path unless `doc` matches gatewayConfigSchema (the file is added by the caller that knows it). */

@@ -29,6 +29,11 @@
 //       route: invoices                              # to token `<route>-<m>` (methodRouteToken: invoices-create-draft)
 //       transport: grpc
 //       processor: { address: 127.0.0.1:9443, tls: {...}, identity: spiffe://fle.local/processor }
+//   edge:                                            # optional: the public listener for browsers and apps,
+//     listen: 0.0.0.0:8444                           # see edge/config.ts and docs/edge.md
+//     tls: { cert: certs/edge.pem, key: certs/edge-key.pem }
+//     cors: { origins: [https://shop.example] }
+//     routes: [{ method: /team.v1.PatientService/Admit, auth: [jwt] }]
 import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { parse } from 'yaml';
@@ -37,6 +42,7 @@ import type { SchemaSource } from '@fle/schema';
 import { ConfigError, ConfigReader, isValidNatsToken, parseHostPort } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { DEFAULT_RATE_LIMITS, type BucketLimits, type RateLimits } from './rate-limit.js';
+import { parseEdgeConfig, type EdgeConfig } from './edge/config.js';
 import { validateGatewayConfig } from './config-schema.js';
 
 export type Transport = 'nats' | 'jetstream' | 'grpc';
@@ -89,6 +95,8 @@ export interface GatewayConfig {
   readonly maxEnvelopes: number;
   /** As written; resolveRoutes (routes.ts) checks them against the schema and expands services. */
   readonly routes: readonly RouteSelector[];
+  /** The public listener for browsers and apps (edge/config.ts, docs/edge.md); none when absent. */
+  readonly edge?: EdgeConfig;
   /** The config file, when loaded from one (for error messages). */
   readonly file?: string;
 }
@@ -155,6 +163,7 @@ export function parseGatewayConfig(value: unknown, baseDir?: string): GatewayCon
     maxEnvelopes: r.number('maxEnvelopes', DEFAULT_MAX_ENVELOPES, 1),
     rateLimits: { perCaller: bucket('perCaller'), perTenant: bucket('perTenant'), maxKeys: rl?.number('maxKeys', DEFAULT_RATE_LIMITS.maxKeys, 1) ?? DEFAULT_RATE_LIMITS.maxKeys },
     routes,
+    ...(r.has('edge') ? { edge: parseEdgeConfig(r.child('edge')) } : {}),
   };
 }
 

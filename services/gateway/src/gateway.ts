@@ -19,14 +19,12 @@ import {
   RoutingError,
   RpcRegistry,
   resolveRpcMethod,
-  classifyError,
   createServiceMetrics,
   startMetricsServer,
   stampFromMetadata,
   toServiceError,
   type Logger,
   type MetricsServer,
-  type RegisteredMethod,
   type ServiceMetrics,
 } from '@fle/service-kit';
 import { callerIdentity } from './caller-identity.js';
@@ -37,7 +35,8 @@ import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
 import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
 import { RateLimiter } from './rate-limit.js';
-import { checkRequest, checkResponse } from './request-check.js';
+import { createRequestPath, type BoundRoute } from './request-path.js';
+import { planEdge, startEdge, type RunningEdge } from './edge/edge.js';
 import { resolveRoutes } from './routes.js';
 
 export interface GatewayDeps {
@@ -72,6 +71,8 @@ export function planGateway(config: GatewayConfig, preloaded?: protobuf.Root): G
       throw new ConfigError(`route ${r.method}: its request ${method.requestType} names no tenant field (option (fle.v1.tenant_field)), which the gateway routes by`);
     }
   }
+  // The edge serves only methods routed here: checked now, before any port opens.
+  if (config.edge) planEdge(config.edge, routes.map((r) => r.method));
   const services = [...new Set(routes.map((r) => r.method.split('/')[1]!))];
   const registry = new RpcRegistry(root, services.map((s) => serviceDefinition(root, s)));
   return { root, schema, routes, registry };
@@ -80,16 +81,10 @@ export function planGateway(config: GatewayConfig, preloaded?: protobuf.Root): G
 export interface RunningGateway {
   readonly grpcPort: number;
   readonly metricsPort: number | undefined;
+  /** The public edge's port (config `edge`), if any. */
+  readonly edgePort: number | undefined;
   readonly metrics: ServiceMetrics;
   stop(): Promise<void>;
-}
-
-interface BoundRoute {
-  readonly route: RouteConfig;
-  readonly method: RegisteredMethod;
-  readonly forwarder: Forwarder;
-  /** The request's wire check (docs/wire-check.md), compiled once. */
-  readonly wireCheck: WireCheck;
 }
 
 const passthrough = (b: Buffer): Buffer => b;
@@ -123,6 +118,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     const wireCheck = compileWireCheck(root, method.requestType, { maxEnvelopes: config.maxEnvelopes });
     routes.set(method.path, { route, method, forwarder, wireCheck });
   }
+  // Both listeners (this mTLS server and the public edge) take this one path: request-path.ts.
+  const requestPath = createRequestPath({ schema, rateLimiter, metrics, log, maxMessageBytes: config.grpc.maxMessageBytes, maxFieldBytes: config.grpc.maxFieldBytes });
 
   const server = new Server({
     'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
@@ -149,7 +146,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       };
       impl[b.method.key] = (call: ServerUnaryCall<Buffer, Buffer>, callback: sendUnaryData<Buffer>) => {
         void handle(b, call).then(
-          (bytes) => callback(null, bytes),
+          (bytes) => callback(null, Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)),
           (err: unknown) => callback(toServiceError(err)),
         );
       };
@@ -157,35 +154,20 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     server.addService(definition as never, impl);
   }
 
-  async function handle(b: BoundRoute, call: ServerUnaryCall<Buffer, Buffer>): Promise<Buffer> {
-    const started = performance.now();
-    const labels = { route: b.route.route, transport: b.route.transport };
-    let tenant: string | undefined;
-    try {
-      const caller = callerIdentity(call);
-      if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
-        throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
-      }
-      rateLimiter.admitCaller(caller, call.request.byteLength); // before decoding: RATE_LIMITED
-      const stamp = stampFromMetadata(call.metadata);
-      // Forwarded below are the original bytes, only after the wire check proved they hold exactly the checked view.
-      const checked = checkRequest(schema, b.method, b.wireCheck, call.request, config.grpc.maxMessageBytes, config.grpc.maxFieldBytes);
-      tenant = checked.tenant;
-      rateLimiter.admitTenant(tenant, call.request.byteLength);
-      const reply = await b.forwarder.forward({ method: b.method, route: b.route, tenant, bytes: call.request, stamp, caller });
-      checkResponse(schema, b.method, reply);
-      metrics.requests.inc({ ...labels, outcome: 'ok' });
-      log.info({ method: b.method.path, route: b.route.route, transport: b.route.transport, tenant, caller, size: call.request.byteLength, envelopes: checked.envelopes, replySize: reply.byteLength, ms: Math.round(performance.now() - started) }, 'request routed');
-      return Buffer.isBuffer(reply) ? reply : Buffer.from(reply.buffer, reply.byteOffset, reply.byteLength);
-    } catch (err) {
-      const c = classifyError(err);
-      metrics.requests.inc({ ...labels, outcome: 'error' });
-      metrics.failures.inc({ reason: c.reason });
-      log.warn({ method: b.method.path, route: b.route.route, transport: b.route.transport, tenant, size: call.request?.byteLength, err, status: c.grpcStatus }, 'request refused');
-      throw err;
-    } finally {
-      metrics.requestSeconds.observe(labels, (performance.now() - started) / 1000);
-    }
+  /** The mTLS listener: the caller is the SPIFFE ID of its client certificate. */
+  function handle(b: BoundRoute, call: ServerUnaryCall<Buffer, Buffer>): Promise<Uint8Array> {
+    return requestPath(b, {
+      bytes: call.request,
+      listener: 'grpc',
+      caller() {
+        const caller = callerIdentity(call);
+        if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
+          throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
+        }
+        return caller;
+      },
+      stamp: () => stampFromMetadata(call.metadata),
+    });
   }
 
   // Health (grpc.health.v1) and reflection (v1 + v1alpha) for the fronted services only.
@@ -199,6 +181,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const grpcPort = await new Promise<number>((resolve, reject) =>
     server.bindAsync(`${config.grpc.host}:${config.grpc.port}`, creds, (err, port) => (err ? reject(err) : resolve(port))),
   );
+  let edge: RunningEdge | undefined;
+  if (config.edge) {
+    edge = await startEdge({ config: config.edge, root, schema, routes, requestPath, rateLimiter, maxMessageBytes: config.grpc.maxMessageBytes, log });
+  }
   let metricsServer: MetricsServer | undefined;
   if (config.metrics) metricsServer = await startMetricsServer({ registry: metrics.registry, host: config.metrics.host, port: config.metrics.port });
   log.info({ grpcPort, metricsPort: metricsServer?.port, routes: fronted.map((r) => `${r.method}->${r.transport}:${r.route}`) }, 'gateway listening');
@@ -206,9 +192,11 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   return {
     grpcPort,
     metricsPort: metricsServer?.port,
+    edgePort: edge?.port,
     metrics,
     async stop() {
       for (const s of servedServices) health.setStatus(s, 'NOT_SERVING');
+      await edge?.stop();
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           server.forceShutdown();

@@ -21,7 +21,7 @@ async function main(): Promise<void> {
   const config = await loadGatewayConfig(path).catch((err: unknown) => Promise.reject(inConfigFile(path, err)));
   log.level = process.env.FLE_LOG_LEVEL ?? config.log.level;
   const gw = await startGateway(config, { logger: log });
-  if (config.portsFile) await writePortsFile(config.portsFile, { grpc: gw.grpcPort, metrics: gw.metricsPort ?? 0, pid: process.pid });
+  if (config.portsFile) await writePortsFile(config.portsFile, { grpc: gw.grpcPort, metrics: gw.metricsPort ?? 0, ...(gw.edgePort !== undefined ? { edge: gw.edgePort } : {}), pid: process.pid });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

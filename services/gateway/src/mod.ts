@@ -4,3 +4,6 @@ export { parseGatewayConfig, loadGatewayConfig, DEFAULT_MAX_ENVELOPES, type Gate
 export { checkRequest, checkResponse } from './request-check.js';
 export { planGateway, type GatewayPlan } from './gateway.js';
 export { resolveRoutes } from './routes.js';
+export { registryFromRoot } from './edge/descriptors.js';
+export { EDGE_PROTO_FILE, ENROLL_PATH } from './edge/edge.js';
+export type { EdgeConfig, EdgeAuthMode } from './edge/config.js';

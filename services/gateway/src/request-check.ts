@@ -10,6 +10,8 @@ export interface CheckedRequest {
   readonly tenant: string;
   /** How many envelopes the request carries. */
   readonly envelopes: number;
+  /** The decoded request (envelopes still sealed), for checks a listener adds (the edge's envelope algs). */
+  readonly message: unknown;
 }
 
 /**
@@ -31,7 +33,7 @@ export function checkRequest(
   if (maxFieldBytes !== undefined) checkFieldSizes(msg, maxFieldBytes);
   const tenant = assertTenantToken(readTenant(schema, method.requestType, msg));
   const envelopes = checkSealed(schema, method.requestType, msg);
-  return { tenant, envelopes };
+  return { tenant, envelopes, message: msg };
 }
 
 /**

@@ -52,6 +52,8 @@ export interface GatewayProcessOptions {
   readonly allowedCallers?: readonly string[];
   /** Config `rateLimits` as written in YAML (services/gateway/src/config.ts). */
   readonly rateLimits?: Record<string, unknown>;
+  /** Config `edge` as written in YAML (edge/config.ts): the public listener. */
+  readonly edge?: Record<string, unknown>;
   readonly logLevel?: string;
   readonly dir?: string;
   readonly env?: NodeJS.ProcessEnv;
@@ -61,6 +63,8 @@ export interface GatewayProcess extends ServiceProcess {
   /** `127.0.0.1:<grpc port>` for clients. */
   readonly address: string;
   readonly metricsUrl: string;
+  /** `https://127.0.0.1:<edge port>` when the config has `edge`. */
+  readonly edgeUrl: string | undefined;
 }
 
 export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, unknown> {
@@ -79,6 +83,7 @@ export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, u
     schema: opts.schema,
     ...(opts.maxEnvelopes ? { maxEnvelopes: opts.maxEnvelopes } : {}),
     ...(opts.rateLimits ? { rateLimits: opts.rateLimits } : {}),
+    ...(opts.edge ? { edge: opts.edge } : {}),
     routes: opts.routes.map((r) => ({
       ...(r.service !== undefined ? { service: r.service } : { method: r.method }),
       route: r.route,
@@ -91,5 +96,9 @@ export function gatewayTestConfig(opts: GatewayProcessOptions): Record<string, u
 
 export async function startGatewayProcess(opts: GatewayProcessOptions): Promise<GatewayProcess> {
   const p = await startServiceProcess({ name: 'gateway', mainPath: GATEWAY_MAIN, config: gatewayTestConfig(opts), dir: opts.dir, env: opts.env });
-  return Object.assign(p, { address: `127.0.0.1:${p.ports.grpc}`, metricsUrl: `http://127.0.0.1:${p.ports.metrics}/metrics` });
+  return Object.assign(p, {
+    address: `127.0.0.1:${p.ports.grpc}`,
+    metricsUrl: `http://127.0.0.1:${p.ports.metrics}/metrics`,
+    edgeUrl: p.ports.edge ? `https://127.0.0.1:${p.ports.edge}` : undefined,
+  });
 }

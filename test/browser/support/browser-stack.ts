@@ -1,17 +1,17 @@
 // The real processes behind the browser test: nats-server (mTLS, fle users),
 // the keystore (X25519 rings; the client identity may fetch public keys only),
 // the processor (JetStream, HPKE options) and the gateway (JetStream route,
-// only the client identity may call it), plus the helpers a web app's backend
-// would have: public keys for the page (fetch-public), and a relay gRPC client.
+// only the client identity may call it over mTLS), gateways with the public
+// edge configured (startEdgeGateway), and what a web app's backend would
+// hand its page: the tenant's public keys (fetch-public).
 import * as grpc from '@grpc/grpc-js';
-import { FleClient } from '@fle/client';
 import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { authorizeRoute, PAYMENTS_SCHEMA } from '../../support/payments-gateway.js';
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
-import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE, paymentsSchema } from '@fle-examples/payments/schema';
+import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
@@ -19,6 +19,9 @@ import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
 /** The client may seal (public keys) but never open; the processor opens; the gateway gets nothing. */
 export const BROWSER_POLICY = {
   deny: ['spiffe://fle.local/gateway'],
+  // The gateway's public edge relays enrollments and checks alg 4 senders (docs/devices.md); still no key.
+  enroll: [{ identity: 'spiffe://fle.local/gateway', tenants: ['*'] }],
+  devices: [{ identity: 'spiffe://fle.local/gateway', tenants: ['*'] }],
   fetch: [{ identity: 'spiffe://fle.local/processor', tenants: ['*'] }],
   'fetch-public': [{ identity: 'spiffe://fle.local/client', tenants: ['*'] }],
   admin: [{ identity: 'spiffe://fle.local/admin', tenants: ['*'] }],
@@ -35,8 +38,12 @@ export interface BrowserStack {
   publicKeysFor(tenant: string): Promise<Array<{ tenant: string; ring: string; version: number; publicKey: string }>>;
   /** A ring version's X25519 private key, fetched as the processor (to check what the processor sealed). */
   privateKeyOf(tenant: string, ring: string, version: number): Promise<Uint8Array>;
-  /** The app backend's gRPC client to the gateway (mTLS, client identity); use `callRaw`. */
-  relayClient(): FleClient;
+  /**
+   * One more gateway on the same NATS, fronting the same route, with the
+   * public edge configured (`edge`, as in YAML; its `tls` defaults to the
+   * gateway's certificate and `devices.keystore` to this keystore as the gateway).
+   */
+  startEdgeGateway(edge: Record<string, unknown>, opts?: { rateLimits?: Record<string, unknown> }): Promise<GatewayProcess>;
   /** Processor and gateway output so far. */
   logs(): string;
   stop(): Promise<void>;
@@ -83,8 +90,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
     stops.push(() => recipients.close());
     const proc = new KeystoreServiceClient(keystore.address, channelCredentials(pki.files('processor'), { expectedServerIdentity: 'spiffe://fle.local/keystore' }));
     stops.push(() => proc.close());
-    const relays: FleClient[] = [];
-    stops.push(() => relays.forEach((r) => r.close()));
+    const edgeGateways: GatewayProcess[] = [];
     return {
       pki,
       nats,
@@ -107,22 +113,27 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
           ),
         );
       },
-      relayClient() {
-        const client = new FleClient({
-          schema: paymentsSchema(),
-          address: gateway.address,
-          credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }),
-          // The relay never seals or opens: it forwards what the page sealed (callRaw).
-          cipher: {
-            sealMessage: () => Promise.reject(new Error('the relay holds no key')),
-            openMessage: () => Promise.reject(new Error('the relay holds no key')),
-          },
-          deadlineMs: 15_000,
+      async startEdgeGateway(edge, extra = {}) {
+        const files = pki.files('gateway');
+        const withDefaults = {
+          tls: { cert: files.cert, key: files.key },
+          ...edge,
+          ...(edge.devices ? { devices: { keystore: { address: keystore.address, tls: files }, ...(edge.devices as object) } } : {}),
+        };
+        const gw = await startGatewayProcess({
+          pki,
+          schema: PAYMENTS_SCHEMA,
+          natsUrls: nats.urls,
+          routes: [authorizeRoute('jetstream', { timeoutMs: 10_000 })],
+          allowedCallers: ['spiffe://fle.local/client'],
+          edge: withDefaults,
+          ...(extra.rateLimits ? { rateLimits: extra.rateLimits } : {}),
         });
-        relays.push(client);
-        return client;
+        stops.push(() => gw.stop());
+        edgeGateways.push(gw);
+        return gw;
       },
-      logs: () => `${processor.logs()}\n${gateway.logs()}`,
+      logs: () => [processor.logs(), gateway.logs(), ...edgeGateways.map((g) => g.logs())].join('\n'),
       stop,
     };
   } catch (err) {

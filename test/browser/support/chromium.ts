@@ -2,7 +2,8 @@
 // picks (FLE_CHROMIUM, else PATH, else Debian's /usr/bin/chromium, which
 // .ci/run installs when missing) driven by playwright-core, with a fresh profile that is
 // removed on close, and a loopback HTTP server for the page and its bundle.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { createHash, X509Certificate } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -29,15 +30,31 @@ export interface Chromium {
   close(): Promise<void>;
 }
 
-export async function launchChromium(): Promise<Chromium> {
+export interface LaunchOptions {
+  /**
+   * PEM certificate files whose public key Chromium accepts for HTTPS
+   * (`--ignore-certificate-errors-spki-list`): the test CA's edge certificate
+   * is trusted, and only it; any other certificate error still fails.
+   */
+  readonly trustCertificates?: readonly string[];
+}
+
+/** base64(SHA-256(SubjectPublicKeyInfo)), the form Chromium's SPKI list takes. */
+export function spkiHash(certFile: string): string {
+  const spki = new X509Certificate(readFileSync(certFile)).publicKey.export({ type: 'spki', format: 'der' });
+  return createHash('sha256').update(spki).digest('base64');
+}
+
+export async function launchChromium(opts: LaunchOptions = {}): Promise<Chromium> {
   const executablePath = findChromium();
+  const trust = (opts.trustCertificates ?? []).map(spkiHash);
   const profile = mkdtempSync(join(tmpdir(), 'fle-chromium-'));
   let context: BrowserContext;
   try {
     context = await chromium.launchPersistentContext(profile, {
       executablePath,
       headless: true,
-      args: CHROMIUM_ARGS,
+      args: [...CHROMIUM_ARGS, ...(trust.length > 0 ? [`--ignore-certificate-errors-spki-list=${trust.join(',')}`] : [])],
       timeout: 30_000,
     });
   } catch (err) {

@@ -11,6 +11,8 @@ export interface ServicePorts {
   readonly grpc: number;
   readonly metrics: number;
   readonly pid: number;
+  /** The gateway's public edge, when configured. */
+  readonly edge?: number;
 }
 
 export interface ServiceProcess {
