@@ -4,10 +4,20 @@
 // and a loaded schema's codec of a type (a protobufjs reflection type) with
 // a one-line adapter (`{ encode: (m) => t.encode(t.fromObject(m)), decode: (b) => t.toObject(t.decode(b)) }`).
 
-/** encode/decode of one message type; ts-proto's generated `MessageFns<T>` satisfies it. */
+/**
+ * encode/decode of one message type: ts-proto's generated `MessageFns<T>`
+ * (encode returns a writer) and `@fle/schema`'s `messageCodec(root, type)`
+ * (encode returns the bytes) both satisfy it.
+ */
 export interface MessageCodec<T> {
-  encode(message: T): { finish(): Uint8Array };
+  encode(message: T): { finish(): Uint8Array } | Uint8Array;
   decode(bytes: Uint8Array): T;
+}
+
+/** The bytes of `message` under `codec`, whichever of the two shapes it has. */
+export function encodeEvent<T>(codec: MessageCodec<T>, message: T): Uint8Array {
+  const out = codec.encode(message);
+  return out instanceof Uint8Array ? out : out.finish();
 }
 
 export interface EventType<T> {

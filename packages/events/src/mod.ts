@@ -1,5 +1,5 @@
 // @fle/events: sealed NATS events (docs/events.md).
-export { eventType, type EventType, type MessageCodec } from './event-type.js';
+export { encodeEvent, eventType, type EventType, type MessageCodec } from './event-type.js';
 export { assertPublishSubject, EVENT_HEADERS, eventContext, isValidMsgId, newMsgId } from './binding.js';
 export {
   EventPublisher,

@@ -6,7 +6,7 @@ import type { MsgHdrs } from 'nats';
 import { checkSealed, readTenant, type CompiledSchema, type FieldCipher } from '@fle/field-crypto';
 import { isValidNatsToken, RoutingError } from '@fle/service-kit';
 import { EVENT_HEADERS, eventContext, isValidMsgId } from './binding.js';
-import type { EventType } from './event-type.js';
+import { encodeEvent, type EventType } from './event-type.js';
 
 export interface OpenedEvent<T> {
   readonly event: T;
@@ -52,7 +52,7 @@ export function isSealedPayload<T>(schema: CompiledSchema, type: EventType<T>, d
   if (headers?.get(EVENT_HEADERS.type) !== type.typeName) return false;
   try {
     const decoded = type.codec.decode(data);
-    if (type.codec.encode(decoded).finish().length !== data.length) return false;
+    if (encodeEvent(type.codec, decoded).length !== data.length) return false;
     checkSealed(schema, type.typeName, decoded);
     return true;
   } catch {

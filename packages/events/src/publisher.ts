@@ -6,7 +6,7 @@ import { headers as natsHeaders, type JetStreamClient, type JetStreamPublishOpti
 import { FieldCipher, readTenant, SchemaError, type CompiledSchema, type KeyProvider } from '@fle/field-crypto';
 import { assertTenantToken, RoutingError } from '@fle/service-kit';
 import { assertPublishSubject, EVENT_HEADERS, eventContext, isValidMsgId, newMsgId } from './binding.js';
-import type { EventType } from './event-type.js';
+import { encodeEvent, type EventType } from './event-type.js';
 
 export interface EventPublisherOptions {
   readonly nc: NatsConnection;
@@ -101,7 +101,7 @@ export class EventPublisher {
     }
     const tenant = assertTenantToken(readTenant(this.#schema, type.typeName, event));
     const sealed = await this.#cipher.sealMessage(type.typeName, event, { context: eventContext(subject, msgId) });
-    const bytes = type.codec.encode(sealed).finish();
+    const bytes = encodeEvent(type.codec, sealed);
     const h = natsHeaders();
     h.set(EVENT_HEADERS.msgId, msgId);
     h.set(EVENT_HEADERS.type, plan.typeName);
