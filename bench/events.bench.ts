@@ -25,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { AckPolicy, DeliverPolicy, nanos, type JetStreamClient, type JetStreamManager, type MsgHdrs, type NatsConnection } from 'nats';
 import { MemoryNonceStore, type NonceStore } from '@fle/service-kit';
 import { startNats, type NatsHarness } from '@fle/testkit';
-import { consumeEvents, EventPublisher, openEventIdStore, subscribeEvents } from '@fle/events';
+import { consumeEvents, encodeEvent, EventPublisher, openEventIdStore, subscribeEvents } from '@fle/events';
 import { median, type BenchSuite, type Row } from './lib.js';
 import { loadAverage } from './support/proc-stats.js';
 // The neutral fixture schema of @fle/events' own tests (fletest.events.v1).
@@ -104,7 +104,7 @@ const suite: BenchSuite = {
       const publisher = new EventPublisher({ nc: pubNc, schema, keys });
       const kvStore: NonceStore = await openEventIdStore(subNc.jetstream(), { windowMs: 120_000 });
       const pool = events(256);
-      const twinBytes = pool.map((e) => ParcelPlainCodec.encode(e).finish());
+      const twinBytes = pool.map((e) => encodeEvent(ParcelPlainCodec, e));
       const sealedProbe = await publisher.publish(Parcel, 'bench.evt.probe', pool[0]!); // warms the key cache
       void sealedProbe;
 
@@ -182,7 +182,7 @@ const suite: BenchSuite = {
           name: 'plain nats.js',
           messages: N_CORE_PUBLISH,
           run: async () => {
-            for (let i = 0; i < N_CORE_PUBLISH; i++) pubNc.publish('bench.evt.nowhere', ParcelPlainCodec.encode(pool[i % pool.length]!).finish());
+            for (let i = 0; i < N_CORE_PUBLISH; i++) pubNc.publish('bench.evt.nowhere', encodeEvent(ParcelPlainCodec, pool[i % pool.length]!));
             await pubNc.flush();
           },
         },
@@ -196,7 +196,7 @@ const suite: BenchSuite = {
           group: 'publish, JetStream',
           name: 'plain nats.js',
           messages: N_JS_PUBLISH,
-          run: () => windowed(N_JS_PUBLISH, JS_WINDOW, (i) => js.publish('bench.evt.js.publish.plain', ParcelPlainCodec.encode(pool[i % pool.length]!).finish(), { msgID: randomBytes(16).toString('base64url') })),
+          run: () => windowed(N_JS_PUBLISH, JS_WINDOW, (i) => js.publish('bench.evt.js.publish.plain', encodeEvent(ParcelPlainCodec, pool[i % pool.length]!), { msgID: randomBytes(16).toString('base64url') })),
         },
         ...(['mem', 'kv'] as const).map((store): Case => ({
           group: 'consume, core NATS',
