@@ -29,6 +29,7 @@ import {
   subscribeEvents,
   type EventHandlerContext,
   type EventSubscription,
+  encodeEvent,
 } from '../src/mod.js';
 import { Parcel, parcel, schema, testKeys, type ParcelShipped } from './fixtures/schema.js';
 
@@ -183,7 +184,7 @@ describe('sealed events on core NATS', () => {
     const real = captured[0]!;
     const decoded = Parcel.codec.decode(real.data);
     const name = decoded.recipientName!;
-    const tampered = Parcel.codec.encode({ ...decoded, recipientName: name.slice(0, 20) + (name[20] === 'A' ? 'B' : 'A') + name.slice(21) }).finish();
+    const tampered = encodeEvent(Parcel.codec, { ...decoded, recipientName: name.slice(0, 20) + (name[20] === 'A' ? 'B' : 'A') + name.slice(21) });
 
     setup.publish('fletest.evt.core.x.elsewhere', real.data, { headers: real.headers }); // moved
     setup.publish(real.subject, tampered, { headers: real.headers }); // tampered

@@ -19,6 +19,7 @@ import {
   nakDelay,
   openEvent,
   subscribeEvents,
+  encodeEvent,
 } from '../src/mod.js';
 import { Limiter } from '../src/limiter.js';
 import { codecOf, Parcel, ParcelPlainCodec, parcel, schema, testKeys, type ParcelShipped } from './fixtures/schema.js';
@@ -98,7 +99,7 @@ describe('publish then open', () => {
     const decoded = Parcel.codec.decode(p.data);
     const name = decoded.recipientName!;
     const flipped = name.slice(0, 20) + (name[20] === 'A' ? 'B' : 'A') + name.slice(21);
-    const data = Parcel.codec.encode({ ...decoded, recipientName: flipped }).finish();
+    const data = encodeEvent(Parcel.codec, { ...decoded, recipientName: flipped });
     await expect(openEvent(cipher, schema, Parcel, p.subject, data, p.headers)).rejects.toBeInstanceOf(DecryptionError);
   });
 
@@ -121,7 +122,7 @@ describe('publish then open', () => {
 
   it('a payload published around the API with plaintext in it is refused and never kept', async () => {
     const p = await publishOne();
-    const plaintext = ParcelPlainCodec.encode(parcel('acct-1', 'raw')).finish();
+    const plaintext = encodeEvent(ParcelPlainCodec, parcel('acct-1', 'raw'));
     await expect(openEvent(cipher, schema, Parcel, p.subject, plaintext, p.headers)).rejects.toMatchObject({ code: 'ENVELOPE_FORMAT' });
     expect(isSealedPayload(schema, Parcel, plaintext, p.headers)).toBe(false);
     // labelled as another type: withheld even though this type would see no plaintext
