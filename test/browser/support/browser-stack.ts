@@ -50,7 +50,12 @@ export interface BrowserStack {
 }
 
 export interface BrowserStackOptions {
-  /** Registered devices (processor config `hpke.devices`). */
+  /**
+   * A fixed device list (processor config `hpke.devices`). Default: the
+   * processor reads the devices enrolled in the keystore (`hpke.deviceRegistry`,
+   * TTL 1500 ms as the edges' `devices.ttlMs` in the tests), so enrolling
+   * through the edge alone lets a device call, and a revoke refuses it after the TTL.
+   */
   readonly devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>;
 }
 
@@ -72,7 +77,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
       natsUrls: nats.urls,
       keystoreAddress: keystore.address,
       core: false,
-      hpke: { kem: 'webcrypto', devices: opts.devices ?? [] },
+      hpke: { kem: 'webcrypto', ...(opts.devices ? { devices: opts.devices } : { deviceRegistry: { ttlMs: 1500, unknownSenderRefetchMs: 0 } }) },
       schema: PAYMENTS_SCHEMA_SOURCE,
       handlers: PAYMENTS_HANDLERS,
     });
