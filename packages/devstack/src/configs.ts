@@ -102,6 +102,8 @@ export function processorConfig(settings: StackSettings, layout: StateLayout, pk
     replay: { store: 'nats' },
     metrics: { listen: `${settings.host}:0` },
     log: { level: 'info' },
+    // Alg 4 senders: the devices enrolled in the keystore (`fle devices enroll`), no list here.
+    hpke: { deviceRegistry: { ttlMs: 30_000 } },
     portsFile: layout.portsFile('processor'),
     // The API's schema and handler module, as scripts/start.ts names them.
     schema: api.schema,
