@@ -20,7 +20,7 @@ import type { Transport } from '@fle/gateway';
 import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
 import { AUTHORIZE_METHOD, PAYMENTS_SCHEMA } from '../../test/support/payments-gateway.js';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
-import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_RECORDS_RING, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { BARE_IDENTITIES, natsUsersWithBare, startBareStack, type BareStack } from './bare-stack.js';
 
@@ -114,7 +114,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
     const keystore = await startKeystoreProcess(keystoreEnv);
     stops.push(() => keystore.stop());
     const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
-    for (const tenant of opts.tenants) for (const ring of RINGS) await admin.createKeyRing(tenant, ring);
+    for (const tenant of opts.tenants) for (const ring of [...RINGS, PAYMENTS_RECORDS_RING]) await admin.createKeyRing(tenant, ring);
     admin.close();
 
     const env = opts.nodeOptions ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${opts.nodeOptions}`.trim() } : undefined;

@@ -112,7 +112,10 @@ describe('shipped service configs', () => {
     const policy = Policy.fromFile(repoPath('deploy/config/keystore-policy.yaml'));
     const id = (n: string) => `spiffe://fle.local/${n}`;
     expect(policy.decide(id('processor'), 'fetch', 'acme', 'default').allowed).toBe(true);
+    expect(policy.decide(id('processor'), 'fetch', 'acme', 'payments-records').allowed).toBe(true);
     expect(policy.decide(id('processor'), 'admin', 'acme').allowed).toBe(false);
+    // the records ring is exclusive to the processor: even an admin rule never fetches it
+    expect(policy.decide(id('admin'), 'fetch', 'acme', 'payments-records').allowed).toBe(false);
     expect(policy.decide(id('admin'), 'admin', 'acme').allowed).toBe(true);
     for (const who of ['gateway', 'client', 'keystore']) {
       expect(policy.decide(id(who), 'fetch', 'acme', 'default').allowed, who).toBe(false);

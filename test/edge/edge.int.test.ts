@@ -31,7 +31,7 @@ const authorize = paymentService.methods.find((m) => m.name === 'Authorize') as 
 // The edge's own proto (fle.edge.v1.DeviceService), as an app would compile it.
 const deviceService = registryFromRoot(loadSchema({ protoRoots: [dirname(dirname(dirname(dirname(EDGE_PROTO_FILE))))] })).getService('fle.edge.v1.DeviceService')!;
 
-/** A device registered statically with the processor (the opener) and enrolled at the edge during the test. */
+/** A device enrolled at the edge during the test: the processor (the opener) reads it from the keystore, no config lists it. */
 const device = generateX25519KeyPair();
 const deviceKeys = { privateKey: encodeBase64url(device.privateKey), publicKey: encodeBase64url(device.publicKey) };
 
@@ -110,7 +110,7 @@ function https(url: string, init: { method: string; headers: Headers; body?: Uin
 }
 
 beforeAll(async () => {
-  [stack, issuer] = await Promise.all([startBrowserStack({ devices: [{ tenant: 'devshop', id: 'app-1', publicKey: deviceKeys.publicKey }] }), createTestIssuer()]);
+  [stack, issuer] = await Promise.all([startBrowserStack(), createTestIssuer()]);
   await buildAdminAndRings(stack, ['webshop', 'devshop', 'othershop']);
   ca = readFileSync(stack.pki.caCert);
   admin = new KeystoreAdminClient({ address: stack.keystore.address, tls: stack.pki.files('admin') });
@@ -311,6 +311,13 @@ describe('devices: enrollment through the edge, alg 4 senders checked against th
       return call(t, paymentService, 'authorize', fromBinary(authorize.input, sealed.bytes), stampHeaders(sealed.stamp, token));
     };
     expect(await send(deviceKeys)).toMatchObject({ approved: true });
+    // The token-only edge checks no sender: what it forwards, the processor
+    // checks against the keystore's devices (its registry, TTL 1500 ms).
+    const viaJwtEdge = async (keys?: typeof deviceKeys) => {
+      const sealed = await sealFor('devshop', keys ? { device: keys } : {});
+      return call(transports['Connect binary'](jwtEdge.edgeUrl!), paymentService, 'authorize', fromBinary(authorize.input, sealed.bytes), stampHeaders(sealed.stamp, token));
+    };
+    expect(await viaJwtEdge(deviceKeys)).toMatchObject({ approved: true });
 
     // alg 3 (no device) and a device never enrolled: refused at the edge.
     const anonymous = await refusal(send());
@@ -318,11 +325,17 @@ describe('devices: enrollment through the edge, alg 4 senders checked against th
     const strangerPair = generateX25519KeyPair();
     const stranger = await refusal(send({ privateKey: encodeBase64url(strangerPair.privateKey), publicKey: encodeBase64url(strangerPair.publicKey) }));
     expect([stranger.code, stranger.fleCode]).toEqual([Code.PermissionDenied, 'UNKNOWN_SENDER']);
+    const strangerAtProcessor = await refusal(viaJwtEdge({ privateKey: encodeBase64url(strangerPair.privateKey), publicKey: encodeBase64url(strangerPair.publicKey) }));
+    expect([strangerAtProcessor.code, strangerAtProcessor.fleCode]).toEqual([Code.PermissionDenied, 'UNKNOWN_SENDER']);
 
     await admin.revokeDevice('devshop', enrolled.deviceId as string);
     await new Promise((r) => setTimeout(r, 1700)); // edge.devices.ttlMs 1500
     const revoked = await refusal(send(deviceKeys));
     expect([revoked.code, revoked.fleCode]).toEqual([Code.PermissionDenied, 'UNKNOWN_SENDER']);
+    // …and by the processor itself, past its registry's TTL (1500 ms).
+    const revokedAtProcessor = await refusal(viaJwtEdge(deviceKeys));
+    expect([revokedAtProcessor.code, revokedAtProcessor.fleCode]).toEqual([Code.PermissionDenied, 'UNKNOWN_SENDER']);
+    expect(stack.logs()).toMatch(/UNKNOWN_SENDER|registered device/);
     expect(deviceEdge.logs()).toMatch(/"listener":"edge".*"request refused"/);
   });
 });

@@ -6,7 +6,7 @@
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleCallError } from '@fle/client';
-import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE, PaymentsClient } from '@fle-examples/payments';
+import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_RECORDS_RING, PAYMENTS_SCHEMA_SOURCE, PaymentsClient } from '@fle-examples/payments';
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { canaryAuthorizeRequest, type CanaryRequest } from '@fle-examples/payments/testing';
 import type { Transport } from '@fle/gateway';
@@ -93,7 +93,7 @@ export async function startReliabilityStack(opts: ReliabilityStackOptions): Prom
     track('keystore', keystore);
     stops.push(() => (stack.keystore ?? keystore).stop());
     const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
-    for (const tenant of opts.tenants ?? ['t1', 't2']) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring);
+    for (const tenant of opts.tenants ?? ['t1', 't2']) for (const ring of ['default', 'pci', PAYMENTS_RECORDS_RING]) await admin.createKeyRing(tenant, ring);
     admin.close();
 
     const baseProcessor: ProcessorProcessOptions = {

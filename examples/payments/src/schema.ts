@@ -28,5 +28,15 @@ export function paymentsSchema(): protobuf.Root {
 /** The KV buckets the handlers keep their records in: the processor identity's NATS user must be granted them (nats-setup withKvBuckets). */
 export const PAYMENTS_KV_BUCKETS: readonly string[] = Object.freeze(['fle_authorizations']);
 
-/** What `npm start` serves (devstack's StackApi): schema, handler module, its buckets, and the method the gateway routes. */
-export const PAYMENTS_API = Object.freeze({ schema: PAYMENTS_SCHEMA_SOURCE, handlers: PAYMENTS_HANDLERS, kvBuckets: PAYMENTS_KV_BUCKETS, method: AUTHORIZE_METHOD, route: 'authorize' });
+/**
+ * The ring the stored AuthorizationRecords are sealed under (their
+ * `(fle.v1.key_ring)` marks in payments.proto): each tenant needs it, and the
+ * keystore policy makes it exclusive to the processor identity, so the
+ * client's keys (rings `default`, `pci`) cannot open a stored record.
+ */
+export const PAYMENTS_RECORDS_RING = 'payments-records';
+/** The at-rest rings of the example (devstack's StackApi.recordRings). */
+export const PAYMENTS_RECORD_RINGS: readonly string[] = Object.freeze([PAYMENTS_RECORDS_RING]);
+
+/** What `npm start` serves (devstack's StackApi): schema, handler module, its buckets and at-rest rings, and the method the gateway routes. */
+export const PAYMENTS_API = Object.freeze({ schema: PAYMENTS_SCHEMA_SOURCE, handlers: PAYMENTS_HANDLERS, kvBuckets: PAYMENTS_KV_BUCKETS, recordRings: PAYMENTS_RECORD_RINGS, method: AUTHORIZE_METHOD, route: 'authorize' });

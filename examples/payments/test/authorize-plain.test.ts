@@ -14,7 +14,7 @@ import { describe, expect, it } from 'vitest';
 import { AUTHORIZATION_RECORD_PLAIN, AuthorizationStore } from '../src/authorization-store.js';
 import { createAuthorizeHandler } from '../src/authorize.js';
 import { AuthorizationRecord, AuthorizationRecordPlain, AuthorizePlainRequest, AuthorizePlainResponse, AuthorizeRequest } from '../src/gen/acme/payments/v1/payments.js';
-import { AUTHORIZE_METHOD, AUTHORIZE_PLAIN_METHOD, paymentsSchema } from '../src/schema.js';
+import { AUTHORIZE_METHOD, AUTHORIZE_PLAIN_METHOD, PAYMENTS_RECORDS_RING, paymentsSchema } from '../src/schema.js';
 
 const schema = compileSchema(paymentsSchema());
 const silent = createLogger({ name: 'test', destination: new Writable({ write: (_c, _e, cb) => cb() }) });
@@ -81,7 +81,7 @@ describe('authorize-plain (benchmark baseline route)', () => {
   });
 
   it('the product route on the same store seals what it stores', async () => {
-    const keys = new StaticKeyProvider(['default', 'pci'].map((ring) => ({ tenant: 't1', ring, versions: [{ version: 1, key: randomBytes(32) }] })));
+    const keys = new StaticKeyProvider(['default', 'pci', PAYMENTS_RECORDS_RING].map((ring) => ({ tenant: 't1', ring, versions: [{ version: 1, key: randomBytes(32) }] })));
     const { pipeline, values } = await pipelineFor('sealed', keys);
     const { request } = canaryAuthorizeRequest('t1');
     const stamp = newReplayStamp();

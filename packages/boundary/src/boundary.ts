@@ -14,6 +14,7 @@
 import type { NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
 import { FieldCipher, StaticSenderPolicy, compileSchema, compileWireCheck, type CompiledSchema, type KeyProvider, type RegisteredDevice } from '@fle/field-crypto';
+import type { PreparedSenderPolicy } from './pipeline.js';
 import { NatsKvNonceStore, ReplayGuard, STREAM_NAMES, createLogger, createServiceMetrics, ensureDuplicateWindow, requiredDuplicateWindowMs, type Logger, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { Limiter } from './concurrency.js';
@@ -41,10 +42,18 @@ export interface BoundaryOptions {
   readonly nonceStore?: NonceStore;
   /** Accepted clock skew of a request's stamp (default 60 s). */
   readonly replayWindowMs?: number;
-  /** Envelope alg 3/4 (docs/envelope-hpke.md): X25519 implementation and the registered devices of auth mode. */
+  /**
+   * Envelope alg 3/4 (docs/envelope-hpke.md): X25519 implementation and the
+   * registered devices of auth mode: `senders`, the devices enrolled in the
+   * keystore (keystore-client's KeystoreSenderPolicy over a
+   * KeystoreDeviceRegistry, docs/devices.md: a revocation takes effect within
+   * the registry's TTL), or a fixed `devices` list (tests; not both).
+   */
   readonly hpke?: {
     readonly kem?: 'noble' | 'webcrypto';
+    readonly senders?: PreparedSenderPolicy;
     readonly devices?: readonly RegisteredDevice[];
+    /** With `devices`: a tenant with a listed device refuses alg 3 (default true). `senders` has its own option. */
     readonly requireForRegisteredTenants?: boolean;
   };
   /**
@@ -111,10 +120,10 @@ export class Boundary {
     this.schema = compileSchema(opts.schema);
     // Envelope alg 3/4 (HPKE): X25519 rings' private keys come through the same
     // KeyProvider; alg 4 senders must be registered devices.
-    const senders = new StaticSenderPolicy(opts.hpke?.devices ?? [], { requireForRegisteredTenants: opts.hpke?.requireForRegisteredTenants ?? true });
+    const senders = opts.hpke?.senders ?? new StaticSenderPolicy(opts.hpke?.devices ?? [], { requireForRegisteredTenants: opts.hpke?.requireForRegisteredTenants ?? true });
     this.cipher = new FieldCipher({ schema: this.schema, keys: opts.keys, hpke: { senders, kem: opts.hpke?.kem ?? 'noble' } });
     this.limiter = new Limiter(opts.concurrency ?? 32);
-    this.pipeline = new Pipeline({ schema: this.schema, cipher: this.cipher, guard, methods, wireChecks, logger: this.logger, metrics: this.metrics, testProbe: opts.testProbe });
+    this.pipeline = new Pipeline({ schema: this.schema, cipher: this.cipher, guard, methods, wireChecks, logger: this.logger, metrics: this.metrics, testProbe: opts.testProbe, senders: opts.hpke?.senders });
   }
 
   /**
@@ -124,6 +133,7 @@ export class Boundary {
    * or the schema's error, naming what is wrong.
    */
   static async create(opts: BoundaryOptions): Promise<Boundary> {
+    if (opts.hpke?.senders && opts.hpke.devices) throw new BoundaryConfigError('hpke: give either senders (the keystore\'s devices) or a devices list, not both');
     const methods = bindMethods(opts.schema, opts.handlers, opts.routes);
     const schema = compileSchema(opts.schema);
     for (const m of methods) {

@@ -4,7 +4,7 @@ export { Boundary, type BoundaryOptions, type CoreServeOptions, type GrpcListenO
 export type { Handler, HandlerContext, HandlerMap, TransportKind } from './handler.js';
 export { BoundaryConfigError, bindMethods, defaultRouteName, type BoundMethod, type RouteSpec } from './methods.js';
 export { loadHandlerModule, type HandlerModuleSetup } from './handler-module.js';
-export { Pipeline, type HandledRequest, type InboundRequest, type WireCheck } from './pipeline.js';
+export { Pipeline, type HandledRequest, type InboundRequest, type PreparedSenderPolicy, type WireCheck } from './pipeline.js';
 export { grpcServices, type BoundaryGrpcService } from './transports/grpc.js';
 export { nakDelay } from './transports/jetstream.js';
 export { ensureStreams, type StreamSetupOptions } from './streams.js';

@@ -6,7 +6,7 @@
 // once the reply (and ack) are done.
 import { createHash } from 'node:crypto';
 import { appendFile } from 'node:fs/promises';
-import { readTenant, type CompiledSchema, type FieldCipher } from '@fle/field-crypto';
+import { UnknownSenderError, readTenant, type CompiledSchema, type FieldCipher, type SenderPolicy } from '@fle/field-crypto';
 import {
   RoutingError,
   assertTenantToken,
@@ -57,6 +57,18 @@ export interface HandledRequest {
  */
 export type WireCheck = (bytes: Uint8Array) => unknown;
 
+/**
+ * A SenderPolicy whose answers come from a cache the opener fills first
+ * (keystore-client's KeystoreSenderPolicy): `prepare(tenant)` before opening a
+ * tenant's request; after an UnknownSenderError, `retryAfterUnknownSender`
+ * says whether the list was refetched and changed (a device enrolled since),
+ * so opening once more may succeed.
+ */
+export interface PreparedSenderPolicy extends SenderPolicy {
+  prepare(tenant: string): Promise<void>;
+  retryAfterUnknownSender(tenant: string): Promise<boolean>;
+}
+
 export interface PipelineOptions {
   readonly schema: CompiledSchema;
   readonly cipher: FieldCipher;
@@ -67,6 +79,8 @@ export interface PipelineOptions {
   readonly logger: Logger;
   readonly metrics: ServiceMetrics;
   readonly testProbe?: { readonly openedDigestFile: string; readonly holdMs?: number };
+  /** The cipher's sender policy when it must be prepared per tenant (devices enrolled in the keystore). */
+  readonly senders?: PreparedSenderPolicy;
 }
 
 /** Reads a varint at `pos`; [value, next position], or undefined past the end or beyond 10 bytes. */
@@ -171,7 +185,22 @@ export class Pipeline {
       const context = replayContext(req.stamp);
       const sealedBy = new Map<string, string>();
       // In place: the decoded request is this call's own (dropped on an error).
-      const plain = await this.o.cipher.openMessage(method.requestType, msg, { context, inPlace: true, onSender: (path, device) => sealedBy.set(path, device) });
+      const open = (m: Record<string, unknown>): Promise<unknown> => this.o.cipher.openMessage(method.requestType, m, { context, inPlace: true, onSender: (path, device) => sealedBy.set(path, device) });
+      const senders = this.o.senders;
+      // The tenant's enrolled devices, fetched unless cached within the TTL:
+      // the (synchronous) sender checks answer from that list.
+      if (senders) await senders.prepare(tenant);
+      let plain: unknown;
+      try {
+        plain = await open(msg);
+      } catch (err) {
+        // An unknown sender may be a device enrolled since the list was
+        // fetched: refetched at most once per interval, then opened once more
+        // from a fresh decode (the failed open changed `msg` in place).
+        if (!(err instanceof UnknownSenderError) || !senders || !(await senders.retryAfterUnknownSender(tenant))) throw err;
+        sealedBy.clear();
+        plain = await open(method.request.decode(req.bytes));
+      }
       if (sealedBy.size > 0) this.o.logger.debug({ tenant, devices: [...new Set(sealedBy.values())] }, 'fields sealed by registered devices');
       this.o.metrics.opens.inc({ type: method.requestType });
       if (this.o.testProbe) await this.#probe(method, plain, req.stamp);

@@ -35,9 +35,16 @@ export function natsUsers(api: Pick<StackApi, 'kvBuckets'> = {}): Record<string,
   return { ...withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', buckets), [OBSERVER_IDENTITY]: observerPermissions(buckets) };
 }
 
-/** Keystore policy: the processor may fetch every tenant, the client only the demo tenant, admin administers; the gateway and the observer get nothing. */
-export function keystorePolicy(settings: StackSettings): Record<string, unknown> {
+/**
+ * Keystore policy: the processor may fetch every tenant, the client only the
+ * demo tenant, admin administers; the gateway and the observer get nothing.
+ * The API's record rings are exclusive to the processor (issue 17 item 5):
+ * the client's tenant-wide rule does not reach them.
+ */
+export function keystorePolicy(settings: StackSettings, api: Pick<StackApi, 'recordRings'> = {}): Record<string, unknown> {
+  const recordRings = api.recordRings ?? [];
   return {
+    ...(recordRings.length > 0 ? { exclusive: [{ rings: [...recordRings], identities: [spiffeId('processor')] }] } : {}),
     deny: [spiffeId('gateway'), spiffeId(OBSERVER_IDENTITY)],
     fetch: [
       { identity: spiffeId('processor'), tenants: ['*'] },
@@ -95,6 +102,8 @@ export function processorConfig(settings: StackSettings, layout: StateLayout, pk
     replay: { store: 'nats' },
     metrics: { listen: `${settings.host}:0` },
     log: { level: 'info' },
+    // Alg 4 senders: the devices enrolled in the keystore (`fle devices enroll`), no list here.
+    hpke: { deviceRegistry: { ttlMs: 30_000 } },
     portsFile: layout.portsFile('processor'),
     // The API's schema and handler module, as scripts/start.ts names them.
     schema: api.schema,

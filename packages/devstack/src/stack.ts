@@ -35,6 +35,8 @@ export interface StackApi {
   readonly handlers: string;
   /** KV buckets the handlers keep records in: the processor's NATS user is granted them (and the demo's observer sees their puts). */
   readonly kvBuckets?: readonly string[];
+  /** Key rings the handlers seal their stored records under: created (symmetric) for each tenant the stack serves, and exclusive to the processor identity in the keystore policy. */
+  readonly recordRings?: readonly string[];
   /** The method the gateway routes and the demo calls, `/pkg.Service/Method`. */
   readonly method: string;
   /** Its NATS route token. */
@@ -177,10 +179,10 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       return c;
     };
 
-    await writeFile(layout.policyFile, stringify(keystorePolicy(settings)), { mode: 0o600 });
+    await writeFile(layout.policyFile, stringify(keystorePolicy(settings, opts.api)), { mode: 0o600 });
     const keystore = await child('keystore', keystoreConfig(settings, layout, pki));
     const keystoreAddress = `${settings.host}:${keystore.port}`;
-    const rings = await ensureDemoRings(keystoreAddress, pki, settings.tenant);
+    const rings = await ensureDemoRings(keystoreAddress, pki, settings.tenant, undefined, opts.api.recordRings);
     step(`keystore: ${keystoreAddress} (pid ${keystore.pid}) — file storage ${layout.keystoreStore}; tenant "${settings.tenant}" key rings ${rings.map((r) => `${r.ring} v${r.version}${r.created ? ' (created now)' : ''}`).join(', ')}`);
     checkAborted();
 
@@ -192,7 +194,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
     if (opts.web) {
       // The page's tenant has X25519 rings (public-key sealing); the demo tenant's are symmetric.
       const tenant = webTenant(settings);
-      await ensureDemoRings(keystoreAddress, pki, tenant, 3);
+      await ensureDemoRings(keystoreAddress, pki, tenant, 3, opts.api.recordRings);
       await writeExamplePage({
         dir: layout.web,
         jwksFile: layout.edgeJwks,
@@ -243,8 +245,8 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
   }
 }
 
-/** Creates the demo tenant's missing key rings (as the admin identity); existing rings are kept. alg 3: X25519 rings. */
-async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string, alg?: 3): Promise<Array<{ ring: string; version: number; created: boolean }>> {
+/** Creates the demo tenant's missing key rings (as the admin identity); existing rings are kept. alg 3: X25519 rings (the record rings stay symmetric: only the processor seals and opens them). */
+async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string, alg?: 3, recordRings: readonly string[] = []): Promise<Array<{ ring: string; version: number; created: boolean }>> {
   // `localhost` is a SAN of every dev certificate; naming it avoids node's DEP0123 warning (SNI with an IP address).
   const admin = new KeystoreAdminClient({ address, tls: pki.files('admin'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
   try {
@@ -254,6 +256,10 @@ async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string, a
       const have = existing.get(ring);
       if (have !== undefined) out.push({ ring, version: have, created: false });
       else out.push({ ring, version: (await admin.createKeyRing(tenant, ring, alg ? { alg } : {})).version, created: true });
+    }
+    for (const ring of recordRings) {
+      const have = existing.get(ring);
+      out.push(have !== undefined ? { ring, version: have, created: false } : { ring, version: (await admin.createKeyRing(tenant, ring)).version, created: true });
     }
     return out;
   } catch (err) {

@@ -4,7 +4,8 @@ import { fileURLToPath } from 'node:url';
 import { FLE_NATS_PERMISSIONS, renderNatsConfig } from '@fle/nats-setup';
 import { describe, expect, it } from 'vitest';
 import { parseGatewayConfig } from '@fle/gateway';
-import { parseConfig as parseKeystoreConfig } from '@fle/keystore';
+import { Policy, parseConfig as parseKeystoreConfig } from '@fle/keystore';
+import { stringify } from 'yaml';
 import { pkiPaths } from '@fle/pki';
 import { FIXTURE_PROTO_DIR } from '@fle/testkit';
 import { parseProcessorConfig } from '@fle/processor';
@@ -34,6 +35,15 @@ describe('dev-only observer identity', () => {
     const policy = keystorePolicy(settingsFromEnv({ FLE_DEMO_TENANT: 'acme' }, '/x')) as { deny: string[]; fetch: Array<{ identity: string; tenants: string[] }> };
     expect(policy.deny).toEqual(['spiffe://fle.local/gateway', 'spiffe://fle.local/observer']);
     expect(policy.fetch).toContainEqual({ identity: 'spiffe://fle.local/client', tenants: ['acme'] });
+    expect(policy).not.toHaveProperty('exclusive');
+  });
+
+  it('makes the API\'s record rings exclusive to the processor (issue 17 item 5)', () => {
+    const settings = settingsFromEnv({ FLE_DEMO_TENANT: 'acme' }, '/x');
+    const policy = Policy.fromYaml(stringify(keystorePolicy(settings, { recordRings: ['team-records'] })));
+    expect(policy.decide('spiffe://fle.local/processor', 'fetch', 'acme', 'team-records').allowed).toBe(true);
+    expect(policy.decide('spiffe://fle.local/client', 'fetch', 'acme', 'team-records').allowed).toBe(false);
+    expect(policy.decide('spiffe://fle.local/client', 'fetch', 'acme', 'pci').allowed).toBe(true);
   });
 });
 

@@ -59,6 +59,9 @@ export const processorConfigSchema = z.strictObject({
     .strictObject({
       kem: z.enum(['noble', 'webcrypto']).optional(),
       devices: z.array(z.strictObject({ tenant: configString(), id: configString(), publicKey: configString() })).optional(),
+      deviceRegistry: z
+        .strictObject({ ttlMs: z.number().min(1).optional(), graceMs: z.number().min(0).optional(), unknownSenderRefetchMs: z.number().min(0).optional() })
+        .optional(),
       requireForRegisteredTenants: z.boolean().optional(),
     })
     .optional(),

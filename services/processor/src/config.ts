@@ -22,9 +22,11 @@
 //   portsFile: .fle/run/processor.json
 //   hpke:                      # optional; envelope alg 3/4 (docs/envelope-hpke.md)
 //     kem: webcrypto           # X25519 implementation: noble (default) or webcrypto (faster on Node)
-//     devices:                 # alg 4 senders: a tenant with devices refuses alg 3 from then on
+//     deviceRegistry:          # alg 4 senders: the devices enrolled in the keystore (docs/devices.md), through `keystore:`
+//       ttlMs: 30000           # a revocation takes effect within it; graceMs: 300000; unknownSenderRefetchMs: 1000
+//     devices:                 # or a fixed list (tests; not with deviceRegistry)
 //       - { tenant: team-a, id: ios-7f3a, publicKey: <base64url X25519 public key> }
-//     requireForRegisteredTenants: true
+//     requireForRegisteredTenants: true   # a tenant with devices refuses alg 3 from then on
 //   schema: { image: schema.binpb }          # or: { protoRoots: [proto] } — relative to this file
 //   handlers: handlers.ts                     # ES module: exports handlers by method name or full path
 //   maxEnvelopes: 1024                        # optional; most envelopes one request may carry
@@ -85,6 +87,8 @@ export interface ProcessorConfig {
   readonly hpke: {
     readonly kem: 'noble' | 'webcrypto';
     readonly devices: readonly RegisteredDeviceConfig[];
+    /** The devices enrolled in the keystore, cached (keystore-client's KeystoreDeviceRegistry); excludes `devices`. */
+    readonly deviceRegistry?: { readonly ttlMs?: number; readonly graceMs?: number; readonly unknownSenderRefetchMs?: number };
     readonly requireForRegisteredTenants: boolean;
   };
   /**
@@ -125,6 +129,9 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
   if (routes && new Set(routes.map((x) => x.route).filter((x) => x !== undefined)).size !== routes.filter((x) => x.route !== undefined).length) {
     throw new ConfigError('routes must not repeat a route name');
   }
+  if (h?.has('devices') && h.has('deviceRegistry')) throw new ConfigError('hpke: give either deviceRegistry (the devices enrolled in the keystore) or a devices list, not both');
+  if (h?.has('deviceRegistry') && !k) throw new ConfigError('hpke.deviceRegistry needs keystore (the devices are read from it)');
+  const dr = h?.optionalChild('deviceRegistry');
   const sc = r.child('schema');
   if (sc.has('image') === sc.has('protoRoots')) throw new ConfigError('schema needs exactly one of image (buf build -o schema.binpb) and protoRoots');
   const protoRoots = sc.strings('protoRoots').map((p) => (isAbsolute(p) ? p : resolve(sc.baseDir, p)));
@@ -180,6 +187,15 @@ export function parseProcessorConfig(value: unknown, baseDir?: string): Processo
             return { tenant: d.string('tenant'), id: d.string('id'), publicKey };
           })
         : [],
+      ...(dr
+        ? {
+            deviceRegistry: {
+              ...(dr.has('ttlMs') ? { ttlMs: dr.number('ttlMs', 30_000, 1) } : {}),
+              ...(dr.has('graceMs') ? { graceMs: dr.number('graceMs', 300_000, 0) } : {}),
+              ...(dr.has('unknownSenderRefetchMs') ? { unknownSenderRefetchMs: dr.number('unknownSenderRefetchMs', 1000, 0) } : {}),
+            },
+          }
+        : {}),
       requireForRegisteredTenants: h?.boolean('requireForRegisteredTenants', true) ?? true,
     },
     testProbe: r.has('testProbe')

@@ -1,7 +1,7 @@
 // The processor process: `tsx services/processor/src/main.ts --config processor.yaml` (or env FLE_CONFIG).
 // Keys come only from the keystore, through keystore-client's KeystoreKeyProvider
 // (mTLS with the processor identity; TTL cache; its metrics in our registry).
-import { KeystoreKeyProvider } from '@fle/keystore-client';
+import { KeystoreDeviceRegistry, KeystoreKeyProvider, KeystoreSenderPolicy } from '@fle/keystore-client';
 import { ConfigError, configPathFromArgs, createLogger, createServiceMetrics, inConfigFile, watchCipherBackend, writePortsFile } from '@fle/service-kit';
 import { loadProcessorConfig } from './config.js';
 import { startProcessor } from './processor.js';
@@ -26,7 +26,12 @@ async function main(): Promise<void> {
     ...(config.keystore.cacheGraceMs === undefined ? {} : { graceMs: config.keystore.cacheGraceMs }),
     ...(config.keystore.cacheRefreshWindowMs === undefined ? {} : { refreshWindowMs: config.keystore.cacheRefreshWindowMs }),
   });
-  const proc = await startProcessor(config, { logger: log, keys, metrics });
+  // Alg 4 senders from the keystore's device registry (docs/devices.md), on the same mTLS link as the keys.
+  const registry = config.hpke.deviceRegistry
+    ? new KeystoreDeviceRegistry({ address: config.keystore.address, tls: config.keystore.tls, expectedServerIdentity: config.keystore.identity, ...config.hpke.deviceRegistry })
+    : undefined;
+  const senders = registry ? new KeystoreSenderPolicy(registry, { requireForRegisteredTenants: config.hpke.requireForRegisteredTenants }) : undefined;
+  const proc = await startProcessor(config, { logger: log, keys, metrics, ...(senders ? { senders } : {}) });
   if (config.portsFile) await writePortsFile(config.portsFile, { grpc: proc.grpcPort ?? 0, metrics: proc.metricsPort ?? 0, pid: process.pid });
   let stopping = false;
   const stop = (signal: string) => {

@@ -5,7 +5,7 @@
 import { dirname } from 'node:path';
 import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
-import { Boundary, loadHandlerModule } from '@fle/boundary';
+import { Boundary, loadHandlerModule, type PreparedSenderPolicy } from '@fle/boundary';
 import type { KeyProvider } from '@fle/field-crypto';
 import { natsInboxPrefix } from '@fle/nats-setup';
 import { natsTlsOptions } from '@fle/pki';
@@ -25,6 +25,8 @@ export interface ProcessorDeps {
   readonly logger: Logger;
   /** Where keys come from: KeystoreKeyProvider in main.ts, StaticKeyProvider in unit tests. */
   readonly keys: KeyProvider;
+  /** The devices enrolled in the keystore (config hpke.deviceRegistry): main.ts builds it on the keystore connection. */
+  readonly senders?: PreparedSenderPolicy;
   readonly metrics?: ServiceMetrics;
   /** Overrides config.replay.store (tests). */
   readonly nonceStore?: NonceStore;
@@ -71,7 +73,8 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
       nc,
       nonceStore: store,
       replayWindowMs: config.replay.windowMs,
-      hpke: config.hpke,
+      // Alg 4 senders: the keystore's enrolled devices when configured, else the config's fixed list.
+      hpke: deps.senders ? { kem: config.hpke.kem, senders: deps.senders } : { kem: config.hpke.kem, devices: config.hpke.devices, requireForRegisteredTenants: config.hpke.requireForRegisteredTenants },
       maxEnvelopes: config.maxEnvelopes,
       concurrency: config.concurrency,
       logger: log,

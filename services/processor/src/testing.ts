@@ -39,7 +39,7 @@ export interface ProcessorProcessOptions {
   readonly testProbeHoldMs?: number;
   readonly logLevel?: string;
   /** The config's `hpke` section (envelope alg 3/4: X25519 implementation, registered devices). */
-  readonly hpke?: { kem?: 'noble' | 'webcrypto'; devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>; requireForRegisteredTenants?: boolean };
+  readonly hpke?: { kem?: 'noble' | 'webcrypto'; devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>; deviceRegistry?: { ttlMs?: number; unknownSenderRefetchMs?: number }; requireForRegisteredTenants?: boolean };
   /** The config's `schema`: the API's Buf image or .proto roots (absolute paths). */
   readonly schema: { readonly image: string } | { readonly protoRoots: readonly string[] };
   /** The config's `handlers`: absolute path of the handler module. */

@@ -28,4 +28,15 @@ describe('processor hpke config', () => {
     expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'team-a', id: 'x', publicKey: KEY.slice(1) }] } })).toThrow(/base64url of 32 bytes/);
     expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { devices: [{ tenant: 'team-a', id: 'x', publicKey: `${KEY.slice(1)}+` }] } })).toThrow(/base64url of 32 bytes/);
   });
+
+  it('reads deviceRegistry (the devices enrolled in the keystore), which needs keystore and excludes a devices list', () => {
+    const keystore = { address: '127.0.0.1:7443', tls: { ca: 'ca.pem', cert: 'p.pem', key: 'p-key.pem' } };
+    const c = parseProcessorConfig({ nats, keystore, ...api, routes, hpke: { deviceRegistry: { ttlMs: 1500, unknownSenderRefetchMs: 0 } } });
+    expect(c.hpke).toEqual({ kem: 'noble', devices: [], deviceRegistry: { ttlMs: 1500, unknownSenderRefetchMs: 0 }, requireForRegisteredTenants: true });
+    expect(parseProcessorConfig({ nats, keystore, ...api, routes, hpke: { deviceRegistry: {} } }).hpke.deviceRegistry).toEqual({});
+    expect(() => parseProcessorConfig({ nats, keystore, ...api, routes, hpke: { deviceRegistry: {}, devices: [] } })).toThrow(/either deviceRegistry .* or a devices list/);
+    expect(() => parseProcessorConfig({ nats, ...api, routes, hpke: { deviceRegistry: {} } })).toThrow(/hpke.deviceRegistry needs keystore/);
+    expect(() => parseProcessorConfig({ nats, keystore, ...api, routes, hpke: { deviceRegistry: { ttl: 5 } } })).toThrow(/hpke.deviceRegistry.ttl/);
+    expect(() => parseProcessorConfig({ nats, keystore, ...api, routes, hpke: { deviceRegistry: { ttlMs: 0 } } })).toThrow(/hpke.deviceRegistry.ttlMs/);
+  });
 });

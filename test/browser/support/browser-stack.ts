@@ -11,7 +11,7 @@ import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
-import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
+import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_RECORDS_RING, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
 import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
 import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
@@ -50,7 +50,12 @@ export interface BrowserStack {
 }
 
 export interface BrowserStackOptions {
-  /** Registered devices (processor config `hpke.devices`). */
+  /**
+   * A fixed device list (processor config `hpke.devices`). Default: the
+   * processor reads the devices enrolled in the keystore (`hpke.deviceRegistry`,
+   * TTL 1500 ms as the edges' `devices.ttlMs` in the tests), so enrolling
+   * through the edge alone lets a device call, and a revoke refuses it after the TTL.
+   */
   readonly devices?: ReadonlyArray<{ tenant: string; id: string; publicKey: string }>;
 }
 
@@ -72,7 +77,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
       natsUrls: nats.urls,
       keystoreAddress: keystore.address,
       core: false,
-      hpke: { kem: 'webcrypto', devices: opts.devices ?? [] },
+      hpke: { kem: 'webcrypto', ...(opts.devices ? { devices: opts.devices } : { deviceRegistry: { ttlMs: 1500, unknownSenderRefetchMs: 0 } }) },
       schema: PAYMENTS_SCHEMA_SOURCE,
       handlers: PAYMENTS_HANDLERS,
     });
@@ -142,11 +147,14 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
   }
 }
 
-/** Creates the X25519 rings `default` and `pci` for each tenant (admin identity). */
+/** Creates the X25519 rings `default` and `pci` and the records ring for each tenant (admin identity). */
 export async function buildAdminAndRings(stack: BrowserStack, tenants: readonly string[]): Promise<void> {
   const admin = new KeystoreAdminClient({ address: stack.keystore.address, tls: stack.pki.files('admin') });
   try {
-    for (const tenant of tenants) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring, { alg: 3 });
+    for (const tenant of tenants) {
+      for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring, { alg: 3 });
+      await admin.createKeyRing(tenant, PAYMENTS_RECORDS_RING); // the processor's records: symmetric
+    }
   } finally {
     admin.close();
   }

@@ -82,7 +82,13 @@ export interface AuthorizeResponse {
   authorizationCode: string;
 }
 
-/** The stored record of an authorization (sealed under a storage context). */
+/**
+ * The stored record of an authorization (sealed under a storage context).
+ * Its fields are sealed under `payments-records`, a ring of its own: the
+ * keystore policy makes it exclusive to the processor (the storing service),
+ * so a client identity that seals requests under `pci`/`default` cannot open a
+ * record read from the bucket (DESIGN.md "Keys").
+ */
 export interface AuthorizationRecord {
   tenantId: string;
   requestId: string;
