@@ -47,7 +47,7 @@ export interface LaunchOptions {
 }
 
 export type LaunchProcessorOptions = Omit<ProcessorProcessOptions, 'pki' | 'natsUrls' | 'keystoreAddress'> & Partial<Pick<ProcessorProcessOptions, 'natsUrls' | 'keystoreAddress'>>;
-export type LaunchGatewayOptions = Omit<GatewayProcessOptions, 'pki'> & { readonly pki?: DevPki };
+export type LaunchGatewayOptions = Omit<GatewayProcessOptions, 'pki'> & Partial<Pick<GatewayProcessOptions, 'pki'>>;
 
 /** A started process, for log scans. */
 export interface LaunchedProcess {
