@@ -8,7 +8,6 @@
 // and the processor runs the same handler for both (`authorize`, `authorize-plain`).
 // AuthorizePlain carries the unmarked twin types (proto: AuthorizePlainRequest),
 // so nothing is sealed on that path and no switch turns encryption off.
-import { readdirSync, readFileSync } from 'node:fs';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleClient } from '@fle/client';
 import type { KeystoreProcess, KeystoreTestEnv } from '@fle/keystore/testing';
@@ -82,22 +81,6 @@ export interface E2eStack {
   stop(): Promise<void>;
 }
 
-/** The nats-server this process spawned (the harness keeps its pid to itself). */
-function natsServerPid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm === 'nats-server' && ppid === process.pid) return Number(entry);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return undefined;
-}
-
 export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
   const pki = await makeTestPki(opts.bare ? { identities: [...DEFAULT_IDENTITIES, ...BARE_IDENTITIES] } : undefined);
   const env = opts.nodeOptions ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${opts.nodeOptions}`.trim() } : undefined;
@@ -157,7 +140,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       stops.push(() => bare!.stop());
     }
 
-    const natsPid = natsServerPid();
+    const natsPid = nats.nodeViews()[0]?.pid;
     const services = (transport: Transport, useBare = false): ServicePid[] => [
       { name: 'gateway', pid: useBare ? bare!.gateways.get(transport as 'nats' | 'jetstream')!.process.pid : gateways.get(transport)!.process.pid },
       { name: 'processor', pid: useBare ? bare!.processor.pid : processor.pid },
