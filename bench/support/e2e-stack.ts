@@ -8,20 +8,20 @@
 // and the processor runs the same handler for both (`authorize`, `authorize-plain`).
 // AuthorizePlain carries the unmarked twin types (proto: AuthorizePlainRequest),
 // so nothing is sealed on that path and no switch turns encryption off.
-import { readdirSync, readFileSync } from 'node:fs';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleClient } from '@fle/client';
-import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
-import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
+import type { KeystoreProcess, KeystoreTestEnv } from '@fle/keystore/testing';
+import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { DEFAULT_IDENTITIES, channelCredentials, type DevPki } from '@fle/pki';
 import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
-import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
+import { makeTestPki, type NatsHarness } from '@fle/testkit';
+import { launchStack } from '@fle/testkit/stack';
 import type { Transport } from '@fle/gateway';
-import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import type { GatewayProcess } from '@fle/gateway/testing';
 import { AUTHORIZE_METHOD, PAYMENTS_SCHEMA } from '../../test/support/payments-gateway.js';
-import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import type { ProcessorProcess } from '@fle/processor/testing';
 import { AUTHORIZE_METHOD as AUTHORIZE_PATH, AUTHORIZE_PLAIN_METHOD, PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_RECORDS_RING, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
-import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
+import { FLE_NATS_PERMISSIONS } from '@fle/nats-setup';
 import { BARE_IDENTITIES, natsUsersWithBare, startBareStack, type BareStack } from './bare-stack.js';
 
 /** The payments example's two routes: the product one and the benchmark baseline on the unmarked twin types. */
@@ -81,47 +81,17 @@ export interface E2eStack {
   stop(): Promise<void>;
 }
 
-/** The nats-server this process spawned (the harness keeps its pid to itself). */
-function natsServerPid(): number | undefined {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm === 'nats-server' && ppid === process.pid) return Number(entry);
-    } catch {
-      // the process ended meanwhile
-    }
-  }
-  return undefined;
-}
-
 export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
-  const stops: Array<() => Promise<void> | void> = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
-    stops.length = 0;
-  };
-  try {
-    const pki = await makeTestPki(opts.bare ? { identities: [...DEFAULT_IDENTITIES, ...BARE_IDENTITIES] } : undefined);
-    // The processor keeps the payments example's records in its own bucket (granted like any team's).
-    const users = withKvBuckets(opts.bare ? natsUsersWithBare() : FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS);
-    const nats = await startNats({ tls: pki, users });
-    stops.push(() => nats.stop());
-    const keystoreEnv = await createKeystoreTestEnv({ pki });
-    stops.push(() => keystoreEnv.cleanup());
-    const keystore = await startKeystoreProcess(keystoreEnv);
-    stops.push(() => keystore.stop());
-    const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
-    for (const tenant of opts.tenants) for (const ring of [...RINGS, PAYMENTS_RECORDS_RING]) await admin.createKeyRing(tenant, ring);
-    admin.close();
-
-    const env = opts.nodeOptions ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${opts.nodeOptions}`.trim() } : undefined;
-    const processor = await startProcessorProcess({
-      pki,
-      natsUrls: nats.urls,
-      keystoreAddress: keystore.address,
+  const pki = await makeTestPki(opts.bare ? { identities: [...DEFAULT_IDENTITIES, ...BARE_IDENTITIES] } : undefined);
+  const env = opts.nodeOptions ? { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} ${opts.nodeOptions}`.trim() } : undefined;
+  // The one stack launcher (@fle/testkit/stack). The processor keeps the payments example's records in its own bucket (granted like any team's).
+  const launched = await launchStack({
+    pki,
+    natsUsers: opts.bare ? natsUsersWithBare() : FLE_NATS_PERMISSIONS,
+    kvBuckets: PAYMENTS_KV_BUCKETS,
+    tenants: opts.tenants,
+    rings: [...RINGS, PAYMENTS_RECORDS_RING],
+    processor: {
       schema: PAYMENTS_SCHEMA_SOURCE,
       handlers: PAYMENTS_HANDLERS,
       routes: [AUTHORIZE_ROUTE, AUTHORIZE_PLAIN_ROUTE],
@@ -130,17 +100,19 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       testProbe: false,
       logLevel: opts.logLevel ?? 'warn',
       ...(env ? { env } : {}),
-    });
-    stops.push(() => processor.stop());
+    },
+  });
+  const { nats, keystoreEnv, keystore, stop } = launched;
+  const stops = { push: launched.defer };
+  try {
+    const processor = launched.processor!;
     const clientKeys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client'), ttlMs: opts.keyCacheTtlMs });
     stops.push(() => clientKeys.close());
     const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys: clientKeys });
     const gateways = new Map<Transport, GatewayEntry>();
     for (const transport of opts.transports) {
-      const gateway = await startGatewayProcess({
-        pki,
+      const gateway = await launched.startGateway({
         schema: PAYMENTS_SCHEMA,
-        natsUrls: nats.urls,
         routes: [
           { method: AUTHORIZE_METHOD, route: AUTHORIZE_ROUTE.route, transport },
           { method: AUTHORIZE_PLAIN_ROUTE.method, route: AUTHORIZE_PLAIN_ROUTE.route, transport },
@@ -149,7 +121,6 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
         logLevel: opts.logLevel ?? 'warn',
         ...(env ? { env } : {}),
       });
-      stops.push(() => gateway.stop());
       const client = new FleClient({
         schema: schemaRoot(),
         address: gateway.address,
@@ -169,7 +140,7 @@ export async function startE2eStack(opts: E2eStackOptions): Promise<E2eStack> {
       stops.push(() => bare!.stop());
     }
 
-    const natsPid = natsServerPid();
+    const natsPid = nats.nodeViews()[0]?.pid;
     const services = (transport: Transport, useBare = false): ServicePid[] => [
       { name: 'gateway', pid: useBare ? bare!.gateways.get(transport as 'nats' | 'jetstream')!.process.pid : gateways.get(transport)!.process.pid },
       { name: 'processor', pid: useBare ? bare!.processor.pid : processor.pid },

@@ -7,19 +7,19 @@ import { Metadata, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
 import { FleCallError } from '@fle/client';
 import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_RECORDS_RING, PAYMENTS_SCHEMA_SOURCE, PaymentsClient } from '@fle-examples/payments';
-import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { canaryAuthorizeRequest, type CanaryRequest } from '@fle-examples/payments/testing';
 import type { Transport } from '@fle/gateway';
-import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions, type TestRoute } from '@fle/gateway/testing';
+import type { GatewayProcess, GatewayProcessOptions, TestRoute } from '@fle/gateway/testing';
 import { authorizeRoute, PAYMENTS_SCHEMA } from './payments-gateway.js';
-import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
-import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
+import type { KeystoreProcess, KeystoreTestEnv } from '@fle/keystore/testing';
+import { KeystoreKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
-import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '@fle/processor/testing';
+import type { ProcessorProcess, ProcessorProcessOptions } from '@fle/processor/testing';
 import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
 import type { AuthorizeRequest } from '@fle-examples/payments/gen/acme/payments/v1/payments.js';
 import { newReplayStamp, replayContext, type ReplayStamp } from '@fle/service-kit';
-import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
+import type { NatsHarness } from '@fle/testkit';
+import { launchStack, type LaunchedProcess } from '@fle/testkit/stack';
 import type { NatsConnection } from 'nats';
 
 export const REQUEST_TYPE = 'acme.payments.v1.AuthorizeRequest';
@@ -27,11 +27,7 @@ export const RESPONSE_TYPE = 'acme.payments.v1.AuthorizeResponse';
 export const AUTHORIZE_PATH = '/acme.payments.v1.PaymentService/Authorize';
 export const GATEWAY_ID = 'spiffe://fle.local/gateway';
 
-export interface LoggedProcess {
-  readonly name: string;
-  logs(): string;
-  alive(): boolean;
-}
+export type LoggedProcess = LaunchedProcess;
 
 export interface ReliabilityStack {
   readonly pki: DevPki;
@@ -69,58 +65,26 @@ export interface ReliabilityStackOptions {
 }
 
 export async function startReliabilityStack(opts: ReliabilityStackOptions): Promise<ReliabilityStack> {
-  const pki = await makeTestPki();
-  const stops: Array<() => Promise<void> | void> = [];
-  const started: LoggedProcess[] = [];
-  const stack: Partial<ReliabilityStack> = {};
-  const stop = async (): Promise<void> => {
-    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
-    stops.length = 0;
-  };
-  const track = (name: string, p: { logs?: () => string; output?: () => { stdout: string; stderr: string }; child: { exitCode: number | null; signalCode: NodeJS.Signals | null } }) => {
-    started.push({
-      name,
-      logs: () => (p.logs ? p.logs() : `${p.output!().stdout}\n${p.output!().stderr}`),
-      alive: () => p.child.exitCode === null && p.child.signalCode === null,
-    });
-  };
-  try {
-    const nats = await startNats({ tls: pki, users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS), cluster: opts.natsNodes ?? 1 });
-    stops.push(() => nats.stop());
-    const keystoreEnv = await createKeystoreTestEnv({ pki });
-    stops.push(() => keystoreEnv.cleanup());
-    const keystore = await startKeystoreProcess(keystoreEnv);
-    track('keystore', keystore);
-    stops.push(() => (stack.keystore ?? keystore).stop());
-    const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
-    for (const tenant of opts.tenants ?? ['t1', 't2']) for (const ring of ['default', 'pci', PAYMENTS_RECORDS_RING]) await admin.createKeyRing(tenant, ring);
-    admin.close();
-
-    const baseProcessor: ProcessorProcessOptions = {
-      pki,
-      natsUrls: nats.urls,
-      keystoreAddress: keystore.address,
+  // The one stack launcher (@fle/testkit/stack), on the payments example: its schema and handler module, named like any team's.
+  const launched = await launchStack({
+    kvBuckets: PAYMENTS_KV_BUCKETS,
+    natsNodes: opts.natsNodes ?? 1,
+    tenants: opts.tenants ?? ['t1', 't2'],
+    rings: ['default', 'pci', PAYMENTS_RECORDS_RING],
+    processor: {
       grpc: opts.transports.includes('grpc'),
       allowedCallers: [GATEWAY_ID],
       ...opts.processor,
-      // The payments example: its schema and handler module, named like any team's.
       schema: opts.processor?.schema ?? PAYMENTS_SCHEMA_SOURCE,
       handlers: opts.processor?.handlers ?? PAYMENTS_HANDLERS,
-    };
-    const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}): Promise<ProcessorProcess> => {
-      const p = await startProcessorProcess({ ...baseProcessor, ...extra });
-      track('processor', p);
-      stops.push(() => p.stop());
-      return p;
-    };
-    const startGateway = async (routes: readonly TestRoute[], extra: Partial<GatewayProcessOptions> = {}): Promise<GatewayProcess> => {
-      const gw = await startGatewayProcess({ pki, schema: PAYMENTS_SCHEMA, natsUrls: nats.urls, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
-      track(`gateway`, gw);
-      stops.push(() => gw.stop());
-      return gw;
-    };
-    const processor = await startProcessor();
-    const keys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client') });
+    },
+  });
+  const { pki, nats, keystoreEnv, startProcessor, stop } = launched;
+  try {
+    const startGateway = (routes: readonly TestRoute[], extra: Partial<GatewayProcessOptions> = {}): Promise<GatewayProcess> =>
+      launched.startGateway({ schema: PAYMENTS_SCHEMA, routes, allowedCallers: ['spiffe://fle.local/client'], ...opts.gateway, ...extra });
+    const processor = launched.processor!;
+    const keys = new KeystoreKeyProvider({ address: launched.keystore.address, tls: pki.files('client') });
     const cipher = new FieldCipher({ schema: compileSchema(schemaRoot()), keys });
     const gateways: Partial<Record<Transport, GatewayProcess>> = {};
     const clients: Partial<Record<Transport, PaymentsClient>> = {};
@@ -130,37 +94,30 @@ export async function startReliabilityStack(opts: ReliabilityStackOptions): Prom
         const gw = await startGateway([authorizeRoute(t, { timeoutMs, ...(t === 'grpc' ? { processorAddress: processor.grpcAddress } : {}) })]);
         gateways[t] = gw;
         const client = new PaymentsClient({ address: gw.address, credentials: clientCredentials(pki), cipher, deadlineMs: timeoutMs + 5000 });
-        stops.push(() => client.close());
+        launched.defer(() => client.close());
         clients[t] = client;
       }),
     );
-    const conns: NatsConnection[] = [];
-    stops.push(async () => void (await Promise.allSettled(conns.map((c) => c.close()))));
-    return Object.assign(stack, {
+    const stack = {
       pki,
       nats,
       keystoreEnv,
-      keystore,
+      keystore: launched.keystore,
       processor,
       gateways,
       clients,
       cipher,
-      processes: () => [...started],
+      processes: launched.processes,
       startProcessor,
       startGateway,
       async restartKeystore() {
-        const ks = await startKeystoreProcess(keystoreEnv);
-        track('keystore', ks);
-        stack.keystore = ks;
-        return ks;
+        stack.keystore = await launched.restartKeystore();
+        return stack.keystore;
       },
-      async connect(identity: string) {
-        const nc = await nats.connect(identity);
-        conns.push(nc);
-        return nc;
-      },
+      connect: launched.connect,
       stop,
-    }) as ReliabilityStack;
+    };
+    return stack;
   } catch (err) {
     await stop();
     throw err;

@@ -1,11 +1,13 @@
 // nats-server for the local stack, with the generated mTLS + JetStream config
 // (@fle/nats-setup): the binary (NATS_SERVER_BIN, PATH, /usr/sbin) as a child
-// process when there is one; otherwise the official image through
-// testcontainers when a Docker engine answers; otherwise one clear message
+// process through the one spawner (@fle/nats-setup spawnNatsServer) when
+// there is one; otherwise the official image through the tests' container
+// node (@fle/testkit ContainerNode) when a Docker engine answers; otherwise one clear message
 // saying how to get either.
 import { readFileSync } from 'node:fs';
 import { writeFile } from 'node:fs/promises';
-import { findNatsServer, INSTALL_HINT, renderNatsConfig, spawnNatsServer, type NatsConfigOptions } from '@fle/nats-setup';
+import { findNatsServer, INSTALL_HINT, spawnNatsServer, type NatsConfigOptions } from '@fle/nats-setup';
+import { ContainerNode, dockerReachable } from '@fle/testkit';
 import type { TlsFiles } from '@fle/pki';
 import { DevStackError } from './errors.js';
 import type { NatsRunner } from './settings.js';
@@ -51,21 +53,11 @@ async function chooseRunner(): Promise<NatsRunner> {
     findNatsServer();
     return 'binary';
   } catch {
-    if (await dockerAnswers()) return 'container';
+    if (await dockerReachable()) return 'container';
     throw new DevStackError(
       'DEVSTACK_NATS_UNAVAILABLE',
       `no nats-server binary was found and no Docker engine answered. ${INSTALL_HINT} Or start a Docker engine: npm start then runs ${IMAGE} through testcontainers.`,
     );
-  }
-}
-
-async function dockerAnswers(): Promise<boolean> {
-  try {
-    const { getContainerRuntimeClient } = await import('testcontainers');
-    await getContainerRuntimeClient();
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -115,35 +107,22 @@ async function startBinary(opts: StackNatsOptions): Promise<StackNats> {
 }
 
 async function startContainer(opts: StackNatsOptions): Promise<StackNats> {
-  const { GenericContainer, Wait } = await import('testcontainers');
-  const certs = '/fle/certs';
-  const inside: TlsFiles = { ca: `${certs}/ca.pem`, cert: `${certs}/nats.pem`, key: `${certs}/nats-key.pem` };
-  const text = renderNatsConfig({
-    serverName: 'fle-dev',
-    host: '0.0.0.0', // inside the container; Docker publishes the port
-    port: 4222,
-    tls: inside,
-    users: opts.users,
-    jetstream: { storeDir: '/data/jetstream' },
+  // The harness's container node (@fle/testkit), pinned to the stack's port.
+  const node = new ContainerNode({
+    name: 'fle-dev',
+    alias: 'nats',
+    tls: opts.tls,
+    config: { serverName: 'fle-dev', users: opts.users, jetstream: true },
+    ...(opts.port === 0 ? {} : { hostPort: opts.port }),
+    startupTimeoutMs: 120_000,
   });
-  let container;
   try {
-    container = await new GenericContainer(IMAGE)
-      .withCopyContentToContainer([{ content: text, target: '/fle/nats.conf', mode: 0o644 }])
-      .withCopyFilesToContainer([
-        { source: opts.tls.ca, target: inside.ca, mode: 0o644 },
-        { source: opts.tls.cert, target: inside.cert, mode: 0o644 },
-        { source: opts.tls.key, target: inside.key, mode: 0o600 },
-      ])
-      .withCommand(['-c', '/fle/nats.conf'])
-      .withExposedPorts(opts.port === 0 ? 4222 : { container: 4222, host: opts.port })
-      .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
-      .withStartupTimeout(120_000)
-      .start();
+    await node.start();
   } catch (err) {
+    await node.remove().catch(() => undefined);
     throw new DevStackError('DEVSTACK_NATS_UNAVAILABLE', `the ${IMAGE} container did not start: ${(err as Error).message}`, { cause: err });
   }
-  const port = container.getMappedPort(4222);
+  const port = Number(new URL(node.url()).port);
   let stopped = false;
   let markExited: (v: unknown) => void = () => undefined;
   const exited = new Promise((resolve) => (markExited = resolve));
@@ -157,11 +136,11 @@ async function startContainer(opts: StackNatsOptions): Promise<StackNats> {
     stop: async () => {
       if (stopped) return;
       stopped = true;
-      await container.stop({ timeout: 5, remove: true, removeVolumes: true }).catch(() => undefined);
+      await node.remove().catch(() => undefined);
       markExited(0);
     },
     killNow: () => undefined,
-    describe: () => `container ${IMAGE} (${container.getId().slice(0, 12)})`,
+    describe: () => `container ${IMAGE} (${(node.id() ?? '').slice(0, 12)})`,
   };
 }
 

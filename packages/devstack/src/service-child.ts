@@ -1,12 +1,11 @@
-// One fle service as a child process of `npm start`: `node --import tsx
-// <service>/src/main.ts --config <file>`, its output appended to a log file
-// (plus a short tail in memory for error messages), ready once it reports its
-// ports: the ports file (gateway, processor) or the keystore's
-// `{"msg":"keystore listening","port":N}` line on stdout.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, existsSync, readFileSync, rmSync } from 'node:fs';
+// One fle service as a child process of `npm start`, through the one service
+// starter (@fle/service-kit/testing startServiceProcess): its output appended
+// to a log file, ready once it reports its ports (the ports file of gateway
+// and processor, the keystore's listening line). This file only maps the
+// result and the failures onto the dev stack's terms (DevStackError naming
+// the log file).
+import { ServiceStartError, startServiceProcess } from '@fle/service-kit/testing';
 import { DevStackError } from './errors.js';
-import { stopChild } from '@fle/nats-setup';
 
 export type Readiness = { kind: 'ports-file'; path: string } | { kind: 'keystore-line' };
 
@@ -45,116 +44,38 @@ export interface ServiceChild {
   tail(): string;
 }
 
-const TAIL_LINES = 30;
-
-/** The loader that runs TypeScript sources without a build step (resolved from this package). */
-export const TSX_LOADER = import.meta.resolve('tsx');
-
 export async function startServiceChild(opts: ServiceChildOptions): Promise<ServiceChild> {
-  if (opts.readiness.kind === 'ports-file') rmSync(opts.readiness.path, { force: true });
-  const env: NodeJS.ProcessEnv = { ...process.env, ...opts.env };
-  // The config file decides; a stray variable must not (FLE_MASTER_KEY would override the master key file).
-  delete env['FLE_CONFIG'];
-  delete env['FLE_MASTER_KEY'];
-  // `--conditions=@fle/source`: the service's @fle/* imports resolve to their sources, as in tests.
-  const child = spawn(process.execPath, ['--conditions=@fle/source', '--import', TSX_LOADER, opts.mainPath, '--config', opts.configPath], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const log = createWriteStream(opts.logFile, { flags: 'w', mode: 0o600 });
-  const tailLines: string[] = [];
-  let stdoutRest = '';
-  let announcedPort: number | undefined;
-  const remember = (text: string): void => {
-    for (const line of text.split('\n')) if (line.trim()) tailLines.push(line);
-    if (tailLines.length > TAIL_LINES) tailLines.splice(0, tailLines.length - TAIL_LINES);
-  };
-  child.stdout!.on('data', (chunk: Buffer) => {
-    log.write(chunk);
-    const text = stdoutRest + chunk.toString('utf8');
-    const lines = text.split('\n');
-    stdoutRest = lines.pop() ?? '';
-    remember(lines.join('\n'));
-    if (opts.readiness.kind === 'keystore-line' && announcedPort === undefined) {
-      for (const line of lines) announcedPort ??= keystorePortFrom(line);
-    }
-  });
-  child.stderr!.on('data', (chunk: Buffer) => {
-    log.write(chunk);
-    remember(chunk.toString('utf8'));
-  });
-  const exited = new Promise<ChildExit>((resolve) => {
-    child.once('exit', (code, signal) => {
-      log.end();
-      resolve({ code, signal });
-    });
-  });
-  let exitInfo: ChildExit | undefined;
-  void exited.then((e) => (exitInfo = e));
-  const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
-  let spawnFailure: Error | undefined;
-  void spawnError.then((e) => (spawnFailure = e));
-  const tail = (): string => tailLines.slice(-12).join('\n');
-  const alive = (): boolean => child.exitCode === null && child.signalCode === null && child.pid !== undefined;
-
-  const deadline = Date.now() + (opts.timeoutMs ?? 60_000);
-  let ports: { port: number; metrics?: number } | undefined;
+  const timeoutMs = opts.timeoutMs ?? 60_000;
+  let p;
   try {
-    while (!ports) {
-      if (spawnFailure) throw failure(opts, `could not be spawned: ${spawnFailure.message}`);
-      if (exitInfo) throw failure(opts, `exited (code ${exitInfo.code}, signal ${exitInfo.signal}) before it was ready`, tail());
-      if (opts.signal?.aborted) throw failure(opts, 'start-up was interrupted');
-      if (Date.now() > deadline) throw failure(opts, `was not ready within ${opts.timeoutMs ?? 60_000} ms`, tail());
-      ports = readPorts(opts.readiness, announcedPort);
-      if (!ports) await new Promise((r) => setTimeout(r, 50));
-    }
+    p = await startServiceProcess({
+      name: opts.name,
+      mainPath: opts.mainPath,
+      configPath: opts.configPath,
+      ...(opts.readiness.kind === 'ports-file' ? { portsFile: opts.readiness.path } : { readiness: 'keystore-line' as const }),
+      logFile: opts.logFile,
+      timeoutMs,
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.signal ? { signal: opts.signal } : {}),
+    });
   } catch (err) {
-    if (alive()) child.kill('SIGKILL');
-    await exited;
-    throw err;
+    if (!(err instanceof ServiceStartError)) throw err;
+    const reason = err.reason.replace(/ before ready$/, ' before it was ready').replace(/^not ready within/, 'was not ready within');
+    const tail = /^(exited|was not ready)/.test(reason) ? err.tail : '';
+    throw new DevStackError('DEVSTACK_SERVICE_FAILED', `${opts.name} ${reason}; see ${opts.logFile}${tail ? `\n${indent(tail)}` : ''}`);
   }
-
   return {
     name: opts.name,
-    pid: child.pid!,
-    port: ports.port,
-    metricsPort: ports.metrics,
+    pid: p.pid,
+    port: p.ports.grpc,
+    metricsPort: p.ports.metrics || undefined,
     logFile: opts.logFile,
-    exited,
-    alive,
-    stop: (graceMs = 5000) => stopChild(child, exited, graceMs),
-    killNow: () => {
-      if (alive()) child.kill('SIGKILL');
-    },
-    tail,
+    exited: p.exited,
+    alive: p.alive,
+    stop: p.stop,
+    killNow: p.killNow,
+    tail: p.tail,
   };
-}
-
-function readPorts(readiness: Readiness, announced: number | undefined): { port: number; metrics?: number } | undefined {
-  if (readiness.kind === 'keystore-line') return announced === undefined ? undefined : { port: announced };
-  if (!existsSync(readiness.path)) return undefined;
-  try {
-    // Written by rename (service-kit writePortsFile): complete when it exists.
-    const p = JSON.parse(readFileSync(readiness.path, 'utf8')) as { grpc?: number; metrics?: number };
-    return typeof p.grpc === 'number' ? { port: p.grpc, ...(p.metrics ? { metrics: p.metrics } : {}) } : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function keystorePortFrom(line: string): number | undefined {
-  if (!line.includes('keystore listening')) return undefined;
-  try {
-    const p = (JSON.parse(line) as { port?: unknown }).port;
-    return typeof p === 'number' ? p : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function failure(opts: ServiceChildOptions, what: string, tail?: string): DevStackError {
-  const hint = `see ${opts.logFile}`;
-  return new DevStackError('DEVSTACK_SERVICE_FAILED', `${opts.name} ${what}; ${hint}${tail ? `\n${indent(tail)}` : ''}`);
 }
 
 function indent(text: string): string {

@@ -1,5 +1,5 @@
 // NATS in Docker through testcontainers (FLE_NATS=container, or the default
-// when a Docker engine answers). The generated config and certificates are
+// when a Docker engine answers; `npm start` without a binary uses it too). The generated config and certificates are
 // copied in; host ports are fixed at first start so a restart keeps them.
 //
 // Not @testcontainers/nats' NatsContainer: it always passes --user/--pass,
@@ -21,6 +21,10 @@ export interface ContainerNodeSpec {
   /** Host TLS files; copied to /fle/certs inside. */
   tls?: TlsFiles;
   config: Omit<NatsConfigOptions, 'port' | 'httpPort' | 'portsFileDir' | 'tls' | 'jetstream' | 'host'> & { jetstream: boolean };
+  /** Host client port; default a free one (`npm start` pins FLE_NATS_PORT). */
+  hostPort?: number;
+  /** Default 60 s (the first start may pull the image). */
+  startupTimeoutMs?: number;
 }
 
 export class ContainerNode implements NatsNode {
@@ -60,7 +64,7 @@ export class ContainerNode implements NatsNode {
       }
       return;
     }
-    this.hostPort = await freePort();
+    this.hostPort = this.spec.hostPort || (await freePort());
     this.hostHttpPort = await freePort();
     const { tls, config } = this.spec;
     const inside: TlsFiles | undefined = tls && { ca: `${CERTS}/ca.pem`, cert: `${CERTS}/server.pem`, key: `${CERTS}/server-key.pem` };
@@ -77,7 +81,7 @@ export class ContainerNode implements NatsNode {
       .withCommand(['-c', '/fle/nats.conf'])
       .withExposedPorts({ container: 4222, host: this.hostPort }, { container: 8222, host: this.hostHttpPort })
       .withWaitStrategy(Wait.forLogMessage(/Server is ready/))
-      .withStartupTimeout(60_000);
+      .withStartupTimeout(this.spec.startupTimeoutMs ?? 60_000);
     if (tls && inside) {
       c = c.withCopyFilesToContainer([
         { source: tls.ca, target: inside.ca, mode: 0o644 },
@@ -104,6 +108,11 @@ export class ContainerNode implements NatsNode {
   /** Not kept for containers (`docker logs` has them while the container exists). */
   async serverLog(): Promise<string | undefined> {
     return undefined;
+  }
+
+  /** The container's id, for a console line. */
+  id(): string | undefined {
+    return this.container?.getId();
   }
 
   /** Removes the container for good (end of the test file). */

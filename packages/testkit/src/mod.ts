@@ -5,7 +5,8 @@ export { makeTestPki } from './test-pki.js';
 export { CHROMIUM_ENV, CHROMIUM_INSTALL_HINT, CHROMIUM_NAMES, findChromium, locateChromium } from './chromium.js';
 export { chooseProvider, dockerReachable, type NatsProvider } from './provider.js';
 export { startNats, type NatsHarness, type NatsNodeView, type StartNatsOptions } from './start-nats.js';
-export type { NatsNode } from './nodes.js';
+export { BinaryNode, type NatsNode } from './nodes.js';
+export { ContainerNode, containerNetwork, type ContainerNodeSpec } from './container-nodes.js';
 export {
   FIXTURE_METHOD,
   FIXTURE_PLAIN_METHOD,

@@ -12,6 +12,8 @@ export interface NatsNode {
   url(): string;
   /** HTTP monitoring base URL, when the node has one. */
   monitorUrl(): string | undefined;
+  /** The nats-server process id while a binary node runs (benchmarks sample its memory and CPU). */
+  pid?(): number | undefined;
   running(): boolean;
   /** (Re)starts with the same ports and store. */
   start(): Promise<void>;
@@ -49,6 +51,10 @@ export class BinaryNode implements NatsNode {
 
   running(): boolean {
     return this.proc !== undefined;
+  }
+
+  pid(): number | undefined {
+    return this.proc?.pid;
   }
 
   async start(): Promise<void> {

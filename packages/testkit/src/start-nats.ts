@@ -43,6 +43,8 @@ export interface NatsNodeView {
   readonly running: boolean;
   /** HTTP monitoring base URL (`/jsz`, `/varz`: outside client TLS and auth), when the node has one. */
   readonly monitorUrl: string | undefined;
+  /** The nats-server process id (binary nodes that run). */
+  readonly pid?: number;
 }
 
 export interface NatsHarness {
@@ -202,7 +204,10 @@ class NodesHarness implements NatsHarness {
   }
 
   nodeViews(): NatsNodeView[] {
-    return this.nodes.map((n) => ({ name: n.name, running: n.running(), monitorUrl: n.monitorUrl() }));
+    return this.nodes.map((n) => {
+      const pid = n.pid?.();
+      return { name: n.name, running: n.running(), monitorUrl: n.monitorUrl(), ...(pid === undefined ? {} : { pid }) };
+    });
   }
 
   serverLog(i: number): Promise<string | undefined> {

@@ -7,7 +7,7 @@
 //   const ks = await startKeystoreProcess(env);
 //   ... channelCredentials(env.pki.files('processor')) against ks.address ...
 //   await ks.stop(); await env.cleanup();
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createDevPki, type DevPki } from '@fle/pki';
+import { startServiceProcess } from '@fle/service-kit/testing';
 import { stringify } from 'yaml';
 import type { AuditEntry } from './audit.js';
 import type { PolicyDocument } from './policy.js';
@@ -144,21 +145,6 @@ export async function createKeystoreTestEnv(opts: KeystoreTestEnvOptions = {}): 
   return env;
 }
 
-// Children still running when the test process exits (a crashed test file)
-// are SIGKILLed, so no keystore outlives its test run.
-const running = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function track(child: ChildProcess): void {
-  running.add(child);
-  child.once('exit', () => running.delete(child));
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    process.once('exit', () => {
-      for (const c of running) c.kill('SIGKILL');
-    });
-  }
-}
-
 export interface KeystoreProcess {
   child: ChildProcess;
   pid: number;
@@ -195,72 +181,27 @@ export async function startKeystoreProcess(
   } = {},
 ): Promise<KeystoreProcess> {
   env.writeConfig();
-  const childEnv: NodeJS.ProcessEnv = { ...process.env, ...opts.extraEnv };
-  delete childEnv.FLE_MASTER_KEY;
-  delete childEnv.FLE_CONFIG;
-  const argv = opts.argv ?? [MAIN_PATH, '--config', env.configPath];
-  const child = spawn(process.execPath, ['--conditions=@fle/source', '--import', import.meta.resolve('tsx'), ...argv], {
-    env: childEnv,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  // The one service starter (@fle/service-kit/testing): ready on the keystore's listening line.
+  const p = await startServiceProcess({
+    name: 'keystore',
+    mainPath: MAIN_PATH,
+    configPath: env.configPath,
+    readiness: 'keystore-line',
+    timeoutMs: opts.timeoutMs ?? START_TIMEOUT_MS,
+    ...(opts.argv ? { argv: opts.argv } : {}),
+    ...(opts.extraEnv ? { env: opts.extraEnv } : {}),
   });
-  track(child);
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
-    child.once('exit', (code, signal) => resolve({ code, signal })),
-  );
-  let metricsPort: number | undefined;
-  const port = await new Promise<number>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`keystore did not start within ${opts.timeoutMs ?? START_TIMEOUT_MS} ms: ${stderr}`));
-    }, opts.timeoutMs ?? START_TIMEOUT_MS);
-    child.stdout!.setEncoding('utf8').on('data', (d: string) => {
-      stdout += d;
-      for (const line of stdout.split('\n')) {
-        if (!line.includes('keystore listening')) continue;
-        try {
-          const ready = JSON.parse(line) as { port?: number; metricsPort?: number };
-          const p = ready.port;
-          if (typeof p === 'number') {
-            metricsPort = ready.metricsPort;
-            clearTimeout(timer);
-            resolve(p);
-          }
-        } catch {
-          // partial line; wait for more
-        }
-      }
-    });
-    void exited.then(({ code, signal }) => {
-      clearTimeout(timer);
-      reject(new Error(`keystore exited (code ${code}, signal ${signal}) before listening: ${stderr.trim()}`));
-    });
-  });
+  const port = p.ports.grpc;
   env.listen = `127.0.0.1:${port}`;
-  const waitExit = async (): Promise<void> => {
-    await exited;
-  };
   return {
-    child,
-    pid: child.pid!,
+    child: p.child,
+    pid: p.pid,
     port,
     address: `127.0.0.1:${port}`,
-    metricsPort,
-    exited,
-    output: () => ({ stdout, stderr }),
-    async stop() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGTERM');
-      const t = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await waitExit();
-      clearTimeout(t);
-    },
-    async kill() {
-      if (child.exitCode !== null || child.signalCode !== null) return;
-      child.kill('SIGKILL');
-      await waitExit();
-    },
+    metricsPort: p.ports.metrics || undefined,
+    exited: p.exited,
+    output: p.output,
+    stop: () => p.stop(),
+    kill: p.kill,
   };
 }

@@ -5,16 +5,16 @@
 // edge configured (startEdgeGateway), and what a web app's backend would
 // hand its page: the tenant's public keys (fetch-public).
 import * as grpc from '@grpc/grpc-js';
-import { startGatewayProcess, type GatewayProcess } from '@fle/gateway/testing';
+import type { GatewayProcess } from '@fle/gateway/testing';
 import { authorizeRoute, PAYMENTS_SCHEMA } from '../../support/payments-gateway.js';
-import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
+import type { KeystoreProcess, KeystoreTestEnv } from '@fle/keystore/testing';
 import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { channelCredentials, type DevPki } from '@fle/pki';
-import { startProcessorProcess, type ProcessorProcess } from '@fle/processor/testing';
+import type { ProcessorProcess } from '@fle/processor/testing';
 import { PAYMENTS_HANDLERS, PAYMENTS_KV_BUCKETS, PAYMENTS_RECORDS_RING, PAYMENTS_SCHEMA_SOURCE } from '@fle-examples/payments/schema';
-import { FLE_NATS_PERMISSIONS, withKvBuckets } from '@fle/nats-setup';
 import { KeystoreServiceClient, type KeyMaterial } from '@fle/schema/gen/fle/keystore/v1/keystore.js';
-import { makeTestPki, startNats, type NatsHarness } from '@fle/testkit';
+import type { NatsHarness } from '@fle/testkit';
+import { launchStack } from '@fle/testkit/stack';
 
 /** The client may seal (public keys) but never open; the processor opens; the gateway gets nothing. */
 export const BROWSER_POLICY = {
@@ -60,36 +60,27 @@ export interface BrowserStackOptions {
 }
 
 export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise<BrowserStack> {
-  const stops: Array<() => unknown> = [];
-  const stop = async (): Promise<void> => {
-    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
-  };
-  try {
-    const pki = await makeTestPki();
-    const nats = await startNats({ tls: pki, users: withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', PAYMENTS_KV_BUCKETS) });
-    stops.push(() => nats.stop());
-    const keystoreEnv = await createKeystoreTestEnv({ pki, policy: BROWSER_POLICY });
-    stops.push(() => keystoreEnv.cleanup());
-    const keystore = await startKeystoreProcess(keystoreEnv);
-    stops.push(() => keystore.stop());
-    const processor = await startProcessorProcess({
-      pki,
-      natsUrls: nats.urls,
-      keystoreAddress: keystore.address,
+  // The one stack launcher (@fle/testkit/stack): the payments example on JetStream, HPKE options, no rings yet (buildAdminAndRings).
+  const launched = await launchStack({
+    kvBuckets: PAYMENTS_KV_BUCKETS,
+    keystorePolicy: BROWSER_POLICY,
+    processor: {
       core: false,
       hpke: { kem: 'webcrypto', ...(opts.devices ? { devices: opts.devices } : { deviceRegistry: { ttlMs: 1500, unknownSenderRefetchMs: 0 } }) },
       schema: PAYMENTS_SCHEMA_SOURCE,
       handlers: PAYMENTS_HANDLERS,
-    });
-    stops.push(() => processor.stop());
-    const gateway = await startGatewayProcess({
-      pki,
+    },
+  });
+  const { pki, nats, keystoreEnv, keystore, stop } = launched;
+  const stops = { push: launched.defer };
+  try {
+    const processor = launched.processor!;
+    const gatewayOptions = {
       schema: PAYMENTS_SCHEMA,
-      natsUrls: nats.urls,
       routes: [authorizeRoute('jetstream', { timeoutMs: 10_000 })],
       allowedCallers: ['spiffe://fle.local/client'],
-    });
-    stops.push(() => gateway.stop());
+    };
+    const gateway = await launched.startGateway(gatewayOptions);
 
     const recipients = new KeystorePublicKeyProvider({ address: keystore.address, tls: pki.files('client'), ttlMs: 1000 });
     stops.push(() => recipients.close());
@@ -125,16 +116,7 @@ export async function startBrowserStack(opts: BrowserStackOptions = {}): Promise
           ...edge,
           ...(edge.devices ? { devices: { keystore: { address: keystore.address, tls: files }, ...(edge.devices as object) } } : {}),
         };
-        const gw = await startGatewayProcess({
-          pki,
-          schema: PAYMENTS_SCHEMA,
-          natsUrls: nats.urls,
-          routes: [authorizeRoute('jetstream', { timeoutMs: 10_000 })],
-          allowedCallers: ['spiffe://fle.local/client'],
-          edge: withDefaults,
-          ...(extra.rateLimits ? { rateLimits: extra.rateLimits } : {}),
-        });
-        stops.push(() => gw.stop());
+        const gw = await launched.startGateway({ ...gatewayOptions, edge: withDefaults, ...(extra.rateLimits ? { rateLimits: extra.rateLimits } : {}) });
         edgeGateways.push(gw);
         return gw;
       },

@@ -12,9 +12,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Metadata, makeGenericClientConstructor, type Client, type ServiceError } from '@grpc/grpc-js';
 import { FieldCipher, compileSchema } from '@fle/field-crypto';
-import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
-import { KeystoreAdminClient, KeystoreKeyProvider } from '@fle/keystore-client';
-import { FLE_NATS_PERMISSIONS, natsInboxPrefix, withKvBuckets } from '@fle/nats-setup';
+import type { KeystoreProcess, KeystoreTestEnv } from '@fle/keystore/testing';
+import { KeystoreKeyProvider } from '@fle/keystore-client';
+import { FLE_NATS_PERMISSIONS, natsInboxPrefix } from '@fle/nats-setup';
 import { channelCredentials, type DevPki } from '@fle/pki';
 import { messageCodec } from '@fle/schema';
 import {
@@ -31,9 +31,10 @@ import {
   ERROR_CODE_METADATA,
   type ReplayStamp,
 } from '@fle/service-kit';
-import { FIXTURE_METHOD, FIXTURE_PROTO_DIR, FIXTURE_REQUEST, FIXTURE_RESPONSE, LEDGER_BUCKET, LEDGER_HANDLERS, fixtureSchema, makeTestPki, startNats, type LedgerRequest, type LedgerResponse, type NatsHarness } from '@fle/testkit';
+import { FIXTURE_METHOD, FIXTURE_PROTO_DIR, FIXTURE_REQUEST, FIXTURE_RESPONSE, LEDGER_BUCKET, LEDGER_HANDLERS, fixtureSchema, type LedgerRequest, type LedgerResponse, type NatsHarness } from '@fle/testkit';
+import { launchStack } from '@fle/testkit/stack';
 import { createInbox, headers as natsHeaders, type NatsConnection } from 'nats';
-import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '../../src/testing.js';
+import type { ProcessorProcess, ProcessorProcessOptions } from '../../src/testing.js';
 
 export const TENANTS = ['t1', 't2', 't3'] as const;
 export type Transport = 'nats' | 'jetstream' | 'grpc';
@@ -110,41 +111,29 @@ function refusal(code: string, message: string): CallError {
 }
 
 export async function startStack(opts: StackOptions): Promise<Stack> {
-  const pki = await makeTestPki();
   const stack: Partial<Stack> = {};
-  const stops: Array<() => Promise<void> | void> = [];
-  const stop = async () => {
-    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
-  };
   const timeoutMs = opts.timeoutMs ?? 5000;
-  try {
-    const nats = await startNats({ tls: pki, users: opts.natsUsers === 'fle' ? withKvBuckets(FLE_NATS_PERMISSIONS, 'processor', [LEDGER_BUCKET]) : 'none' });
-    stops.push(() => nats.stop());
-    const keystoreEnv = await createKeystoreTestEnv({ pki });
-    stops.push(() => keystoreEnv.cleanup());
-    const keystore = await startKeystoreProcess(keystoreEnv);
-    stops.push(() => (stack.keystore ?? keystore).stop());
-    const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
-    for (const tenant of TENANTS) for (const ring of ['default', 'pci']) await admin.createKeyRing(tenant, ring);
-    admin.close();
-
-    const baseProcessor: ProcessorProcessOptions = {
-      pki,
-      natsUrls: nats.urls,
-      keystoreAddress: keystore.address,
+  // The one stack launcher (@fle/testkit/stack): NATS, keystore and rings, the processor.
+  const launched = await launchStack({
+    natsUsers: opts.natsUsers === 'fle' ? FLE_NATS_PERMISSIONS : 'none',
+    kvBuckets: [LEDGER_BUCKET],
+    tenants: TENANTS,
+    processor: {
       grpc: true,
       allowedCallers: ['spiffe://fle.local/gateway'],
       schema: { protoRoots: [FIXTURE_PROTO_DIR] },
       handlers: LEDGER_HANDLERS,
       routes: [{ method: METHOD, route: ROUTE }],
       ...opts.processor,
-    };
-    const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}) => {
-      const p = await startProcessorProcess({ ...baseProcessor, ...extra });
-      stops.push(() => p.stop());
-      return p;
-    };
-    const processor = await startProcessor();
+    },
+  });
+  const { pki, nats, keystoreEnv, startProcessor, stop } = launched;
+  const stops = { push: launched.defer };
+  try {
+    const keystore = launched.keystore;
+    // A test may replace the keystore (stack.keystore = ...): stop whichever runs.
+    stops.push(() => stack.keystore?.stop());
+    const processor = launched.processor!;
     stack.processor = processor;
     const keys = new KeystoreKeyProvider({ address: keystore.address, tls: pki.files('client') });
     stops.push(() => keys.close());
