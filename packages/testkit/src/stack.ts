@@ -8,12 +8,15 @@
 // (processor, reliability, browser, bench) are thin uses of this one.
 // Every process ever started (killed ones included) stays listed so its logs
 // can be scanned at the end; stop() ends everything in reverse start order.
+// The two parts `npm start` (packages/devstack) shares with it are exported:
+// createLauncher (start order, reverse stop, kill on exit) and ensureRings
+// (create the tenant's missing rings as the admin identity).
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions } from '@fle/gateway/testing';
 import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '@fle/processor/testing';
 import { KeystoreAdminClient } from '@fle/keystore-client';
 import { FLE_NATS_PERMISSIONS, withKvBuckets, type NatsConfigOptions, type NatsPermissions } from '@fle/nats-setup';
-import type { DevPki } from '@fle/pki';
+import type { DevPki, TlsFiles } from '@fle/pki';
 import type { NatsConnection } from 'nats';
 import { startNats, type NatsHarness } from './start-nats.js';
 import { makeTestPki } from './test-pki.js';
@@ -80,13 +83,87 @@ export interface LaunchedStack {
   stop(): Promise<void>;
 }
 
-export async function launchStack(opts: LaunchOptions = {}): Promise<LaunchedStack> {
-  const stops: Array<() => unknown> = [];
-  const started: LaunchedProcess[] = [];
-  const stop = async (): Promise<void> => {
-    for (const s of stops.reverse()) await Promise.resolve().then(s).catch(() => undefined);
-    stops.length = 0;
+/** What a launcher stops: a started process, or any clean-up step. */
+export interface LauncherPart {
+  readonly name: string;
+  stop(): unknown;
+  /** SIGKILL now (synchronous: usable from an exit handler). */
+  killNow?(): void;
+}
+
+export interface Launcher {
+  /** Registers what was just started: stop() ends it before anything added earlier. */
+  add(part: LauncherPart): void;
+  /** Runs `fn` at stop(), before what was added earlier. */
+  defer(fn: () => unknown): void;
+  /** Stops every part in reverse order (a part whose stop fails is killed). Idempotent. */
+  stop(): Promise<void>;
+  /** SIGKILLs every part that can be killed (a second Ctrl-C; the exit hook). */
+  killNow(): void;
+}
+
+/**
+ * The lifecycle of a stack: parts stop in reverse start order, once.
+ * killOnExit: whatever way this process ends, no child outlives it (the hook
+ * is removed by stop()).
+ */
+export function createLauncher(opts: { killOnExit?: boolean } = {}): Launcher {
+  const parts: LauncherPart[] = [];
+  const killNow = (): void => {
+    for (const p of parts) p.killNow?.();
   };
+  if (opts.killOnExit) process.once('exit', killNow);
+  let stopped: Promise<void> | undefined;
+  return {
+    add: (part) => void parts.push(part),
+    defer: (fn) => void parts.push({ name: 'deferred', stop: fn }),
+    killNow,
+    stop: () =>
+      (stopped ??= (async () => {
+        for (const p of [...parts].reverse()) {
+          await Promise.resolve()
+            .then(() => p.stop())
+            .catch(() => p.killNow?.());
+        }
+        if (opts.killOnExit) process.off('exit', killNow);
+      })()),
+  };
+}
+
+export interface EnsuredRing {
+  readonly ring: string;
+  readonly version: number;
+  /** false: the ring was there already (kept as it is). */
+  readonly created: boolean;
+}
+
+/** Creates the tenant's missing key rings as the admin identity; existing rings are kept. alg 3: an X25519 ring. */
+export async function ensureRings(opts: {
+  readonly address: string;
+  /** The admin identity's certificate files. */
+  readonly tls: TlsFiles;
+  readonly tenant: string;
+  readonly rings: ReadonlyArray<{ readonly ring: string; readonly alg?: 3 }>;
+  readonly channelOptions?: Record<string, string | number>;
+}): Promise<EnsuredRing[]> {
+  const admin = new KeystoreAdminClient({ address: opts.address, tls: opts.tls, ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}) });
+  try {
+    const existing = new Map((await admin.listRings(opts.tenant)).map((r) => [r.ring, r.primaryVersion]));
+    const out: EnsuredRing[] = [];
+    for (const { ring, alg } of opts.rings) {
+      const have = existing.get(ring);
+      out.push(have !== undefined ? { ring, version: have, created: false } : { ring, version: (await admin.createKeyRing(opts.tenant, ring, alg ? { alg } : {})).version, created: true });
+    }
+    return out;
+  } finally {
+    admin.close();
+  }
+}
+
+export async function launchStack(opts: LaunchOptions = {}): Promise<LaunchedStack> {
+  const launcher = createLauncher();
+  const started: LaunchedProcess[] = [];
+  const stop = (): Promise<void> => launcher.stop();
   const track = (name: string, p: { output(): { stdout: string; stderr: string }; child: { exitCode: number | null; signalCode: NodeJS.Signals | null } }): void => {
     started.push({
       name,
@@ -99,37 +176,31 @@ export async function launchStack(opts: LaunchOptions = {}): Promise<LaunchedSta
     const base = opts.natsUsers ?? FLE_NATS_PERMISSIONS;
     const users: NatsConfigOptions['users'] = base !== 'none' && opts.kvBuckets?.length ? withKvBuckets(base, 'processor', opts.kvBuckets) : base;
     const nats = await startNats({ tls: pki, users, cluster: opts.natsNodes ?? 1 });
-    stops.push(() => nats.stop());
+    launcher.add({ name: 'nats-server', stop: () => nats.stop() });
     const keystoreEnv = await createKeystoreTestEnv({ pki, ...(opts.keystorePolicy ? { policy: opts.keystorePolicy } : {}) });
-    stops.push(() => keystoreEnv.cleanup());
+    launcher.defer(() => keystoreEnv.cleanup());
     let keystore = await startKeystoreProcess(keystoreEnv);
     track('keystore', keystore);
-    stops.push(() => keystore.stop());
-    if (opts.tenants?.length) {
-      const admin = new KeystoreAdminClient({ address: keystore.address, tls: pki.files('admin') });
-      try {
-        for (const tenant of opts.tenants) for (const ring of opts.rings ?? ['default', 'pci']) await admin.createKeyRing(tenant, ring, opts.ringAlg ? { alg: opts.ringAlg } : {});
-      } finally {
-        admin.close();
-      }
-    }
+    launcher.add({ name: 'keystore', stop: () => keystore.stop() });
+    const rings = (opts.rings ?? ['default', 'pci']).map((ring) => (opts.ringAlg ? { ring, alg: opts.ringAlg } : { ring }));
+    for (const tenant of opts.tenants ?? []) await ensureRings({ address: keystore.address, tls: pki.files('admin'), tenant, rings });
 
     const startProcessor = async (extra: Partial<ProcessorProcessOptions> = {}): Promise<ProcessorProcess> => {
       const merged = { pki, natsUrls: nats.urls, keystoreAddress: keystore.address, ...opts.processor, ...extra };
       const p = await startProcessorProcess(merged as ProcessorProcessOptions);
       track('processor', p);
-      stops.push(() => p.stop());
+      launcher.add({ name: 'processor', stop: () => p.stop() });
       return p;
     };
     const startGateway = async (g: LaunchGatewayOptions): Promise<GatewayProcess> => {
       const gw = await startGatewayProcess({ pki, natsUrls: nats.urls, ...g });
       track('gateway', gw);
-      stops.push(() => gw.stop());
+      launcher.add({ name: 'gateway', stop: () => gw.stop() });
       return gw;
     };
     const processor = opts.processor ? await startProcessor() : undefined;
     const conns: NatsConnection[] = [];
-    stops.push(async () => void (await Promise.allSettled(conns.map((c) => c.close()))));
+    launcher.defer(async () => void (await Promise.allSettled(conns.map((c) => c.close()))));
     const stack: LaunchedStack = {
       pki,
       nats,
@@ -151,7 +222,7 @@ export async function launchStack(opts: LaunchOptions = {}): Promise<LaunchedSta
         return nc;
       },
       processes: () => [...started],
-      defer: (fn) => void stops.push(fn),
+      defer: (fn) => launcher.defer(fn),
       stop,
     };
     return stack;
