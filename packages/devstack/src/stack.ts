@@ -4,12 +4,16 @@
 // the keystore first, the gateway, the public edge, last); stop order is the
 // reverse. Whatever was started is stopped on every path out: a failed start,
 // stop(), or this process exiting (children are SIGKILLed from the exit hook).
+// Start order, reverse stop, the exit hook and the ring set-up are the test
+// stacks' launcher's (@fle/testkit/stack createLauncher, ensureRings); what is
+// devstack's own is the state folder, fixed ports, YAML configs and stack.json.
 import { fileURLToPath } from 'node:url';
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { stringify } from 'yaml';
 import { DEFAULT_IDENTITIES, ensureDevPki, pkiPaths, type PkiPaths } from '@fle/pki';
-import { KeystoreAdminClient, KeystorePublicKeyProvider } from '@fle/keystore-client';
+import { KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { loadSchema } from '@fle/schema';
+import { createLauncher, ensureRings, type EnsuredRing } from '@fle/testkit/stack';
 import { EDGE_AUDIENCE, EDGE_DEV_ISSUER, gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig, stackIdentities, webTenant } from './configs.js';
 import { DevStackError } from './errors.js';
 import { startStackNats, type StackNats } from './nats-runner.js';
@@ -81,17 +85,10 @@ function mainOf(pkg: string): string {
   return fileURLToPath(new URL('./main.ts', import.meta.resolve(pkg)));
 }
 
-interface Stoppable {
-  readonly name: string;
-  stop(): Promise<void>;
-  killNow(): void;
-  alive(): boolean;
-}
-
 export async function startStack(settings: StackSettings, opts: StartStackOptions): Promise<RunningStack> {
   const step = opts.onStep ?? (() => undefined);
   const layout = stateLayout(settings.home);
-  const started: Stoppable[] = [];
+  const started: string[] = [];
   // Files this run wrote: only these are removed on the way out (a failed
   // second start must not delete a running stack's stack file or ports files).
   let wroteStackFile = false;
@@ -100,21 +97,21 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
   let reportFailure: (e: DevStackError) => void = () => undefined;
   const failed = new Promise<DevStackError>((resolve) => (reportFailure = resolve));
 
-  const killAll = (): void => {
-    for (const s of started) s.killNow();
-  };
-  // Last line of defence: whatever way this process ends, no child outlives it.
-  process.once('exit', killAll);
+  // Last line of defence (killOnExit): whatever way this process ends, no child outlives it.
+  const launcher = createLauncher({ killOnExit: true });
+  const killAll = (): void => launcher.killNow();
+  // Runs last, once every process is stopped.
+  launcher.defer(async () => {
+    if (wroteStackFile) await removeStackFile(layout.stackFile).catch(() => undefined);
+    for (const name of ['processor', 'gateway'] as const) {
+      if (started.includes(name)) await rm(layout.portsFile(name), { force: true }).catch(() => undefined);
+    }
+  });
 
   const stop = (): Promise<void> =>
     (stopped ??= (async () => {
       stopping = true;
-      for (const s of [...started].reverse()) await s.stop().catch(() => s.killNow());
-      if (wroteStackFile) await removeStackFile(layout.stackFile).catch(() => undefined);
-      for (const name of ['processor', 'gateway'] as const) {
-        if (started.some((s) => s.name === name)) await rm(layout.portsFile(name), { force: true }).catch(() => undefined);
-      }
-      process.off('exit', killAll);
+      await launcher.stop();
     })());
 
   const watch = (name: string, exited: Promise<unknown>, log: string): void => {
@@ -131,7 +128,7 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
   // A stack already running from this folder is left exactly as it is.
   const other = await runningStack(layout.stackFile, async (host, port) => !(await probePort(host, port).then(() => true, () => false)));
   if (other) {
-    process.off('exit', killAll);
+    await launcher.stop();
     throw new DevStackError(
       'DEVSTACK_ALREADY_RUNNING',
       `a stack is already running from ${layout.home} (pid ${other.pid}, gateway ${other.gateway}): use it (npx fle demo), stop it first (Ctrl-C where it runs), or set FLE_HOME to another folder`,
@@ -159,7 +156,8 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
       storeDir: layout.jetstream,
       logFile: layout.log('nats'),
     });
-    started.push({ name: 'nats-server', stop: () => nats.stop(), killNow: () => nats.killNow(), alive: () => nats.alive() });
+    started.push('nats-server');
+    launcher.add({ name: 'nats-server', stop: () => nats.stop(), killNow: () => nats.killNow() });
     watch('nats-server', nats.exited, layout.log('nats'));
     step(`nats-server: ${nats.url} — ${nats.describe()}, mTLS with certificate-mapped users, JetStream in ${nats.runner === 'binary' ? layout.jetstream : 'the container'}`);
     checkAborted();
@@ -174,7 +172,8 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
         readiness: name === 'keystore' ? { kind: 'keystore-line' } : { kind: 'ports-file', path: layout.portsFile(name) },
         ...(opts.signal ? { signal: opts.signal } : {}),
       });
-      started.push({ name, stop: () => c.stop(), killNow: () => c.killNow(), alive: () => c.alive() });
+      started.push(name);
+      launcher.add({ name, stop: () => c.stop(), killNow: () => c.killNow() });
       watch(name, c.exited, c.logFile);
       return c;
     };
@@ -246,26 +245,18 @@ export async function startStack(settings: StackSettings, opts: StartStackOption
 }
 
 /** Creates the demo tenant's missing key rings (as the admin identity); existing rings are kept. alg 3: X25519 rings (the record rings stay symmetric: only the processor seals and opens them). */
-async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string, alg?: 3, recordRings: readonly string[] = []): Promise<Array<{ ring: string; version: number; created: boolean }>> {
-  // `localhost` is a SAN of every dev certificate; naming it avoids node's DEP0123 warning (SNI with an IP address).
-  const admin = new KeystoreAdminClient({ address, tls: pki.files('admin'), channelOptions: { 'grpc.ssl_target_name_override': 'localhost' } });
+async function ensureDemoRings(address: string, pki: PkiPaths, tenant: string, alg?: 3, recordRings: readonly string[] = []): Promise<EnsuredRing[]> {
   try {
-    const existing = new Map((await admin.listRings(tenant)).map((r) => [r.ring, r.primaryVersion]));
-    const out: Array<{ ring: string; version: number; created: boolean }> = [];
-    for (const ring of DEMO_KEY_RINGS) {
-      const have = existing.get(ring);
-      if (have !== undefined) out.push({ ring, version: have, created: false });
-      else out.push({ ring, version: (await admin.createKeyRing(tenant, ring, alg ? { alg } : {})).version, created: true });
-    }
-    for (const ring of recordRings) {
-      const have = existing.get(ring);
-      out.push(have !== undefined ? { ring, version: have, created: false } : { ring, version: (await admin.createKeyRing(tenant, ring)).version, created: true });
-    }
-    return out;
+    return await ensureRings({
+      address,
+      tls: pki.files('admin'),
+      tenant,
+      rings: [...DEMO_KEY_RINGS.map((ring) => (alg ? { ring, alg } : { ring })), ...recordRings.map((ring) => ({ ring }))],
+      // `localhost` is a SAN of every dev certificate; naming it avoids node's DEP0123 warning (SNI with an IP address).
+      channelOptions: { 'grpc.ssl_target_name_override': 'localhost' },
+    });
   } catch (err) {
     throw new DevStackError('DEVSTACK_SERVICE_FAILED', `could not prepare the key rings of tenant "${tenant}": ${(err as Error).message}`, { cause: err });
-  } finally {
-    admin.close();
   }
 }
 
