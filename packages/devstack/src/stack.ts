@@ -5,7 +5,7 @@
 // reverse. Whatever was started is stopped on every path out: a failed start,
 // stop(), or this process exiting (children are SIGKILLed from the exit hook).
 // Start order, reverse stop, the exit hook and the ring set-up are the test
-// stacks' launcher's (@fle/testkit/stack createLauncher, ensureRings); what is
+// stacks' launcher's (@fle/testkit/launcher: createLauncher, ensureRings); what is
 // devstack's own is the state folder, fixed ports, YAML configs and stack.json.
 import { fileURLToPath } from 'node:url';
 import { readFile, rm, writeFile } from 'node:fs/promises';
@@ -13,7 +13,7 @@ import { stringify } from 'yaml';
 import { DEFAULT_IDENTITIES, ensureDevPki, pkiPaths, type PkiPaths } from '@fle/pki';
 import { KeystorePublicKeyProvider } from '@fle/keystore-client';
 import { loadSchema } from '@fle/schema';
-import { createLauncher, ensureRings, type EnsuredRing } from '@fle/testkit/stack';
+import { createLauncher, ensureRings, type EnsuredRing } from '@fle/testkit/launcher';
 import { EDGE_AUDIENCE, EDGE_DEV_ISSUER, gatewayConfig, keystoreConfig, keystorePolicy, natsUsers, processorConfig, stackIdentities, webTenant } from './configs.js';
 import { DevStackError } from './errors.js';
 import { startStackNats, type StackNats } from './nats-runner.js';

@@ -8,18 +8,21 @@
 // (processor, reliability, browser, bench) are thin uses of this one.
 // Every process ever started (killed ones included) stays listed so its logs
 // can be scanned at the end; stop() ends everything in reverse start order.
-// The two parts `npm start` (packages/devstack) shares with it are exported:
-// createLauncher (start order, reverse stop, kill on exit) and ensureRings
-// (create the tenant's missing rings as the admin identity).
+// The two parts `npm start` (packages/devstack) shares with it live in
+// ./launcher.ts (@fle/testkit/launcher, no test helpers loaded):
+// createLauncher (reverse-order stop, kill on exit) and ensureRings (create
+// the tenant's missing rings as the admin identity).
 import { createKeystoreTestEnv, startKeystoreProcess, type KeystoreProcess, type KeystoreTestEnv } from '@fle/keystore/testing';
 import { startGatewayProcess, type GatewayProcess, type GatewayProcessOptions } from '@fle/gateway/testing';
 import { startProcessorProcess, type ProcessorProcess, type ProcessorProcessOptions } from '@fle/processor/testing';
-import { KeystoreAdminClient } from '@fle/keystore-client';
 import { FLE_NATS_PERMISSIONS, withKvBuckets, type NatsConfigOptions, type NatsPermissions } from '@fle/nats-setup';
-import type { DevPki, TlsFiles } from '@fle/pki';
+import type { DevPki } from '@fle/pki';
 import type { NatsConnection } from 'nats';
 import { startNats, type NatsHarness } from './start-nats.js';
 import { makeTestPki } from './test-pki.js';
+import { createLauncher, ensureRings } from './launcher.js';
+
+export { createLauncher, ensureRings, type EnsuredRing, type Launcher, type LauncherPart } from './launcher.js';
 
 /** The keystore's policy document (services/keystore/src/policy.ts), as the test env writes it. */
 type KeystorePolicy = NonNullable<Parameters<typeof createKeystoreTestEnv>[0]>['policy'];
@@ -81,83 +84,6 @@ export interface LaunchedStack {
   defer(fn: () => unknown): void;
   /** Stops everything (reverse start order). Idempotent. */
   stop(): Promise<void>;
-}
-
-/** What a launcher stops: a started process, or any clean-up step. */
-export interface LauncherPart {
-  readonly name: string;
-  stop(): unknown;
-  /** SIGKILL now (synchronous: usable from an exit handler). */
-  killNow?(): void;
-}
-
-export interface Launcher {
-  /** Registers what was just started: stop() ends it before anything added earlier. */
-  add(part: LauncherPart): void;
-  /** Runs `fn` at stop(), before what was added earlier. */
-  defer(fn: () => unknown): void;
-  /** Stops every part in reverse order (a part whose stop fails is killed). Idempotent. */
-  stop(): Promise<void>;
-  /** SIGKILLs every part that can be killed (a second Ctrl-C; the exit hook). */
-  killNow(): void;
-}
-
-/**
- * The lifecycle of a stack: parts stop in reverse start order, once.
- * killOnExit: whatever way this process ends, no child outlives it (the hook
- * is removed by stop()).
- */
-export function createLauncher(opts: { killOnExit?: boolean } = {}): Launcher {
-  const parts: LauncherPart[] = [];
-  const killNow = (): void => {
-    for (const p of parts) p.killNow?.();
-  };
-  if (opts.killOnExit) process.once('exit', killNow);
-  let stopped: Promise<void> | undefined;
-  return {
-    add: (part) => void parts.push(part),
-    defer: (fn) => void parts.push({ name: 'deferred', stop: fn }),
-    killNow,
-    stop: () =>
-      (stopped ??= (async () => {
-        for (const p of [...parts].reverse()) {
-          await Promise.resolve()
-            .then(() => p.stop())
-            .catch(() => p.killNow?.());
-        }
-        if (opts.killOnExit) process.off('exit', killNow);
-      })()),
-  };
-}
-
-export interface EnsuredRing {
-  readonly ring: string;
-  readonly version: number;
-  /** false: the ring was there already (kept as it is). */
-  readonly created: boolean;
-}
-
-/** Creates the tenant's missing key rings as the admin identity; existing rings are kept. alg 3: an X25519 ring. */
-export async function ensureRings(opts: {
-  readonly address: string;
-  /** The admin identity's certificate files. */
-  readonly tls: TlsFiles;
-  readonly tenant: string;
-  readonly rings: ReadonlyArray<{ readonly ring: string; readonly alg?: 3 }>;
-  readonly channelOptions?: Record<string, string | number>;
-}): Promise<EnsuredRing[]> {
-  const admin = new KeystoreAdminClient({ address: opts.address, tls: opts.tls, ...(opts.channelOptions ? { channelOptions: opts.channelOptions } : {}) });
-  try {
-    const existing = new Map((await admin.listRings(opts.tenant)).map((r) => [r.ring, r.primaryVersion]));
-    const out: EnsuredRing[] = [];
-    for (const { ring, alg } of opts.rings) {
-      const have = existing.get(ring);
-      out.push(have !== undefined ? { ring, version: have, created: false } : { ring, version: (await admin.createKeyRing(opts.tenant, ring, alg ? { alg } : {})).version, created: true });
-    }
-    return out;
-  } finally {
-    admin.close();
-  }
 }
 
 export async function launchStack(opts: LaunchOptions = {}): Promise<LaunchedStack> {
