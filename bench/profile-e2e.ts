@@ -1,7 +1,7 @@
 // Where the encrypted path's extra CPU goes, per process and per function,
 // over the whole end-to-end pipeline (issue 7):
 //
-//   npx tsx bench/profile-e2e.ts        (Linux, needs `perf` and the right to record every CPU)
+//   npx tsx --conditions=@fle/source bench/profile-e2e.ts        (Linux, needs `perf` and the right to record every CPU)
 //
 // V8's own profiler runs inside one process and loses time to preemption
 // when five processes share two cores; `perf record -a` samples every CPU

@@ -4,8 +4,8 @@
 // Redis: the tests use the server on 127.0.0.1:6379; `.ci/run` starts
 // `redis-server` (REDIS_SERVER_BIN, else PATH, else /usr/bin) when none listens.
 //
-//   npx tsx scripts/find-tool.ts nats-server chromium redis-server             # each path; exit 1 naming what is missing
-//   npx tsx scripts/find-tool.ts --missing nats-server chromium redis-server   # the Debian packages to install, space-separated (empty when none)
+//   npx tsx --conditions=@fle/source scripts/find-tool.ts nats-server chromium redis-server             # each path; exit 1 naming what is missing
+//   npx tsx --conditions=@fle/source scripts/find-tool.ts --missing nats-server chromium redis-server   # the Debian packages to install, space-separated (empty when none)
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
 import { findNatsServer } from '@fle/nats-setup';

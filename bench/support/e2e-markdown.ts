@@ -1,6 +1,6 @@
 // Prints the README "Performance" table from the latest end-to-end run
 // (docs/perf/e2e.json, written by `npm run bench -- e2e`; or the JSON file given):
-//   npx tsx bench/support/e2e-markdown.ts [file.json]
+//   npx tsx --conditions=@fle/source bench/support/e2e-markdown.ts [file.json]
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,7 +3,7 @@
 // missing), plus one NATS server certificate whose DNS SANs name every node
 // (`nats`, `nats-0.nats` … `nats-2.nats`), as the shipped NATS configs expect.
 //
-//   npx tsx deploy/scripts/cluster-certs.ts [--dir .fle/certs] [--k8s]
+//   npx tsx --conditions=@fle/source deploy/scripts/cluster-certs.ts [--dir .fle/certs] [--k8s]
 //
 // --k8s also copies the files the kustomize base's secretGenerator reads into
 // deploy/k8s/base/certs/ (git-ignored). Production uses its own PKI: see

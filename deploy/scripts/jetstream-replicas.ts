@@ -5,7 +5,7 @@
 // changes `num_replicas` (nats-server moves the data; consumers follow).
 // The keystore's bucket is created R3 by the keystore itself (storage.replicas).
 //
-//   node --import tsx deploy/scripts/jetstream-replicas.ts --config /etc/fle/processor.yaml [--replicas 3] [--timeout-ms 600000]
+//   node --conditions=@fle/source --import tsx deploy/scripts/jetstream-replicas.ts --config /etc/fle/processor.yaml [--replicas 3] [--timeout-ms 600000]
 //
 // It connects as the processor identity (the only one allowed to update these
 // streams), waits until every stream exists, and exits 0 once all have at

@@ -4,7 +4,7 @@
 // and the integration tests. test/deploy/nats-config.test.ts fails when a
 // shipped file differs from what this renders.
 //
-//   npx tsx deploy/scripts/nats-config.ts          # rewrite the shipped files
+//   npx tsx --conditions=@fle/source deploy/scripts/nats-config.ts          # rewrite the shipped files
 import { writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';

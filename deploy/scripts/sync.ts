@@ -5,7 +5,7 @@
 //   reads files only from inside its own folder).
 // test/deploy fails when a shipped file differs from what this writes.
 //
-//   npx tsx deploy/scripts/sync.ts
+//   npx tsx --conditions=@fle/source deploy/scripts/sync.ts
 import { copyFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';

@@ -3,7 +3,7 @@
 // Deterministic the way RFC 9180's own vectors are: the ephemeral key is
 // derived from a given ikmE (RFC 9180 §7.1.3 DeriveKeyPair). Run once, by
 // hand, when vectors are added (the tests only check the committed bytes):
-//   npx tsx test/vectors/generate-envelope-hpke-vectors.ts
+//   npx tsx --conditions=@fle/source test/vectors/generate-envelope-hpke-vectors.ts
 // Changing an existing vector's bytes is a format change: do not.
 import { writeFileSync } from 'node:fs';
 import {

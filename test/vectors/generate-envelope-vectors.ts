@@ -1,7 +1,7 @@
 // Writes envelope-v1.json: the golden vectors that freeze envelope v1.
 // Run once, by hand, when vectors are added (never by the tests, which only
 // check that both backends reproduce and open these exact bytes):
-//   npx tsx test/vectors/generate-envelope-vectors.ts
+//   npx tsx --conditions=@fle/source test/vectors/generate-envelope-vectors.ts
 // Changing an existing vector's bytes is a format change: do not.
 import { writeFileSync } from 'node:fs';
 import { buildAad, encodeBase64url, encodeHeader, nobleBackend, sealEnvelope, type SymmetricAlg } from '@fle/field-crypto/portable';

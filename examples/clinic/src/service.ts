@@ -2,7 +2,7 @@
 // handler opens patient_name and scan at its own boundary. It serves Admit
 // over core NATS (queue group) and JetStream (durable pull consumer), both
 // behind fle's gateway, and publishes PatientAdmitted as a sealed event.
-//   node --import tsx examples/clinic/src/service.ts --config clinic.yaml
+//   node --conditions=@fle/source --import tsx examples/clinic/src/service.ts --config clinic.yaml
 import { writeFileSync } from 'node:fs';
 import { connect } from 'nats';
 import { Boundary } from '@fle/boundary';

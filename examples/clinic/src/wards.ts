@@ -2,7 +2,7 @@
 // from the admissions stream (a durable JetStream consumer) with the patient's
 // name opened, once per event id. It prints the ward and a digest of the name
 // (a real desk would assign a bed; plaintext stays out of its logs).
-//   node --import tsx examples/clinic/src/wards.ts --config wards.yaml
+//   node --conditions=@fle/source --import tsx examples/clinic/src/wards.ts --config wards.yaml
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { AckPolicy, connect, DeliverPolicy } from 'nats';

@@ -4,7 +4,7 @@
 //
 //   npm run build                                   # all packages; minified -> packages/client/dist/fle-browser.mjs
 //   npm run build:browser -w @fle/client            # only this bundle
-//   npx tsx packages/client/src/browser-build.ts --out <file>
+//   npx tsx --conditions=@fle/source packages/client/src/browser-build.ts --out <file>
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { builtinModules } from 'node:module';
 import { dirname, resolve } from 'node:path';

@@ -1,4 +1,4 @@
-// `node --import tsx services/keystore/src/main.ts --config <file>` (or env
+// `node --conditions=@fle/source --import tsx services/keystore/src/main.ts --config <file>` (or env
 // FLE_CONFIG): runs the keystore until SIGTERM/SIGINT. SIGHUP reloads the policy.
 // Once listening it logs one line `{"msg":"keystore listening","port":N,...}`
 // on stdout (with `metricsPort` when metrics are served); test helpers wait for it (testing.ts).
