@@ -1,5 +1,5 @@
 // The product knows no example API (issue 19 item 4): no source, test,
-// manifest or config under packages/ or services/ imports an example or names
+// manifest, config or README under packages/ or services/ imports an example or names
 // the examples' protobuf packages. The examples (examples/*) use the product's
 // public packages, never the other way round.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 
 const REPO = fileURLToPath(new URL('../../', import.meta.url));
 const SKIP = new Set(['node_modules', 'dist', '.tsbuildinfo']);
-const CHECKED = /\.(ts|mts|js|mjs|json|ya?ml|proto)$/;
+const CHECKED = /\.(ts|mts|js|mjs|json|ya?ml|proto|md)$/;
 /** An import of an example package or folder, or an example API's protobuf package name. */
 const FORBIDDEN = [/@fle-examples\//, /['"][./]*examples\//, /\bacme\.payments\b/, /\bclinic\.v1\b/];
 
