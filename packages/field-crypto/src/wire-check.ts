@@ -229,9 +229,8 @@ function checkValue(parent: TypeRule, field: FieldRule, buf: Uint8Array, start: 
     }
   } else if (field.message) {
     checkMessage(field.message, buf, start, end, count);
-  } else if (field.wire === Wire.Len && field.message === undefined) {
-    // A string, bytes or a message type with nothing sensitive below it: taken as one value.
   }
+  // Else a string, bytes or a message type with nothing sensitive below it: taken as one value.
 }
 
 function checkMapEntry(rule: TypeRule, field: FieldRule, buf: Uint8Array, start: number, end: number, count: Counter, maps: Map<number, Set<string>>): void {
