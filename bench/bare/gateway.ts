@@ -13,7 +13,8 @@ const types = loadTypes(config.protoDir);
 const transport = config.transport ?? 'nats';
 const timeoutMs = config.timeoutMs ?? 15_000;
 
-const nc = await connect({ servers: [...config.natsUrls], tls: natsTls(config.tls), inboxPrefix: BARE.gatewayInbox, name: 'bare-gateway' });
+// noAsyncTraces as fle's own connections have it (@fle/nats-setup fleConnectionOptions): the comparison is of the code, not of a client option.
+const nc = await connect({ servers: [...config.natsUrls], tls: natsTls(config.tls), inboxPrefix: BARE.gatewayInbox, name: 'bare-gateway', noAsyncTraces: true });
 const js = nc.jetstream();
 
 // JetStream replies: one inbox subscription for the process, requests told apart by the last token.

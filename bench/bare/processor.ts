@@ -13,7 +13,8 @@ const types = loadTypes(config.protoDir);
 const limit = config.concurrency ?? 32;
 const MiB = 1024 * 1024;
 
-const nc = await connect({ servers: [...config.natsUrls], tls: natsTls(config.tls), inboxPrefix: BARE.processorInbox, name: 'bare-processor' });
+// noAsyncTraces as fle's own connections have it (@fle/nats-setup fleConnectionOptions).
+const nc = await connect({ servers: [...config.natsUrls], tls: natsTls(config.tls), inboxPrefix: BARE.processorInbox, name: 'bare-processor', noAsyncTraces: true });
 const js = nc.jetstream();
 const jsm = await nc.jetstreamManager();
 // The server requires byte limits on every stream (max_bytes_required).

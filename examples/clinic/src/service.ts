@@ -9,8 +9,7 @@ import { Boundary } from '@fle/boundary';
 import { EventPublisher, eventType } from '@fle/events';
 import { compileSchema } from '@fle/field-crypto';
 import { KeystoreKeyProvider } from '@fle/keystore-client';
-import { natsInboxPrefix } from '@fle/nats-setup';
-import { natsTlsOptions } from '@fle/pki';
+import { fleConnectionOptions } from '@fle/nats-setup';
 import { messageCodec } from '@fle/schema';
 import { createAdmitHandler } from './admit.js';
 import { readClinicConfig } from './config.js';
@@ -20,7 +19,7 @@ import { ADMISSIONS_STREAM, ADMIT_METHOD, PATIENT_ADMITTED, clinicSchema } from 
 const config = readClinicConfig();
 const schema = clinicSchema(config.schema);
 const keys = new KeystoreKeyProvider({ address: config.keystore.address, tls: config.tls });
-const nc = await connect({ servers: [...config.nats.servers], tls: natsTlsOptions(config.tls), inboxPrefix: natsInboxPrefix(config.identity), name: 'clinic' });
+const nc = await connect(fleConnectionOptions({ servers: config.nats.servers, tls: config.tls, identity: config.identity, name: 'clinic' }));
 
 // The admissions stream: bounded, and long enough a dedupe window for redeliveries.
 const jsm = await nc.jetstreamManager();

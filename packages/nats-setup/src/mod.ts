@@ -1,5 +1,6 @@
 // @fle/nats-setup: nats-server configuration for fle (mTLS, certificate-mapped
 // users, per-identity permissions, JetStream, cluster) and a process launcher.
+export { fleConnectionOptions, type FleConnectionInput, type FleConnectionOptions } from './connection.js';
 export { INSTALL_HINT, NatsSetupError, type NatsSetupErrorCode } from './errors.js';
 export {
   FLE_NATS_PERMISSIONS,

@@ -12,7 +12,8 @@ import { HealthImplementation } from 'grpc-health-check';
 import { connect, type NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
 import { compileSchema, compileWireCheck, type CompiledSchema, type WireCheck } from '@fle/field-crypto';
-import { natsTlsOptions, serverCredentials } from '@fle/pki';
+import { fleConnectionOptions } from '@fle/nats-setup';
+import { serverCredentials } from '@fle/pki';
 import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
   ConfigError,
@@ -33,7 +34,6 @@ import type { Forwarder } from './forwarders/forwarder.js';
 import { GrpcForwarder } from './forwarders/grpc.js';
 import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
-import { GATEWAY_INBOX_PREFIX } from './forwarders/nats-reply.js';
 import { RateLimiter } from './rate-limit.js';
 import { createRequestPath, type BoundRoute } from './request-path.js';
 import { planEdge, startEdge, type RunningEdge } from './edge/edge.js';
@@ -97,14 +97,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   let nc: NatsConnection | undefined;
   if (config.nats) {
-    nc = await connect({
-      servers: [...config.nats.servers],
-      tls: config.nats.tls ? natsTlsOptions(config.nats.tls) : undefined,
-      name: config.nats.name,
-      inboxPrefix: GATEWAY_INBOX_PREFIX, // replies are private to the gateway identity (nats-setup permissions)
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: 250,
-    });
+    // Replies come to the gateway identity's private inbox prefix (forwarders/nats-reply.ts GATEWAY_INBOX_PREFIX).
+    nc = await connect(fleConnectionOptions({ servers: config.nats.servers, tls: config.nats.tls, identity: 'gateway', name: config.nats.name }));
     log.info({ servers: config.nats.servers.length }, 'connected to NATS');
   }
   const core = nc ? new NatsCoreForwarder(nc) : undefined;

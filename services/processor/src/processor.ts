@@ -7,8 +7,7 @@ import { Redis } from 'ioredis';
 import { connect, type NatsConnection } from 'nats';
 import { Boundary, loadHandlerModule, type PreparedSenderPolicy } from '@fle/boundary';
 import type { KeyProvider } from '@fle/field-crypto';
-import { natsInboxPrefix } from '@fle/nats-setup';
-import { natsTlsOptions } from '@fle/pki';
+import { fleConnectionOptions } from '@fle/nats-setup';
 import { loadSchema } from '@fle/schema';
 import {
   RedisNonceStore,
@@ -48,14 +47,7 @@ export async function startProcessor(config: ProcessorConfig, deps: ProcessorDep
   const schema = loadSchema(config.schema);
   const cleanups: Array<() => Promise<void>> = [];
 
-  const nc = await connect({
-    servers: [...config.nats.servers],
-    tls: config.nats.tls ? natsTlsOptions(config.nats.tls) : undefined,
-    name: config.nats.name,
-    inboxPrefix: natsInboxPrefix('processor'), // replies and pull deliveries are private to the processor identity
-    maxReconnectAttempts: -1,
-    reconnectTimeWait: 250,
-  });
+  const nc = await connect(fleConnectionOptions({ servers: config.nats.servers, tls: config.nats.tls, identity: 'processor', name: config.nats.name }));
   cleanups.push(() => nc.drain().catch(() => undefined));
   try {
     let store = deps.nonceStore;

@@ -109,11 +109,11 @@ async function tlsFiles(certsDir: string | undefined, identity: string): Promise
 async function connectNats(flags: NatsFlags, identity: string): Promise<NatsConnection> {
   const servers = flags.nats ?? process.env.NATS_URL ?? DEFAULT_NATS_URL;
   const { connect } = await import('nats');
-  const { natsTlsOptions } = await import('@fle/pki');
-  const { natsInboxPrefix } = await import('@fle/nats-setup');
-  const tls = natsTlsOptions(await tlsFiles(flags.certsDir, identity));
+  const { fleConnectionOptions } = await import('@fle/nats-setup');
+  const tls = await tlsFiles(flags.certsDir, identity);
   try {
-    return await connect({ servers: servers.split(','), tls, inboxPrefix: natsInboxPrefix(identity), name: 'fle-records', timeout: 5000 });
+    // A command gives up rather than reconnecting for ever.
+    return await connect({ ...fleConnectionOptions({ servers: servers.split(','), tls, identity, name: 'fle-records' }), maxReconnectAttempts: 10, timeout: 5000 });
   } catch (err) {
     throw new Error(`cannot connect to NATS at ${servers} as ${identity}: ${err instanceof Error ? err.message : String(err)}`);
   }

@@ -3,8 +3,8 @@
 // keeps every message it sees, so the demo can show what NATS carried and
 // check that no plaintext was among it. It can publish nothing.
 import { connect, type Msg, type NatsConnection } from 'nats';
-import { natsInboxPrefix } from '@fle/nats-setup';
-import { natsTlsOptions, type TlsFiles } from '@fle/pki';
+import { fleConnectionOptions } from '@fle/nats-setup';
+import type { TlsFiles } from '@fle/pki';
 import { OBSERVER_IDENTITY, observerPermissions } from '../configs.js';
 
 export interface ObservedMessage {
@@ -27,7 +27,7 @@ export class NatsObserver {
   }
 
   static async connect(url: string, tls: TlsFiles, kvBuckets: readonly string[] = [], timeoutMs = 3000): Promise<NatsObserver> {
-    const nc = await connect({ servers: [url], tls: natsTlsOptions(tls), name: 'fle-demo-observer', inboxPrefix: natsInboxPrefix(OBSERVER_IDENTITY), timeout: timeoutMs, maxReconnectAttempts: 0 });
+    const nc = await connect({ ...fleConnectionOptions({ servers: [url], tls, identity: OBSERVER_IDENTITY, name: 'fle-demo-observer' }), timeout: timeoutMs, maxReconnectAttempts: 0 });
     const o = new NatsObserver(nc);
     for (const subject of observerPermissions(kvBuckets).subscribe) nc.subscribe(subject, { callback: (_err, m) => o.#record(subject, m) });
     await nc.flush(); // the server has every subscription before the request is sent

@@ -11,7 +11,7 @@
 // Values written before tags existed are the bare record (refused until sealed).
 // A tenant's device record (device-model.ts) is `devices.<tenant>`, tagged the same way.
 import { connect, StorageType, type ConnectionOptions, type KV, type NatsConnection } from 'nats';
-import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits, natsInboxPrefix } from '@fle/nats-setup';
+import { JETSTREAM_BUDGET, applyStreamBudget, fleConnectionOptions, kvLimits } from '@fle/nats-setup';
 import { AlreadyExistsError, MasterKeyError, StorageConflictError, StorageError } from '../errors.js';
 import { assertDeviceRegistryRecord } from '../device-model.js';
 import { assertRingRecord } from '../model.js';
@@ -48,11 +48,7 @@ export class NatsKvKeyStorage implements KeyStorage {
     let nc: NatsConnection;
     try {
       nc = await connect({
-        servers: opts.servers,
-        name: 'fle-keystore',
-        inboxPrefix: natsInboxPrefix('keystore'), // its KV replies are private to the keystore identity
-        maxReconnectAttempts: -1,
-        ...(opts.tls ? { tls: { caFile: opts.tls.ca, certFile: opts.tls.cert, keyFile: opts.tls.key } } : {}),
+        ...fleConnectionOptions({ servers: typeof opts.servers === 'string' ? [opts.servers] : opts.servers, tls: opts.tls, identity: 'keystore', name: 'fle-keystore' }),
         ...opts.connection,
       });
     } catch (err) {
