@@ -25,8 +25,8 @@ export function natsUsersWithBare(): Record<string, NatsPermissions> {
     },
     'bare-processor': {
       publish: [natsInbox('bare-gateway'), ...JS_BASE, ...streamManagement(BARE.stream), ...streamConsumption(BARE.stream), ...kvBucket(BARE.bucket)],
+      // Replies to the bare gateway's inbox by name, as fle's processor does (no allow_responses).
       subscribe: [`${BARE.rpcPrefix}.>`, natsInbox('bare-processor')],
-      allowResponses: true,
     },
   };
 }

@@ -77,7 +77,10 @@ export interface CoreServeOptions {
   /**
    * Serve as a NATS service (nats.js `services.add`): each route an endpoint,
    * discoverable and with stats on `$SRV.PING|INFO|STATS` (the identity needs
-   * subscribe rights on `$SRV.>`). Default: plain queue subscriptions.
+   * subscribe rights on `$SRV.>`, and to answer an operator's discovery
+   * request `allowResponses` on its NATS user, which fle's own users leave
+   * off for its cost on nats-server: @fle/nats-setup NatsPermissions).
+   * Default: plain queue subscriptions.
    */
   readonly service?: { readonly name: string; readonly version: string; readonly description?: string };
 }

@@ -24,7 +24,14 @@ export interface NatsPermissions {
   subscribe: string[];
   /**
    * May answer the requests it receives (nats-server `allow_responses`): one
-   * reply to each request's reply subject, whatever inbox that is.
+   * reply to each request's reply subject, whatever inbox that is. None of
+   * fle's identities has it: nats-server (2.9, 2.10) remembers the reply
+   * subject of every message delivered to such a connection for two minutes
+   * unless the answer went through this rule, and once it holds over 4096
+   * scans them all on every delivery: with a processor's acks and replies
+   * allowed by name, its CPU grew with the traffic of the last two minutes
+   * until it was three quarters of the server's (docs/perf/journal.md;
+   * nats-io/nats-server#6058).
    */
   allowResponses?: boolean;
 }
@@ -99,9 +106,11 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
   // Serves requests, consumes FLE_REQUESTS, dead-letters into FLE_DLQ, keeps
   // replay nonces in KV, and creates what it uses. The KV buckets of the
   // handlers it runs (a team's records) are the team's: withKvBuckets below.
-  // Replies: to a core request through allow_responses (only to a request it
-  // received); to a JetStream request on the inbox its `Fle-Reply-To` header
-  // names, which must be the gateway's (nothing else may receive a reply).
+  // Replies, to a core request and to a JetStream request (the inbox its
+  // `Fle-Reply-To` header names), go to the gateway's inbox only: nothing else
+  // may receive a reply. No allow_responses (NatsPermissions.allowResponses:
+  // a cost on nats-server), so as a NATS service it is discoverable only where
+  // an operator grants it that (docs/production.md).
   processor: {
     publish: [
       natsInbox('gateway'),
@@ -115,7 +124,6 @@ export const FLE_NATS_PERMISSIONS: Readonly<Record<string, NatsPermissions>> = O
     ],
     // $SRV.>: discovery and stats when it serves as a NATS service (boundary serveCore `service`).
     subscribe: [SUBJECTS.rpc, natsInbox('processor'), SERVICE_API],
-    allowResponses: true,
   },
   // Its own storage bucket and nothing else.
   keystore: {
