@@ -61,6 +61,8 @@ interface KeyRule {
 
 interface FieldRule {
   readonly number: number;
+  /** Position among its type's fields: where checkMessage marks it seen. */
+  readonly index: number;
   readonly wire: Wire;
   readonly repeated: boolean;
   /** A repeated scalar that may also come packed (wire type 2). */
@@ -77,6 +79,7 @@ interface FieldRule {
 interface TypeRule {
   readonly name: string;
   readonly fields: Map<number, FieldRule>;
+  readonly fieldCount: number;
   readonly oneofs: number;
 }
 
@@ -125,10 +128,10 @@ class RuleBuilder {
       return undefined;
     }
     const fields = new Map<number, FieldRule>();
-    const rule: TypeRule = { name: type.fullName.replace(/^\./, ''), fields, oneofs: type.oneofsArray.length };
+    const rule: TypeRule = { name: type.fullName.replace(/^\./, ''), fields, fieldCount: type.fieldsArray.length, oneofs: type.oneofsArray.length };
     this.#rules.set(type, rule); // before the fields: recursive types refer to it
     const oneofIndex = new Map(type.oneofsArray.map((o, i) => [o, i]));
-    for (const f of type.fieldsArray) fields.set(f.id, this.#fieldRule(f, f.partOf ? (oneofIndex.get(f.partOf) ?? -1) : -1));
+    type.fieldsArray.forEach((f, index) => fields.set(f.id, { ...this.#fieldRule(f, f.partOf ? (oneofIndex.get(f.partOf) ?? -1) : -1), index }));
     return rule;
   }
 
@@ -140,7 +143,7 @@ class RuleBuilder {
       const value = this.#valueRule(f, 2, sensitive);
       const keyType = mapField.keyType!;
       return {
-        number: f.id, wire: Wire.Len, repeated: true, packable: false, oneof: -1, sensitive: false, sensitiveString: false,
+        number: f.id, index: -1, wire: Wire.Len, repeated: true, packable: false, oneof: -1, sensitive: false, sensitiveString: false,
         message: undefined, map: { key: { wire: WIRE_OF_SCALAR[keyType]!, type: keyType }, value },
       };
     }
@@ -154,7 +157,7 @@ class RuleBuilder {
     const wire = isMessage ? Wire.Len : resolved ? Wire.Varint /* enum */ : WIRE_OF_SCALAR[f.type];
     if (wire === undefined) throw new RangeError(`field ${f.fullName}: unsupported type ${f.type}`);
     return {
-      number, wire, repeated: false, packable: false, oneof: -1, sensitive, sensitiveString: sensitive && f.type === 'string',
+      number, index: -1, wire, repeated: false, packable: false, oneof: -1, sensitive, sensitiveString: sensitive && f.type === 'string',
       message: isMessage ? this.ruleOf(resolved) : undefined, map: undefined,
     };
   }
@@ -178,13 +181,14 @@ interface Counter {
 }
 
 function checkMessage(rule: TypeRule, buf: Uint8Array, start: number, end: number, count: Counter): void {
-  const seen = new Set<number>();
-  const oneofSeen = rule.oneofs > 0 ? new Map<number, number>() : undefined;
-  const maps = new Map<number, Set<string>>();
+  // Per call, not per rule: a recursive type checks its nested copies with their own marks.
+  const seen = new Uint8Array(rule.fieldCount);
+  const oneofSeen = rule.oneofs > 0 ? new Int32Array(rule.oneofs) : undefined; // the member's number, 0 = none yet
+  let maps: Map<number, Set<string>> | undefined;
   let pos = start;
   while (pos < end) {
-    const [tag, afterTag] = readVarint(buf, pos, end, rule.name);
-    pos = afterTag;
+    pos = readVarint(buf, pos, end, rule.name);
+    const tag = varintValue;
     const number = Math.floor(tag / 8);
     const wire = tag % 8;
     if (number < 1) throw new WireFormatError(rule.name, number, 'is not a valid field number');
@@ -195,21 +199,24 @@ function checkMessage(rule: TypeRule, buf: Uint8Array, start: number, end: numbe
       throw new WireFormatError(rule.name, number, `has wire type ${wire}, the schema's is ${field.wire}`);
     }
     if (!field.repeated) {
-      if (seen.has(number)) throw new WireFormatError(rule.name, number, 'occurs more than once (not a repeated field)');
-      seen.add(number);
+      if (seen[field.index] === 1) throw new WireFormatError(rule.name, number, 'occurs more than once (not a repeated field)');
+      seen[field.index] = 1;
     }
     if (field.oneof >= 0 && oneofSeen) {
-      const other = oneofSeen.get(field.oneof);
-      if (other !== undefined && other !== number) throw new WireFormatError(rule.name, number, `is in the same oneof as field ${other}, which is also present`);
-      oneofSeen.set(field.oneof, number);
+      const other = oneofSeen[field.oneof]!;
+      if (other !== 0 && other !== number) throw new WireFormatError(rule.name, number, `is in the same oneof as field ${other}, which is also present`);
+      oneofSeen[field.oneof] = number;
     }
-    const valueStart = pos;
-    pos = skipValue(buf, pos, end, wire, rule.name, number);
-    if (wire !== Wire.Len || packed) continue;
+    if (wire !== Wire.Len || packed) {
+      pos = skipValue(buf, pos, end, wire, rule.name, number);
+      continue;
+    }
     // A length-delimited value: its content starts after the length prefix.
-    const contentStart = readVarint(buf, valueStart, end, rule.name)[1];
+    const contentStart = readVarint(buf, pos, end, rule.name);
+    pos = contentStart + varintValue;
+    if (pos > end) throw truncated(rule.name);
     if (field.map) {
-      checkMapEntry(rule, field, buf, contentStart, pos, count, maps);
+      checkMapEntry(rule, field, buf, contentStart, pos, count, (maps ??= new Map()));
     } else {
       checkValue(rule, field, buf, contentStart, pos, count);
     }
@@ -220,13 +227,7 @@ function checkValue(parent: TypeRule, field: FieldRule, buf: Uint8Array, start: 
   if (field.sensitive) {
     count.n++;
     if (count.n > count.max) throw new TooManyEnvelopesError(count.max);
-    if (field.sensitiveString) {
-      try {
-        utf8.decode(buf.subarray(start, end));
-      } catch {
-        throw new WireFormatError(parent.name, field.number, 'is not valid UTF-8');
-      }
-    }
+    if (field.sensitiveString && !isUtf8(buf, start, end)) throw new WireFormatError(parent.name, field.number, 'is not valid UTF-8');
   } else if (field.message) {
     checkMessage(field.message, buf, start, end, count);
   }
@@ -240,8 +241,8 @@ function checkMapEntry(rule: TypeRule, field: FieldRule, buf: Uint8Array, start:
   let hasValue = false;
   let pos = start;
   while (pos < end) {
-    const [tag, afterTag] = readVarint(buf, pos, end, entryName);
-    pos = afterTag;
+    pos = readVarint(buf, pos, end, entryName);
+    const tag = varintValue;
     const number = Math.floor(tag / 8);
     const wire = tag % 8;
     if (number === 1) {
@@ -256,7 +257,7 @@ function checkMapEntry(rule: TypeRule, field: FieldRule, buf: Uint8Array, start:
       hasValue = true;
       const valueStart = pos;
       pos = skipValue(buf, pos, end, wire, rule.name, field.number);
-      if (wire === Wire.Len) checkValue(rule, map.value, buf, readVarint(buf, valueStart, end, entryName)[1], pos, count);
+      if (wire === Wire.Len) checkValue(rule, map.value, buf, readVarint(buf, valueStart, end, entryName), pos, count);
     } else {
       throw new WireFormatError(rule.name, field.number, `has a map entry with field ${number} (only key 1 and value 2 exist)`);
     }
@@ -272,7 +273,7 @@ function checkMapEntry(rule: TypeRule, field: FieldRule, buf: Uint8Array, start:
 function mapKeyText(key: KeyRule, buf: Uint8Array, start: number, end: number, typeName: string, fieldNumber: number): string {
   switch (key.wire) {
     case Wire.Len: {
-      const content = buf.subarray(readVarint(buf, start, end, typeName)[1], end);
+      const content = buf.subarray(readVarint(buf, start, end, typeName), end);
       try {
         return `s:${utf8.decode(content)}`;
       } catch {
@@ -299,7 +300,7 @@ function defaultKeyText(key: KeyRule): string {
 function skipValue(buf: Uint8Array, pos: number, end: number, wire: number, typeName: string, fieldNumber: number): number {
   switch (wire) {
     case Wire.Varint:
-      return readVarint(buf, pos, end, typeName)[1];
+      return readVarint(buf, pos, end, typeName);
     case Wire.Fixed64:
       if (pos + 8 > end) throw truncated(typeName);
       return pos + 8;
@@ -307,9 +308,9 @@ function skipValue(buf: Uint8Array, pos: number, end: number, wire: number, type
       if (pos + 4 > end) throw truncated(typeName);
       return pos + 4;
     case Wire.Len: {
-      const [len, after] = readVarint(buf, pos, end, typeName);
-      if (after + len > end) throw truncated(typeName);
-      return after + len;
+      const after = readVarint(buf, pos, end, typeName);
+      if (after + varintValue > end) throw truncated(typeName);
+      return after + varintValue;
     }
     default:
       throw new WireFormatError(typeName, fieldNumber, `has wire type ${wire} (groups are not accepted)`);
@@ -320,13 +321,16 @@ function skipValue(buf: Uint8Array, pos: number, end: number, wire: number, type
 function skipAll(buf: Uint8Array, start: number, end: number, typeName: string): void {
   let pos = start;
   while (pos < end) {
-    const [tag, afterTag] = readVarint(buf, pos, end, typeName);
-    pos = skipValue(buf, afterTag, end, tag % 8, typeName, Math.floor(tag / 8));
+    pos = readVarint(buf, pos, end, typeName);
+    pos = skipValue(buf, pos, end, varintValue % 8, typeName, Math.floor(varintValue / 8));
   }
 }
 
-/** A varint as a number (tags and lengths: at most 2^53, and lengths are checked against the buffer). */
-function readVarint(buf: Uint8Array, pos: number, end: number, typeName: string): [number, number] {
+/** The value of the varint readVarint read last: a module slot rather than a tuple per call (a message has hundreds). */
+let varintValue = 0;
+
+/** Reads a varint at `pos` into varintValue (tags and lengths: at most 2^53, lengths checked against the buffer); returns the position after it. */
+function readVarint(buf: Uint8Array, pos: number, end: number, typeName: string): number {
   let value = 0;
   let scale = 1;
   for (let i = 0; i < 10; i++) {
@@ -335,11 +339,27 @@ function readVarint(buf: Uint8Array, pos: number, end: number, typeName: string)
     value += (b & 0x7f) * scale;
     if ((b & 0x80) === 0) {
       if (value > Number.MAX_SAFE_INTEGER) throw new WireFormatError(typeName, 0, 'has a length or tag out of range', true);
-      return [value, pos];
+      varintValue = value;
+      return pos;
     }
     scale *= 128;
   }
   throw new WireFormatError(typeName, 0, 'has a varint longer than 10 bytes', true);
+}
+
+/** True when buf[start, end) is valid UTF-8. Envelopes are base64url text: all ASCII, checked byte by byte without decoding. */
+function isUtf8(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    if (buf[i]! >= 0x80) {
+      try {
+        utf8.decode(buf.subarray(i, end)); // from the first non-ASCII byte: what precedes is ASCII
+        return true;
+      } catch {
+        return false;
+      }
+    }
+  }
+  return true;
 }
 
 function readBigVarint(buf: Uint8Array, pos: number, end: number, typeName: string): bigint {
