@@ -180,27 +180,21 @@ export class Pipeline {
     if (req.subjectTenant !== undefined && req.subjectTenant !== tenant) {
       throw new RoutingError('TENANT_MISMATCH', 'the subject tenant differs from the message tenant');
     }
-    const claim = await this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin, stream: req.stream });
+    // The replay claim (over core NATS and gRPC one store round trip) runs while
+    // the fields are opened; the handler runs only once both are done, and a
+    // replay is refused whatever the opening gave (its plaintext is dropped).
+    const claiming = this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin, stream: req.stream });
+    const sealedBy = new Map<string, string>();
+    const opening = this.#open(method, msg, req, tenant, sealedBy).then(
+      (plain) => ({ plain }),
+      (error: unknown) => ({ error }),
+    );
+    const claim = await claiming;
     try {
+      const opened = await opening;
+      if ('error' in opened) throw opened.error;
+      const plain = opened.plain;
       const context = replayContext(req.stamp);
-      const sealedBy = new Map<string, string>();
-      // In place: the decoded request is this call's own (dropped on an error).
-      const open = (m: Record<string, unknown>): Promise<unknown> => this.o.cipher.openMessage(method.requestType, m, { context, inPlace: true, onSender: (path, device) => sealedBy.set(path, device) });
-      const senders = this.o.senders;
-      // The tenant's enrolled devices, fetched unless cached within the TTL:
-      // the (synchronous) sender checks answer from that list.
-      if (senders) await senders.prepare(tenant);
-      let plain: unknown;
-      try {
-        plain = await open(msg);
-      } catch (err) {
-        // An unknown sender may be a device enrolled since the list was
-        // fetched: refetched at most once per interval, then opened once more
-        // from a fresh decode (the failed open changed `msg` in place).
-        if (!(err instanceof UnknownSenderError) || !senders || !(await senders.retryAfterUnknownSender(tenant))) throw err;
-        sealedBy.clear();
-        plain = await open(method.request.decode(req.bytes));
-      }
       if (sealedBy.size > 0) this.o.logger.debug({ tenant, devices: [...new Set(sealedBy.values())] }, 'fields sealed by registered devices');
       this.o.metrics.opens.inc({ type: method.requestType });
       if (this.o.testProbe) await this.#probe(method, plain, req.stamp);
@@ -228,6 +222,27 @@ export class Pipeline {
       const settle = classifyError(err).permanent ? claim.complete() : claim.release();
       await settle.catch((e: unknown) => this.o.logger.warn({ err: e }, 'could not settle nonce claim'));
       throw err;
+    }
+  }
+
+  /** Opens every sensitive field of the decoded request `msg` (in place), noting which device sealed what. */
+  async #open(method: BoundMethod, msg: Record<string, unknown>, req: InboundRequest, tenant: string, sealedBy: Map<string, string>): Promise<unknown> {
+    const context = replayContext(req.stamp);
+    // In place: the decoded request is this call's own (dropped on an error).
+    const open = (m: Record<string, unknown>): Promise<unknown> => this.o.cipher.openMessage(method.requestType, m, { context, inPlace: true, onSender: (path, device) => sealedBy.set(path, device) });
+    const senders = this.o.senders;
+    // The tenant's enrolled devices, fetched unless cached within the TTL:
+    // the (synchronous) sender checks answer from that list.
+    if (senders) await senders.prepare(tenant);
+    try {
+      return await open(msg);
+    } catch (err) {
+      // An unknown sender may be a device enrolled since the list was
+      // fetched: refetched at most once per interval, then opened once more
+      // from a fresh decode (the failed open changed `msg` in place).
+      if (!(err instanceof UnknownSenderError) || !senders || !(await senders.retryAfterUnknownSender(tenant))) throw err;
+      sealedBy.clear();
+      return open(method.request.decode(req.bytes));
     }
   }
 

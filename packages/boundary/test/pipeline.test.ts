@@ -108,6 +108,9 @@ describe('Pipeline', () => {
     const s = await sealed();
     await (await pipeline.handle(inbound(s.bytes, s.stamp))).claim.complete();
     await expect(pipeline.handle(inbound(s.bytes, s.stamp))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
+    // The claim runs beside the opening: a replay is refused as one even when its fields do not open.
+    const tampered = requestCodec.encode({ ...s.msg, nationalId: s.msg.email! });
+    await expect(pipeline.handle(inbound(tampered, s.stamp))).rejects.toMatchObject({ code: 'REPLAY_NONCE' });
     const old = await sealed('t1', newReplayStamp({ now: () => Date.now() - 61_000 }));
     await expect(pipeline.handle(inbound(old.bytes, old.stamp))).rejects.toMatchObject({ code: 'REPLAY_TIMESTAMP' });
     expect(seen).toHaveLength(1);
