@@ -9,7 +9,8 @@ import { randomBytes } from 'node:crypto';
 import type { JetStreamClient, KV } from 'nats';
 import type protobuf from 'protobufjs';
 import { messageCodec } from '@fle/schema';
-import { LEDGER_BUCKET, ledgerEntryContext, ledgerKey, luhnValid, type LedgerRequest, type LedgerResponse } from './ledger.js';
+import { luhnValid } from '@fle/client/testing';
+import { LEDGER_BUCKET, ledgerEntryContext, ledgerKey, type LedgerRequest, type LedgerResponse } from './ledger.js';
 
 // Structural: testkit does not depend on @fle/boundary (which tests with it).
 interface Ctx {

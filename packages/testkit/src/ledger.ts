@@ -3,8 +3,9 @@
 // requests whose every sensitive field holds a unique marker, and the handler
 // module (ledger-handlers.ts) a processor under test loads through its config,
 // the way a team's processor loads the team's handlers.
-import { randomBytes, randomInt } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { luhnCardNumber } from '@fle/client/testing';
 
 /** The handler module of the fixture service (processor config `handlers:`). */
 export const LEDGER_HANDLERS = fileURLToPath(new URL('./ledger-handlers.ts', import.meta.url));
@@ -19,28 +20,6 @@ export function ledgerKey(tenant: string, nonce: string): string {
 /** The envelope context of a stored entry's sealed fields (data at rest binds its record identity). */
 export function ledgerEntryContext(requestId: string): string {
   return `store/entry/${requestId}`;
-}
-
-export function luhnValid(number: string): boolean {
-  if (!/^[0-9]{12,19}$/.test(number)) return false;
-  let sum = 0;
-  for (let i = 0; i < number.length; i++) {
-    let d = number.charCodeAt(number.length - 1 - i) - 48;
-    if (i % 2 === 1) {
-      d *= 2;
-      if (d > 9) d -= 9;
-    }
-    sum += d;
-  }
-  return sum % 10 === 0;
-}
-
-/** A Luhn-valid card number of `length` digits starting with `prefix`. */
-export function luhnNumber(prefix = '4', length = 16): string {
-  let digits = prefix;
-  while (digits.length < length - 1) digits += String(randomInt(10));
-  for (let check = 0; check < 10; check++) if (luhnValid(digits + check)) return digits + check;
-  throw new Error('unreachable: one check digit always fits');
 }
 
 /** A SubmitRequest as messageCodec decodes it (64-bit integers as decimal strings, bytes as Uint8Array). */
@@ -86,7 +65,7 @@ export interface CanaryLedgerRequest {
  */
 export function canaryLedgerRequest(tenant: string, opts: { requestId?: string; cardNumber?: string } = {}): CanaryLedgerRequest {
   const canary = `CANARY${randomBytes(9).toString('hex').toUpperCase()}`;
-  const cardNumber = opts.cardNumber ?? luhnNumber();
+  const cardNumber = opts.cardNumber ?? luhnCardNumber();
   const request: LedgerRequest = {
     tenantId: tenant,
     requestId: opts.requestId ?? `req-${randomBytes(6).toString('hex')}`,

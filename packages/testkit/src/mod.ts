@@ -23,7 +23,6 @@ export {
   canaryLedgerRequest,
   ledgerEntryContext,
   ledgerKey,
-  luhnNumber,
   type CanaryLedgerRequest,
   type LedgerRequest,
   type LedgerResponse,
