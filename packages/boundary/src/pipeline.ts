@@ -183,9 +183,10 @@ export class Pipeline {
     // The replay claim (over core NATS and gRPC one store round trip) runs while
     // the fields are opened; the handler runs only once both are done, and a
     // replay is refused whatever the opening gave (its plaintext is dropped).
+    const context = replayContext(req.stamp);
     const claiming = this.o.guard.admit({ tenant, stamp: req.stamp, origin: req.origin, stream: req.stream });
     const sealedBy = new Map<string, string>();
-    const opening = this.#open(method, msg, req, tenant, sealedBy).then(
+    const opening = this.#open(method, msg, req, context, tenant, sealedBy).then(
       (plain) => ({ plain }),
       (error: unknown) => ({ error }),
     );
@@ -194,7 +195,6 @@ export class Pipeline {
       const opened = await opening;
       if ('error' in opened) throw opened.error;
       const plain = opened.plain;
-      const context = replayContext(req.stamp);
       if (sealedBy.size > 0) this.o.logger.debug({ tenant, devices: [...new Set(sealedBy.values())] }, 'fields sealed by registered devices');
       this.o.metrics.opens.inc({ type: method.requestType });
       if (this.o.testProbe) await this.#probe(method, plain, req.stamp);
@@ -226,8 +226,7 @@ export class Pipeline {
   }
 
   /** Opens every sensitive field of the decoded request `msg` (in place), noting which device sealed what. */
-  async #open(method: BoundMethod, msg: Record<string, unknown>, req: InboundRequest, tenant: string, sealedBy: Map<string, string>): Promise<unknown> {
-    const context = replayContext(req.stamp);
+  async #open(method: BoundMethod, msg: Record<string, unknown>, req: InboundRequest, context: string, tenant: string, sealedBy: Map<string, string>): Promise<unknown> {
     // In place: the decoded request is this call's own (dropped on an error).
     const open = (m: Record<string, unknown>): Promise<unknown> => this.o.cipher.openMessage(method.requestType, m, { context, inPlace: true, onSender: (path, device) => sealedBy.set(path, device) });
     const senders = this.o.senders;

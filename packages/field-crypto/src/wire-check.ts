@@ -131,11 +131,11 @@ class RuleBuilder {
     const rule: TypeRule = { name: type.fullName.replace(/^\./, ''), fields, fieldCount: type.fieldsArray.length, oneofs: type.oneofsArray.length };
     this.#rules.set(type, rule); // before the fields: recursive types refer to it
     const oneofIndex = new Map(type.oneofsArray.map((o, i) => [o, i]));
-    type.fieldsArray.forEach((f, index) => fields.set(f.id, { ...this.#fieldRule(f, f.partOf ? (oneofIndex.get(f.partOf) ?? -1) : -1), index }));
+    type.fieldsArray.forEach((f, index) => fields.set(f.id, this.#fieldRule(f, f.partOf ? (oneofIndex.get(f.partOf) ?? -1) : -1, index)));
     return rule;
   }
 
-  #fieldRule(f: protobuf.Field, oneof: number): FieldRule {
+  #fieldRule(f: protobuf.Field, oneof: number, index: number): FieldRule {
     f.resolve();
     const sensitive = f.options?.[SENSITIVE_OPTION] === true;
     const mapField = f as protobuf.Field & { map?: boolean; keyType?: string };
@@ -143,11 +143,11 @@ class RuleBuilder {
       const value = this.#valueRule(f, 2, sensitive);
       const keyType = mapField.keyType!;
       return {
-        number: f.id, index: -1, wire: Wire.Len, repeated: true, packable: false, oneof: -1, sensitive: false, sensitiveString: false,
+        number: f.id, index, wire: Wire.Len, repeated: true, packable: false, oneof: -1, sensitive: false, sensitiveString: false,
         message: undefined, map: { key: { wire: WIRE_OF_SCALAR[keyType]!, type: keyType }, value },
       };
     }
-    return { ...this.#valueRule(f, f.id, sensitive), repeated: f.repeated, oneof, packable: f.repeated && isPackable(f) };
+    return { ...this.#valueRule(f, f.id, sensitive), index, repeated: f.repeated, oneof, packable: f.repeated && isPackable(f) };
   }
 
   /** The rule of a single value of field `f` (the field itself, or a map's value at number 2). */
@@ -157,7 +157,7 @@ class RuleBuilder {
     const wire = isMessage ? Wire.Len : resolved ? Wire.Varint /* enum */ : WIRE_OF_SCALAR[f.type];
     if (wire === undefined) throw new RangeError(`field ${f.fullName}: unsupported type ${f.type}`);
     return {
-      number, index: -1, wire, repeated: false, packable: false, oneof: -1, sensitive, sensitiveString: sensitive && f.type === 'string',
+      number, index: -1 /* a map's value: never marked */, wire, repeated: false, packable: false, oneof: -1, sensitive, sensitiveString: sensitive && f.type === 'string',
       message: isMessage ? this.ruleOf(resolved) : undefined, map: undefined,
     };
   }
