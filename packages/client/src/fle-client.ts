@@ -13,6 +13,7 @@
 // called by its path, with plain objects, no generated code needed.
 import { Client, Metadata, type ChannelCredentials, type ChannelOptions, type ServiceError } from '@grpc/grpc-js';
 import type protobuf from 'protobufjs';
+import { defaultRandom } from '@fle/field-crypto/portable';
 import { messageCodec, schemaRoot } from '@fle/schema';
 import { serializerFor } from '@fle/schema/serializers';
 import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/protocol';
@@ -51,7 +52,7 @@ export interface FleClientOptions {
   /** Per-call deadline, default 10 000 ms. */
   readonly deadlineMs?: number;
   readonly channelOptions?: ChannelOptions;
-  /** Injectable clock and RNG (tests, vectors). */
+  /** Injectable clock and RNG (tests, vectors); the RNG defaults to field-crypto's pooled CSPRNG (defaultRandom). */
   readonly now?: () => number;
   readonly randomBytes?: (n: number) => Uint8Array;
 }
@@ -135,7 +136,8 @@ export class FleClient {
   ): Promise<CallResult<Res>> {
     const path = typeof method === 'string' ? method : method.path;
     const m = this.#method(path);
-    const stamp = opts.stamp ?? newReplayStamp({ now: this.#opts.now, randomBytes: this.#opts.randomBytes });
+    // The stamp's 16 random bytes come from the pooled CSPRNG (one Web Crypto call per 64 KiB, not one per call: ~15 µs each on Node 20).
+    const stamp = opts.stamp ?? newReplayStamp({ now: this.#opts.now, randomBytes: this.#opts.randomBytes ?? defaultRandom });
     const context = replayContext(stamp);
     const sealed = await this.#opts.cipher.sealMessage(m.requestType, request, { context });
     const [serialize, deserialize] =

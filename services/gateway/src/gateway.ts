@@ -26,6 +26,7 @@ import {
   toServiceError,
   type Logger,
   type MetricsServer,
+  type ReplayStamp,
   type ServiceMetrics,
 } from '@fle/service-kit';
 import { callerIdentity } from './caller-identity.js';
@@ -35,7 +36,7 @@ import { GrpcForwarder } from './forwarders/grpc.js';
 import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
 import { RateLimiter } from './rate-limit.js';
-import { createRequestPath, type BoundRoute } from './request-path.js';
+import { createRequestPath, type BoundRoute, type IncomingRequest } from './request-path.js';
 import { planEdge, startEdge, type RunningEdge } from './edge/edge.js';
 import { resolveRoutes } from './routes.js';
 
@@ -88,6 +89,34 @@ export interface RunningGateway {
 }
 
 const passthrough = (b: Buffer): Buffer => b;
+
+/**
+ * One call on the mTLS listener as the request path sees it: the caller is
+ * the SPIFFE ID of its client certificate. A class rather than an object of
+ * closures per call (this runs for every request).
+ */
+class GrpcIncoming implements IncomingRequest {
+  readonly listener = 'grpc';
+  readonly bytes: Uint8Array;
+  constructor(
+    readonly call: ServerUnaryCall<Buffer, Buffer>,
+    readonly allowedCallers: readonly string[],
+  ) {
+    this.bytes = call.request;
+  }
+
+  caller(): string | undefined {
+    const caller = callerIdentity(this.call);
+    if (this.allowedCallers.length > 0 && (!caller || !this.allowedCallers.includes(caller))) {
+      throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
+    }
+    return caller;
+  }
+
+  stamp(): ReplayStamp {
+    return stampFromMetadata(this.call.metadata);
+  }
+}
 
 export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Promise<RunningGateway> {
   const log = deps.logger;
@@ -150,18 +179,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   /** The mTLS listener: the caller is the SPIFFE ID of its client certificate. */
   function handle(b: BoundRoute, call: ServerUnaryCall<Buffer, Buffer>): Promise<Uint8Array> {
-    return requestPath(b, {
-      bytes: call.request,
-      listener: 'grpc',
-      caller() {
-        const caller = callerIdentity(call);
-        if (config.grpc.allowedCallers.length > 0 && (!caller || !config.grpc.allowedCallers.includes(caller))) {
-          throw new RoutingError('CALLER_NOT_ALLOWED', 'caller identity is not allowed');
-        }
-        return caller;
-      },
-      stamp: () => stampFromMetadata(call.metadata),
-    });
+    return requestPath(b, new GrpcIncoming(call, config.grpc.allowedCallers));
   }
 
   // Health (grpc.health.v1) and reflection (v1 + v1alpha) for the fronted services only.
