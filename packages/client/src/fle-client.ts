@@ -16,7 +16,7 @@ import type protobuf from 'protobufjs';
 import { defaultRandom } from '@fle/field-crypto/portable';
 import { messageCodec, schemaRoot } from '@fle/schema';
 import { serializerFor } from '@fle/schema/serializers';
-import { newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/protocol';
+import { GRPC_NO_CHANNELZ, newReplayStamp, replayContext, resolveRpcMethod, stampToMetadata, type ReplayStamp, type RpcMethod } from '@fle/protocol';
 import { FleCallError } from './errors.js';
 
 /** What the SDK needs from field-crypto's FieldCipher (structurally). */
@@ -92,7 +92,7 @@ export class FleClient {
   constructor(opts: FleClientOptions) {
     this.#opts = opts;
     this.#root = opts.schema ?? schemaRoot();
-    this.#client = new Client(opts.address, opts.credentials, opts.channelOptions);
+    this.#client = new Client(opts.address, opts.credentials, { ...GRPC_NO_CHANNELZ, ...opts.channelOptions });
   }
 
   /** The method at `path` in the schema; RoutingError(UNKNOWN_METHOD) when the schema has no such unary method. */

@@ -11,3 +11,4 @@ export * from './nats-token.js';
 export * from './rpc-method.js';
 export * from './rpc-registry.js';
 export * from './nats-headers.js';
+export * from './grpc-options.js';

@@ -17,6 +17,7 @@ import { serverCredentials } from '@fle/pki';
 import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
   ConfigError,
+  GRPC_NO_CHANNELZ,
   RoutingError,
   RpcRegistry,
   resolveRpcMethod,
@@ -145,6 +146,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   const requestPath = createRequestPath({ schema, rateLimiter, metrics, log, maxMessageBytes: config.grpc.maxMessageBytes, maxFieldBytes: config.grpc.maxFieldBytes });
 
   const server = new Server({
+    ...GRPC_NO_CHANNELZ,
     'grpc.max_receive_message_length': config.grpc.maxMessageBytes,
     'grpc.max_send_message_length': config.grpc.maxMessageBytes,
   });

@@ -5,7 +5,7 @@ import { randomUUID } from 'node:crypto';
 import { Server, type ServerUnaryCall, type ServiceDefinition, type sendUnaryData, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { HealthImplementation } from 'grpc-health-check';
 import { identityFromPeerCertificate, serverCredentials, type TlsFiles } from '@fle/pki';
-import { RoutingError, classifyError, stampFromMetadata, toServiceError, type Logger, type ServiceMetrics } from '@fle/service-kit';
+import { GRPC_NO_CHANNELZ, RoutingError, classifyError, stampFromMetadata, toServiceError, type Logger, type ServiceMetrics } from '@fle/service-kit';
 import type { Limiter } from '../concurrency.js';
 import type { Pipeline } from '../pipeline.js';
 
@@ -110,7 +110,7 @@ export class GrpcTransport {
   readonly #health: HealthImplementation;
   readonly #services: string[];
   constructor(private readonly o: GrpcTransportOptions) {
-    this.#server = new Server({ 'grpc.max_receive_message_length': o.maxMessageBytes, 'grpc.max_send_message_length': o.maxMessageBytes });
+    this.#server = new Server({ ...GRPC_NO_CHANNELZ, 'grpc.max_receive_message_length': o.maxMessageBytes, 'grpc.max_send_message_length': o.maxMessageBytes });
     const services = grpcServices(o);
     for (const s of services) this.#server.addService(s.definition, s.implementation);
     this.#services = services.map((s) => s.name);

@@ -3,7 +3,7 @@
 // come back as they are (classifyError keeps the carried code).
 import { Client, Metadata, type ServiceError } from '@grpc/grpc-js';
 import { channelCredentials } from '@fle/pki';
-import { FLE_HEADERS, RoutingError, stampToMetadata } from '@fle/service-kit';
+import { FLE_HEADERS, GRPC_NO_CHANNELZ, RoutingError, stampToMetadata } from '@fle/service-kit';
 import type { ProcessorTarget } from '../config.js';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 
@@ -13,6 +13,7 @@ export class GrpcForwarder implements Forwarder {
   readonly #client: Client;
   constructor(target: ProcessorTarget, maxMessageBytes: number) {
     this.#client = new Client(target.address, channelCredentials(target.tls, { expectedServerIdentity: target.identity }), {
+      ...GRPC_NO_CHANNELZ,
       'grpc.max_send_message_length': maxMessageBytes,
       'grpc.max_receive_message_length': maxMessageBytes,
     });
