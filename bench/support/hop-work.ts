@@ -13,7 +13,7 @@
 //   processor: decode + open the request; seal + encode the stored record;
 //              seal + encode the response
 import { checkSealed, compileSchema, FieldCipher, readTenant, StaticKeyProvider, type StaticKeyRing } from '@fle/field-crypto';
-import { paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
+import { PAYMENTS_RECORDS_RING, paymentsSchema as schemaRoot } from '@fle-examples/payments/schema';
 import { encodeMessage, encodeToBuffer, type MessageEncoder } from '@fle/schema/encode';
 import {
   AuthorizationRecord,
@@ -69,7 +69,7 @@ function responseOf(i: number): AuthorizeResponse {
 export async function hopWorkGroup(rows: Row[], notes: string[]): Promise<void> {
   const schema = compileSchema(schemaRoot());
   const key = Uint8Array.from({ length: 32 }, (_, i) => i * 5 + 3);
-  const rings: StaticKeyRing[] = TENANTS.flatMap((tenant) => ['default', 'pci'].map((ring) => ({ tenant, ring, versions: [{ version: 1, key }] })));
+  const rings: StaticKeyRing[] = TENANTS.flatMap((tenant) => ['default', 'pci', PAYMENTS_RECORDS_RING].map((ring) => ({ tenant, ring, versions: [{ version: 1, key }] })));
   const cipher = new FieldCipher({ schema, keys: new StaticKeyProvider(rings) });
   const ctx = { context: CONTEXT };
   const open = { context: CONTEXT, inPlace: true };
