@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { DecryptionError, EnvelopeFormatError, FieldCipher, StaticKeyProvider, type KeyProvider, type KeyRingRef, type KeyVersionMaterial } from '@fle/field-crypto';
+import protobuf from 'protobufjs';
 import { describe, expect, it } from 'vitest';
 import {
   decodeSealedRecord,
@@ -89,6 +90,19 @@ describe('sealRecord / openRecord', () => {
       await expect(openRecord(cipher, Dossiers, id, bad)).rejects.toBeInstanceOf(RecordFormatError);
     }
     expect(counting.calls).toBe(0);
+  });
+
+  it('frames a record exactly as the SealedRecord message (docs/records.md), whatever its length', () => {
+    // The frame's type part is built once per type: the bytes must stay those of a protobuf encoder.
+    for (const length of [0, 1, 127, 128, 16_383, 16_384, 2_097_151, 2_097_152]) {
+      const message = Uint8Array.from({ length }, (_, i) => (i * 31) & 0xff);
+      const expected = protobuf.Writer.create().uint32((1 << 3) | 2).string(DOSSIER).uint32((2 << 3) | 2).bytes(message).finish();
+      const framed = encodeSealedRecord(DOSSIER, message);
+      expect(Buffer.from(framed).equals(Buffer.from(expected)), `length ${length}`).toBe(true);
+      const decoded = decodeSealedRecord(framed);
+      expect(decoded.typeName).toBe(DOSSIER);
+      expect(Buffer.from(decoded.message).equals(Buffer.from(message))).toBe(true);
+    }
   });
 
   it('a record whose message does not decode is a format error', async () => {
