@@ -121,6 +121,23 @@ export interface FoundHeader {
   readonly length: number;
 }
 
+/**
+ * The AAD of one slot being opened, in the shared scratch buffer (read it
+ * before the next one is built). `prefixes`: the message's (type, tenant)
+ * cache of AAD prefixes by header (alg, key version). A function, not a
+ * closure per message: this runs for every envelope.
+ */
+function slotAad(slot: Slot, h: FoundHeader, prefixes: Map<number, Uint8Array>, tenant: string, plan: MessagePlan, lpContext: Uint8Array): Uint8Array {
+  const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
+  let prefix = prefixes.get(headerId);
+  if (!prefix) {
+    const header = slot.field.valueType === 'string' ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
+    prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
+    prefixes.set(headerId, prefix);
+  }
+  return slot.dynamicPath === undefined ? joinAadView(prefix, slot.field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
+}
+
 /** The 6 header bytes of a string field's envelope, decoded for readHeader (read at once). */
 const textHeader = new Uint8Array(HEADER_LENGTH);
 
@@ -344,19 +361,6 @@ export class FieldCipher {
     const lpContext = lpContextOf(opts?.context);
     // AAD prefixes differ by header (alg, key version): cached per (type, tenant, header).
     const prefixes = this.#openPrefixesOf(plan, tenant);
-    /** The AAD of slot i, in the shared scratch buffer (read it before the next one is built). */
-    const aadOf = (i: number): Uint8Array => {
-      const slot = slots[i]!;
-      const h = found[i]!;
-      const headerId = h.alg * 0x1_0000_0000 + h.keyVersion;
-      let prefix = prefixes.get(headerId);
-      if (!prefix) {
-        const header = slot.field.valueType === 'string' ? decodeBase64urlHeaderInto(slot.value as string, textHeader) : (slot.value as Uint8Array).subarray(0, HEADER_LENGTH);
-        prefix = aadPrefix(header, lengthPrefixed(tenant), plan.lpTypeName);
-        prefixes.set(headerId, prefix);
-      }
-      return slot.dynamicPath === undefined ? joinAadView(prefix, slot.field.lpPath, lpContext) : joinAadViewPath(prefix, slot.dynamicPath, lpContext);
-    };
     for (let i = 0; i < n; i++) {
       const slot = slots[i]!;
       const { field } = slot;
@@ -367,7 +371,7 @@ export class FieldCipher {
       }
       const path = slotPath(slot);
       const isText = field.valueType === 'string';
-      const aad = aadOf(i);
+      const aad = slotAad(slot, found[i]!, prefixes, tenant, plan, lpContext);
       const material = materials[want[i]!]!;
       const backend = this.#backend;
       // A string's envelope opened from its text, when the backend can (no arrays in between).
@@ -404,7 +408,7 @@ export class FieldCipher {
           const path = slotPath(slot);
           const h = found[i]!;
           const bytes = slot.field.valueType === 'string' ? decodeCheckedBase64urlView(slot.value as string, h.length, path) : (slot.value as Uint8Array);
-          return this.#hpkeJob(slot, path, tenant, materials[want[i]!]!, bytes, aadOf(i), opts?.onSender)();
+          return this.#hpkeJob(slot, path, tenant, materials[want[i]!]!, bytes, slotAad(slot, h, prefixes, tenant, plan, lpContext), opts?.onSender)();
         }),
       );
     }

@@ -50,12 +50,14 @@ export function stampToMetadata(stamp: ReplayStamp, md: Metadata): Metadata {
   return md;
 }
 
+/** The one string value of metadata key `k`, or undefined (absent, repeated or binary). */
+function singleValue(md: Metadata, k: string): string | undefined {
+  const v = md.get(k);
+  return v.length === 1 && typeof v[0] === 'string' ? v[0] : undefined;
+}
+
 export function stampFromMetadata(md: Metadata): ReplayStamp {
-  const one = (k: string) => {
-    const v = md.get(k);
-    return v.length === 1 && typeof v[0] === 'string' ? v[0] : undefined;
-  };
-  return parseReplayStamp(one(STAMP_METADATA.timestamp), one(STAMP_METADATA.nonce));
+  return parseReplayStamp(singleValue(md, STAMP_METADATA.timestamp), singleValue(md, STAMP_METADATA.nonce));
 }
 
 /** The subset of nats.js MsgHdrs the stamp needs. */
