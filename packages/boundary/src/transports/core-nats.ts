@@ -4,7 +4,7 @@
 // dead-lettered; a transient one is answered UNAVAILABLE (the caller retries).
 import { randomUUID } from 'node:crypto';
 import type { Msg, NatsConnection, Service, Subscription } from 'nats';
-import { FLE_HEADERS, RoutingError, SUBJECT_PREFIX, classifyError, parseRequestSubject, stampFromHeaders, type Logger, type ServiceMetrics } from '@fle/service-kit';
+import { FLE_HEADERS, RoutingError, SUBJECT_PREFIX, classifyError, natsHeaderValue, parseRequestSubject, stampFromHeaders, type Logger, type ServiceMetrics } from '@fle/service-kit';
 import type { Limiter } from '../concurrency.js';
 import type { DeadLetterPublisher } from '../dead-letter.js';
 import type { Pipeline } from '../pipeline.js';
@@ -70,13 +70,13 @@ export class CoreNatsTransport {
     try {
       const handled = await this.o.pipeline.handle({
         transport: 'nats',
-        path: msg.headers?.get(FLE_HEADERS.method) || undefined,
+        path: natsHeaderValue(msg.headers, FLE_HEADERS.method) || undefined,
         subjectTenant: subject?.tenant,
         subjectRoute: subject?.route,
         bytes: msg.data,
         stamp: stampFromHeaders(msg.headers),
         origin,
-        caller: msg.headers?.get(FLE_HEADERS.caller) || undefined,
+        caller: natsHeaderValue(msg.headers, FLE_HEADERS.caller) || undefined,
       });
       msg.respond(handled.bytes);
       await handled.claim.complete().catch((e: unknown) => this.o.logger.warn({ err: e, origin }, 'could not mark nonce done'));

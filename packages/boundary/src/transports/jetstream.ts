@@ -11,7 +11,7 @@
 // nonce store with the stream sequence as origin, so its redelivery is resumed,
 // not refused as a replay.
 import type { Consumer, ConsumerMessages, JetStreamClient, JsMsg, NatsConnection } from 'nats';
-import { FLE_HEADERS, STREAM_NAMES, classifyError, parseRequestSubject, stampFromHeaders, streamDelivery, type Logger, type ServiceMetrics } from '@fle/service-kit';
+import { FLE_HEADERS, STREAM_NAMES, classifyError, natsHeaderValue, parseRequestSubject, stampFromHeaders, streamDelivery, type Logger, type ServiceMetrics } from '@fle/service-kit';
 import type { Limiter } from '../concurrency.js';
 import type { DeadLetterPublisher } from '../dead-letter.js';
 import type { Pipeline } from '../pipeline.js';
@@ -81,18 +81,18 @@ export class JetStreamTransport {
     const subject = parseRequestSubject(m.subject);
     const origin = `js:${m.info.stream}:${m.info.streamSequence}`;
     const deliveries = m.info.redeliveryCount;
-    const replyTo = m.headers?.get(FLE_HEADERS.replyTo);
+    const replyTo = natsHeaderValue(m.headers, FLE_HEADERS.replyTo);
     const labels = { route: subject?.route ?? '_unknown', transport: 'jetstream' };
     try {
       const handled = await this.o.pipeline.handle({
         transport: 'jetstream',
-        path: m.headers?.get(FLE_HEADERS.method) || undefined,
+        path: natsHeaderValue(m.headers, FLE_HEADERS.method) || undefined,
         subjectTenant: subject?.tenant,
         subjectRoute: subject?.route,
         bytes: m.data,
         stamp: stampFromHeaders(m.headers),
         origin,
-        caller: m.headers?.get(FLE_HEADERS.caller) || undefined,
+        caller: natsHeaderValue(m.headers, FLE_HEADERS.caller) || undefined,
         stream: streamDelivery(m),
       });
       if (isInbox(replyTo)) this.o.nc.publish(replyTo, handled.bytes);

@@ -9,6 +9,7 @@
 // now. A duplicate window longer than the whole time a stamp stays acceptable
 // (2 × window, plus room for clock skew between NATS servers) leaves no
 // time at which a second copy could be stored and still be accepted.
+import { natsHeaderValue } from '../nats-headers.js';
 import type { JetStreamManager, JsMsg } from 'nats';
 import type { Logger } from '../logger.js';
 
@@ -34,7 +35,7 @@ export function requiredDuplicateWindowMs(replayWindowMs: number): number {
 
 export function streamDelivery(m: Pick<JsMsg, 'headers' | 'info'>): StreamDelivery {
   return {
-    msgId: m.headers?.get(MSG_ID_HEADER) || undefined,
+    msgId: natsHeaderValue(m.headers, MSG_ID_HEADER) || undefined,
     storedAtMs: Math.floor(m.info.timestampNanos / 1e6),
     deliveries: m.info.redeliveryCount,
   };

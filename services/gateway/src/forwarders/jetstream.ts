@@ -8,7 +8,7 @@
 // request's inbox told apart by its last token, instead of a subscribe and an
 // unsubscribe per request (issue 23 item 3).
 import { ErrorCode, createInbox, type JetStreamClient, type Msg, type NatsConnection, type Subscription } from 'nats';
-import { FLE_HEADERS, ReplayError, jsSubject } from '@fle/service-kit';
+import { ReplayError, jsSubject } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { GATEWAY_INBOX_PREFIX, mapNatsError, mapPublishError, replyBytes, requestHeaders } from './nats-reply.js';
 
@@ -63,8 +63,7 @@ export class JetStreamForwarder implements Forwarder {
       this.#pending.set(token, { resolve, reject, timer });
     });
     reply.catch(() => undefined); // a timeout while the publish is still waiting is not unhandled
-    const h = requestHeaders(req);
-    h.set(FLE_HEADERS.replyTo, inbox);
+    const h = requestHeaders(req, inbox);
     // Message id = the request nonce: the stream refuses a second copy (docs/replay.md).
     let ack;
     try {

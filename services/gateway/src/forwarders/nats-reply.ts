@@ -1,8 +1,8 @@
 // Shared by the core and JetStream forwarders: read a processor reply, map
 // NATS client errors to the typed routing errors.
-import { ErrorCode, headers as natsHeaders, type Msg, type MsgHdrs } from 'nats';
+import { ErrorCode, type Msg, type MsgHdrs } from 'nats';
 import { natsInboxPrefix } from '@fle/nats-setup';
-import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, stampToHeaders, storeFullOr } from '@fle/service-kit';
+import { FLE_HEADERS, RemoteError, RoutingError, STAMP_HEADERS, decodeErrorPayload, natsHeaderValue, natsHeadersOf, storeFullOr } from '@fle/service-kit';
 import type { ForwardRequest } from './forwarder.js';
 
 /** The gateway identity's reply inboxes (`_INBOX_gateway.…`): only it may read them. */
@@ -10,16 +10,19 @@ export const GATEWAY_INBOX_PREFIX = natsInboxPrefix('gateway');
 
 /** The processor's response bytes, or its typed error thrown as a RemoteError. */
 export function replyBytes(msg: Msg): Uint8Array {
-  if (msg.headers?.get(FLE_HEADERS.errorCode)) throw decodeErrorPayload(msg.data);
+  if (natsHeaderValue(msg.headers, FLE_HEADERS.errorCode)) throw decodeErrorPayload(msg.data);
   return msg.data;
 }
 
-export function requestHeaders(req: ForwardRequest): MsgHdrs {
-  const h = natsHeaders();
-  stampToHeaders(req.stamp, h);
-  h.set(FLE_HEADERS.method, req.method.path);
-  if (req.caller) h.set(FLE_HEADERS.caller, req.caller);
-  return h;
+/** The headers of a request to the processor: its replay stamp, method, caller and (JetStream) reply inbox. */
+export function requestHeaders(req: ForwardRequest, replyTo?: string): MsgHdrs {
+  return natsHeadersOf({
+    [STAMP_HEADERS.timestamp]: String(req.stamp.timestampMs),
+    [STAMP_HEADERS.nonce]: req.stamp.nonce,
+    [FLE_HEADERS.method]: req.method.path,
+    [FLE_HEADERS.caller]: req.caller || undefined,
+    [FLE_HEADERS.replyTo]: replyTo,
+  });
 }
 
 /**

@@ -1,0 +1,47 @@
+import { headers, MsgHdrsImpl } from 'nats';
+import { describe, expect, it } from 'vitest';
+import { FLE_HEADERS, RoutingError, STAMP_HEADERS, natsHeaderValue, natsHeadersOf } from '../src/mod.js';
+
+const values = {
+  [STAMP_HEADERS.timestamp]: '1767225600000',
+  [STAMP_HEADERS.nonce]: 'q83vEjRWeJq8PwAAAAAAAA',
+  [FLE_HEADERS.method]: '/acme.payments.v1.PaymentService/Authorize',
+  [FLE_HEADERS.caller]: 'spiffe://fle.local/client',
+  [FLE_HEADERS.replyTo]: '_INBOX_gateway.abc.1z',
+};
+
+describe('natsHeadersOf', () => {
+  it('encodes exactly the headers nats.js set() would build, leaving undefined values out', () => {
+    const slow = headers();
+    for (const [k, v] of Object.entries(values)) slow.set(k, v);
+    const fast = natsHeadersOf({ ...values, [FLE_HEADERS.errorCode]: undefined });
+    expect(Buffer.from((fast as MsgHdrsImpl).encode()).toString()).toBe(Buffer.from((slow as MsgHdrsImpl).encode()).toString());
+    const decoded = MsgHdrsImpl.decode((fast as MsgHdrsImpl).encode());
+    for (const [k, v] of Object.entries(values)) expect(decoded.get(k)).toBe(v);
+    expect(decoded.has(FLE_HEADERS.errorCode)).toBe(false);
+  });
+
+  it('refuses a value with a line break (no header injection through a caller-supplied value), trims like nats.js', () => {
+    for (const bad of ['spiffe://x\r\nFle-Method: /evil', 'a\nb', 'a\rb']) {
+      expect(() => natsHeadersOf({ [FLE_HEADERS.caller]: bad })).toThrow(RoutingError);
+    }
+    expect(() => headers().set(FLE_HEADERS.caller, 'a\nb')).toThrow(); // what nats.js itself does
+    expect(natsHeaderValue(natsHeadersOf({ [FLE_HEADERS.caller]: '  spiffe://x  ' }), FLE_HEADERS.caller)).toBe('spiffe://x');
+  });
+});
+
+describe('natsHeaderValue', () => {
+  it('reads what MsgHdrs.get reads: exact name, first value, empty when absent', () => {
+    const h = headers();
+    h.append(FLE_HEADERS.method, '/a/B');
+    h.append(FLE_HEADERS.method, '/c/D');
+    h.append('fle-method', '/lower/case');
+    const received = MsgHdrsImpl.decode((h as MsgHdrsImpl).encode());
+    for (const msgHeaders of [h, received]) {
+      for (const name of [FLE_HEADERS.method, 'fle-method', FLE_HEADERS.caller, 'Nats-Msg-Id']) {
+        expect(natsHeaderValue(msgHeaders, name), name).toBe(msgHeaders.get(name));
+      }
+    }
+    expect(natsHeaderValue(undefined, FLE_HEADERS.method)).toBe('');
+  });
+});
