@@ -3,7 +3,6 @@
 // service target runs its real main.ts as a non-root user.
 import { existsSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { SERVICE_NODE_FLAGS } from '@fle/service-kit';
 import { copyOperands, dockerfileInstructions, execForm } from './dockerfile.js';
 import { readText, repoPath, workspaceDirs } from './repo.js';
 import { probeProblems } from './service-configs.js';
@@ -86,13 +85,6 @@ describe('Dockerfile', () => {
     expect(inherited(name, 'WORKDIR')).toBe('/app');
     const env = stageOf(name).filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ');
     expect(env).toContain(`FLE_CONFIG=/etc/fle/${name}.yaml`);
-  });
-
-  it('runs every service with the Node flags the launcher gives it (SERVICE_NODE_FLAGS)', () => {
-    const env = stageOf('runtime').filter((i) => i.keyword === 'ENV').map((i) => i.args).join(' ');
-    const nodeOptions = /NODE_OPTIONS="([^"]*)"/.exec(env)?.[1]?.split(/\s+/) ?? [];
-    expect(SERVICE_NODE_FLAGS.length).toBeGreaterThan(0);
-    for (const flag of SERVICE_NODE_FLAGS) expect(nodeOptions, 'runtime NODE_OPTIONS').toContain(flag);
   });
 
   it.each(['keystore', 'gateway', 'processor'] as const)('target %s has a health check that matches its shipped config', (name) => {

@@ -16,6 +16,5 @@ export * from './replay/redis-nonce-store.js';
 export * from './config-reader.js';
 export * from './config-schema.js';
 export * from './ports-file.js';
-export * from './node-flags.js';
 export * from './nats-headers.js';
 export * from './jetstream-errors.js';

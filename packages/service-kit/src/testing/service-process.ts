@@ -1,5 +1,5 @@
 // The one starter of fle service processes (issue 19 item 5): `node
-// <SERVICE_NODE_FLAGS> --conditions=@fle/source --import tsx <main.ts> --config <file>` (or other
+// --conditions=@fle/source --import tsx <main.ts> --config <file>` (or other
 // arguments after the loader), output captured in memory and optionally
 // appended to a log file, ready once it reports its ports — the ports file
 // (gateway, processor, bench/bare) or the keystore's `{"msg":"keystore
@@ -11,7 +11,6 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { createWriteStream, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { SERVICE_NODE_FLAGS } from '../node-flags.js';
 
 export interface ServicePorts {
   readonly grpc: number;
@@ -119,7 +118,7 @@ export async function startServiceProcess(opts: StartServiceProcessOptions): Pro
   if (!opts.env?.FLE_MASTER_KEY) delete env.FLE_MASTER_KEY;
   const argv = opts.argv ?? [opts.mainPath, '--config', configPath];
   // `--conditions=@fle/source`: @fle/* resolve to their sources in the child too (docs/packages.md), not only under vitest.
-  const child = spawn(process.execPath, [...SERVICE_NODE_FLAGS, '--conditions=@fle/source', '--import', TSX_LOADER, ...argv], {
+  const child = spawn(process.execPath, ['--conditions=@fle/source', '--import', TSX_LOADER, ...argv], {
     env,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
