@@ -5,7 +5,7 @@ import { FLE_HEADERS, RoutingError, STAMP_HEADERS, natsHeaderValue, natsHeadersO
 const values = {
   [STAMP_HEADERS.timestamp]: '1767225600000',
   [STAMP_HEADERS.nonce]: 'q83vEjRWeJq8PwAAAAAAAA',
-  [FLE_HEADERS.method]: '/acme.payments.v1.PaymentService/Authorize',
+  [FLE_HEADERS.method]: '/shop.v1.OrderService/PlaceOrder',
   [FLE_HEADERS.caller]: 'spiffe://fle.local/client',
   [FLE_HEADERS.replyTo]: '_INBOX_gateway.abc.1z',
 };
