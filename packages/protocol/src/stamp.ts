@@ -66,9 +66,13 @@ export interface HeaderLike {
   set(k: string, v: string): void;
 }
 
+/** The stamp's NATS header values by name (`Fle-Timestamp`, `Fle-Nonce`). */
+export function stampHeaderValues(stamp: ReplayStamp): Record<string, string> {
+  return { [STAMP_HEADERS.timestamp]: String(stamp.timestampMs), [STAMP_HEADERS.nonce]: stamp.nonce };
+}
+
 export function stampToHeaders<H extends HeaderLike>(stamp: ReplayStamp, h: H): H {
-  h.set(STAMP_HEADERS.timestamp, String(stamp.timestampMs));
-  h.set(STAMP_HEADERS.nonce, stamp.nonce);
+  for (const [name, value] of Object.entries(stampHeaderValues(stamp))) h.set(name, value);
   return h;
 }
 

@@ -56,34 +56,9 @@ export function recordContext(id: RecordId): string {
 const TYPE_TAG = (1 << 3) | 2;
 const MESSAGE_TAG = (2 << 3) | 2;
 
-/** Per record type, the bytes every one of its records starts with: field 1 (the type) and field 2's tag. */
-const framePrefixes = new Map<string, Uint8Array>();
-
-function framePrefix(typeName: string): Uint8Array {
-  let prefix = framePrefixes.get(typeName);
-  if (!prefix) {
-    prefix = protobuf.Writer.create().uint32(TYPE_TAG).string(typeName).uint32(MESSAGE_TAG).finish();
-    if (framePrefixes.size < 1024) framePrefixes.set(typeName, prefix); // a process stores a handful of types
-  }
-  return prefix;
-}
-
-/** The stored bytes of a record: SealedRecord { type, message } (the type's part built once per type). */
+/** The stored bytes of a record: SealedRecord { type, message }. */
 export function encodeSealedRecord(typeName: string, message: Uint8Array): Uint8Array {
-  const prefix = framePrefix(typeName);
-  let lengthBytes = 1;
-  for (let n = message.length; n >= 0x80; n = Math.floor(n / 128)) lengthBytes++;
-  const out = new Uint8Array(prefix.length + lengthBytes + message.length);
-  out.set(prefix, 0);
-  let pos = prefix.length;
-  let n = message.length;
-  while (n >= 0x80) {
-    out[pos++] = (n % 128) | 0x80;
-    n = Math.floor(n / 128);
-  }
-  out[pos++] = n;
-  out.set(message, pos);
-  return out;
+  return protobuf.Writer.create().uint32(TYPE_TAG).string(typeName).uint32(MESSAGE_TAG).bytes(message).finish();
 }
 
 export interface DecodedRecord {

@@ -9,9 +9,9 @@
 // now. A duplicate window longer than the whole time a stamp stays acceptable
 // (2 × window, plus room for clock skew between NATS servers) leaves no
 // time at which a second copy could be stored and still be accepted.
-import { natsHeaderValue } from '../nats-headers.js';
 import type { JetStreamManager, JsMsg } from 'nats';
 import type { Logger } from '../logger.js';
+import { natsHeaderValue } from '../nats-headers.js';
 
 /** What the replay guard needs from a JetStream delivery. */
 export interface StreamDelivery {

@@ -2,7 +2,7 @@
 // NATS client errors to the typed routing errors.
 import { ErrorCode, type Msg, type MsgHdrs } from 'nats';
 import { natsInboxPrefix } from '@fle/nats-setup';
-import { FLE_HEADERS, RemoteError, RoutingError, STAMP_HEADERS, decodeErrorPayload, natsHeaderValue, natsHeadersOf, storeFullOr } from '@fle/service-kit';
+import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, natsHeaderValue, natsHeadersOf, stampHeaderValues, storeFullOr } from '@fle/service-kit';
 import type { ForwardRequest } from './forwarder.js';
 
 /** The gateway identity's reply inboxes (`_INBOX_gateway.…`): only it may read them. */
@@ -17,8 +17,7 @@ export function replyBytes(msg: Msg): Uint8Array {
 /** The headers of a request to the processor: its replay stamp, method, caller and (JetStream) reply inbox. */
 export function requestHeaders(req: ForwardRequest, replyTo?: string): MsgHdrs {
   return natsHeadersOf({
-    [STAMP_HEADERS.timestamp]: String(req.stamp.timestampMs),
-    [STAMP_HEADERS.nonce]: req.stamp.nonce,
+    ...stampHeaderValues(req.stamp),
     [FLE_HEADERS.method]: req.method.path,
     [FLE_HEADERS.caller]: req.caller || undefined,
     [FLE_HEADERS.replyTo]: replyTo,
