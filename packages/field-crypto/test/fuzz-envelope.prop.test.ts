@@ -133,7 +133,8 @@ describe('fuzz: envelope parser (spec §1)', () => {
           expect(e.ct.length).toBeGreaterThanOrEqual(16);
         }
       }),
-      { numRuns: 3000 },
+      // 6000 runs: at 3000 the accepted HPKE cases (about 1.3 %) came to exactly 30 in one CI run.
+      { numRuns: 6000 },
     );
     expect(hpke).toBeGreaterThan(30);
   });
