@@ -36,6 +36,7 @@ import type { Forwarder } from './forwarders/forwarder.js';
 import { GrpcForwarder } from './forwarders/grpc.js';
 import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
+import { ReplyInbox } from './forwarders/reply-inbox.js';
 import { RateLimiter } from './rate-limit.js';
 import { createRequestPath, type BoundRoute, type IncomingRequest } from './request-path.js';
 import { planEdge, startEdge, type RunningEdge } from './edge/edge.js';
@@ -131,8 +132,10 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     nc = await connect(fleConnectionOptions({ servers: config.nats.servers, tls: config.nats.tls, identity: 'gateway', name: config.nats.name }));
     log.info({ servers: config.nats.servers.length }, 'connected to NATS');
   }
-  const core = nc ? new NatsCoreForwarder(nc) : undefined;
-  const jetstream = nc ? new JetStreamForwarder(nc) : undefined;
+  // One reply subscription for both NATS transports (forwarders/reply-inbox.ts).
+  const replies = nc ? new ReplyInbox(nc) : undefined;
+  const core = nc ? new NatsCoreForwarder(nc, replies!) : undefined;
+  const jetstream = nc ? new JetStreamForwarder(nc, replies!) : undefined;
 
   const routes = new Map<string, BoundRoute>();
   for (const route of fronted) {
@@ -223,6 +226,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
       });
       for (const b of routes.values()) if (b.route.transport === 'grpc') await b.forwarder.close();
       await metricsServer?.close();
+      replies?.close();
       if (nc) await nc.drain().catch(() => undefined);
     },
   };

@@ -4,91 +4,65 @@
 // request durable (at-least-once): if the wait times out the request is still
 // processed, exactly once by nonce.
 //
-// One reply subscription for the whole gateway (`_INBOX_gateway.<id>.*`), each
-// request's inbox told apart by its last token, instead of a subscribe and an
-// unsubscribe per request (issue 23 item 3).
-import { ErrorCode, createInbox, type JetStreamClient, type Msg, type NatsConnection, type Subscription } from 'nats';
+// The stream's acknowledgement and the processor's reply both come to the
+// gateway's one reply subscription (reply-inbox.ts), told apart by their last
+// token, rather than a subscribe and an unsubscribe per request or a nats.js
+// request per acknowledgement (issue 23 item 3).
+import { JSONCodec, type NatsConnection } from 'nats';
 import { ReplayError, jsSubject } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
-import { GATEWAY_INBOX_PREFIX, mapNatsError, mapPublishError, replyBytes, requestHeaders } from './nats-reply.js';
+import { mapPublishError, processorReply, requestHeaders } from './nats-reply.js';
+import type { ReplyInbox } from './reply-inbox.js';
 
-interface Pending {
-  resolve(m: Msg): void;
-  reject(err: Error): void;
-  readonly timer: NodeJS.Timeout;
+/** JetStream's answer to a publish (nats-server's JSPubAckResponse). */
+interface PubAck {
+  readonly stream?: string;
+  readonly seq?: number;
+  readonly duplicate?: boolean;
+  readonly error?: { readonly code?: number; readonly err_code?: number; readonly description?: string };
 }
 
+const pubAcks = JSONCodec<PubAck>();
+
 export class JetStreamForwarder implements Forwarder {
-  readonly #js: JetStreamClient;
-  readonly #inbox = createInbox(GATEWAY_INBOX_PREFIX);
-  readonly #pending = new Map<string, Pending>();
-  #sub: Subscription | undefined;
-  #next = 0;
-  constructor(private readonly nc: NatsConnection) {
-    this.#js = nc.jetstream();
-  }
-
-  /** The reply subscription, made on first use (nats.js renews it after a reconnect). */
-  #replies(): void {
-    this.#sub ??= this.nc.subscribe(`${this.#inbox}.*`, {
-      callback: (err, m) => {
-        if (err) return;
-        const token = m.subject.slice(this.#inbox.length + 1);
-        const p = this.#pending.get(token);
-        if (!p) return; // late: the caller already timed out
-        this.#pending.delete(token);
-        clearTimeout(p.timer);
-        p.resolve(m);
-      },
-    });
-  }
-
-  #settle(token: string): void {
-    const p = this.#pending.get(token);
-    if (!p) return;
-    this.#pending.delete(token);
-    clearTimeout(p.timer);
-  }
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly replies: ReplyInbox,
+  ) {}
 
   async forward(req: ForwardRequest): Promise<Uint8Array> {
-    this.#replies();
-    const token = (this.#next++).toString(36);
-    const inbox = `${this.#inbox}.${token}`;
-    // Waiting before publishing, so a fast reply cannot be missed.
-    const reply = new Promise<Msg>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.#pending.delete(token);
-        reject(Object.assign(new Error('processor did not reply in time'), { code: ErrorCode.Timeout }));
-      }, req.route.timeoutMs);
-      this.#pending.set(token, { resolve, reject, timer });
-    });
-    reply.catch(() => undefined); // a timeout while the publish is still waiting is not unhandled
-    const h = requestHeaders(req, inbox);
-    // Message id = the request nonce: the stream refuses a second copy (docs/replay.md).
-    let ack;
+    const timeoutMs = req.route.timeoutMs;
+    const reply = this.replies.expect(timeoutMs, 'processor did not reply in time');
+    let headers;
     try {
-      ack = await this.#js.publish(jsSubject(req.tenant, req.route.route), req.bytes, { headers: h, msgID: req.stamp.nonce, timeout: req.route.timeoutMs });
+      // Message id = the request nonce: the stream refuses a second copy (docs/replay.md).
+      headers = requestHeaders(req, reply.subject, req.stamp.nonce);
     } catch (err) {
-      this.#settle(token);
-      throw mapPublishError(err);
+      this.replies.forget(reply.subject);
+      throw err; // BAD_REQUEST as it is
     }
-    if (ack.duplicate) {
-      this.#settle(token);
-      throw new ReplayError('REPLAY_NONCE', 'request nonce already used');
-    }
+    const ack = this.replies.expect(timeoutMs, 'JetStream did not acknowledge the request in time');
     try {
-      return replyBytes(await reply);
+      this.nc.publish(jsSubject(req.tenant, req.route.route), req.bytes, { reply: ack.subject, headers });
+      checkAck(await ack.message.then((m) => pubAcks.decode(m.data)));
     } catch (err) {
-      throw mapNatsError(err);
+      this.replies.forget(ack.subject);
+      this.replies.forget(reply.subject);
+      throw err instanceof ReplayError ? err : mapPublishError(err);
     }
+    return processorReply(reply.message);
   }
 
-  async close(): Promise<void> {
-    this.#sub?.unsubscribe();
-    this.#sub = undefined;
-    for (const [token, p] of this.#pending) {
-      this.#settle(token);
-      p.reject(Object.assign(new Error('gateway closing'), { code: ErrorCode.Disconnect }));
-    }
-  }
+  async close(): Promise<void> {}
+}
+
+/**
+ * Throws unless JetStream stored the request: its API error (with `api_error`
+ * as nats.js reports it: a full stream is told apart by its code), an answer
+ * naming no stream, or REPLAY_NONCE when the stream already holds this nonce.
+ */
+function checkAck(ack: PubAck): void {
+  if (ack.error) throw Object.assign(new Error(ack.error.description ?? 'JetStream refused the request'), { code: String(ack.error.code ?? ''), api_error: ack.error });
+  if (!ack.stream) throw new Error('JetStream answered without naming a stream');
+  if (ack.duplicate === true) throw new ReplayError('REPLAY_NONCE', 'request nonce already used');
 }

@@ -1,23 +1,27 @@
-// Core NATS request-reply on `fle.rpc.<tenant>.<route>` (a processor queue group answers).
+// Core NATS request-reply on `fle.rpc.<tenant>.<route>` (a processor queue
+// group answers), the reply awaited on the gateway's one reply subscription.
 import type { NatsConnection } from 'nats';
 import { rpcSubject } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
-import { mapNatsError, replyBytes, requestHeaders } from './nats-reply.js';
+import { mapNatsError, processorReply, requestHeaders } from './nats-reply.js';
+import type { ReplyInbox } from './reply-inbox.js';
 
 export class NatsCoreForwarder implements Forwarder {
-  constructor(private readonly nc: NatsConnection) {}
+  constructor(
+    private readonly nc: NatsConnection,
+    private readonly replies: ReplyInbox,
+  ) {}
 
   async forward(req: ForwardRequest): Promise<Uint8Array> {
-    let reply;
+    const headers = requestHeaders(req); // BAD_REQUEST as it is
+    const reply = this.replies.expect(req.route.timeoutMs, 'processor did not reply in time');
     try {
-      reply = await this.nc.request(rpcSubject(req.tenant, req.route.route), req.bytes, {
-        timeout: req.route.timeoutMs,
-        headers: requestHeaders(req),
-      });
+      this.nc.publish(rpcSubject(req.tenant, req.route.route), req.bytes, { reply: reply.subject, headers });
     } catch (err) {
+      this.replies.forget(reply.subject);
       throw mapNatsError(err);
     }
-    return replyBytes(reply);
+    return processorReply(reply.message);
   }
 
   async close(): Promise<void> {}

@@ -14,13 +14,31 @@ export function replyBytes(msg: Msg): Uint8Array {
   return msg.data;
 }
 
-/** The headers of a request to the processor: its replay stamp, method, caller and (JetStream) reply inbox. */
-export function requestHeaders(req: ForwardRequest, replyTo?: string): MsgHdrs {
+/** The processor's reply once it comes: its response bytes, its typed error, or the routing error of no reply. */
+export async function processorReply(reply: Promise<Msg>): Promise<Uint8Array> {
+  let msg;
+  try {
+    msg = await reply;
+  } catch (err) {
+    throw mapNatsError(err);
+  }
+  return replyBytes(msg);
+}
+
+/** JetStream's message id header: the stream refuses a second message with the same id within its duplicate window. */
+const MSG_ID_HEADER = 'Nats-Msg-Id';
+
+/**
+ * The headers of a request to the processor: its replay stamp, method,
+ * caller, and over JetStream the reply inbox and the message id.
+ */
+export function requestHeaders(req: ForwardRequest, replyTo?: string, msgId?: string): MsgHdrs {
   return natsHeadersOf({
     ...stampHeaderValues(req.stamp),
     [FLE_HEADERS.method]: req.method.path,
     [FLE_HEADERS.caller]: req.caller || undefined,
     [FLE_HEADERS.replyTo]: replyTo,
+    [MSG_ID_HEADER]: msgId,
   });
 }
 
