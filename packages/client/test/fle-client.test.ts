@@ -104,3 +104,52 @@ describe('FleClient (a typed wrapper over it, on the fixture schema)', () => {
     expect(luhnValid('4111111111111112')).toBe(false);
   });
 });
+
+// FleClient makes its unary calls on the channel itself (no interceptor chain,
+// no stack trace per call): the statuses grpc-js's makeUnaryRequest gives stay.
+describe('FleClient calls: the statuses of a call that goes wrong', () => {
+  let pki: DevPki;
+  let server: Server;
+  let fle: FleClient;
+  let mode: 'junk' | 'silent' = 'junk';
+
+  beforeAll(async () => {
+    pki = await makeTestPki();
+    server = new Server();
+    const def = serviceDefinition(fixtureSchema(), FIXTURE_SERVICE);
+    // Submit answers bytes that are no SubmitResponse (a field 1 string running past the end), or never answers.
+    const submit = { ...def['Submit']!, responseSerialize: () => Buffer.of(0x0a, 0x7f, 0x41) };
+    server.addService({ ...def, Submit: submit } as never, {
+      Submit: (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => {
+        if (mode === 'junk') cb(null, {});
+      },
+    });
+    const port = await new Promise<number>((resolve, reject) => server.bindAsync('127.0.0.1:0', serverCredentials(pki.files('gateway')), (e, p) => (e ? reject(e) : resolve(p))));
+    fle = new FleClient({ schema: fixtureSchema(), address: `127.0.0.1:${port}`, credentials: channelCredentials(pki.files('client'), { expectedServerIdentity: 'spiffe://fle.local/gateway' }), cipher });
+  });
+  afterAll(() => {
+    fle?.close();
+    server?.forceShutdown();
+  });
+
+  const failure = (p: Promise<unknown>) => p.then(() => undefined, (e: unknown) => e);
+
+  it('a response that does not parse is INTERNAL', async () => {
+    mode = 'junk';
+    const err = await failure(fle.call(FIXTURE_METHOD, canaryAuthorizeRequest('t1').request));
+    expect(err).toBeInstanceOf(FleCallError);
+    expect(err).toMatchObject({ status: status.INTERNAL, code: 'UNKNOWN', details: expect.stringMatching(/^Response message parsing error: /) });
+  });
+
+  it('no answer before the deadline is DEADLINE_EXCEEDED', async () => {
+    mode = 'silent';
+    const err = await failure(fle.call(FIXTURE_METHOD, canaryAuthorizeRequest('t1').request, { deadlineMs: 300 }));
+    expect(err).toMatchObject({ status: status.DEADLINE_EXCEEDED, code: 'UNKNOWN' });
+  });
+
+  it('a request the schema cannot encode is INTERNAL', async () => {
+    mode = 'junk';
+    const err = await failure(fle.callRaw(FIXTURE_METHOD, { tenantId: 't1', card: 7 } as never, undefined));
+    expect(err).toMatchObject({ status: status.INTERNAL, details: expect.stringMatching(/^Request message serialization failure: /) });
+  });
+});
