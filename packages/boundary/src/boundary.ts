@@ -15,7 +15,7 @@ import type { NatsConnection } from 'nats';
 import type protobuf from 'protobufjs';
 import { FieldCipher, StaticSenderPolicy, compileSchema, compileWireCheck, type CompiledSchema, type KeyProvider, type RegisteredDevice } from '@fle/field-crypto';
 import type { PreparedSenderPolicy } from './pipeline.js';
-import { NatsKvNonceStore, ReplayGuard, STREAM_NAMES, createLogger, createServiceMetrics, ensureDuplicateWindow, requiredDuplicateWindowMs, type Logger, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
+import { NatsKvNonceStore, ReplayGuard, ReplyInbox, STREAM_NAMES, createLogger, createServiceMetrics, ensureDuplicateWindow, requiredDuplicateWindowMs, type Logger, type NonceStore, type ServiceMetrics } from '@fle/service-kit';
 import type { TlsFiles } from '@fle/pki';
 import { Limiter } from './concurrency.js';
 import { DeadLetterPublisher } from './dead-letter.js';
@@ -116,7 +116,10 @@ export class Boundary {
   #deadLetters: DeadLetterPublisher | undefined;
   readonly #streamsReady = new Map<string, Promise<void>>();
 
-  private constructor(opts: BoundaryOptions, methods: readonly BoundMethod[], guard: ReplayGuard, wireChecks: ReadonlyMap<string, WireCheck>) {
+  readonly #replies: ReplyInbox | undefined;
+
+  private constructor(opts: BoundaryOptions, methods: readonly BoundMethod[], guard: ReplayGuard, wireChecks: ReadonlyMap<string, WireCheck>, replies: ReplyInbox | undefined) {
+    this.#replies = replies;
     this.logger = opts.logger ?? createLogger({ name: 'boundary' });
     this.metrics = opts.metrics ?? createServiceMetrics({ service: 'boundary' });
     this.nc = opts.nc;
@@ -145,9 +148,12 @@ export class Boundary {
     }
     const windowMs = opts.replayWindowMs ?? 60_000;
     let store = opts.nonceStore;
+    let replies: ReplyInbox | undefined;
     if (!store) {
       if (!opts.nc) throw new BoundaryConfigError('a nonce store is needed: pass nc (NATS KV fle_nonces) or nonceStore');
-      store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: windowMs * 2 });
+      // Claims acknowledged on one reply subscription of the boundary's (closed by stop).
+      replies = new ReplyInbox(opts.nc);
+      store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: windowMs * 2, replies: { nc: opts.nc, inbox: replies } });
     }
     let streamDuplicateWindowMs: number | undefined;
     if (opts.nc) {
@@ -163,7 +169,7 @@ export class Boundary {
     // — nothing a decoder would drop or merge, at most maxEnvelopes sensitive values.
     const wireChecks = new Map<string, WireCheck>();
     for (const m of methods) wireChecks.set(m.requestType, compileWireCheck(opts.schema, m.requestType, { maxEnvelopes: opts.maxEnvelopes }));
-    return new Boundary(opts, methods, guard, wireChecks);
+    return new Boundary(opts, methods, guard, wireChecks, replies);
   }
 
   get methods(): BoundMethod[] {
@@ -270,5 +276,6 @@ export class Boundary {
   async stop(idleTimeoutMs = 5000): Promise<void> {
     for (const s of this.#stops.splice(0)) await s().catch(() => undefined);
     await this.limiter.idle(idleTimeoutMs);
+    this.#replies?.close();
   }
 }

@@ -17,4 +17,5 @@ export * from './config-reader.js';
 export * from './config-schema.js';
 export * from './ports-file.js';
 export * from './nats-headers.js';
+export * from './reply-inbox.js';
 export * from './jetstream-errors.js';

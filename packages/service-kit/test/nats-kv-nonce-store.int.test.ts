@@ -1,10 +1,15 @@
-// NatsKvNonceStore against a real nats-server (JetStream) from @fle/testkit.
+// NatsKvNonceStore against a real nats-server (JetStream) from @fle/testkit,
+// claiming through nats.js's KV and through a reply inbox (what the boundary
+// uses): the same outcomes either way.
 import { startNats, type NatsHarness } from '@fle/testkit';
 import type { NatsConnection } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { NatsKvNonceStore, ReplayGuard, newReplayStamp } from '../src/mod.js';
+import { NatsKvNonceStore, ReplayGuard, ReplyInbox, newReplayStamp, type NatsKvNonceStoreOptions } from '../src/mod.js';
 
-describe('NatsKvNonceStore (real NATS KV)', () => {
+describe.each([
+  ['through nats.js KV', false],
+  ['through a reply inbox', true],
+])('NatsKvNonceStore (real NATS KV), claims %s', (_how, viaInbox) => {
   let nats: NatsHarness;
   let a: NatsConnection;
   let b: NatsConnection;
@@ -16,9 +21,18 @@ describe('NatsKvNonceStore (real NATS KV)', () => {
   afterAll(async () => {
     await nats?.stop();
   });
+  /** Acknowledgements awaited through a reply inbox (none when claims go through nats.js's KV). */
+  let awaited = 0;
+  class CountingInbox extends ReplyInbox {
+    override expect(timeoutMs: number, message: string) {
+      awaited++;
+      return super.expect(timeoutMs, message);
+    }
+  }
+  const open = (nc: NatsConnection, opts: NatsKvNonceStoreOptions) => NatsKvNonceStore.open(nc.jetstream(), viaInbox ? { ...opts, replies: { nc, inbox: new CountingInbox(nc) } } : opts);
 
   it('creates the bucket with TTL = 2 × window and claims atomically across instances', async () => {
-    const [s1, s2] = await Promise.all([NatsKvNonceStore.open(a.jetstream(), { ttlMs: 4000 }), NatsKvNonceStore.open(b.jetstream(), { ttlMs: 4000 })]);
+    const [s1, s2] = await Promise.all([open(a, { ttlMs: 4000 }), open(b, { ttlMs: 4000 })]);
     const status = await (await a.jetstream().views.kv('fle_nonces')).status();
     expect(status.ttl).toBe(4000);
     for (let i = 0; i < 20; i++) {
@@ -28,10 +42,11 @@ describe('NatsKvNonceStore (real NATS KV)', () => {
       const rejected = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
       expect(rejected.reason).toMatchObject({ code: 'REPLAY_NONCE' });
     }
+    expect(awaited).toBe(viaInbox ? 40 : 0);
   });
 
   it('resumes the same JetStream origin (also after done), refuses any other origin; release frees an in-progress claim', async () => {
-    const store = await NatsKvNonceStore.open(a.jetstream(), { ttlMs: 4000 });
+    const store = await open(a, { ttlMs: 4000 });
     const guard = new ReplayGuard({ store, windowMs: 2000 });
     const stamp = newReplayStamp();
     const c1 = await guard.admit({ tenant: 't1', stamp, origin: 'js:FLE_REQUESTS:9' });
@@ -50,7 +65,7 @@ describe('NatsKvNonceStore (real NATS KV)', () => {
 
   it('reports an unreachable store as UPSTREAM_UNAVAILABLE (transient)', async () => {
     const c = await nats.connect();
-    const store = await NatsKvNonceStore.open(c.jetstream(), { ttlMs: 4000 });
+    const store = await open(c, { ttlMs: 4000 });
     await c.close();
     await expect(store.claim(`t1.${newReplayStamp().nonce}`, 'core:z', 4000)).rejects.toMatchObject({ code: 'UPSTREAM_UNAVAILABLE' });
   });

@@ -18,6 +18,7 @@ import { loadSchema, serviceDefinition } from '@fle/schema';
 import {
   ConfigError,
   GRPC_NO_CHANNELZ,
+  ReplyInbox,
   RoutingError,
   RpcRegistry,
   resolveRpcMethod,
@@ -36,7 +37,6 @@ import type { Forwarder } from './forwarders/forwarder.js';
 import { GrpcForwarder } from './forwarders/grpc.js';
 import { JetStreamForwarder } from './forwarders/jetstream.js';
 import { NatsCoreForwarder } from './forwarders/nats-core.js';
-import { ReplyInbox } from './forwarders/reply-inbox.js';
 import { RateLimiter } from './rate-limit.js';
 import { createRequestPath, type BoundRoute, type IncomingRequest } from './request-path.js';
 import { planEdge, startEdge, type RunningEdge } from './edge/edge.js';
@@ -128,7 +128,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
 
   let nc: NatsConnection | undefined;
   if (config.nats) {
-    // Replies come to the gateway identity's private inbox prefix (forwarders/nats-reply.ts GATEWAY_INBOX_PREFIX).
+    // Replies come to the gateway identity's private inbox prefix (`_INBOX_gateway`: only it may read them).
     nc = await connect(fleConnectionOptions({ servers: config.nats.servers, tls: config.nats.tls, identity: 'gateway', name: config.nats.name }));
     log.info({ servers: config.nats.servers.length }, 'connected to NATS');
   }

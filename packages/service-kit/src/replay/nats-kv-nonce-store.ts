@@ -4,10 +4,12 @@
 // The bucket's max age is the TTL (NATS 2.9 has no per-key TTL): window × 2.
 // Its size is bounded by the JetStream budget (@fle/nats-setup JETSTREAM_BUDGET.nonces);
 // a full bucket refuses new nonces with STORE_FULL (RESOURCE_EXHAUSTED, retried later).
-import type { JetStreamClient, KV, KvEntry } from 'nats';
+import type { JetStreamClient, KV, KvEntry, MsgHdrs, NatsConnection } from 'nats';
 import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
 import { RoutingError } from '@fle/protocol';
 import { storeFullOr } from '../jetstream-errors.js';
+import { natsHeadersOf } from '../nats-headers.js';
+import { publishForAck, type ReplyInbox } from '../reply-inbox.js';
 import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
 
 export const NONCE_BUCKET = 'fle_nonces';
@@ -33,10 +35,38 @@ export interface NatsKvNonceStoreOptions {
   /** Bucket max age; must be at least 2 × replay window. */
   readonly ttlMs: number;
   readonly replicas?: number;
+  /**
+   * The connection `js` was made from and a reply inbox on it: a claim of a
+   * new nonce is then published through the inbox (one map entry) rather
+   * than as a nats.js request (a NatsError with a stack trace per claim:
+   * reply-inbox.ts). Without them every claim goes through nats.js's KV.
+   */
+  readonly replies?: { readonly nc: NatsConnection; readonly inbox: ReplyInbox };
+}
+
+/** JetStream's "this subject has no message yet" expectation: KV create. */
+const EXPECT_NEW_KEY: Readonly<Record<string, string>> = { 'Nats-Expected-Last-Subject-Sequence': '0' };
+/** How long a claim waits for JetStream's acknowledgement (nats.js's own default). */
+const ACK_TIMEOUT_MS = 5000;
+/** Keys as nats.js KV accepts them (validateKey): only these take the published path. */
+const PLAIN_KEY = /^[-/=\w]+(?:\.[-/=\w]+)*$/;
+
+/** The subject nats.js writes `key` of `kv` to, when the bucket tells it (undefined otherwise). */
+function writeSubjectOf(kv: KV): ((key: string) => string) | undefined {
+  const bucket = kv as KV & { subjectForKey?(key: string, edit?: boolean): string };
+  return typeof bucket.subjectForKey === 'function' ? (key) => bucket.subjectForKey!(key, true) : undefined;
 }
 
 export class NatsKvNonceStore implements NonceStore {
-  constructor(private readonly kv: KV) {}
+  readonly #fast: { readonly nc: NatsConnection; readonly inbox: ReplyInbox; readonly subjectOf: (key: string) => string; readonly headers: MsgHdrs } | undefined;
+
+  constructor(
+    private readonly kv: KV,
+    replies?: NatsKvNonceStoreOptions['replies'],
+  ) {
+    const subjectOf = writeSubjectOf(kv);
+    this.#fast = replies && subjectOf ? { ...replies, subjectOf, headers: natsHeadersOf(EXPECT_NEW_KEY) } : undefined;
+  }
 
   /** Create (or bind to) the bucket with its TTL and its share of the JetStream budget. */
   static async open(js: JetStreamClient, opts: NatsKvNonceStoreOptions): Promise<NatsKvNonceStore> {
@@ -45,10 +75,22 @@ export class NatsKvNonceStore implements NonceStore {
     const kv = await js.views.kv(bucket, { ttl: opts.ttlMs, history: 1, replicas: opts.replicas ?? 1, ...kvLimits(budget) });
     // KV options cannot set the message limit; an older bucket may have no limits at all.
     await applyStreamBudget(await js.jetstreamManager(), budget);
-    return new NatsKvNonceStore(kv);
+    return new NatsKvNonceStore(kv, opts.replies);
   }
 
   async claim(key: string, origin: string, _ttlMs: number): Promise<ClaimOutcome> {
+    const fast = this.#fast;
+    // A new nonce (nearly every claim): the create nats.js's KV would make,
+    // published through the reply inbox. Anything else (the key exists, or
+    // was deleted: nats.js's create turns that into an update) goes on below.
+    if (fast && PLAIN_KEY.test(key)) {
+      try {
+        await publishForAck(fast.nc, fast.inbox, fast.subjectOf(key), enc.encode(encodeNonceRecord({ state: 'in-progress', origin })), fast.headers, ACK_TIMEOUT_MS);
+        return 'claimed';
+      } catch (err) {
+        if (!isConflict(err)) throw unavailable(err);
+      }
+    }
     // Two rounds at most: the second covers a key that expired between create and get.
     for (let round = 0; round < 2; round++) {
       try {

@@ -1,10 +1,9 @@
 // Core NATS request-reply on `fle.rpc.<tenant>.<route>` (a processor queue
 // group answers), the reply awaited on the gateway's one reply subscription.
 import type { NatsConnection } from 'nats';
-import { rpcSubject } from '@fle/service-kit';
+import { rpcSubject, type ReplyInbox } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { mapNatsError, processorReply, requestHeaders } from './nats-reply.js';
-import type { ReplyInbox } from './reply-inbox.js';
 
 export class NatsCoreForwarder implements Forwarder {
   constructor(

@@ -1,12 +1,8 @@
 // Shared by the core and JetStream forwarders: read a processor reply, map
 // NATS client errors to the typed routing errors.
 import { ErrorCode, type Msg, type MsgHdrs } from 'nats';
-import { natsInboxPrefix } from '@fle/nats-setup';
 import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, natsHeaderValue, natsHeadersOf, stampHeaderValues, storeFullOr } from '@fle/service-kit';
 import type { ForwardRequest } from './forwarder.js';
-
-/** The gateway identity's reply inboxes (`_INBOX_gateway.…`): only it may read them. */
-export const GATEWAY_INBOX_PREFIX = natsInboxPrefix('gateway');
 
 /** The processor's response bytes, or its typed error thrown as a RemoteError. */
 export function replyBytes(msg: Msg): Uint8Array {
