@@ -66,13 +66,10 @@ export interface HeaderLike {
   set(k: string, v: string): void;
 }
 
-/** The stamp's NATS header values by name (`Fle-Timestamp`, `Fle-Nonce`). */
-export function stampHeaderValues(stamp: ReplayStamp): Record<string, string> {
-  return { [STAMP_HEADERS.timestamp]: String(stamp.timestampMs), [STAMP_HEADERS.nonce]: stamp.nonce };
-}
-
-export function stampToHeaders<H extends HeaderLike>(stamp: ReplayStamp, h: H): H {
-  for (const [name, value] of Object.entries(stampHeaderValues(stamp))) h.set(name, value);
+/** Sets the stamp's NATS headers (`Fle-Timestamp`, `Fle-Nonce`) on `h`, and returns it. */
+export function stampToHeaders<H extends Pick<HeaderLike, 'set'>>(stamp: ReplayStamp, h: H): H {
+  h.set(STAMP_HEADERS.timestamp, String(stamp.timestampMs));
+  h.set(STAMP_HEADERS.nonce, stamp.nonce);
   return h;
 }
 

@@ -8,7 +8,7 @@ import type { JetStreamClient, KV, KvEntry, MsgHdrs, NatsConnection } from 'nats
 import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
 import { RoutingError } from '@fle/protocol';
 import { storeFullOr } from '../jetstream-errors.js';
-import { natsHeadersOf } from '../nats-headers.js';
+import { NatsHeaderBuilder } from '../nats-headers.js';
 import { publishForAck, type ReplyInbox } from '../reply-inbox.js';
 import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
 
@@ -44,8 +44,8 @@ export interface NatsKvNonceStoreOptions {
   readonly replies?: { readonly nc: NatsConnection; readonly inbox: ReplyInbox };
 }
 
-/** JetStream's "this subject has no message yet" expectation: KV create. */
-const EXPECT_NEW_KEY: Readonly<Record<string, string>> = { 'Nats-Expected-Last-Subject-Sequence': '0' };
+/** JetStream's "this subject has no message yet" expectation (what nats.js's KV create sends). */
+const EXPECTED_LAST_SUBJECT_SEQUENCE = 'Nats-Expected-Last-Subject-Sequence';
 /** How long a claim waits for JetStream's acknowledgement (nats.js's own default). */
 const ACK_TIMEOUT_MS = 5000;
 /** Keys as nats.js KV accepts them (validateKey): only these take the published path. */
@@ -65,7 +65,7 @@ export class NatsKvNonceStore implements NonceStore {
     replies?: NatsKvNonceStoreOptions['replies'],
   ) {
     const subjectOf = writeSubjectOf(kv);
-    this.#fast = replies && subjectOf ? { ...replies, subjectOf, headers: natsHeadersOf(EXPECT_NEW_KEY) } : undefined;
+    this.#fast = replies && subjectOf ? { ...replies, subjectOf, headers: new NatsHeaderBuilder().set(EXPECTED_LAST_SUBJECT_SEQUENCE, '0').headers } : undefined;
   }
 
   /** Create (or bind to) the bucket with its TTL and its share of the JetStream budget. */

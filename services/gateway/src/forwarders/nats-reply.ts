@@ -1,7 +1,7 @@
 // Shared by the core and JetStream forwarders: read a processor reply, map
 // NATS client errors to the typed routing errors.
 import { ErrorCode, type Msg, type MsgHdrs } from 'nats';
-import { FLE_HEADERS, RemoteError, RoutingError, decodeErrorPayload, natsHeaderValue, natsHeadersOf, stampHeaderValues, storeFullOr } from '@fle/service-kit';
+import { FLE_HEADERS, NatsHeaderBuilder, RemoteError, RoutingError, decodeErrorPayload, natsHeaderValue, stampToHeaders, storeFullOr } from '@fle/service-kit';
 import type { ForwardRequest } from './forwarder.js';
 
 /** The processor's response bytes, or its typed error thrown as a RemoteError. */
@@ -29,13 +29,11 @@ const MSG_ID_HEADER = 'Nats-Msg-Id';
  * caller, and over JetStream the reply inbox and the message id.
  */
 export function requestHeaders(req: ForwardRequest, replyTo?: string, msgId?: string): MsgHdrs {
-  return natsHeadersOf({
-    ...stampHeaderValues(req.stamp),
-    [FLE_HEADERS.method]: req.method.path,
-    [FLE_HEADERS.caller]: req.caller || undefined,
-    [FLE_HEADERS.replyTo]: replyTo,
-    [MSG_ID_HEADER]: msgId,
-  });
+  const h = stampToHeaders(req.stamp, new NatsHeaderBuilder()).set(FLE_HEADERS.method, req.method.path);
+  if (req.caller) h.set(FLE_HEADERS.caller, req.caller);
+  if (replyTo !== undefined) h.set(FLE_HEADERS.replyTo, replyTo);
+  if (msgId !== undefined) h.set(MSG_ID_HEADER, msgId);
+  return h.headers;
 }
 
 /**
