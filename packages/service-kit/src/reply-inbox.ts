@@ -13,7 +13,7 @@
 // timeout is Timeout, with nats.js's error codes; a JetStream API error
 // carries `api_error` as nats.js's does (STORE_FULL and revision conflicts
 // are told apart by its code).
-import { ErrorCode, JSONCodec, createInbox, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
+import { ErrorCode, JSONCodec, createInbox, nuid, type Msg, type MsgHdrs, type NatsConnection, type Subscription } from 'nats';
 
 /** The status the server sends to a request's reply subject when nothing subscribes to its subject. */
 const NO_RESPONDERS_STATUS = 503;
@@ -35,7 +35,6 @@ export class ReplyInbox {
   readonly #prefix: string;
   readonly #pending = new Map<string, Pending>();
   #sub: Subscription | undefined;
-  #next = 0;
 
   /** Replies arrive under the connection's inbox prefix (fleConnectionOptions: `_INBOX_<identity>`), which its NATS user may read. */
   constructor(private readonly nc: NatsConnection) {
@@ -65,7 +64,10 @@ export class ReplyInbox {
    */
   expect(timeoutMs: number, timeoutMessage: string): ExpectedReply {
     this.#subscribe();
-    const token = (this.#next++).toString(36);
+    // Unpredictable, as nats.js's own request tokens: another identity allowed to
+    // publish to this inbox (a processor, answering its own requests) cannot aim
+    // a reply or an acknowledgement at a request it was never sent.
+    const token = nuid.next();
     const message = new Promise<Msg>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.#pending.delete(token);
