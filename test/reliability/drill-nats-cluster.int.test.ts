@@ -87,6 +87,8 @@ interface RunReport {
   watchdogLog?: string[];
   deadLetters?: number;
   restarted?: boolean;
+  /** A replica that did not catch up after the restart, and so was restarted once more (see converge). */
+  stuckReplica?: string;
   /** Where a natural run that did not simply find a new leader left its evidence. */
   evidence?: string;
   error?: string;
@@ -274,8 +276,7 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
 
       // The killed node comes back (as its StatefulSet would restart it) and the cluster converges.
       // A loaded machine can take a while to bring the restarted replicas current.
-      if (!restarted) await stack.nats.restartNode(victim, 120_000);
-      await stack.nats.waitForJetStream(120_000);
+      await converge(report, restarted ? undefined : victim);
       await waitFor('empty work queue', async () => ((await jsm.streams.info(STREAM).catch(() => undefined))?.state.messages === 0 ? true : undefined), 60_000, 250);
 
       // Dead letters of this batch, read afresh from the current FLE_DLQ leader: only redeliveries of completed requests.
@@ -291,6 +292,30 @@ describe('drill: 3-node JetStream cluster, R3 streams, one node killed mid-strea
     } finally {
       clearTimeout(fallback);
       await timeline.stop();
+    }
+  }
+
+  /**
+   * Every replica of every stream current again once the killed node is back.
+   * nats-server 2.9.10 sometimes leaves a replica on the restarted node
+   * retrying its catch-up of a stream written to while it was down (its
+   * leader "does not see" it current) for minutes, whatever the clients do
+   * (1 of 3 runs at 261f313, before this drill's traffic changed): as its
+   * StatefulSet would on a failed readiness probe, that node is restarted
+   * once more, and the run says so. A second stall fails the drill.
+   */
+  async function converge(report: RunReport, restart: number | undefined): Promise<void> {
+    try {
+      if (restart === undefined) await stack.nats.waitForJetStream(90_000);
+      else await stack.nats.restartNode(restart, 90_000);
+      return;
+    } catch (err) {
+      const message = (err as Error).message;
+      const stuck = /does not see fle-nats-(\d) current/.exec(message)?.[1];
+      if (stuck === undefined) throw err;
+      report.stuckReplica = message;
+      await stack.nats.killNode(Number(stuck));
+      await stack.nats.restartNode(Number(stuck), 120_000);
     }
   }
 
