@@ -153,7 +153,7 @@ export class Boundary {
       if (!opts.nc) throw new BoundaryConfigError('a nonce store is needed: pass nc (NATS KV fle_nonces) or nonceStore');
       // Claims acknowledged on one reply subscription of the boundary's (closed by stop).
       replies = new ReplyInbox(opts.nc);
-      store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: windowMs * 2, replies: { nc: opts.nc, inbox: replies } });
+      store = await NatsKvNonceStore.open(opts.nc.jetstream(), { ttlMs: windowMs * 2, replies });
     }
     let streamDuplicateWindowMs: number | undefined;
     if (opts.nc) {

@@ -1,6 +1,6 @@
 // One reply subscription per connection (`<inbox prefix>.<id>.*`), each
-// expected reply told apart by the last token of its subject, and JetStream
-// publishes acknowledged through it.
+// expected reply told apart by the last token of its subject: requests, and
+// JetStream publishes acknowledged, through it.
 //
 // Why not nats.js `request()` / `js.publish()` on fle's per-request paths
 // (issue 23 item 3): each of their requests builds a NatsError with a stack
@@ -30,6 +30,22 @@ export interface ExpectedReply {
   /** The reply; rejects with code ErrorCode.Timeout after the timeout, ErrorCode.NoResponders on a 503 status. */
   readonly message: Promise<Msg>;
 }
+
+/** JetStream's answer to a publish (nats-server's JSPubAckResponse). */
+export interface PubAck {
+  readonly stream: string;
+  readonly seq: number;
+  readonly duplicate: boolean;
+}
+
+interface PubAckResponse {
+  readonly stream?: string;
+  readonly seq?: number;
+  readonly duplicate?: boolean;
+  readonly error?: { readonly code?: number; readonly err_code?: number; readonly description?: string };
+}
+
+const pubAcks = JSONCodec<PubAckResponse>();
 
 export class ReplyInbox {
   readonly #prefix: string;
@@ -88,6 +104,36 @@ export class ReplyInbox {
     clearTimeout(p.timer);
   }
 
+  /**
+   * `nc.request` through the inbox: publishes `data` to `subject` with
+   * `headers` and this inbox as the reply subject, and resolves with the one
+   * reply (rejects as `expect` says, or with what the publish threw).
+   */
+  async request(subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number, timeoutMessage: string): Promise<Msg> {
+    const reply = this.expect(timeoutMs, timeoutMessage);
+    try {
+      this.nc.publish(subject, data, { reply: reply.subject, headers });
+    } catch (err) {
+      this.forget(reply.subject);
+      throw err;
+    }
+    return reply.message;
+  }
+
+  /**
+   * `js.publish` through the inbox: publishes and waits for JetStream's
+   * acknowledgement. Throws what nats.js would: an Error with `api_error`
+   * for a JetStream API error (a full stream, a wrong expected sequence:
+   * 10071), code NoResponders when no stream takes the subject, Timeout when
+   * no answer comes within `timeoutMs`.
+   */
+  async publishForAck(subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number, timeoutMessage = 'JetStream did not acknowledge in time'): Promise<PubAck> {
+    const r = pubAcks.decode((await this.request(subject, data, headers, timeoutMs, timeoutMessage)).data);
+    if (r.error) throw Object.assign(new Error(r.error.description ?? 'JetStream refused the message'), { code: String(r.error.code ?? ''), api_error: r.error });
+    if (!r.stream) throw new Error('JetStream answered without naming a stream');
+    return { stream: r.stream, seq: r.seq ?? 0, duplicate: r.duplicate === true };
+  }
+
   /** Fails every reply still awaited (Disconnect) and unsubscribes. */
   close(): void {
     this.#sub?.unsubscribe();
@@ -98,43 +144,6 @@ export class ReplyInbox {
     }
     this.#pending.clear();
   }
-}
-
-/** JetStream's answer to a publish (nats-server's JSPubAckResponse). */
-export interface PubAck {
-  readonly stream: string;
-  readonly seq: number;
-  readonly duplicate: boolean;
-}
-
-interface PubAckResponse {
-  readonly stream?: string;
-  readonly seq?: number;
-  readonly duplicate?: boolean;
-  readonly error?: { readonly code?: number; readonly err_code?: number; readonly description?: string };
-}
-
-const pubAcks = JSONCodec<PubAckResponse>();
-
-/**
- * `js.publish` through `replies`: publishes `data` to `subject` with
- * `headers` and waits for JetStream's acknowledgement. Throws what nats.js
- * would: an Error with `api_error` for a JetStream API error (a full stream,
- * a wrong expected sequence: 10071), code NoResponders when no stream takes
- * the subject, Timeout when no answer comes within `timeoutMs`.
- */
-export async function publishForAck(nc: NatsConnection, replies: ReplyInbox, subject: string, data: Uint8Array, headers: MsgHdrs, timeoutMs: number, timeoutMessage = 'JetStream did not acknowledge in time'): Promise<PubAck> {
-  const ack = replies.expect(timeoutMs, timeoutMessage);
-  try {
-    nc.publish(subject, data, { reply: ack.subject, headers });
-  } catch (err) {
-    replies.forget(ack.subject);
-    throw err;
-  }
-  const r = pubAcks.decode((await ack.message).data);
-  if (r.error) throw Object.assign(new Error(r.error.description ?? 'JetStream refused the message'), { code: String(r.error.code ?? ''), api_error: r.error });
-  if (!r.stream) throw new Error('JetStream answered without naming a stream');
-  return { stream: r.stream, seq: r.seq ?? 0, duplicate: r.duplicate === true };
 }
 
 /** The connection's `inboxPrefix` option (nats.js keeps its options on the connection; `_INBOX` by default). */

@@ -29,7 +29,7 @@ describe.each([
       return super.expect(timeoutMs, message);
     }
   }
-  const open = (nc: NatsConnection, opts: NatsKvNonceStoreOptions) => NatsKvNonceStore.open(nc.jetstream(), viaInbox ? { ...opts, replies: { nc, inbox: new CountingInbox(nc) } } : opts);
+  const open = (nc: NatsConnection, opts: NatsKvNonceStoreOptions) => NatsKvNonceStore.open(nc.jetstream(), viaInbox ? { ...opts, replies: new CountingInbox(nc) } : opts);
 
   it('creates the bucket with TTL = 2 × window and claims atomically across instances', async () => {
     const [s1, s2] = await Promise.all([open(a, { ttlMs: 4000 }), open(b, { ttlMs: 4000 })]);

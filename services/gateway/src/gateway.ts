@@ -134,8 +134,8 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
   }
   // One reply subscription for both NATS transports (forwarders/reply-inbox.ts).
   const replies = nc ? new ReplyInbox(nc) : undefined;
-  const core = nc ? new NatsCoreForwarder(nc, replies!) : undefined;
-  const jetstream = nc ? new JetStreamForwarder(nc, replies!) : undefined;
+  const core = replies ? new NatsCoreForwarder(replies) : undefined;
+  const jetstream = replies ? new JetStreamForwarder(replies) : undefined;
 
   const routes = new Map<string, BoundRoute>();
   for (const route of fronted) {

@@ -4,12 +4,12 @@
 // The bucket's max age is the TTL (NATS 2.9 has no per-key TTL): window × 2.
 // Its size is bounded by the JetStream budget (@fle/nats-setup JETSTREAM_BUDGET.nonces);
 // a full bucket refuses new nonces with STORE_FULL (RESOURCE_EXHAUSTED, retried later).
-import type { JetStreamClient, KV, KvEntry, MsgHdrs, NatsConnection } from 'nats';
+import type { JetStreamClient, KV, KvEntry, MsgHdrs } from 'nats';
 import { JETSTREAM_BUDGET, applyStreamBudget, kvLimits } from '@fle/nats-setup';
 import { RoutingError } from '@fle/protocol';
 import { storeFullOr } from '../jetstream-errors.js';
 import { NatsHeaderBuilder } from '../nats-headers.js';
-import { publishForAck, type ReplyInbox } from '../reply-inbox.js';
+import type { ReplyInbox } from '../reply-inbox.js';
 import { decodeNonceRecord, encodeNonceRecord, judgeExisting, type ClaimOutcome, type NonceStore } from './nonce-store.js';
 
 export const NONCE_BUCKET = 'fle_nonces';
@@ -36,12 +36,12 @@ export interface NatsKvNonceStoreOptions {
   readonly ttlMs: number;
   readonly replicas?: number;
   /**
-   * The connection `js` was made from and a reply inbox on it: a claim of a
-   * new nonce is then published through the inbox (one map entry) rather
-   * than as a nats.js request (a NatsError with a stack trace per claim:
-   * reply-inbox.ts). Without them every claim goes through nats.js's KV.
+   * A reply inbox on the connection `js` was made from: a claim of a new
+   * nonce is then published through it (one map entry) rather than as a
+   * nats.js request (a NatsError with a stack trace per claim:
+   * reply-inbox.ts). Without it every claim goes through nats.js's KV.
    */
-  readonly replies?: { readonly nc: NatsConnection; readonly inbox: ReplyInbox };
+  readonly replies?: ReplyInbox;
 }
 
 /** JetStream's "this subject has no message yet" expectation (what nats.js's KV create sends). */
@@ -58,14 +58,14 @@ function writeSubjectOf(kv: KV): ((key: string) => string) | undefined {
 }
 
 export class NatsKvNonceStore implements NonceStore {
-  readonly #fast: { readonly nc: NatsConnection; readonly inbox: ReplyInbox; readonly subjectOf: (key: string) => string; readonly headers: MsgHdrs } | undefined;
+  readonly #fast: { readonly replies: ReplyInbox; readonly subjectOf: (key: string) => string; readonly headers: MsgHdrs } | undefined;
 
   constructor(
     private readonly kv: KV,
     replies?: NatsKvNonceStoreOptions['replies'],
   ) {
     const subjectOf = writeSubjectOf(kv);
-    this.#fast = replies && subjectOf ? { ...replies, subjectOf, headers: new NatsHeaderBuilder().set(EXPECTED_LAST_SUBJECT_SEQUENCE, '0').headers } : undefined;
+    this.#fast = replies && subjectOf ? { replies, subjectOf, headers: new NatsHeaderBuilder().set(EXPECTED_LAST_SUBJECT_SEQUENCE, '0').headers } : undefined;
   }
 
   /** Create (or bind to) the bucket with its TTL and its share of the JetStream budget. */
@@ -85,7 +85,7 @@ export class NatsKvNonceStore implements NonceStore {
     // was deleted: nats.js's create turns that into an update) goes on below.
     if (fast && PLAIN_KEY.test(key)) {
       try {
-        await publishForAck(fast.nc, fast.inbox, fast.subjectOf(key), enc.encode(encodeNonceRecord({ state: 'in-progress', origin })), fast.headers, ACK_TIMEOUT_MS);
+        await fast.replies.publishForAck(fast.subjectOf(key), enc.encode(encodeNonceRecord({ state: 'in-progress', origin })), fast.headers, ACK_TIMEOUT_MS);
         return 'claimed';
       } catch (err) {
         if (!isConflict(err)) throw unavailable(err);

@@ -8,16 +8,12 @@
 // gateway's one reply subscription (@fle/service-kit ReplyInbox), told apart
 // by their last token, rather than a subscribe and an unsubscribe per request
 // or a nats.js request per acknowledgement (issue 23 item 3).
-import type { NatsConnection } from 'nats';
-import { ReplayError, jsSubject, publishForAck, type ReplyInbox } from '@fle/service-kit';
+import { ReplayError, jsSubject, type ReplyInbox } from '@fle/service-kit';
 import type { ForwardRequest, Forwarder } from './forwarder.js';
 import { mapPublishError, processorReply, requestHeaders } from './nats-reply.js';
 
 export class JetStreamForwarder implements Forwarder {
-  constructor(
-    private readonly nc: NatsConnection,
-    private readonly replies: ReplyInbox,
-  ) {}
+  constructor(private readonly replies: ReplyInbox) {}
 
   async forward(req: ForwardRequest): Promise<Uint8Array> {
     const timeoutMs = req.route.timeoutMs;
@@ -32,7 +28,7 @@ export class JetStreamForwarder implements Forwarder {
     }
     let ack;
     try {
-      ack = await publishForAck(this.nc, this.replies, jsSubject(req.tenant, req.route.route), req.bytes, headers, timeoutMs, 'JetStream did not acknowledge the request in time');
+      ack = await this.replies.publishForAck(jsSubject(req.tenant, req.route.route), req.bytes, headers, timeoutMs, 'JetStream did not acknowledge the request in time');
     } catch (err) {
       this.replies.forget(reply.subject);
       throw mapPublishError(err);
