@@ -188,18 +188,52 @@ export async function interleaved(candidates: readonly Candidate[], opts: Interv
       p.samples.push((await batch(p.c.fn, p.isAsync, p.n, opts.scavengeInside)) / p.n);
     }
   }
-  return plan.map(({ c, samples }) => {
-    const ns = median(samples);
-    const mad = median(samples.map((s) => Math.abs(s - ns)));
-    return {
-      name: c.name,
-      nsPerOp: ns,
-      opsPerSec: 1e9 / ns,
-      ...(c.bytes !== undefined ? { mbPerSec: (c.bytes / ns) * 1e3 } : {}),
-      spread: mad / ns,
-      samples,
-    };
-  });
+  return plan.map(({ c, samples }) => measurementOf(c, samples));
+}
+
+function measurementOf(c: Candidate, samples: number[]): Measurement {
+  const ns = median(samples);
+  const mad = median(samples.map((s) => Math.abs(s - ns)));
+  return {
+    name: c.name,
+    nsPerOp: ns,
+    opsPerSec: 1e9 / ns,
+    ...(c.bytes !== undefined ? { mbPerSec: (c.bytes / ns) * 1e3 } : {}),
+    spread: mad / ns,
+    samples,
+  };
+}
+
+export interface ColdOptions {
+  /** Rounds; every candidate runs once per round. */
+  readonly rounds?: number;
+  /** Bytes written before each call, to push the code and data of every candidate out of the CPU's caches. */
+  readonly evictBytes?: number;
+}
+
+/**
+ * Like interleaved, but each call runs alone with cold caches: before it,
+ * `evictBytes` of memory are written (one store per 64-byte line), as when
+ * other processes ran on the core since the code last did (five processes on
+ * two cores in bench/e2e). Samples are the wall time of single calls (the
+ * eviction untimed); the first tenth of the rounds is a warm-up and dropped.
+ */
+export async function coldInterleaved(candidates: readonly Candidate[], opts: ColdOptions = {}): Promise<Measurement[]> {
+  const rounds = opts.rounds ?? 1000;
+  const evictor = new Uint8Array(opts.evictBytes ?? 8 * 1024 * 1024);
+  const warmup = Math.floor(rounds / 10);
+  const samples = candidates.map(() => [] as number[]);
+  for (let r = 0; r < rounds + warmup; r++) {
+    for (let j = 0; j < candidates.length; j++) {
+      const k = (j + r) % candidates.length;
+      for (let i = 0; i < evictor.length; i += 64) evictor[i] = r;
+      const start = process.hrtime.bigint();
+      const out = candidates[k]!.fn();
+      if (isPromise(out)) await out;
+      if (r >= warmup) samples[k]!.push(Number(process.hrtime.bigint() - start));
+    }
+  }
+  return candidates.map((c, k) => measurementOf(c, samples[k]!));
 }
 
 /** Median over rounds of a.samples[r] / b.samples[r]: a load-robust ratio of two interleaved candidates. */
