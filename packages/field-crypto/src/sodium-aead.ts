@@ -23,6 +23,7 @@
 // no intermediate arrays and no copies in and out of the heap. Same bytes as
 // seal/open with base64url around them (tests compare the two).
 import { Buffer } from 'node:buffer';
+import { decodeBase64urlAt } from './base64url.js';
 import { assertKeyBytes, HEADER_LENGTH } from './envelope.js';
 import { DecryptionError } from './errors.js';
 import type { SymmetricAlg } from './key-provider.js';
@@ -298,8 +299,8 @@ export class SodiumAead {
     const b = this.#base;
     let heap = m.HEAPU8;
     const ct = b + ENVELOPE_CT;
-    // The caller checked the text (canonical): Node's native decoder then writes exactly `length` bytes.
-    if (this.#text(heap).decodeBase64url(text, ct - nl - HEADER_LENGTH, length) !== length) throw new DecryptionError();
+    // The caller checked the text (canonical), so exactly `length` bytes are written (checked again).
+    if (decodeBase64urlAt(text, heap, ct - nl - HEADER_LENGTH) !== length) throw new DecryptionError();
     const out = b + OUTPUT;
     const authentic = this.#decryptAt(alg, key, aad, out, ct, sealedLength, ct - nl);
     heap = m.HEAPU8;
@@ -320,8 +321,6 @@ export class SodiumAead {
 interface HeapText {
   readonly buffer: ArrayBufferLike;
   base64url(start: number, end: number): string;
-  /** Decodes base64url `text` (already checked canonical) into at most `length` bytes at `offset`; bytes written. */
-  decodeBase64url(text: string, offset: number, length: number): number;
   /** Only for ASCII bytes (checked by the caller). */
   latin1(start: number, end: number): string;
 }
@@ -330,16 +329,14 @@ interface HeapText {
 interface NodeSlices {
   base64urlSlice?(start: number, end: number): string;
   latin1Slice?(start: number, end: number): string;
-  base64urlWrite?(text: string, offset: number, length: number): number;
 }
 
 function heapText(heap: Uint8Array): HeapText {
   const b = Buffer.from(heap.buffer, heap.byteOffset, heap.byteLength);
-  const { base64urlSlice, latin1Slice, base64urlWrite } = b as NodeSlices;
+  const { base64urlSlice, latin1Slice } = b as NodeSlices;
   return {
     buffer: heap.buffer,
     base64url: base64urlSlice ? base64urlSlice.bind(b) : (start, end) => b.toString('base64url', start, end),
-    decodeBase64url: base64urlWrite ? base64urlWrite.bind(b) : (text, offset, length) => b.write(text, offset, length, 'base64url'),
     latin1: latin1Slice ? latin1Slice.bind(b) : (start, end) => b.toString('latin1', start, end),
   };
 }
