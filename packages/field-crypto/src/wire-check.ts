@@ -73,7 +73,8 @@ interface FieldRule {
   readonly sensitiveString: boolean;
   /** The rule of a message value (a message field, or a map's message values); undefined = not checked inside. */
   readonly message: TypeRule | undefined;
-  readonly map: { readonly key: KeyRule; readonly value: FieldRule } | undefined;
+  /** A map field: its key and value rules, and the name its entries' errors give (built once, not per entry). */
+  readonly map: { readonly key: KeyRule; readonly value: FieldRule; readonly entryName: string } | undefined;
 }
 
 interface TypeRule {
@@ -131,11 +132,11 @@ class RuleBuilder {
     const rule: TypeRule = { name: type.fullName.replace(/^\./, ''), fields, fieldCount: type.fieldsArray.length, oneofs: type.oneofsArray.length };
     this.#rules.set(type, rule); // before the fields: recursive types refer to it
     const oneofIndex = new Map(type.oneofsArray.map((o, i) => [o, i]));
-    type.fieldsArray.forEach((f, index) => fields.set(f.id, this.#fieldRule(f, f.partOf ? (oneofIndex.get(f.partOf) ?? -1) : -1, index)));
+    type.fieldsArray.forEach((f, index) => fields.set(f.id, this.#fieldRule(rule.name, f, f.partOf ? (oneofIndex.get(f.partOf) ?? -1) : -1, index)));
     return rule;
   }
 
-  #fieldRule(f: protobuf.Field, oneof: number, index: number): FieldRule {
+  #fieldRule(typeName: string, f: protobuf.Field, oneof: number, index: number): FieldRule {
     f.resolve();
     const sensitive = f.options?.[SENSITIVE_OPTION] === true;
     const mapField = f as protobuf.Field & { map?: boolean; keyType?: string };
@@ -144,7 +145,7 @@ class RuleBuilder {
       const keyType = mapField.keyType!;
       return {
         number: f.id, index, wire: Wire.Len, repeated: true, packable: false, oneof: -1, sensitive: false, sensitiveString: false,
-        message: undefined, map: { key: { wire: WIRE_OF_SCALAR[keyType]!, type: keyType }, value },
+        message: undefined, map: { key: { wire: WIRE_OF_SCALAR[keyType]!, type: keyType }, value, entryName: `${typeName} field ${f.id} (map entry)` },
       };
     }
     return { ...this.#valueRule(f, f.id, sensitive), index, repeated: f.repeated, oneof, packable: f.repeated && isPackable(f) };
@@ -236,7 +237,7 @@ function checkValue(parent: TypeRule, field: FieldRule, buf: Uint8Array, start: 
 
 function checkMapEntry(rule: TypeRule, field: FieldRule, buf: Uint8Array, start: number, end: number, count: Counter, maps: Map<number, Set<string>>): void {
   const map = field.map!;
-  const entryName = `${rule.name} field ${field.number} (map entry)`;
+  const entryName = map.entryName;
   let key: string | undefined;
   let hasValue = false;
   let pos = start;
@@ -273,9 +274,11 @@ function checkMapEntry(rule: TypeRule, field: FieldRule, buf: Uint8Array, start:
 function mapKeyText(key: KeyRule, buf: Uint8Array, start: number, end: number, typeName: string, fieldNumber: number): string {
   switch (key.wire) {
     case Wire.Len: {
-      const content = buf.subarray(readVarint(buf, start, end, typeName), end);
+      const from = readVarint(buf, start, end, typeName);
+      const ascii = end - from <= SHORT_KEY ? asciiKeyText(buf, from, end) : undefined;
+      if (ascii !== undefined) return ascii;
       try {
-        return `s:${utf8.decode(content)}`;
+        return `s:${utf8.decode(buf.subarray(from, end))}`;
       } catch {
         throw new WireFormatError(typeName, fieldNumber, 'has a map key that is not valid UTF-8');
       }
@@ -290,6 +293,25 @@ function mapKeyText(key: KeyRule, buf: Uint8Array, start: number, end: number, t
     default:
       return `f:${Array.from(buf.subarray(start, end)).join(',')}`;
   }
+}
+
+/** String keys up to this many bytes are read by asciiKeyText first. */
+const SHORT_KEY = 64;
+
+/**
+ * `s:` and the key, when buf[start, end) is all ASCII (its UTF-8 is then its
+ * text); undefined otherwise. Map keys are usually short ASCII words: a JS
+ * loop costs a tenth of TextDecoder's native call warm, and a fifth with cold
+ * caches (bench field-crypto, docs/perf/journal.md "Cold caches").
+ */
+function asciiKeyText(buf: Uint8Array, start: number, end: number): string | undefined {
+  let text = 's:';
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b >= 0x80) return undefined;
+    text += String.fromCharCode(b);
+  }
+  return text;
 }
 
 function defaultKeyText(key: KeyRule): string {

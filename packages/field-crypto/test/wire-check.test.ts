@@ -74,6 +74,17 @@ describe('compileWireCheck', () => {
     refused(concat(msg(10, str(1, 'k'), str(3, 'Alice'))), 10, /only key 1 and value 2/);
   });
 
+  it('compares string map keys by their text: short ASCII, non-ASCII and long keys alike', () => {
+    const label = (k: string | Uint8Array, v: string) => msg(14, typeof k === 'string' ? str(1, k) : field(1, 2, (w) => w.bytes(k)), str(2, v));
+    const long = 'k'.repeat(65); // past the short-key path
+    expect(check(concat(label('ключ', '1'), label('key', '2'), label(long, '3'), label(`${long}x`, '4'), label('', '5')))).toBe(0);
+    refused(concat(label('ключ', '1'), label('key', '2'), label('ключ', '3')), 14, /repeats a map key/);
+    refused(concat(label(long, '1'), label(long, '2')), 14, /repeats a map key/);
+    // The empty key, sent or left out (a decoder's default), is one key.
+    refused(concat(label('', '1'), msg(14, str(2, '2'))), 14, /repeats a map key/);
+    refused(label(new Uint8Array([0x6b, 0xc3]), '1'), 14, /map key that is not valid UTF-8/);
+  });
+
   it('refuses an unknown field number, at the top and inside a nested message', () => {
     refused(concat(str(1, 't1'), str(99, '4111111111111111')), 99, /unknown field/);
     refused(concat(str(1, 't1'), msg(9, str(1, 'sku'), str(7, 'Alice'))), 7, /unknown field/);
