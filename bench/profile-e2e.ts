@@ -20,7 +20,8 @@
 // collection or a neighbour's burst can land in one variant's chunks: compare
 // a few runs before trusting a small difference.
 // Env: FLE_PROFILE_CONCURRENCY (64), FLE_PROFILE_REQUESTS (per variant, 6000),
-// FLE_PROFILE_CHUNK (500), FLE_PROFILE_TOP (15).
+// FLE_PROFILE_CHUNK (500), FLE_PROFILE_TOP (15), FLE_PROFILE_TRANSPORT
+// (jetstream, or nats for core NATS request-reply).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -36,6 +37,11 @@ const CONCURRENCY = Number(process.env.FLE_PROFILE_CONCURRENCY ?? 64);
 const REQUESTS = Number(process.env.FLE_PROFILE_REQUESTS ?? 6000);
 const CHUNK = Number(process.env.FLE_PROFILE_CHUNK ?? 500);
 const TOP = Number(process.env.FLE_PROFILE_TOP ?? 15);
+const TRANSPORT = process.env.FLE_PROFILE_TRANSPORT ?? 'jetstream';
+if (TRANSPORT !== 'jetstream' && TRANSPORT !== 'nats') {
+  console.error(`profile-e2e: FLE_PROFILE_TRANSPORT must be jetstream or nats, not ${TRANSPORT}`);
+  process.exit(2);
+}
 const HZ = 1999;
 const TENANTS = ['t0', 't1', 't2', 't3'];
 const PERF_FLAG = '--perf-basic-prof';
@@ -78,9 +84,9 @@ if (!`${process.env.NODE_OPTIONS ?? ''} ${process.execArgv.join(' ')}`.includes(
 const here = dirname(fileURLToPath(import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'fle-profile-'));
 const perfData = join(work, 'perf.data');
-const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: 600_000, processorConcurrency: 32, transports: ['jetstream'], nodeOptions: PERF_FLAG });
+const stack = await startE2eStack({ tenants: TENANTS, keyCacheTtlMs: 600_000, processorConcurrency: 32, transports: [TRANSPORT], nodeOptions: PERF_FLAG });
 try {
-  const { client } = stack.gateways.get('jetstream')!;
+  const { client } = stack.gateways.get(TRANSPORT)!;
   const pool = Array.from({ length: 64 }, (_, i) => benchRequest(TENANTS[i % TENANTS.length]!, i, 1024));
   const calls: Record<Variant, (i: number) => Promise<unknown>> = {
     encrypted: (i) => client.call(PaymentServiceService.authorize, pool[i % pool.length]!),
@@ -102,12 +108,12 @@ try {
   perf.kill('SIGINT');
   await new Promise((r) => perf.once('exit', r));
 
-  const names = new Map<number, string>([[process.pid, 'client'], ...stack.services('jetstream').map((s) => [s.pid, s.name] as [number, string])]);
+  const names = new Map<number, string>([[process.pid, 'client'], ...stack.services(TRANSPORT).map((s) => [s.pid, s.name] as [number, string])]);
   const profile = await attribute(perfData, windows, names);
   const usPerSample = 1e6 / HZ;
   const perRequest = (v: Variant, samples: number) => (samples * usPerSample) / requests[v];
 
-  console.log(`perf record -a at ${HZ} Hz; ${requests.encrypted} encrypted and ${requests.plaintext} plaintext requests at concurrency ${CONCURRENCY}, alternating chunks of ${CHUNK}`);
+  console.log(`perf record -a at ${HZ} Hz; ${requests.encrypted} encrypted and ${requests.plaintext} plaintext requests over ${TRANSPORT} at concurrency ${CONCURRENCY}, alternating chunks of ${CHUNK}`);
   console.log('\nCPU µs per request');
   console.log(`${'process'.padEnd(12)} ${'encrypted'.padStart(10)} ${'plaintext'.padStart(10)} ${'diff'.padStart(8)}`);
   let enc = 0;
@@ -165,7 +171,7 @@ try {
   }
   mkdirSync(join(here, 'results'), { recursive: true });
   const out = join(here, 'results', 'e2e-profile.json');
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), concurrency: CONCURRENCY, chunk: CHUNK, hz: HZ, requests, cpuUsPerRequest: { encrypted: enc, plaintext: plain }, categories, selfFunctions, functions }, null, 2) + '\n');
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), transport: TRANSPORT, concurrency: CONCURRENCY, chunk: CHUNK, hz: HZ, requests, cpuUsPerRequest: { encrypted: enc, plaintext: plain }, categories, selfFunctions, functions }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
 } finally {
   await stack.stop();

@@ -7,13 +7,14 @@
 import { execFile } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer, Socket } from 'node:net';
+import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { connect, nanos, type DiscardPolicy, type NatsConnection, type StreamConfig } from 'nats';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDevPki, natsTlsOptions, pkiPaths } from '@fle/pki';
+import { freePort } from '@fle/testkit';
 import { JETSTREAM_BUDGET, findNatsServer, kvLimits, natsInboxPrefix, spawnNatsServer, streamLimits, type NatsServerProcess, type StreamBudget } from '@fle/nats-setup';
 
 /** A budget entry as nats.js stream config fields: the fle users' account refuses a stream without a byte limit. */
@@ -83,17 +84,6 @@ describe('shipped NATS configs', () => {
     await expect(run(findNatsServer(), ['-t', '-c', file])).rejects.toMatchObject({ code: 1 });
   });
 });
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address() as { port: number };
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 /** Replaces one exact fragment, failing loudly when the shipped text no longer has it. */
 function replaceExactly(text: string, from: string, to: string): string {
