@@ -25,7 +25,8 @@ describe('freePort', () => {
   it('hands out distinct ports below the ephemeral range that a server can then listen on', async () => {
     const ports = await Promise.all(Array.from({ length: 12 }, () => freePort()));
     expect(new Set(ports).size).toBe(ports.length);
-    for (const port of ports) expect(port).toBeLessThan(firstEphemeral());
+    // Where the kernel leaves no room below its ephemeral range (it starts at 20001 or lower), freePort falls back to the OS's pick.
+    if (firstEphemeral() > 20_001) for (const port of ports) expect(port).toBeLessThan(firstEphemeral());
     const closers = await Promise.all(ports.map((p) => listen(p)));
     await Promise.all(closers.map((close) => close()));
   });
