@@ -132,7 +132,7 @@ export async function startGateway(config: GatewayConfig, deps: GatewayDeps): Pr
     nc = await connect(fleConnectionOptions({ servers: config.nats.servers, tls: config.nats.tls, identity: 'gateway', name: config.nats.name }));
     log.info({ servers: config.nats.servers.length }, 'connected to NATS');
   }
-  // One reply subscription for both NATS transports (forwarders/reply-inbox.ts).
+  // One reply subscription for both NATS transports (@fle/service-kit ReplyInbox).
   const replies = nc ? new ReplyInbox(nc) : undefined;
   const core = replies ? new NatsCoreForwarder(replies) : undefined;
   const jetstream = replies ? new JetStreamForwarder(replies) : undefined;

@@ -1,7 +1,7 @@
 // The gateway's NATS forwarders against a real nats-server (mTLS, fle's
 // per-identity permissions), with a stand-in processor written on nats.js:
 // replies come back over the gateway's one reply subscription
-// (forwarders/reply-inbox.ts) to the call that asked, however they are
+// (@fle/service-kit ReplyInbox) to the call that asked, however they are
 // interleaved; nothing subscribed, no reply in time and no stream each keep
 // the typed error a nats.js request would have given.
 import { randomBytes } from 'node:crypto';
